@@ -1,0 +1,43 @@
+# lavascope: `make demo` runs the embedded demo, `make test` runs the tests.
+GO      ?= go
+BIN     := build/lavascope
+SHIM    := build/liblavascope_torch.so
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all demo test deps torch build bench gpu-bundle clean
+
+all: build torch
+
+deps:
+	@scripts/install-deps.sh
+
+# The shim is compiled against whatever libtorch this machine has; the script
+# skips the compile when neither its sources nor that libtorch changed.
+torch: deps
+	@scripts/build-torch.sh
+
+build:
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lavascope
+
+demo: torch build
+	./$(BIN)
+
+test: torch
+	$(GO) vet ./...
+	LAVASCOPE_REQUIRE_TORCH=1 $(GO) test -count=1 ./...
+
+bench: torch
+	LAVASCOPE_REQUIRE_TORCH=1 $(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+# Everything scripts/gpu-check.sh needs on a CUDA machine that has no Go:
+# the binary and the test binaries, built here without cgo.
+gpu-bundle: build
+	mkdir -p build/test
+	for p in $$($(GO) list ./... ); do \
+		n=$$(basename $$p); \
+		CGO_ENABLED=0 $(GO) test -c -o build/test/$$n.test $$p >/dev/null || exit 1; \
+	done
+
+clean:
+	rm -rf build

@@ -1,0 +1,56 @@
+// Command lavascope is a terminal explorer for syntax-aware CLIP: it shows which
+// image each parse tree of an ambiguous sentence picks, and why.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run executes the command line and maps errors to exit statuses, so that every
+// failure reaches the user as one message on stderr rather than a stack trace.
+func run(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "lavascope:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "lavascope:", err)
+	return 1
+}
+
+// exitError carries an exit status other than 1 (bad input is 2) through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// withExit wraps err so that the process exits with code; nil stays nil.
+func withExit(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}

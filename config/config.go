@@ -1,0 +1,264 @@
+// Package config holds lavascope's one typed configuration and loads it from, in
+// rising precedence, defaults, a YAML file, LAVASCOPE_* environment variables and
+// command-line flags. Every unknown key and bad value is reported with where it
+// came from (file and key, variable, or flag), so a typo never silently falls back
+// to a default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cast"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is every setting that more than one command reads.
+type Config struct {
+	// TorchLib is the path of liblavascope_torch.so; empty means search the
+	// default places (beside the executable, then ./build/).
+	TorchLib string
+	// Device is auto, cpu, cuda or cuda:N.
+	Device string
+	// Threads caps libtorch's CPU threads; 0 leaves libtorch's default.
+	Threads int
+	// Checkpoint is a Hugging Face CLIP folder, a model id in the HF cache, or "demo".
+	Checkpoint string
+	// Data is a manifest (JSONL) or "demo".
+	Data string
+	// Graphics is how images reach the terminal: auto, sixel, kitty, blocks or none.
+	Graphics string
+	// Colormap names the heatmap colours: jet, viridis, turbo or diverging.
+	Colormap string
+	// Method is the relevance method: chefer, rollout, attention or gradattn.
+	Method string
+	// StartLayer is last, all or a layer number.
+	StartLayer string
+	// File is the configuration file that was read, empty when none.
+	File string
+}
+
+type key struct {
+	name    string
+	def     any
+	usage   string
+	check   func(string) error
+	persist bool // offered as a flag on every command
+}
+
+var (
+	devicePat = regexp.MustCompile(`^(auto|cpu|cuda(:[0-9]+)?)$`)
+	layerPat  = regexp.MustCompile(`^(last|all|-?[0-9]+)$`)
+)
+
+func oneOf(vals ...string) func(string) error {
+	return func(s string) error {
+		for _, v := range vals {
+			if s == v {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(vals, ", "))
+	}
+}
+
+func matches(re *regexp.Regexp, what string) func(string) error {
+	return func(s string) error {
+		if !re.MatchString(s) {
+			return fmt.Errorf("%q is not %s", s, what)
+		}
+		return nil
+	}
+}
+
+var keys = []key{
+	{name: "torch_lib", def: "", usage: "path of liblavascope_torch.so (built by `make torch`)", persist: true},
+	{name: "device", def: "auto", usage: "compute device: auto, cpu, cuda or cuda:N", check: matches(devicePat, "auto, cpu, cuda or cuda:N"), persist: true},
+	{name: "threads", def: 0, usage: "CPU threads for libtorch (0 = libtorch's default)", persist: true},
+	{name: "checkpoint", def: "demo", usage: "CLIP checkpoint: HF folder, HF cache model id, or demo"},
+	{name: "data", def: "demo", usage: "pair manifest (JSONL) or demo"},
+	{name: "graphics", def: "auto", usage: "terminal graphics: auto, sixel, kitty, blocks or none", check: oneOf("auto", "sixel", "kitty", "blocks", "none"), persist: true},
+	{name: "colormap", def: "jet", usage: "heatmap colormap: jet, viridis, turbo or diverging", check: oneOf("jet", "viridis", "turbo", "diverging")},
+	{name: "method", def: "chefer", usage: "relevance method: chefer, rollout, attention or gradattn", check: oneOf("chefer", "rollout", "attention", "gradattn")},
+	{name: "start_layer", def: "last", usage: "first layer of the relevance rule: last, all or a number", check: matches(layerPat, "last, all or a layer number")},
+}
+
+func flagName(k string) string { return strings.ReplaceAll(k, "_", "-") }
+func envName(k string) string  { return "LAVASCOPE_" + strings.ToUpper(k) }
+
+// Loader binds flags and loads a Config; one per command line.
+type Loader struct{}
+
+// NewLoader returns a Loader.
+func NewLoader() *Loader { return &Loader{} }
+
+// BindPersistentFlags adds the flags that every command accepts.
+func (l *Loader) BindPersistentFlags(fs *pflag.FlagSet) {
+	for _, k := range keys {
+		if k.persist {
+			addFlag(fs, k)
+		}
+	}
+}
+
+// AddFlags adds the flags of the named keys to a command's own flag set, for
+// settings only some commands take (checkpoint, data, method, ...).
+func AddFlags(fs *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		for _, k := range keys {
+			if k.name == n {
+				addFlag(fs, k)
+			}
+		}
+	}
+}
+
+func addFlag(fs *pflag.FlagSet, k key) {
+	switch d := k.def.(type) {
+	case int:
+		fs.Int(flagName(k.name), d, k.usage)
+	default:
+		fs.String(flagName(k.name), fmt.Sprint(d), k.usage)
+	}
+}
+
+// DefaultFile is where the configuration file is looked for without --config.
+func DefaultFile() string {
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "lavascope", "config.yaml")
+}
+
+// Load reads the configuration. file is the --config value: when set it must
+// exist; when empty, DefaultFile is read if present. fs holds the command's flags
+// (may be nil). All problems are returned together.
+func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	for _, k := range keys {
+		v.SetDefault(k.name, k.def)
+	}
+	explicit := file != ""
+	if !explicit {
+		file = DefaultFile()
+	}
+	var inFile map[string]bool
+	if file != "" {
+		if _, err := os.Stat(file); err == nil || explicit {
+			fv := viper.New()
+			fv.SetConfigFile(file)
+			fv.SetConfigType("yaml")
+			if err := fv.ReadInConfig(); err != nil {
+				return nil, fmt.Errorf("config %s: %w", file, err)
+			}
+			inFile = map[string]bool{}
+			var errs []error
+			for _, k := range fv.AllKeys() {
+				if !known(k) {
+					errs = append(errs, fmt.Errorf("config %s: unknown key %q (known keys: %s)", file, k, knownList()))
+					continue
+				}
+				inFile[k] = true
+				v.Set(k, fv.Get(k))
+			}
+			if len(errs) > 0 {
+				return nil, errors.Join(errs...)
+			}
+		} else {
+			file = ""
+		}
+	}
+	// Env and flags go on top of the file values, which Set made overrides above:
+	// apply them by hand so that the precedence stays flags > env > file > defaults.
+	source := func(name string) string {
+		if fs != nil {
+			if f := fs.Lookup(flagName(name)); f != nil && f.Changed {
+				return "flag --" + flagName(name)
+			}
+		}
+		if _, ok := os.LookupEnv(envName(name)); ok {
+			return "environment variable " + envName(name)
+		}
+		if inFile[name] {
+			return fmt.Sprintf("config %s: key %q", file, name)
+		}
+		return ""
+	}
+	raw := map[string]any{}
+	for _, k := range keys {
+		val := v.Get(k.name)
+		if e, ok := os.LookupEnv(envName(k.name)); ok {
+			val = e
+		}
+		if fs != nil {
+			if f := fs.Lookup(flagName(k.name)); f != nil && f.Changed {
+				val = f.Value.String()
+			}
+		}
+		raw[k.name] = val
+	}
+	var errs []error
+	str := func(name string) string {
+		s, err := cast.ToStringE(raw[name])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: not a string: %v", source(name), raw[name]))
+		}
+		return s
+	}
+	for _, k := range keys {
+		if k.check == nil {
+			continue
+		}
+		if err := k.check(str(k.name)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", source(k.name), err))
+		}
+	}
+	threads, err := cast.ToIntE(raw["threads"])
+	if err != nil || threads < 0 {
+		errs = append(errs, fmt.Errorf("%s: threads must be a whole number ≥ 0, got %v", source("threads"), raw["threads"]))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &Config{
+		TorchLib:   str("torch_lib"),
+		Device:     str("device"),
+		Threads:    threads,
+		Checkpoint: str("checkpoint"),
+		Data:       str("data"),
+		Graphics:   str("graphics"),
+		Colormap:   str("colormap"),
+		Method:     str("method"),
+		StartLayer: str("start_layer"),
+		File:       file,
+	}, nil
+}
+
+func known(k string) bool {
+	for _, kk := range keys {
+		if kk.name == k {
+			return true
+		}
+	}
+	return false
+}
+
+func knownList() string {
+	var names []string
+	for _, k := range keys {
+		names = append(names, k.name)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}

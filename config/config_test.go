@@ -1,0 +1,137 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func flags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	NewLoader().BindPersistentFlags(fs)
+	AddFlags(fs, "checkpoint", "data", "method")
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func TestPrecedence(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	file := writeFile(t, "device: cpu\nthreads: 3\nmethod: rollout\ncheckpoint: /ckpt\n")
+	tests := []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		file   string
+		device string
+		thr    int
+		method string
+		ckpt   string
+	}{
+		{name: "defaults", device: "auto", thr: 0, method: "chefer", ckpt: "demo"},
+		{name: "file", file: file, device: "cpu", thr: 3, method: "rollout", ckpt: "/ckpt"},
+		{name: "env over file", file: file, env: map[string]string{"LAVASCOPE_DEVICE": "cuda:1", "LAVASCOPE_THREADS": "2"}, device: "cuda:1", thr: 2, method: "rollout", ckpt: "/ckpt"},
+		{name: "flag over env", file: file, env: map[string]string{"LAVASCOPE_DEVICE": "cuda:1"}, args: []string{"--device", "cuda", "--method", "attention"}, device: "cuda", thr: 3, method: "attention", ckpt: "/ckpt"},
+		{name: "unchanged flag does not override file", file: file, args: []string{"--data", "x.jsonl"}, device: "cpu", thr: 3, method: "rollout", ckpt: "/ckpt"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := NewLoader().Load(tc.file, flags(t, tc.args...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Device != tc.device || cfg.Threads != tc.thr || cfg.Method != tc.method || cfg.Checkpoint != tc.ckpt {
+				t.Errorf("got device=%q threads=%d method=%q checkpoint=%q, want %q %d %q %q",
+					cfg.Device, cfg.Threads, cfg.Method, cfg.Checkpoint, tc.device, tc.thr, tc.method, tc.ckpt)
+			}
+		})
+	}
+}
+
+func TestDefaultFileIsRead(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", dir)
+	if err := os.MkdirAll(filepath.Join(dir, "lavascope"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lavascope", "config.yaml"), []byte("graphics: blocks\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := NewLoader().Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Graphics != "blocks" || cfg.File == "" {
+		t.Errorf("graphics=%q file=%q, want blocks from the default file", cfg.Graphics, cfg.File)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{name: "unknown key", file: "devise: cpu\n", want: []string{"config.yaml", `unknown key "devise"`, "known keys"}},
+		{name: "bad value in file", file: "graphics: hologram\n", want: []string{"config.yaml", `key "graphics"`, `"hologram" is not one of`}},
+		{name: "bad threads in file", file: "threads: many\n", want: []string{`key "threads"`, "whole number"}},
+		{name: "negative threads", file: "threads: -2\n", want: []string{`key "threads"`}},
+		{name: "bad env", env: map[string]string{"LAVASCOPE_DEVICE": "tpu"}, want: []string{"LAVASCOPE_DEVICE", `"tpu"`}},
+		{name: "bad flag", args: []string{"--start-layer", "first"}, want: []string{"flag --start-layer", "last, all or a layer number"}},
+		{name: "two problems at once", file: "colormap: rainbow\nmethod: magic\n", want: []string{`key "colormap"`, `key "method"`}},
+		{name: "not yaml", file: "device: [cpu\n", want: []string{"config.yaml"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			path := ""
+			if tc.file != "" {
+				path = writeFile(t, tc.file)
+			}
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			NewLoader().BindPersistentFlags(fs)
+			AddFlags(fs, "start_layer")
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			_, err := NewLoader().Load(path, fs)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestMissingExplicitFile(t *testing.T) {
+	_, err := NewLoader().Load(filepath.Join(t.TempDir(), "nope.yaml"), nil)
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("got %v, want an error naming nope.yaml", err)
+	}
+}
