@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/lavascope/lavascope/internal/torchtest"
+)
+
+func runDoctorCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(append([]string{"doctor"}, args...))
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestDoctor(t *testing.T) {
+	torchtest.Require(t)
+	out, err := runDoctorCmd(t, "--device", "cpu", "--threads", "1")
+	if err != nil {
+		t.Fatalf("doctor: %v\n%s", err, out)
+	}
+	for _, want := range []string{"libtorch shim", "libtorch ", "cpu threads    1 (set by the threads setting)", "cuda ", "device         cpu", "1024² f32 on cpu", "GFLOP/s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestDoctorMissingShim runs doctor in a child process (the shim is loaded
+// once per process) with a torch_lib that does not exist.
+func TestDoctorMissingShim(t *testing.T) {
+	if os.Getenv("LAVASCOPE_DOCTOR_CHILD") == "1" {
+		os.Exit(run([]string{"doctor", "--torch-lib", os.Getenv("LAVASCOPE_DOCTOR_LIB")}))
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDoctorMissingShim$")
+	cmd.Env = append(os.Environ(), "LAVASCOPE_DOCTOR_CHILD=1", "LAVASCOPE_DOCTOR_LIB="+dir+"/nowhere.so", "XDG_CONFIG_HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("doctor without a shim: %v, want exit status 1\n%s", err, out)
+	}
+	for _, want := range []string{"FAIL  libtorch shim", "nowhere.so: not found", "make torch"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "matmul") {
+		t.Errorf("doctor ran torch checks without a shim:\n%s", out)
+	}
+}

@@ -1,0 +1,61 @@
+// Package torchtest is the helper every test that needs libtorch uses: it
+// loads the shim once and skips the test when the shim is absent, unless
+// LAVASCOPE_REQUIRE_TORCH=1 (as `make test` and CI set), which turns the skip
+// into a failure so a broken build cannot pass as skipped tests.
+package torchtest
+
+import (
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/lavascope/lavascope/torch"
+)
+
+var (
+	once    sync.Once
+	loadErr error
+)
+
+// Require loads the shim or skips (fails, under LAVASCOPE_REQUIRE_TORCH=1)
+// the test.
+func Require(t testing.TB) {
+	t.Helper()
+	once.Do(func() { loadErr = torch.Load("") })
+	if loadErr == nil {
+		return
+	}
+	if os.Getenv("LAVASCOPE_REQUIRE_TORCH") == "1" {
+		t.Fatalf("LAVASCOPE_REQUIRE_TORCH=1 but %v", loadErr)
+	}
+	t.Skipf("skipping: %v", loadErr)
+}
+
+// Device is the device tests run on: the CPU, or cuda:0 when
+// LAVASCOPE_TEST_DEVICE=cuda (then a machine without a GPU fails the test
+// rather than quietly testing the CPU). It calls Require.
+func Device(t testing.TB) torch.Device {
+	t.Helper()
+	Require(t)
+	switch d := os.Getenv("LAVASCOPE_TEST_DEVICE"); d {
+	case "", "cpu":
+		return torch.CPU
+	default:
+		dev, err := torch.ParseDevice(d)
+		if err != nil {
+			t.Fatalf("LAVASCOPE_TEST_DEVICE=%s: %v", d, err)
+		}
+		if dev.IsCUDA() && !torch.CUDAAvailable() {
+			t.Fatalf("LAVASCOPE_TEST_DEVICE=%s but libtorch %s sees no CUDA device", d, torch.Version())
+		}
+		return dev
+	}
+}
+
+// Scope returns a new scope that is closed when the test ends.
+func Scope(t testing.TB) *torch.Scope {
+	t.Helper()
+	s := torch.NewScope()
+	t.Cleanup(func() { s.Close() })
+	return s
+}

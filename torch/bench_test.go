@@ -1,0 +1,79 @@
+package torch_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/torch"
+)
+
+// BenchmarkTinyOp measures the cost of one op through purego and the shim on
+// a one-element tensor, freeing its result: on the CPU (the binding's own
+// overhead) and, when the test device is CUDA, there too (plus the launch).
+func BenchmarkTinyOp(b *testing.B) {
+	dev := torchtest.Device(b)
+	devs := []torch.Device{torch.CPU}
+	if dev.IsCUDA() {
+		devs = append(devs, dev)
+	}
+	for _, d := range devs {
+		b.Run(d.String(), func(b *testing.B) {
+			s := torch.NewScope()
+			defer s.Close()
+			x := s.FromFloat32([]float32{1}).ToDevice(d)
+			b.ReportAllocs()
+			for b.Loop() {
+				x.Neg().Free()
+			}
+			if d.IsCUDA() {
+				if err := torch.CUDASynchronize(d.Index); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.Err(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkMatmul reports the float32 matrix product's speed on the test
+// device (and bf16 on CUDA).
+func BenchmarkMatmul(b *testing.B) {
+	dev := torchtest.Device(b)
+	type size struct {
+		n  int64
+		dt torch.DType
+	}
+	sizes := []size{{1024, torch.Float32}, {2048, torch.Float32}}
+	if dev.IsCUDA() {
+		sizes = append(sizes, size{8192, torch.Float32}, size{8192, torch.BFloat16})
+	}
+	for _, sz := range sizes {
+		b.Run(fmt.Sprintf("%d/%v", sz.n, sz.dt), func(b *testing.B) {
+			s := torch.NewScope()
+			defer s.Close()
+			o := torch.Options{DType: sz.dt, Device: dev}
+			x, y := s.Randn([]int64{sz.n, sz.n}, o), s.Randn([]int64{sz.n, sz.n}, o)
+			x.Matmul(y).Free()
+			sync := func() {
+				if dev.IsCUDA() {
+					if err := torch.CUDASynchronize(dev.Index); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			sync()
+			for b.Loop() {
+				x.Matmul(y).Free()
+				sync()
+			}
+			if err := s.Err(); err != nil {
+				b.Fatal(err)
+			}
+			flops := 2 * float64(sz.n) * float64(sz.n) * float64(sz.n)
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

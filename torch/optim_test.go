@@ -1,0 +1,211 @@
+package torch_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/torch"
+)
+
+// setGrad gives p the gradient g by back-propagating sum(p·g).
+func setGrad(t *testing.T, e env, p *torch.Tensor, g []float64) {
+	t.Helper()
+	if err := p.Mul(e.f32(g, int64(len(g)))).SumAll().Backward(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAdamWStepClosedForm(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	e := env{s: s, dev: dev}
+	p0 := []float64{1, -2, 0.5, 3}
+	g := []float64{0.1, -0.3, 2, 0}
+	o := torch.AdamWOptions{LR: 0.01, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2}
+	p := e.f32(p0, 4)
+	if err := p.SetRequiresGrad(true); err != nil {
+		t.Fatal(err)
+	}
+	opt, err := torch.NewAdamW([]*torch.Tensor{p}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opt.Close()
+	setGrad(t, e, p, g)
+	if err := opt.Step(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// After one step the bias-corrected moments are g and g², so the update
+	// is p(1 - lr·wd) - lr·g/(|g| + eps).
+	want := make([]float64, len(p0))
+	for i := range p0 {
+		m := (1 - o.Beta1) * g[i] / (1 - o.Beta1)
+		v := (1 - o.Beta2) * g[i] * g[i] / (1 - o.Beta2)
+		want[i] = p0[i]*(1-o.LR*o.WeightDecay) - o.LR*m/(math.Sqrt(v)+o.Eps)
+	}
+	if !near(got, want, 1e-6) {
+		t.Errorf("after one step %v, want %v", got, want)
+	}
+
+	// A new learning rate applies to the next step; check it through the
+	// second step's closed form.
+	if err := opt.SetLR(0.1); err != nil {
+		t.Fatal(err)
+	}
+	if lr, err := opt.LR(); err != nil || lr != 0.1 {
+		t.Fatalf("LR = %v, %v", lr, err)
+	}
+	if err := opt.ZeroGrad(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Grad().Err() == nil {
+		t.Error("ZeroGrad left a gradient (want none)")
+	}
+	setGrad(t, e, p, g)
+	if err := opt.Step(); err != nil {
+		t.Fatal(err)
+	}
+	got2, err := p.Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		m := (1-o.Beta1)*g[i]*o.Beta1 + (1-o.Beta1)*g[i]
+		v := (1-o.Beta2)*g[i]*g[i]*o.Beta2 + (1-o.Beta2)*g[i]*g[i]
+		mh := m / (1 - o.Beta1*o.Beta1)
+		vh := v / (1 - o.Beta2*o.Beta2)
+		want[i] = want[i]*(1-0.1*o.WeightDecay) - 0.1*mh/(math.Sqrt(vh)+o.Eps)
+	}
+	if !near(got2, want, 1e-5) {
+		t.Errorf("after the second step %v, want %v", got2, want)
+	}
+}
+
+func TestAdamWStateResumesExactly(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	e := env{s: s, dev: dev}
+	o := torch.DefaultAdamW()
+	o.AMSGrad = true
+	newParams := func() []*torch.Tensor {
+		ps := []*torch.Tensor{e.f32([]float64{1, 2, 3}, 3), e.f32([]float64{-1, 0.5}, 2)}
+		for _, p := range ps {
+			if err := p.SetRequiresGrad(true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return ps
+	}
+	step := func(opt *torch.AdamW, ps []*torch.Tensor) {
+		if err := opt.ZeroGrad(); err != nil {
+			t.Fatal(err)
+		}
+		// A loss whose gradient depends on the parameters: sum(p³).
+		loss := ps[0].Pow(3).SumAll().Add(ps[1].Pow(3).SumAll())
+		if err := loss.Backward(nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := opt.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Three steps straight through.
+	a := newParams()
+	optA, err := torch.NewAdamW(a, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer optA.Close()
+	for range 3 {
+		step(optA, a)
+	}
+	// One step, save, a new optimizer loads the state, two more steps.
+	b := newParams()
+	optB, err := torch.NewAdamW(b, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(optB, b)
+	st, err := optB.State(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 8 {
+		t.Errorf("state has %d entries, want 8 (step, exp_avg, exp_avg_sq, max_exp_avg_sq for 2 params)", len(st))
+	}
+	if v, err := st["step.1"].Item(); err != nil || v != 1 {
+		t.Errorf("step.1 = %v, %v", v, err)
+	}
+	optB.Close()
+	optC, err := torch.NewAdamW(b, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer optC.Close()
+	if err := optC.LoadState(st); err != nil {
+		t.Fatal(err)
+	}
+	step(optC, b)
+	step(optC, b)
+	for i := range a {
+		va, _ := a[i].Float64s()
+		vb, err := b[i].Float64s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !near(va, vb, 0) {
+			t.Errorf("param %d: straight %v, resumed %v", i, va, vb)
+		}
+	}
+	if err := optC.LoadState(map[string]*torch.Tensor{"exp_avg.9": st["exp_avg.0"]}); err == nil {
+		t.Error("LoadState with a parameter index out of range: no error")
+	}
+	if err := optC.LoadState(map[string]*torch.Tensor{"momentum.0": st["exp_avg.0"]}); err == nil {
+		t.Error("LoadState with an unknown key: no error")
+	}
+	if err := optA.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := optA.Step(); err == nil {
+		t.Error("Step after Close: no error")
+	}
+}
+
+func TestClipGradNorm(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	e := env{s: s, dev: dev}
+	p, q := e.f32([]float64{0, 0}, 2), e.f32([]float64{0}, 1)
+	for _, x := range []*torch.Tensor{p, q} {
+		if err := x.SetRequiresGrad(true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setGrad(t, e, p, []float64{3, 0})
+	setGrad(t, e, q, []float64{4})
+	norm, err := torch.ClipGradNorm([]*torch.Tensor{p, q}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(norm-5) > 1e-6 {
+		t.Errorf("norm %v, want 5", norm)
+	}
+	gp, _ := p.Grad().Float64s()
+	gq, _ := q.Grad().Float64s()
+	if !near(append(gp, gq...), []float64{0.6, 0, 0.8}, 1e-5) {
+		t.Errorf("clipped grads %v %v, want [0.6 0] [0.8]", gp, gq)
+	}
+	// Below the limit nothing changes.
+	if _, err := torch.ClipGradNorm([]*torch.Tensor{p, q}, 10); err != nil {
+		t.Fatal(err)
+	}
+	gp2, _ := p.Grad().Float64s()
+	if !near(gp2, gp, 1e-6) {
+		t.Errorf("grads changed below the limit: %v → %v", gp, gp2)
+	}
+}
