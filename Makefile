@@ -33,10 +33,11 @@ bench: torch
 # Everything scripts/gpu-check.sh needs on a CUDA machine that has no Go:
 # the binary and the test binaries, built here without cgo.
 gpu-bundle: build
-	mkdir -p build/test
-	for p in $$($(GO) list ./... ); do \
-		n=$$(basename $$p); \
-		CGO_ENABLED=0 $(GO) test -c -o build/test/$$n.test $$p >/dev/null || exit 1; \
+	rm -rf build/test && mkdir -p build/test
+	for p in $$($(GO) list ./...); do \
+		rel=$${p#github.com/lavascope/lavascope}; rel=$${rel#/}; \
+		[ -n "$$rel" ] || continue; \
+		CGO_ENABLED=0 $(GO) test -c -o build/test/$$(echo $$rel | tr / .).test $$p >/dev/null || exit 1; \
 	done
 
 clean:
