@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/model"
+)
+
+var hfTiny = filepath.Join("..", "..", "testdata", "hf-clip-tiny")
+
+func readF32s(t *testing.T, path string) map[string][]float32 {
+	t.Helper()
+	st, err := model.OpenSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out := map[string][]float32{}
+	for _, ti := range st.Tensors() {
+		if ti.DType.IsFloat() {
+			if out[ti.Name], err = st.Float32s(ti.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return out
+}
+
+func TestDumpParity(t *testing.T) {
+	dev := torchtest.Device(t)
+	got := filepath.Join(t.TempDir(), "got.safetensors")
+	_, stderr, code := runCLI(t, "", "dump", "--checkpoint", filepath.Join(hfTiny, "checkpoint"),
+		"--inputs", filepath.Join(hfTiny, "inputs.safetensors"), "--out", got, "--device", dev.String())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	have := readF32s(t, got)
+	want := readF32s(t, filepath.Join(hfTiny, "expected.safetensors"))
+	names := []string{"text_embeds", "image_embeds", "text_pooled", "image_pooled",
+		"text_last_hidden", "image_last_hidden", "logits_per_image", "logits_per_text"}
+	if len(have) != len(names) {
+		t.Errorf("dump wrote %d tensors, want %d", len(have), len(names))
+	}
+	for _, n := range names {
+		if len(have[n]) != len(want[n]) {
+			t.Errorf("%s: %d values, want %d", n, len(have[n]), len(want[n]))
+			continue
+		}
+		worst := 0.0
+		for i := range want[n] {
+			worst = max(worst, math.Abs(float64(have[n][i]-want[n][i])))
+		}
+		if !(worst <= 1e-5) {
+			t.Errorf("%s: max |Δ| %g", n, worst)
+		}
+	}
+}
+
+func TestDumpErrors(t *testing.T) {
+	torchtest.Require(t)
+	dir := t.TempDir()
+	noIDs := filepath.Join(dir, "noids.safetensors")
+	if err := model.SaveSafetensors(noIDs, []model.Tensor{model.F32Tensor("pixel_values", []int64{1, 3, 224, 224}, make([]float32, 3*224*224))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ck := filepath.Join(hfTiny, "checkpoint")
+	out := filepath.Join(dir, "out.safetensors")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no inputs", []string{"--checkpoint", ck, "--out", out}, "--inputs"},
+		{"bad dtype", []string{"--checkpoint", ck, "--inputs", noIDs, "--out", out, "--dtype", "i64"}, "--dtype"},
+		{"no input_ids", []string{"--checkpoint", ck, "--inputs", noIDs, "--out", out}, "noids.safetensors: want a tensor input_ids"},
+		{"no checkpoint", []string{"--checkpoint", dir, "--inputs", noIDs, "--out", out}, "no config.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, "", append([]string{"dump", "--device", "cpu"}, tc.args...)...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a failed dump wrote its output")
+	}
+}
+
+func TestInitCommand(t *testing.T) {
+	dev := torchtest.Device(t)
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	for _, args := range [][]string{
+		{"--config", "tiny", "--out", a, "--seed", "5"},
+		{"--config", "tiny", "--out", b, "--seed", "5"},
+		{"--config", filepath.Join(hfTiny, "checkpoint", "config.json"), "--out", c, "--dtype", "bf16"},
+	} {
+		stdout, stderr, code := runCLI(t, "", append([]string{"init"}, args...)...)
+		if code != 0 || !strings.Contains(stdout, "parameters") {
+			t.Fatalf("init %v: exit %d, %s%s", args, code, stdout, stderr)
+		}
+	}
+	wa, _ := os.ReadFile(filepath.Join(a, "model.safetensors"))
+	wb, _ := os.ReadFile(filepath.Join(b, "model.safetensors"))
+	if len(wa) == 0 || !bytes.Equal(wa, wb) {
+		t.Error("the same seed wrote different weights")
+	}
+	// The initialised checkpoint runs: dump it on inputs of its shape.
+	inputs := filepath.Join(dir, "in.safetensors")
+	ids := make([]byte, 0, 77*8)
+	for i := range 77 {
+		// Ids every config here takes: the fixture's vocabulary has 1000.
+		id := int64(499)
+		if i == 0 {
+			id = 498
+		} else if i < 5 {
+			id = int64(320 + i)
+		}
+		for k := range 8 {
+			ids = append(ids, byte(id>>(8*k)))
+		}
+	}
+	if err := model.SaveSafetensors(inputs, []model.Tensor{
+		model.F32Tensor("pixel_values", []int64{1, 3, 224, 224}, make([]float32, 3*224*224)),
+		{Name: "input_ids", DType: model.I64, Shape: []int64{1, 77}, Data: ids},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.safetensors")
+	if err := model.SaveSafetensors(bad, []model.Tensor{
+		model.F32Tensor("pixel_values", []int64{1, 3, 64, 64}, make([]float32, 3*64*64)),
+		{Name: "input_ids", DType: model.I64, Shape: []int64{1, 77}, Data: ids},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runCLI(t, "", "dump", "--checkpoint", a, "--inputs", bad, "--out", filepath.Join(dir, "x"), "--device", dev.String())
+	if code != 2 || !strings.Contains(stderr, "bad.safetensors: pixels") {
+		t.Errorf("64-pixel images: exit %d, %q", code, stderr)
+	}
+	for _, ck := range []string{a, c} {
+		got := filepath.Join(dir, "dump.safetensors")
+		_, stderr, code := runCLI(t, "", "dump", "--checkpoint", ck, "--inputs", inputs, "--out", got, "--device", dev.String())
+		if code != 0 {
+			t.Fatalf("dump of %s: exit %d: %s", ck, code, stderr)
+		}
+		v := readF32s(t, got)
+		if n := len(v["text_last_hidden"]); n != 77*64 {
+			t.Errorf("%s: text_last_hidden has %d values", ck, n)
+		}
+		if slices.ContainsFunc(v["logits_per_image"], func(x float32) bool { return math.IsNaN(float64(x)) }) {
+			t.Errorf("%s: NaN logits", ck)
+		}
+	}
+	_, stderr, code = runCLI(t, "", "init", "--config", "vit-h-14", "--out", filepath.Join(dir, "d"))
+	if code != 2 || !strings.Contains(stderr, "vit-h-14") {
+		t.Errorf("unknown config: exit %d, %q", code, stderr)
+	}
+}

@@ -1,0 +1,175 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/lavascope/lavascope/torch"
+)
+
+// The transformer shared by both encoders: HF's CLIPEncoder of
+// CLIPEncoderLayers (pre-norm self-attention and MLP, each with a residual).
+
+type linear struct{ w, b *torch.Tensor }
+
+func (l linear) apply(x *torch.Tensor) *torch.Tensor { return x.Linear(l.w, l.b) }
+
+type layerNorm struct {
+	w, b *torch.Tensor
+	dim  int64
+	eps  float64
+}
+
+func (n layerNorm) apply(x *torch.Tensor) *torch.Tensor {
+	return x.LayerNorm([]int64{n.dim}, n.w, n.b, n.eps)
+}
+
+type encoderLayer struct {
+	q, k, v, out linear
+	ln1, ln2     layerNorm
+	fc1, fc2     linear
+}
+
+type encoder struct {
+	layers []encoderLayer
+	dim    int64
+	heads  int64
+	act    string
+}
+
+// param looks a parameter up by HF name.
+type param func(name string) *torch.Tensor
+
+func newEncoder(prefix string, layers, dim, heads int, act string, eps float64, p param) encoder {
+	e := encoder{dim: int64(dim), heads: int64(heads), act: act}
+	lin := func(name string) linear { return linear{p(name + ".weight"), p(name + ".bias")} }
+	ln := func(name string) layerNorm { return layerNorm{p(name + ".weight"), p(name + ".bias"), int64(dim), eps} }
+	for i := range layers {
+		l := fmt.Sprintf("%s.encoder.layers.%d.", prefix, i)
+		e.layers = append(e.layers, encoderLayer{
+			q: lin(l + "self_attn.q_proj"), k: lin(l + "self_attn.k_proj"),
+			v: lin(l + "self_attn.v_proj"), out: lin(l + "self_attn.out_proj"),
+			ln1: ln(l + "layer_norm1"), ln2: ln(l + "layer_norm2"),
+			fc1: lin(l + "mlp.fc1"), fc2: lin(l + "mlp.fc2"),
+		})
+	}
+	return e
+}
+
+// attnMode is how one forward pass computes attention.
+type attnMode struct {
+	eager   bool          // explicit softmax (HF eager); else the SDPA kernel
+	capture bool          // keep the probabilities with their gradient
+	causal  *torch.Tensor // [N,N] bool, true above the diagonal (masked); nil = none
+	dtype   torch.DType
+}
+
+func newAttnMode(s *torch.Scope, o ForwardOptions, mo Options, causalN int64) attnMode {
+	a := attnMode{eager: o.Eager || o.Capture, capture: o.Capture, dtype: mo.DType}
+	if causalN > 0 && a.eager {
+		mask := make([]bool, causalN*causalN)
+		for i := range causalN {
+			for j := i + 1; j < causalN; j++ {
+				mask[i*causalN+j] = true
+			}
+		}
+		a.causal = s.FromBool(mask, causalN, causalN).ToDevice(mo.Device)
+	}
+	return a
+}
+
+// forward runs every layer on h [B,N,D]; causal says whether the text's
+// causal mask applies. It returns the last hidden state and, when capturing,
+// each layer's attention probabilities.
+func (e *encoder) forward(h *torch.Tensor, causal bool, a attnMode) (*torch.Tensor, []*torch.Tensor, error) {
+	var probs []*torch.Tensor
+	for i := range e.layers {
+		var p *torch.Tensor
+		var err error
+		h, p, err = e.layer(&e.layers[i], h, causal, a)
+		if err != nil {
+			return nil, nil, fmt.Errorf("layer %d: %w", i, err)
+		}
+		if p != nil {
+			probs = append(probs, p)
+		}
+	}
+	return h, probs, nil
+}
+
+func (e *encoder) layer(l *encoderLayer, h *torch.Tensor, causal bool, a attnMode) (*torch.Tensor, *torch.Tensor, error) {
+	attn, probs, err := e.attention(l, l.ln1.apply(h), causal, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	h = h.Add(attn)
+	x := l.fc1.apply(l.ln2.apply(h))
+	switch e.act {
+	case "gelu":
+		x = x.Gelu()
+	default: // quick_gelu; Validate admits no other
+		x = x.QuickGelu()
+	}
+	return h.Add(l.fc2.apply(x)), probs, nil
+}
+
+// attention is CLIPAttention: q, k and v projections, scaled dot-product
+// attention over heads, the output projection.
+func (e *encoder) attention(l *encoderLayer, x *torch.Tensor, causal bool, a attnMode) (*torch.Tensor, *torch.Tensor, error) {
+	shape := x.Shape()
+	if len(shape) != 3 {
+		return nil, nil, fmt.Errorf("attention input %s: want [batch, tokens, %d]", x, e.dim)
+	}
+	b, n := shape[0], shape[1]
+	hd := e.dim / e.heads
+	split := func(t *torch.Tensor) *torch.Tensor { return t.View(b, n, e.heads, hd).Transpose(1, 2) }
+	q, k, v := split(l.q.apply(x)), split(l.k.apply(x)), split(l.v.apply(x))
+	var ctx, probs *torch.Tensor
+	if a.eager {
+		// As HF's eager_attention_forward: scale after the product, softmax
+		// in float32, back to the compute dtype.
+		scores := q.Matmul(k.Transpose(2, 3)).MulScalar(1 / math.Sqrt(float64(hd)))
+		if causal {
+			scores = scores.MaskedFill(a.causal, math.Inf(-1))
+		}
+		if a.dtype == torch.Float32 || a.dtype == torch.Float64 {
+			probs = scores.Softmax(-1)
+		} else {
+			probs = scores.ToDType(torch.Float32).Softmax(-1).ToDType(a.dtype)
+		}
+		if a.capture {
+			var err error
+			if probs, err = retain(probs); err != nil {
+				return nil, nil, err
+			}
+		}
+		ctx = probs.Matmul(v)
+	} else {
+		ctx = torch.ScaledDotProductAttention(q, k, v, nil, causal)
+	}
+	out := l.out.apply(ctx.Transpose(1, 2).Reshape(b, n, e.dim))
+	if !a.capture {
+		probs = nil
+	}
+	return out, probs, nil
+}
+
+// retain makes p's gradient readable after a backward pass: RetainGrad when
+// p is part of the graph, otherwise p becomes a leaf that requires grad
+// (nothing upstream is tracked, so the gradient reaching p is the same).
+func retain(p *torch.Tensor) (*torch.Tensor, error) {
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	if p.RequiresGrad() {
+		if err := p.RetainGrad(); err != nil {
+			return nil, fmt.Errorf("retaining attention gradient: %w", err)
+		}
+		return p, nil
+	}
+	leaf := p.Detach()
+	if err := leaf.SetRequiresGrad(true); err != nil {
+		return nil, fmt.Errorf("tracking attention probabilities: %w", err)
+	}
+	return leaf, nil
+}
