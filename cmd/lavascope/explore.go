@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lavascope/lavascope/config"
+	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/loader/synth"
+	"github.com/lavascope/lavascope/tui"
+	"github.com/lavascope/lavascope/tui/enginetest"
+	"github.com/lavascope/lavascope/tui/graphics"
+)
+
+// exploreData is the dataset of an explorer session: the split shown,
+// loaded before the first frame, and the whole dataset (which fine-tuning
+// trains on), which the engine loads in the background.
+type exploreData struct {
+	shown *loader.Dataset
+	all   func() (*loader.Dataset, error)
+}
+
+// engineOpener makes the function with which the explorer opens its engine,
+// in the background.
+type engineOpener func(a *app, data exploreData, flags exploreFlags) func(context.Context) (tui.Engine, error)
+
+// engineOpeners are the engines --engine can name. The libtorch engine
+// registers itself as "torch" from the file that builds it.
+var engineOpeners = map[string]engineOpener{
+	"fake": func(_ *app, data exploreData, f exploreFlags) func(context.Context) (tui.Engine, error) {
+		return func(context.Context) (tui.Engine, error) {
+			return enginetest.New(data.shown, enginetest.Options{Delay: f.fakeDelay, StepDelay: f.fakeDelay}), nil
+		}
+	},
+}
+
+// demoData is the synthetic dataset that --data demo names: generated in
+// memory, the same pairs every time.
+var demoData = synth.Config{Pairs: 1000, Seed: 1}
+
+type exploreFlags struct {
+	split, target, exportDir, engine string
+	fakeDelay                        time.Duration
+}
+
+func init() {
+	addCommand(func(a *app) *cobra.Command {
+		var f exploreFlags
+		cmd := &cobra.Command{
+			Use:   "explore [--checkpoint DIR] [--data FILE]",
+			Short: "Step through pairs and see where the model looked (the default command)",
+			Long: `explore opens the explorer: the pairs of a split with which image each reading
+picks, and for each pair both readings side by side, with the parse trees and
+their linearization painted by token relevance and the images by patch
+relevance. Keys are listed by ? inside; q quits.
+
+Images are drawn with sixel, the kitty graphics protocol or half-blocks, as
+--graphics says (auto asks the terminal).`,
+			Example: `  lavascope explore
+  lavascope explore --checkpoint ckpt/best --data data/lava/pairs.jsonl --split test
+  lavascope explore --graphics blocks --colormap viridis`,
+			Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return runExplore(cmd.Context(), a, f)
+			},
+		}
+		fs := cmd.Flags()
+		config.AddFlags(fs, "checkpoint", "data", "colormap", "method", "start_layer")
+		fs.StringVar(&f.split, "split", loader.SplitTest, "split to show: train, val, test, or all")
+		fs.StringVar(&f.target, "target", "own", "logit to explain for each reading: own, twin or all")
+		fs.StringVar(&f.exportDir, "export-dir", "lavascope-export", "folder that e writes PNG and JSON files into")
+		fs.StringVar(&f.engine, "engine", "torch", "model engine: torch, or fake for tests without libtorch")
+		fs.DurationVar(&f.fakeDelay, "fake-delay", 0, "how long each call of the fake engine takes")
+		_ = fs.MarkHidden("engine")
+		_ = fs.MarkHidden("fake-delay")
+		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
+		return cmd
+	})
+	runDefault = func(a *app, cmd *cobra.Command, _ []string) error {
+		return runExplore(cmd.Context(), a, exploreFlags{split: loader.SplitTest, target: "own", exportDir: "lavascope-export", engine: "torch"})
+	}
+}
+
+func runExplore(ctx context.Context, a *app, f exploreFlags) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	opener, ok := engineOpeners[f.engine]
+	if !ok {
+		var names []string
+		for n := range engineOpeners {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return withExit(2, fmt.Errorf("engine %q is not available in this build (have: %s)", f.engine, strings.Join(names, ", ")))
+	}
+	target, err := tui.ParseTarget(f.target)
+	if err != nil {
+		return withExit(2, fmt.Errorf("--target: %w", err))
+	}
+	split := f.split
+	switch split {
+	case "all":
+		split = ""
+	case loader.SplitTrain, loader.SplitVal, loader.SplitTest:
+	default:
+		return withExit(2, fmt.Errorf("--split: %q is not one of train, val, test, all", f.split))
+	}
+	data, err := loadExploreData(a.cfg.Data, split)
+	if err != nil {
+		return withExit(2, err)
+	}
+	ds := data.shown
+	if len(ds.Pairs) == 0 {
+		return withExit(2, fmt.Errorf("%s has no pairs in split %q", a.cfg.Data, f.split))
+	}
+	mode, err := graphics.ParseMode(a.cfg.Graphics)
+	if err != nil {
+		return withExit(2, err)
+	}
+	caps := graphics.Capabilities{Mode: mode}
+	if mode == graphics.Auto {
+		caps = graphics.DetectTerminal()
+	}
+	opt := tui.Options{
+		Data: ds, Split: split, DataName: a.cfg.Data,
+		Open:     opener(a, data, f),
+		Graphics: caps.Mode, CellWidth: caps.CellWidth, CellHeight: caps.CellHeight,
+		Colormap: a.cfg.Colormap, Method: tui.Method(a.cfg.Method), StartLayer: a.cfg.StartLayer, Target: target,
+		ExportDir: f.exportDir,
+	}
+	if err := tui.Run(ctx, opt); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// loadExploreData reads the manifest at path, or generates the demo pairs,
+// keeping the pairs of split ("" for all) for display.
+func loadExploreData(path, split string) (exploreData, error) {
+	if path == "demo" {
+		cfg := demoData
+		cfg.Split = split
+		pairs, err := synth.Generate(cfg)
+		if err != nil {
+			return exploreData{}, fmt.Errorf("demo data: %w", err)
+		}
+		all := func() (*loader.Dataset, error) {
+			pairs, err := synth.Generate(demoData)
+			if err != nil {
+				return nil, fmt.Errorf("demo data: %w", err)
+			}
+			return &loader.Dataset{Pairs: pairs}, nil
+		}
+		return exploreData{shown: &loader.Dataset{Pairs: pairs}, all: all}, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return exploreData{}, fmt.Errorf("--data: %w", err)
+	}
+	ds, err := loader.Load(path, loader.Options{})
+	if err != nil {
+		return exploreData{}, err
+	}
+	return exploreData{
+		shown: ds.Split(split),
+		all:   func() (*loader.Dataset, error) { return ds, nil },
+	}, nil
+}

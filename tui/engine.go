@@ -1,0 +1,317 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/trees"
+)
+
+// Engine is everything the explorer needs from the model side, in plain Go
+// values: no tensors cross it. An Engine is bound to one set of weights (its
+// checkpoint) and to the dataset it was opened with, and names pairs by ID.
+//
+// The explorer calls an Engine only from goroutines of its own, never from
+// the UI goroutine, and may call it from several at once (a fine-tune run
+// while the split is explained in the background): an implementation must be
+// safe for concurrent use, and may serialise the calls (a libtorch engine
+// runs them all on its one model goroutine). Every call that can take long
+// takes a context and returns ctx.Err() soon after it is cancelled.
+type Engine interface {
+	// Info describes the engine; it is called often and must be cheap.
+	Info() EngineInfo
+	// Score computes the logits of the pairs named by ids, in that order.
+	Score(ctx context.Context, ids []string) ([]Score, error)
+	// Explain computes the relevance of one pair for one method, start
+	// layer and target.
+	Explain(ctx context.Context, req ExplainRequest) (*Explanation, error)
+	// FineTune trains a copy of the engine's model on the train split of its
+	// dataset, sends progress on progress while it runs (it never closes the
+	// channel, and the explorer keeps reading it until FineTune returns), and
+	// returns an engine over the new weights, whose Info().Checkpoint differs
+	// from this one's. The receiver stays usable, so that the explorer can
+	// show the pairs before and after. A cancelled ctx stops the run and
+	// FineTune returns ctx.Err() and no engine.
+	FineTune(ctx context.Context, opt FineTuneOptions, progress chan<- FineTuneProgress) (Engine, error)
+	// Close frees the engine's resources; the explorer calls it once for
+	// every engine it got, when it quits.
+	Close() error
+}
+
+// EngineInfo is what the status bar says about an engine.
+type EngineInfo struct {
+	// Checkpoint names the weights, unique among the engines of one
+	// session: explanations are cached under it.
+	Checkpoint string
+	// Device is where the model runs: cpu, cuda:0, ...
+	Device string
+	// Runtime names what computes, such as "libtorch 2.5.1".
+	Runtime string
+	// Style is the linearization the text encoder reads:
+	// trees.StylePaper for tree input, trees.StyleWords for text input.
+	// Token offsets of an Explanation index into trees.Linearize(tree,
+	// Style).Text.
+	Style trees.Style
+	// Layers is the number of attention layers the start layer counts in
+	// (the smaller of the two encoders' depths); 0 when unknown.
+	Layers int
+}
+
+// Method names a relevance method.
+type Method string
+
+// The relevance methods of package explain.
+const (
+	MethodChefer    Method = "chefer"
+	MethodRollout   Method = "rollout"
+	MethodAttention Method = "attention"
+	MethodGradAttn  Method = "gradattn"
+)
+
+// Methods lists the methods in the order the m key cycles through them.
+var Methods = []Method{MethodChefer, MethodRollout, MethodAttention, MethodGradAttn}
+
+// ParseMethod reads a method's name.
+func ParseMethod(s string) (Method, error) {
+	for _, m := range Methods {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	names := make([]string, len(Methods))
+	for i, m := range Methods {
+		names[i] = string(m)
+	}
+	return "", fmt.Errorf("unknown relevance method %q (want one of %s)", s, strings.Join(names, ", "))
+}
+
+// Target is the logit an explanation explains, for each reading j of a pair.
+type Target int
+
+const (
+	// TargetOwn is reading j's text against its own image j: why it
+	// picked (or failed to pick) the right image.
+	TargetOwn Target = iota
+	// TargetTwin is reading j's text against the other reading's image.
+	TargetTwin
+	// TargetAll is the sum of reading j's text against every image of the
+	// pair, as the reference notebook's summed one-hot does.
+	TargetAll
+)
+
+// Targets lists the targets in the order the t key cycles through them.
+var Targets = []Target{TargetOwn, TargetTwin, TargetAll}
+
+var targetNames = [...]string{TargetOwn: "own", TargetTwin: "twin", TargetAll: "all"}
+
+func (t Target) String() string {
+	if t >= 0 && int(t) < len(targetNames) {
+		return targetNames[t]
+	}
+	return fmt.Sprintf("Target(%d)", int(t))
+}
+
+// ParseTarget reads own, twin or all.
+func ParseTarget(s string) (Target, error) {
+	for i, n := range targetNames {
+		if n == s {
+			return Target(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown target %q (want own, twin or all)", s)
+}
+
+// Cells returns the logit cells, as (image, text) index pairs, that t means
+// for reading j of a pair of n readings. Twin is the next reading's image.
+func (t Target) Cells(j, n int) [][2]int {
+	switch t {
+	case TargetTwin:
+		return [][2]int{{(j + 1) % n, j}}
+	case TargetAll:
+		cells := make([][2]int, n)
+		for i := range n {
+			cells[i] = [2]int{i, j}
+		}
+		return cells
+	}
+	return [][2]int{{j, j}}
+}
+
+// ExplainRequest asks for the relevance of one pair.
+type ExplainRequest struct {
+	PairID string
+	Method Method
+	// StartLayer is "last", "all" or a layer number, as the configuration's
+	// start_layer accepts.
+	StartLayer string
+	Target     Target
+}
+
+// Explanation is the relevance of one pair for one request.
+type Explanation struct {
+	Request ExplainRequest
+	// Checkpoint is the Info().Checkpoint of the engine that computed it.
+	Checkpoint string
+	// Readings is indexed like the pair's readings.
+	Readings []ReadingRelevance
+	// Elapsed is how long the engine took.
+	Elapsed time.Duration
+}
+
+// ReadingRelevance is the relevance for one reading's target.
+type ReadingRelevance struct {
+	// Text is the string the text encoder read: the reading's tree
+	// linearized in the engine's Style.
+	Text string
+	// Tokens are the text's tokens in order, special tokens included.
+	Tokens []Token
+	// Image is the index of the image that Patches lie over (the image of
+	// the target's logit; the reading's own for TargetOwn and TargetAll).
+	Image int
+	// Cells are the logit cells (image, text) summed into the target.
+	Cells [][2]int
+	// Patches is the image relevance per patch (7×7 for ViT-B/32), as the
+	// method gives it, not normalised.
+	Patches explain.Grid
+}
+
+// Token is one token of a reading's text with its relevance.
+type Token struct {
+	// Text is the token as the tokenizer writes it, for display and export.
+	Text string
+	// Start and End are its bytes [Start, End) in ReadingRelevance.Text;
+	// equal for tokens that cover no text (start and end markers).
+	Start, End int
+	// Relevance is the method's value, not normalised.
+	Relevance float64
+}
+
+// Score is how a model scores one pair: every reading's text against every
+// image of the pair.
+type Score struct {
+	PairID string
+	// Logits[i][j] is the logit of image i against reading j's text.
+	Logits [][]float64
+	// Probs[i][j] is the softmax over images i of Logits[·][j]: how sure
+	// reading j is of each image.
+	Probs [][]float64
+	// Picks[j] is the image reading j scores highest, -1 on a tie.
+	Picks []int
+	// Correct[j] reports whether reading j's own image has the strictly
+	// highest logit.
+	Correct []bool
+	// Margins[j] is Logits[j][j] minus the highest logit of another image
+	// for reading j: positive when correct.
+	Margins []float64
+}
+
+// NewScore fills a Score from the logits of an n×n pair, Logits[image][text].
+func NewScore(id string, logits [][]float64) (Score, error) {
+	n := len(logits)
+	if n < 2 {
+		return Score{}, fmt.Errorf("score pair %s: %d images, want at least 2", id, n)
+	}
+	for i, row := range logits {
+		if len(row) != n {
+			return Score{}, fmt.Errorf("score pair %s: logits row %d has %d texts, want %d", id, i, len(row), n)
+		}
+	}
+	s := Score{PairID: id, Logits: logits, Probs: make([][]float64, n), Picks: make([]int, n), Correct: make([]bool, n), Margins: make([]float64, n)}
+	for i := range s.Probs {
+		s.Probs[i] = make([]float64, n)
+	}
+	for j := range n {
+		hi := math.Inf(-1)
+		for i := range n {
+			hi = max(hi, logits[i][j])
+		}
+		sum := 0.0
+		for i := range n {
+			sum += math.Exp(logits[i][j] - hi)
+		}
+		pick, ties := -1, 0
+		other := math.Inf(-1)
+		for i := range n {
+			s.Probs[i][j] = math.Exp(logits[i][j]-hi) / sum
+			if logits[i][j] == hi {
+				pick = i
+				ties++
+			}
+			if i != j {
+				other = max(other, logits[i][j])
+			}
+		}
+		if ties > 1 {
+			pick = -1
+		}
+		s.Picks[j] = pick
+		s.Correct[j] = pick == j
+		s.Margins[j] = logits[j][j] - other
+	}
+	return s, nil
+}
+
+// Margin is the pair's smallest reading margin: negative when some reading
+// fails. The list sorts by it.
+func (s Score) Margin() float64 {
+	m := math.Inf(1)
+	for _, v := range s.Margins {
+		m = min(m, v)
+	}
+	return m
+}
+
+// Failed reports whether some reading does not pick its own image.
+func (s Score) Failed() bool {
+	for _, c := range s.Correct {
+		if !c {
+			return true
+		}
+	}
+	return false
+}
+
+// FineTuneOptions are the fields of the fine-tune panel's form.
+type FineTuneOptions struct {
+	Steps int
+	LR    float64
+	// BatchPairs is how many whole pairs make one batch (the paper's batch
+	// 2 is 1 pair, batch 4 is 2).
+	BatchPairs int
+	// Input is "tree" or "text".
+	Input        string
+	FreezeVision bool
+}
+
+// Validate reports the first field that cannot start a run.
+func (o FineTuneOptions) Validate() error {
+	switch {
+	case o.Steps <= 0:
+		return fmt.Errorf("steps must be at least 1, got %d", o.Steps)
+	case !(o.LR > 0) || math.IsInf(o.LR, 0):
+		return fmt.Errorf("lr must be a positive number, got %g", o.LR)
+	case o.BatchPairs <= 0:
+		return fmt.Errorf("batch pairs must be at least 1, got %d", o.BatchPairs)
+	case o.Input != "tree" && o.Input != "text":
+		return fmt.Errorf("input must be tree or text, got %q", o.Input)
+	}
+	return nil
+}
+
+// FineTuneProgress is one report of a running fine-tune.
+type FineTuneProgress struct {
+	Step, Steps int
+	// Loss is the training loss of the last step.
+	Loss float64
+	// ValStep is the step of the last evaluation on the val split, 0 before
+	// the first; ValAccuracy is its accuracy in percent.
+	ValStep     int
+	ValAccuracy float64
+	// ItemsPerSec is the training throughput (one item is one reading).
+	ItemsPerSec float64
+	Elapsed     time.Duration
+}

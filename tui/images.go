@@ -1,0 +1,253 @@
+package tui
+
+import (
+	"bytes"
+	"fmt"
+	"hash/fnv"
+	"image"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/tui/graphics"
+)
+
+// visualKey names one image as drawn: which pair, column and image, under
+// which explanation (zero for the plain image), colormap, mode and box.
+type visualKey struct {
+	exp        expKey
+	pair       string
+	col, image int
+	cmap       string
+	mode       graphics.Mode
+	cols, rows int
+}
+
+// visual is an image ready for the screen: half-block lines, or the sixel
+// or kitty escapes that draw it at the cursor.
+type visual struct {
+	key   visualKey
+	lines []string
+	raw   string
+	err   error
+}
+
+// visualReq is a visual the frame wants, with what it is made from.
+type visualReq struct {
+	key     visualKey
+	reading *loader.Reading
+	grid    *explain.Grid
+}
+
+// visualFor returns the visual column j wants and the best one ready to
+// show: the wanted one, else the plain image in the same box.
+func (m *Model) visualFor(pp *prepared, j int, exp *explained, lay pairLayout) (visualReq, *visual) {
+	req := visualReq{key: visualKey{pair: pp.pair.ID, col: j, image: j, cmap: m.cmap.Name(), mode: m.mode, cols: lay.imgCols, rows: lay.imgRows}}
+	if exp != nil && exp.err == nil && j < len(exp.exp.Readings) {
+		rr := exp.exp.Readings[j]
+		if rr.Image >= 0 && rr.Image < len(pp.pair.Readings) {
+			req.key.image = rr.Image
+		}
+		g := rr.Patches
+		req.grid = &g
+		req.key.exp = m.currentKey(pp.pair.ID)
+	}
+	req.reading = &pp.pair.Readings[req.key.image]
+	if v, ok := m.visuals[req.key]; ok {
+		return req, v
+	}
+	plain := req.key
+	plain.exp, plain.image = expKey{}, j
+	if v, ok := m.visuals[plain]; ok {
+		return req, v
+	}
+	return req, nil
+}
+
+// requestVisuals starts making the visuals the last frame wanted and lacked.
+func (m *Model) requestVisuals() tea.Cmd {
+	var cmds []tea.Cmd
+	for _, req := range m.wantVisuals {
+		if _, ok := m.visuals[req.key]; ok || m.pending[req.key] {
+			continue
+		}
+		m.pending[req.key] = true
+		cmds = append(cmds, m.visualCmd(req))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) visualCmd(req visualReq) tea.Cmd {
+	imgs, cm := m.imgs, m.cmap
+	enc := graphics.Encoder{Mode: req.key.mode, CellWidth: m.opt.CellWidth, CellHeight: m.opt.CellHeight, ImageID: uint32(req.key.col + 1)}
+	return func() tea.Msg {
+		vis := &visual{key: req.key}
+		vis.lines, vis.raw, vis.err = makeVisual(imgs, req, cm, enc)
+		return visualMsg{key: req.key, vis: vis}
+	}
+}
+
+// makeVisual loads the image, lays the heatmap over it and encodes it.
+func makeVisual(imgs *imageCache, req visualReq, cm *explain.Colormap, enc graphics.Encoder) ([]string, string, error) {
+	var img image.Image
+	img, err := imgs.get(req.reading)
+	if err != nil {
+		return nil, "", err
+	}
+	if req.grid != nil {
+		ov, err := explain.Overlay(img, *req.grid, explain.OverlayOptions{Colormap: cm, Signed: cm.Diverging()})
+		if err != nil {
+			return nil, "", err
+		}
+		img = ov
+	}
+	k := req.key
+	if k.mode == graphics.Blocks {
+		return graphics.HalfBlocks(img, k.cols, k.rows), "", nil
+	}
+	var buf bytes.Buffer
+	if err := enc.Encode(&buf, img, k.cols, k.rows); err != nil {
+		return nil, "", err
+	}
+	return nil, buf.String(), nil
+}
+
+// trimVisuals forgets visuals the frame does not show once there are many.
+func (m *Model) trimVisuals() {
+	if len(m.visuals) <= 64 {
+		return
+	}
+	keep := map[visualKey]bool{}
+	for _, r := range m.wantVisuals {
+		keep[r.key] = true
+	}
+	for k := range m.visuals {
+		if !keep[k] {
+			delete(m.visuals, k)
+		}
+	}
+}
+
+// drawState is a set of sixel or kitty images and the frame they were
+// drawn into.
+type drawState struct {
+	mode   graphics.Mode
+	sig    uint64
+	places []placement
+	// stale marks images that must be drawn again whatever the frame
+	// (after a resize).
+	stale bool
+}
+
+func (d drawState) any() bool { return len(d.places) > 0 }
+
+// syncImages brings the sixel or kitty images on the terminal in line with
+// the frame just rendered. Images are drawn imageDelay after the frame, so
+// that they land after the renderer has flushed it, and again whenever the
+// rows they cover change, since the renderer may erase to the end of a line
+// it rewrites. Kitty images that leave are deleted at once; sixel pixels are
+// text cells to the terminal and go with a full repaint.
+func (m *Model) syncImages() tea.Cmd {
+	want := drawState{mode: m.mode}
+	if m.screen == screenPair && (m.mode == graphics.Sixel || m.mode == graphics.Kitty) {
+		want.places = m.placements
+	}
+	want.sig = m.placeSig(want)
+	if want.sig == m.drawn.sig && !m.drawn.stale && !m.wantDrawPending() {
+		return nil
+	}
+	if m.wantDrawPending() && want.sig == m.wantDraw.sig {
+		return nil
+	}
+	var cmds []tea.Cmd
+	if m.drawn.any() {
+		switch m.drawn.mode {
+		case graphics.Kitty:
+			var del strings.Builder
+			for _, p := range m.drawn.places {
+				if !hasCol(want, p.key.col) || want.mode != graphics.Kitty {
+					del.WriteString(graphics.KittyDelete(uint32(p.key.col + 1)))
+				}
+			}
+			if del.Len() > 0 {
+				cmds = append(cmds, tea.Raw(del.String()))
+			}
+		case graphics.Sixel:
+			if !samePlaces(m.drawn, want) {
+				cmds = append(cmds, tea.ClearScreen)
+			}
+		}
+	}
+	if !want.any() {
+		m.drawn, m.wantSeq = want, ""
+		return tea.Batch(cmds...)
+	}
+	var seq strings.Builder
+	for _, p := range want.places {
+		seq.WriteString(placeAt(p.x, p.y, p.seq))
+	}
+	m.drawGen++
+	m.wantDraw, m.wantSeq = want, seq.String()
+	gen := m.drawGen
+	cmds = append(cmds, tea.Tick(imageDelay, func(time.Time) tea.Msg { return drawMsg{gen} }))
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) wantDrawPending() bool { return m.wantSeq != "" }
+
+// placeSig fingerprints the images of d and the frame rows they cover.
+func (m *Model) placeSig(d drawState) uint64 {
+	if !d.any() {
+		return 0
+	}
+	h := fnv.New64a()
+	fmt.Fprint(h, d.mode, m.w, m.h)
+	rows := map[int]bool{}
+	for _, p := range d.places {
+		fmt.Fprintf(h, "|%d,%d,%v", p.x, p.y, p.key)
+		for y := p.y; y < p.y+p.key.rows; y++ {
+			rows[y] = true
+		}
+	}
+	for y, l := range m.lines {
+		if rows[y] {
+			fmt.Fprint(h, y, l)
+		}
+	}
+	return h.Sum64()
+}
+
+func hasCol(d drawState, col int) bool {
+	for _, p := range d.places {
+		if p.key.col == col {
+			return true
+		}
+	}
+	return false
+}
+
+func samePlaces(a, b drawState) bool {
+	if a.mode != b.mode || len(a.places) != len(b.places) {
+		return false
+	}
+	for i := range a.places {
+		pa, pb := a.places[i], b.places[i]
+		if pa.x != pb.x || pa.y != pb.y || pa.key.cols != pb.key.cols || pa.key.rows != pb.key.rows {
+			return false
+		}
+	}
+	return true
+}
+
+// placeAt wraps an image that an Encoder draws at the cursor so that it is
+// drawn at cell (x, y) and the cursor ends where the renderer left it. The
+// encoder brackets its image in save/restore cursor, and the terminal has
+// one save slot, so those are replaced by one pair around the move.
+func placeAt(x, y int, seq string) string {
+	inner := strings.TrimSuffix(strings.TrimPrefix(seq, ansi.SaveCursor), ansi.RestoreCursor)
+	return ansi.SaveCursor + ansi.CursorPosition(x+1, y+1) + inner + ansi.RestoreCursor
+}

@@ -1,0 +1,61 @@
+package tui
+
+import "charm.land/bubbles/v2/key"
+
+// keyMap holds every binding; the help screen lists them all and each
+// screen's hint bar shows the ones that act there.
+type keyMap struct {
+	Up, Down, PageUp, PageDown, Home, End key.Binding
+	Open, Back, Next, Prev                key.Binding
+	Failures, Family, Sort, Search        key.Binding
+	Method, Layer, Target, Colormap       key.Binding
+	Graphics, Export, FineTune, Toggle    key.Binding
+	Help, Quit                            key.Binding
+}
+
+func newKeyMap() keyMap {
+	b := func(keys []string, k, desc string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, desc))
+	}
+	return keyMap{
+		Up:       b([]string{"k", "up"}, "k/↑", "up"),
+		Down:     b([]string{"j", "down"}, "j/↓", "down"),
+		PageUp:   b([]string{"pgup", "ctrl+u"}, "pgup", "page up"),
+		PageDown: b([]string{"pgdown", "ctrl+d"}, "pgdn", "page down"),
+		Home:     b([]string{"home"}, "home", "first"),
+		End:      b([]string{"end"}, "end", "last"),
+		Open:     b([]string{"enter"}, "enter", "open"),
+		Back:     b([]string{"esc", "backspace"}, "esc", "back"),
+		Next:     b([]string{"n"}, "n", "next pair"),
+		Prev:     b([]string{"p"}, "p", "previous pair"),
+		Failures: b([]string{"f"}, "f", "failures only"),
+		Family:   b([]string{"F"}, "F", "family"),
+		Sort:     b([]string{"s"}, "s", "sort by margin"),
+		Search:   b([]string{"/"}, "/", "search"),
+		Method:   b([]string{"m"}, "m", "method"),
+		Layer:    b([]string{"l"}, "l", "start layer"),
+		Target:   b([]string{"t"}, "t", "target cell"),
+		Colormap: b([]string{"c"}, "c", "colormap"),
+		Graphics: b([]string{"g"}, "g", "graphics"),
+		Export:   b([]string{"e"}, "e", "export PNG+JSON"),
+		FineTune: b([]string{"T"}, "T", "fine-tune"),
+		Toggle:   b([]string{"b"}, "b", "before/after"),
+		Help:     b([]string{"?"}, "?", "help"),
+		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
+	}
+}
+
+// helpGroups are the columns of the help screen.
+func (k keyMap) helpGroups() []helpGroup {
+	return []helpGroup{
+		{"move", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Open, k.Back, k.Next, k.Prev}},
+		{"list", []key.Binding{k.Failures, k.Family, k.Sort, k.Search}},
+		{"explain", []key.Binding{k.Method, k.Layer, k.Target, k.Colormap, k.Graphics, k.Export}},
+		{"model", []key.Binding{k.FineTune, k.Toggle, k.Help, k.Quit}},
+	}
+}
+
+type helpGroup struct {
+	title    string
+	bindings []key.Binding
+}

@@ -1,0 +1,737 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"slices"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/trees"
+	"github.com/lavascope/lavascope/tui/graphics"
+)
+
+// Options configure the explorer.
+type Options struct {
+	// Data is the whole dataset the engine was opened on; the explorer
+	// shows the pairs of Split ("" shows all).
+	Data  *loader.Dataset
+	Split string
+	// DataName says where the data came from ("demo" or the manifest's
+	// path), for the title.
+	DataName string
+	// Open loads the model. The explorer calls it once, in the background,
+	// and shows the pairs while it runs.
+	Open func(ctx context.Context) (Engine, error)
+	// Graphics is how images are drawn: Sixel, Kitty, Blocks or None (Auto
+	// must be resolved first, with graphics.DetectTerminal, before the
+	// program owns the terminal). CellWidth and CellHeight are the cell
+	// size in pixels for sixel; zero means graphics' default.
+	Graphics              graphics.Mode
+	CellWidth, CellHeight int
+	// Colormap is jet, viridis, turbo, or diverging (rdbu); empty is jet.
+	Colormap string
+	// Method, StartLayer and Target are the first explanation settings;
+	// zero values mean chefer, last and own.
+	Method     Method
+	StartLayer string
+	Target     Target
+	// ExportDir is where e writes PNGs and JSON; empty means
+	// "lavascope-export" in the working directory.
+	ExportDir string
+}
+
+type screen int
+
+const (
+	screenList screen = iota
+	screenPair
+	screenHelp
+	screenFineTune
+)
+
+// Minimum terminal size the explorer lays out; below it, it says so.
+const (
+	minWidth  = 60
+	minHeight = 16
+)
+
+// imageDelay is how long after a frame its sixel or kitty images are
+// written: the renderer flushes frames on its own ticker (60 per second),
+// and the images must land after the frame that blanks their cells.
+const imageDelay = 50 * time.Millisecond
+
+// scoreChunk is how many pairs one Score call gets, so that the status bar
+// can show progress while a large split is scored.
+const scoreChunk = 32
+
+// Model is the explorer's Bubble Tea model.
+type Model struct {
+	opt    Options
+	ctx    context.Context
+	cancel context.CancelFunc
+	keys   keyMap
+
+	w, h       int
+	screen     screen
+	prevScreen screen // where esc leaves help for
+	// opened reports whether a pair has been opened, so that m.cur is one
+	// the user looked at and is explained first.
+	opened bool
+
+	pairs    []loader.Pair // the split, in dataset order
+	byID     map[string]int
+	prepared map[string]*prepared
+	families []string
+
+	// The model side. engine is the engine shown; engines holds every
+	// engine opened, for Close.
+	engine    Engine
+	info      EngineInfo
+	engines   []Engine
+	engineErr error
+	loading   bool
+	// before is the engine a finished fine-tune started from, after its
+	// result; showingBefore says which of the two is shown.
+	before, after Engine
+	showingBefore bool
+
+	scores   map[string]map[string]Score // checkpoint → pair id → score
+	scoreErr error
+	scoring  string // checkpoint being scored, "" when none
+
+	method Method
+	layer  string
+	target Target
+	cmap   *explain.Colormap
+	mode   graphics.Mode
+	modes  []graphics.Mode
+
+	exps        map[expKey]*explained
+	inflight    *expKey
+	lastElapsed time.Duration
+
+	list listState
+	cur  int // the open pair, an index into pairs
+	// scroll is how many tree lines the pair view has scrolled past.
+	scroll int
+
+	imgs    *imageCache
+	visuals map[visualKey]*visual
+	pending map[visualKey]bool
+
+	// The sixel or kitty images on screen and the generation of the draw
+	// that is waiting for its frame to be flushed.
+	drawn     drawState
+	drawGen   int
+	wantDraw  drawState
+	wantSeq   string
+	quitting  bool
+	ft        fineTune
+	spin      spinner.Model
+	spinning  bool
+	flash     string
+	flashErr  bool
+	frame     string
+	lines     []string
+	renderMem map[string][]string
+	// What the last render left room for and wanted made.
+	placements  []placement
+	wantVisuals []visualReq
+}
+
+// expKey names one cached explanation.
+type expKey struct {
+	ckpt, pair string
+	method     Method
+	layer      string
+	target     Target
+}
+
+// New builds the explorer's model. It does no I/O: the engine is opened by
+// the model's Init command.
+func New(opt Options) (*Model, error) {
+	if opt.Data == nil {
+		return nil, errors.New("explorer: no dataset")
+	}
+	if opt.Open == nil {
+		return nil, errors.New("explorer: no engine to open")
+	}
+	m := &Model{
+		opt: opt, keys: newKeyMap(), byID: map[string]int{}, prepared: map[string]*prepared{},
+		scores: map[string]map[string]Score{}, exps: map[expKey]*explained{},
+		visuals: map[visualKey]*visual{}, pending: map[visualKey]bool{}, imgs: newImageCache(opt.Data),
+		renderMem: map[string][]string{}, loading: true,
+		method: opt.Method, layer: opt.StartLayer, target: opt.Target,
+		w: 80, h: 24,
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.pairs = loader.FilterSplit(opt.Data.Pairs, opt.Split)
+	for i, p := range m.pairs {
+		if _, dup := m.byID[p.ID]; dup {
+			return nil, fmt.Errorf("explorer: pair id %q appears twice", p.ID)
+		}
+		m.byID[p.ID] = i
+		if p.Ambiguity != "" && !slices.Contains(m.families, p.Ambiguity) {
+			m.families = append(m.families, p.Ambiguity)
+		}
+	}
+	slices.Sort(m.families)
+	if m.method == "" {
+		m.method = MethodChefer
+	}
+	if _, err := ParseMethod(string(m.method)); err != nil {
+		return nil, fmt.Errorf("explorer: %w", err)
+	}
+	if m.layer == "" {
+		m.layer = "last"
+	}
+	cm, err := colormapNamed(opt.Colormap)
+	if err != nil {
+		return nil, fmt.Errorf("explorer: %w", err)
+	}
+	m.cmap = cm
+	switch opt.Graphics {
+	case graphics.Sixel, graphics.Kitty, graphics.Blocks, graphics.None:
+	default:
+		return nil, fmt.Errorf("explorer: graphics mode %v: resolve auto before starting", opt.Graphics)
+	}
+	m.mode = opt.Graphics
+	for _, md := range []graphics.Mode{opt.Graphics, graphics.Blocks, graphics.None} {
+		if !slices.Contains(m.modes, md) {
+			m.modes = append(m.modes, md)
+		}
+	}
+	if m.opt.ExportDir == "" {
+		m.opt.ExportDir = "lavascope-export"
+	}
+	m.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot))
+	m.ft = newFineTune()
+	m.refreshRows()
+	m.render()
+	return m, nil
+}
+
+// colormapNamed accepts the configuration's names, where the diverging map
+// is called "diverging".
+func colormapNamed(name string) (*explain.Colormap, error) {
+	switch name {
+	case "":
+		return explain.Jet, nil
+	case "diverging":
+		return explain.RdBu, nil
+	}
+	return explain.ColormapNamed(name)
+}
+
+// Run runs the explorer on the terminal until the user quits, then closes
+// every engine it opened. opts are passed to tea.NewProgram (tests give
+// input and output).
+func Run(ctx context.Context, opt Options, opts ...tea.ProgramOption) error {
+	m, err := New(opt)
+	if err != nil {
+		return err
+	}
+	defer m.cancel()
+	p := tea.NewProgram(m, append([]tea.ProgramOption{tea.WithContext(ctx)}, opts...)...)
+	_, runErr := p.Run()
+	return errors.Join(runErr, m.Close())
+}
+
+// Close cancels the model's background work and closes its engines.
+func (m *Model) Close() error {
+	m.cancel()
+	var errs []error
+	for _, e := range m.engines {
+		if err := e.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.engines = nil
+	return errors.Join(errs...)
+}
+
+// Messages from the model's commands.
+type (
+	engineMsg struct {
+		eng Engine
+		err error
+	}
+	scoresMsg struct {
+		ckpt   string
+		scores []Score
+		err    error
+	}
+	explainedMsg struct {
+		key expKey
+		exp *Explanation
+		err error
+	}
+	visualMsg struct {
+		key visualKey
+		vis *visual
+	}
+	drawMsg   struct{ gen int }
+	exportMsg struct {
+		files []string
+		err   error
+	}
+	quitMsg struct{}
+)
+
+// Init opens the engine in the background.
+func (m *Model) Init() tea.Cmd {
+	ctx, open := m.ctx, m.opt.Open
+	return tea.Batch(func() tea.Msg {
+		eng, err := open(ctx)
+		if err == nil && ctx.Err() != nil {
+			// The explorer quit while the model loaded: nobody will
+			// close this engine but us.
+			return engineMsg{err: errors.Join(ctx.Err(), eng.Close())}
+		}
+		return engineMsg{eng, err}
+	}, m.startSpinner())
+}
+
+func (m *Model) startSpinner() tea.Cmd {
+	if m.spinning {
+		return nil
+	}
+	m.spinning = true
+	return m.spin.Tick
+}
+
+// busy reports whether something runs in the background, which the
+// spinner shows.
+func (m *Model) busy() bool {
+	return m.loading || m.scoring != "" || m.inflight != nil || m.ft.running || len(m.pending) > 0
+}
+
+// View returns the frame Update rendered.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.frame)
+	v.AltScreen = true
+	v.WindowTitle = "lavascope"
+	return v
+}
+
+// Update handles a message, renders the frame, and schedules the sixel or
+// kitty images that the frame leaves room for.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.update(msg)
+	if m.quitting {
+		return m, cmd
+	}
+	m.render()
+	return m, tea.Batch(cmd, m.requestVisuals(), m.syncImages(), m.keepSpinning())
+}
+
+func (m *Model) keepSpinning() tea.Cmd {
+	if m.busy() {
+		return m.startSpinner()
+	}
+	return nil
+}
+
+func (m *Model) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.w, m.h = msg.Width, msg.Height
+		clear(m.renderMem)
+		// The renderer erases the screen on resize, and sixel images with
+		// it; kitty images stay until deleted or replaced.
+		if m.drawn.mode == graphics.Sixel {
+			m.drawn = drawState{}
+		}
+		m.drawn.stale = true
+		m.wantSeq = ""
+		return nil
+	case spinner.TickMsg:
+		if !m.busy() {
+			m.spinning = false
+			return nil
+		}
+		var cmd tea.Cmd
+		m.spin, cmd = m.spin.Update(msg)
+		return cmd
+	case engineMsg:
+		return m.onEngine(msg)
+	case scoresMsg:
+		return m.onScores(msg)
+	case explainedMsg:
+		return m.onExplained(msg)
+	case visualMsg:
+		delete(m.pending, msg.key)
+		m.visuals[msg.key] = msg.vis
+		m.trimVisuals()
+		return nil
+	case drawMsg:
+		if msg.gen != m.drawGen || m.wantSeq == "" {
+			return nil
+		}
+		m.drawn = m.wantDraw
+		seq := m.wantSeq
+		m.wantSeq = ""
+		return tea.Raw(seq)
+	case exportMsg:
+		if msg.err != nil {
+			m.setFlash(true, "export failed: %v", msg.err)
+		} else {
+			m.setFlash(false, "exported %s", strings.Join(msg.files, ", "))
+		}
+		return nil
+	case ftProgressMsg, ftDoneMsg:
+		return m.onFineTune(msg)
+	case quitMsg:
+		m.quitting = true
+		return tea.Quit
+	case tea.KeyPressMsg:
+		return m.onKey(msg)
+	}
+	return nil
+}
+
+func (m *Model) setFlash(isErr bool, format string, args ...any) {
+	m.flash, m.flashErr = fmt.Sprintf(format, args...), isErr
+}
+
+func (m *Model) onEngine(msg engineMsg) tea.Cmd {
+	m.loading = false
+	if msg.err != nil {
+		m.engineErr = msg.err
+		return nil
+	}
+	m.engines = append(m.engines, msg.eng)
+	m.setEngine(msg.eng)
+	return m.scoreNext()
+}
+
+func (m *Model) setEngine(e Engine) {
+	m.engine = e
+	m.info = e.Info()
+	if m.scores[m.info.Checkpoint] == nil {
+		m.scores[m.info.Checkpoint] = map[string]Score{}
+	}
+	m.refreshRows()
+}
+
+func (m *Model) ckpt() string { return m.info.Checkpoint }
+
+// scoreNext scores the next chunk of unscored pairs of the shown engine, and
+// when all are scored starts explaining in the background.
+func (m *Model) scoreNext() tea.Cmd {
+	if m.engine == nil || m.scoring != "" {
+		return nil
+	}
+	have := m.scores[m.ckpt()]
+	var ids []string
+	for _, p := range m.pairs {
+		if _, ok := have[p.ID]; !ok {
+			ids = append(ids, p.ID)
+			if len(ids) == scoreChunk {
+				break
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return m.explainNext()
+	}
+	m.scoring = m.ckpt()
+	ctx, eng, ckpt := m.ctx, m.engine, m.ckpt()
+	return func() tea.Msg {
+		s, err := eng.Score(ctx, ids)
+		return scoresMsg{ckpt: ckpt, scores: s, err: err}
+	}
+}
+
+func (m *Model) onScores(msg scoresMsg) tea.Cmd {
+	m.scoring = ""
+	if msg.err != nil {
+		if !errors.Is(msg.err, context.Canceled) {
+			m.scoreErr = msg.err
+			m.setFlash(true, "scoring failed: %v", msg.err)
+		}
+		return nil
+	}
+	have := m.scores[msg.ckpt]
+	for _, s := range msg.scores {
+		have[s.PairID] = s
+	}
+	m.refreshRows()
+	if m.ft.awaitingScores == msg.ckpt && len(have) == len(m.pairs) {
+		m.ft.computeFlips(m)
+	}
+	return m.scoreNext()
+}
+
+func (m *Model) currentKey(pairID string) expKey {
+	return expKey{ckpt: m.ckpt(), pair: pairID, method: m.method, layer: m.layer, target: m.target}
+}
+
+// explainNext starts the next explanation, if none is running: the open
+// pair first, then the pairs in list order from the cursor.
+func (m *Model) explainNext() tea.Cmd {
+	if m.engine == nil || m.inflight != nil || m.scoring != "" {
+		return nil
+	}
+	var pick *expKey
+	try := func(id string) bool {
+		k := m.currentKey(id)
+		if _, done := m.exps[k]; done {
+			return false
+		}
+		pick = &k
+		return true
+	}
+	if m.opened {
+		if try(m.pairs[m.cur].ID) {
+			return m.explain(*pick)
+		}
+	}
+	rows := m.list.rows
+	for i := range rows {
+		if try(m.pairs[rows[(m.list.cursor+i)%len(rows)]].ID) {
+			return m.explain(*pick)
+		}
+	}
+	for _, p := range m.pairs {
+		if try(p.ID) {
+			return m.explain(*pick)
+		}
+	}
+	return nil
+}
+
+func (m *Model) explain(k expKey) tea.Cmd {
+	m.inflight = &k
+	ctx, eng := m.ctx, m.engine
+	req := ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target}
+	return func() tea.Msg {
+		exp, err := eng.Explain(ctx, req)
+		return explainedMsg{key: k, exp: exp, err: err}
+	}
+}
+
+func (m *Model) onExplained(msg explainedMsg) tea.Cmd {
+	m.inflight = nil
+	if msg.err != nil {
+		if errors.Is(msg.err, context.Canceled) {
+			return nil
+		}
+		m.exps[msg.key] = &explained{err: msg.err}
+		m.setFlash(true, "explaining %s failed: %v", clean(msg.key.pair), msg.err)
+		return m.explainNext()
+	}
+	i, ok := m.byID[msg.key.pair]
+	if !ok {
+		return m.explainNext()
+	}
+	m.exps[msg.key] = newExplained(m.prepare(i), msg.exp, m.engineStyle(msg.key.ckpt))
+	m.lastElapsed = msg.exp.Elapsed
+	return m.explainNext()
+}
+
+// engineStyle is the linearization style of the engine that owns ckpt.
+func (m *Model) engineStyle(ckpt string) trees.Style {
+	for _, e := range m.engines {
+		if info := e.Info(); info.Checkpoint == ckpt {
+			return info.Style
+		}
+	}
+	return m.info.Style
+}
+
+// explainedCount counts the pairs of the split explained with the current
+// settings.
+func (m *Model) explainedCount() int {
+	n := 0
+	for _, p := range m.pairs {
+		if _, ok := m.exps[m.currentKey(p.ID)]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
+	m.flash = ""
+	if msg.String() == "ctrl+c" {
+		return m.quit()
+	}
+	switch m.screen {
+	case screenList:
+		if m.list.searching {
+			return m.searchKey(msg)
+		}
+		if cmd, ok := m.globalKey(msg); ok {
+			return cmd
+		}
+		return m.listKey(msg)
+	case screenPair:
+		if cmd, ok := m.globalKey(msg); ok {
+			return cmd
+		}
+		return m.pairKey(msg)
+	case screenHelp:
+		if key.Matches(msg, m.keys.Quit) {
+			return m.quit()
+		}
+		if key.Matches(msg, m.keys.Back, m.keys.Help, m.keys.Open) {
+			m.screen = m.prevScreen
+		}
+		return nil
+	case screenFineTune:
+		return m.ft.key(m, msg)
+	}
+	return nil
+}
+
+// globalKey handles the keys that act the same on the list and pair view.
+func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Quit):
+		return m.quit(), true
+	case key.Matches(msg, k.Help):
+		m.prevScreen, m.screen = m.screen, screenHelp
+	case key.Matches(msg, k.FineTune):
+		m.ft.back, m.screen = m.screen, screenFineTune
+	case key.Matches(msg, k.Method):
+		m.method = next(Methods, m.method)
+	case key.Matches(msg, k.Layer):
+		m.layer = next(m.layers(), m.layer)
+	case key.Matches(msg, k.Target):
+		m.target = next(Targets, m.target)
+	case key.Matches(msg, k.Colormap):
+		names := append([]string(nil), explain.ColormapNames()...)
+		name, _ := colormapNamed(next(names, m.cmap.Name()))
+		m.cmap = name
+		clear(m.renderMem)
+	case key.Matches(msg, k.Graphics):
+		m.mode = next(m.modes, m.mode)
+	case key.Matches(msg, k.Toggle):
+		if m.before == nil {
+			m.setFlash(false, "no fine-tune run yet: T opens the panel")
+			return nil, true
+		}
+		m.showingBefore = !m.showingBefore
+		if m.showingBefore {
+			m.setEngine(m.before)
+		} else {
+			m.setEngine(m.after)
+		}
+		return m.scoreNext(), true
+	default:
+		return nil, false
+	}
+	return m.explainNext(), true
+}
+
+// layers lists the start layers l cycles through: last, all, then the
+// layers in between when the engine says how many it has.
+func (m *Model) layers() []string {
+	ls := []string{"last", "all"}
+	for i := 1; i < m.info.Layers-1; i++ {
+		ls = append(ls, fmt.Sprint(i))
+	}
+	if !slices.Contains(ls, m.layer) {
+		ls = append(ls, m.layer)
+	}
+	return ls
+}
+
+// next returns the element after cur in xs, wrapping; the first when cur is
+// not in xs.
+func next[T comparable](xs []T, cur T) T {
+	i := slices.Index(xs, cur)
+	return xs[(i+1)%len(xs)]
+}
+
+func (m *Model) quit() tea.Cmd {
+	m.cancel()
+	if m.ft.cancel != nil {
+		m.ft.cancel()
+	}
+	if m.drawn.any() {
+		if seq := graphics.ClearAll(m.drawn.mode); seq != "" {
+			// The deletion must reach the terminal while it still shows
+			// the alternate screen, so quit only after a frame has passed.
+			return tea.Sequence(tea.Raw(seq), tea.Tick(imageDelay, func(time.Time) tea.Msg { return quitMsg{} }))
+		}
+	}
+	m.quitting = true
+	return tea.Quit
+}
+
+func (m *Model) openPair(i int) tea.Cmd {
+	if i < 0 || i >= len(m.pairs) {
+		return nil
+	}
+	m.cur, m.scroll, m.opened = i, 0, true
+	m.screen = screenPair
+	return m.explainNext()
+}
+
+func (m *Model) pairKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Back):
+		m.screen = screenList
+		m.list.moveTo(m, m.pairs[m.cur].ID)
+	case key.Matches(msg, k.Next), key.Matches(msg, k.Prev):
+		step := 1
+		if key.Matches(msg, k.Prev) {
+			step = -1
+		}
+		rows := m.list.rows
+		if len(rows) == 0 {
+			return nil
+		}
+		pos := slices.Index(rows, m.cur)
+		if pos < 0 {
+			pos = 0
+		} else {
+			pos = (pos + step + len(rows)) % len(rows)
+		}
+		m.list.cursor = pos
+		return m.openPair(rows[pos])
+	case key.Matches(msg, k.Down):
+		m.scroll++
+	case key.Matches(msg, k.Up):
+		m.scroll = max(0, m.scroll-1)
+	case key.Matches(msg, k.Export):
+		return m.export()
+	}
+	return nil
+}
+
+// imageCache keeps decoded images, which commands read from several
+// goroutines.
+type imageCache struct {
+	ds *loader.Dataset
+	c  *syncCache[*loader.Reading, image.Image]
+}
+
+func newImageCache(ds *loader.Dataset) *imageCache {
+	return &imageCache{ds: ds, c: newSyncCache[*loader.Reading, image.Image](64)}
+}
+
+func (c *imageCache) get(r *loader.Reading) (image.Image, error) {
+	if img, ok := c.c.get(r); ok {
+		return img, nil
+	}
+	img, err := c.ds.Image(r)
+	if err != nil {
+		return nil, err
+	}
+	c.c.put(r, img)
+	return img, nil
+}

@@ -1,0 +1,243 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// render draws the frame for the current state into m.frame, and records
+// the images it leaves room for and the visuals it wants.
+func (m *Model) render() {
+	m.placements, m.wantVisuals = m.placements[:0], m.wantVisuals[:0]
+	w, h := m.w, m.h
+	var lines []string
+	switch {
+	case w < minWidth || h < minHeight:
+		lines = []string{fit(fmt.Sprintf("lavascope needs at least %d×%d cells; this terminal has %d×%d.", minWidth, minHeight, w, h), w), fit("q quits.", w)}
+	default:
+		body := h - footerRows
+		switch m.screen {
+		case screenList:
+			lines = m.viewList(w, body)
+		case screenPair:
+			lines = m.viewPair(w, body)
+		case screenHelp:
+			lines = m.viewHelp(w, body)
+		case screenFineTune:
+			lines = m.ft.view(m, w, body)
+		}
+		for i := range lines {
+			lines[i] = fit(lines[i], w)
+		}
+		lines = append(lines, m.statusBar(w), m.hintBar(w))
+	}
+	m.lines = lines
+	m.frame = strings.Join(lines, "\n")
+}
+
+// statusBar shows the engine, the explanation settings, the time of the
+// last explanation and what runs in the background.
+func (m *Model) statusBar(w int) string {
+	// Items in the order they are dropped when the bar is too narrow:
+	// the least useful last.
+	var left []string
+	var runtime, device string
+	switch {
+	case m.engineErr != nil:
+		left = append(left, "model failed: "+clean(m.engineErr.Error()))
+	case m.engine == nil:
+		left = append(left, "loading model")
+	default:
+		ck := "ckpt " + clean(m.info.Checkpoint)
+		if m.before != nil {
+			if m.showingBefore {
+				ck += " (before)"
+			} else {
+				ck += " (after)"
+			}
+		}
+		left = append(left, ck)
+		device, runtime = clean(m.info.Device), clean(m.info.Runtime)
+	}
+	left = append(left, string(m.method), "layer "+clean(m.layer), "target "+m.target.String())
+	if m.lastElapsed > 0 || m.explainedCount() > 0 {
+		left = append(left, "last "+formatDuration(m.lastElapsed))
+	}
+	extra := []string{m.cmap.Name(), m.mode.String(), device, runtime}
+	right := m.progress()
+	if right != "" && m.busy() {
+		right += " " + m.spin.View()
+	}
+	r := right + " "
+	room := w - ansi.StringWidth(r) - 2
+	l := " " + strings.Join(left, " · ")
+	for k := len(extra); k >= 0; k-- {
+		var items []string
+		for _, e := range extra[:k] {
+			if e != "" {
+				items = append(items, e)
+			}
+		}
+		l = " " + strings.Join(append(append([]string(nil), left...), items...), " · ")
+		if ansi.StringWidth(l) <= room {
+			break
+		}
+	}
+	bar := fit(l, room) + "  " + r
+	if m.engineErr != nil {
+		return stStatus.Foreground(stBad.GetForeground()).Render(fit(bar, w))
+	}
+	return stStatus.Render(fit(bar, w))
+}
+
+// progress says what runs in the background.
+func (m *Model) progress() string {
+	switch {
+	case m.loading:
+		return "loading model"
+	case m.ft.running:
+		return fmt.Sprintf("fine-tune %d/%d", m.ft.last.Step, m.ft.opts.Steps)
+	case m.scoreErr != nil:
+		return "scoring failed"
+	case m.scoring != "":
+		return fmt.Sprintf("scoring %d/%d", len(m.scores[m.scoring]), len(m.pairs))
+	case m.engine != nil:
+		n := m.explainedCount()
+		if n < len(m.pairs) {
+			return fmt.Sprintf("explained %d/%d", n, len(m.pairs))
+		}
+		return fmt.Sprintf("all %d explained", len(m.pairs))
+	}
+	return ""
+}
+
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	case d < 10*time.Second:
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+// hintBar is one line of the keys that act on the current screen, or the
+// last message.
+func (m *Model) hintBar(w int) string {
+	if m.flash != "" {
+		st := stWarn
+		if m.flashErr {
+			st = stBad
+		}
+		return st.Render(fit(" "+clean(m.flash), w))
+	}
+	k := m.keys
+	var bs []key.Binding
+	switch m.screen {
+	case screenList:
+		if m.list.searching {
+			return stDim.Render(fit(" type to search ids, sentences, families and glosses", w))
+		}
+		bs = []key.Binding{k.Open, k.Failures, k.Search, k.Family, k.Sort, k.Method, k.FineTune, k.Help, k.Quit}
+	case screenPair:
+		bs = []key.Binding{k.Back, hint("n/p", "next/prev"), k.Method, k.Layer, k.Target, k.Colormap, k.Graphics, k.Export, k.FineTune, k.Help, k.Quit}
+	case screenHelp:
+		bs = []key.Binding{k.Back, k.Quit}
+	case screenFineTune:
+		return m.ft.hints(m, w)
+	}
+	if m.before != nil && m.screen != screenHelp {
+		bs = append(bs[:len(bs)-2:len(bs)-2], k.Toggle, k.Help, k.Quit)
+	}
+	return hints(bs, w)
+}
+
+// hint is a binding shown in a hint bar only.
+func hint(keys, desc string) key.Binding {
+	return key.NewBinding(key.WithKeys(keys), key.WithHelp(keys, desc))
+}
+
+// hints renders bindings as "key desc" pairs, as many as fit; the last
+// two (help and quit, on every screen) are kept whatever the width.
+func hints(bs []key.Binding, w int) string {
+	item := func(kb key.Binding) string {
+		h := kb.Help()
+		return stKey.Render(h.Key) + " " + stDesc.Render(h.Desc)
+	}
+	sep := stDim.Render(" · ")
+	var tail string
+	if len(bs) >= 2 {
+		tail = sep + item(bs[len(bs)-2]) + sep + item(bs[len(bs)-1])
+		bs = bs[:len(bs)-2]
+	}
+	room := w - 1 - ansi.StringWidth(tail)
+	var b strings.Builder
+	used := 0
+	for i, kb := range bs {
+		it := item(kb)
+		if i > 0 {
+			it = sep + it
+		}
+		if used+ansi.StringWidth(it) > room {
+			break
+		}
+		b.WriteString(it)
+		used += ansi.StringWidth(it)
+	}
+	if used == 0 {
+		tail = strings.TrimPrefix(tail, sep)
+	}
+	return fit(" "+b.String()+tail, w)
+}
+
+// viewHelp lists every key, grouped, with what the marks on screen mean.
+func (m *Model) viewHelp(w, h int) []string {
+	out := []string{stBold.Render(" lavascope keys"), ""}
+	groups := m.keys.helpGroups()
+	perRow := max(1, min(len(groups), (w-2)/24))
+	colW := (w - 2) / perRow
+	for start := 0; start < len(groups); start += perRow {
+		row := groups[start:min(len(groups), start+perRow)]
+		rows := 0
+		head := " "
+		for _, g := range row {
+			rows = max(rows, len(g.bindings))
+			head += fit(stHead.Render(g.title), colW)
+		}
+		out = append(out, head)
+		for r := range rows {
+			line := " "
+			for _, g := range row {
+				cell := ""
+				if r < len(g.bindings) {
+					hb := g.bindings[r].Help()
+					cell = stKey.Render(fit(hb.Key, 7)) + " " + stDesc.Render(hb.Desc)
+				}
+				line += fit(cell, colW)
+			}
+			out = append(out, line)
+		}
+		out = append(out, "")
+	}
+	legend := []string{
+		stHead.Render("marks"),
+		tick(true) + " the reading's own image has the strictly highest logit; " + tick(false) + " it has not (a tie counts as " + tick(false) + ")",
+		"margin: the reading's own logit minus the best other image's; the list's margin is the pair's smallest",
+		stTarget.Render("[ ]") + " the logit cells the explanation targets; " + stOK.Render("▸") + " the image each text picks; p: softmax over the pair's images for that text",
+		"trees and tokens are painted by relevance on the colormap; " + "\x1b[1;4munderlined\x1b[0m: constituents and tokens only this reading has",
+		"j/k scroll the trees in the pair view; in the list, / searches ids, sentences, families and glosses",
+	}
+	for _, l := range legend {
+		for _, wl := range strings.Split(ansi.Wordwrap(l, w-3, ""), "\n") {
+			out = append(out, " "+wl)
+		}
+	}
+	for len(out) < h {
+		out = append(out, "")
+	}
+	return out[:h]
+}
