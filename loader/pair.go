@@ -1,0 +1,134 @@
+// Package loader reads, checks and writes lavascope's datasets: the pair
+// manifest (JSONL, one sentence with its readings a line), the images it points
+// at, and the CLIP preprocessing that turns those images into pixel tensors. It
+// also converts the LAVA corpus into a manifest; package loader/synth makes
+// synthetic LAVA-style pairs.
+package loader
+
+import (
+	"fmt"
+	"image"
+	"path/filepath"
+)
+
+// The splits a pair can belong to.
+const (
+	SplitTrain = "train"
+	SplitVal   = "val"
+	SplitTest  = "test"
+)
+
+// Splits lists the valid splits in their usual order.
+var Splits = []string{SplitTrain, SplitVal, SplitTest}
+
+// The roles of a Box.
+const (
+	// RoleEvidence marks a region where a reading's image differs from the
+	// image of its twin reading: what tells the readings apart.
+	RoleEvidence = "evidence"
+	RolePerson   = "person"
+	RoleObject   = "object"
+)
+
+// Roles lists the valid box roles.
+var Roles = []string{RoleEvidence, RolePerson, RoleObject}
+
+// Box is a region of an image, in pixels of the image file: X0,Y0 inclusive,
+// X1,Y1 exclusive, like image.Rectangle.
+type Box struct {
+	Label string `json:"label"`
+	Role  string `json:"role"`
+	X0    int    `json:"x0"`
+	Y0    int    `json:"y0"`
+	X1    int    `json:"x1"`
+	Y1    int    `json:"y1"`
+}
+
+// Rect is the box as an image.Rectangle.
+func (b Box) Rect() image.Rectangle { return image.Rect(b.X0, b.Y0, b.X1, b.Y1) }
+
+// Reading is one meaning of a pair's sentence: its parse tree and the image that
+// shows it.
+type Reading struct {
+	// Tree is the reading's Penn Treebank bracketing.
+	Tree string `json:"tree"`
+	// Image is the image's path, relative to the manifest's folder, with
+	// forward slashes.
+	Image string `json:"image"`
+	// Gloss says the reading in plain words, for people.
+	Gloss string `json:"gloss,omitempty"`
+	Boxes []Box  `json:"boxes,omitempty"`
+	// Pixels is the image itself for pairs made in memory (package synth); Image
+	// is then the path it is written to by WriteDataset.
+	Pixels image.Image `json:"-"`
+}
+
+// BoxesWithRole returns the reading's boxes that have the role.
+func (r *Reading) BoxesWithRole(role string) []Box {
+	var out []Box
+	for _, b := range r.Boxes {
+		if b.Role == role {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// Pair is one structurally ambiguous sentence with two (or more) readings.
+type Pair struct {
+	ID       string `json:"id"`
+	Sentence string `json:"sentence"`
+	// Ambiguity names the family: pp-attachment, adjective-scope,
+	// vp-attachment, ...
+	Ambiguity string    `json:"ambiguity,omitempty"`
+	Split     string    `json:"split"`
+	Readings  []Reading `json:"readings"`
+}
+
+// Dataset is a set of pairs and the folder their image paths are relative to.
+type Dataset struct {
+	// Dir is the manifest's folder; empty for pairs that hold their pixels.
+	Dir   string
+	Pairs []Pair
+}
+
+// Split returns the pairs of one split, sharing Dir; an empty name keeps all.
+func (d *Dataset) Split(name string) *Dataset {
+	return &Dataset{Dir: d.Dir, Pairs: FilterSplit(d.Pairs, name)}
+}
+
+// FilterSplit returns the pairs whose split is name, in order; an empty name
+// keeps all.
+func FilterSplit(pairs []Pair, name string) []Pair {
+	if name == "" {
+		return pairs
+	}
+	var out []Pair
+	for _, p := range pairs {
+		if p.Split == name {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Image returns the decoded image of a reading: its Pixels when it has them,
+// otherwise the file at Image relative to Dir.
+func (d *Dataset) Image(r *Reading) (image.Image, error) {
+	if r.Pixels != nil {
+		return r.Pixels, nil
+	}
+	if r.Image == "" {
+		return nil, fmt.Errorf("reading has no image")
+	}
+	return ReadImage(d.ImagePath(r))
+}
+
+// ImagePath is the file system path of a reading's image.
+func (d *Dataset) ImagePath(r *Reading) string {
+	p := filepath.FromSlash(r.Image)
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(d.Dir, p)
+}
