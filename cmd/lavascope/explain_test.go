@@ -1,0 +1,231 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/loader/synth"
+	"github.com/lavascope/lavascope/model"
+)
+
+// explainFixture writes synthetic pairs with 64-pixel images and an
+// untrained small CLIP (4×4 patches) with a vocabulary learned from them.
+func explainFixture(t *testing.T) (ckpt, data string) {
+	t.Helper()
+	torchtest.Require(t)
+	dir := t.TempDir()
+	if _, err := synth.Write(dir, synth.Config{Pairs: 30, Seed: 4, Size: 64}); err != nil {
+		t.Fatal(err)
+	}
+	data = filepath.Join(dir, synth.ManifestName)
+	ds, err := loader.Load(data, loader.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, p := range ds.Pairs {
+		ts, err := model.ReadingTexts(&p, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, ts...)
+	}
+	tok, err := model.LearnBPE(texts, 100, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := model.NamedConfig("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Vision.ImageSize, cfg.Vision.PatchSize = 64, 16
+	cfg.Text.VocabSize = tok.VocabSize()
+	cfg.Text.BOSTokenID, cfg.Text.EOSTokenID, cfg.Text.PadTokenID = int(tok.BOS()), int(tok.EOS()), int(tok.EOS())
+	m, err := model.Init(cfg, model.Options{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ckpt = filepath.Join(dir, "ckpt")
+	if err := m.Save(ckpt); err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.Save(ckpt); err != nil {
+		t.Fatal(err)
+	}
+	pp := loader.DefaultPreprocessConfig()
+	pp.ShortestEdge, pp.CropWidth, pp.CropHeight = 64, 64, 64
+	if err := model.WritePreprocessConfig(ckpt, pp); err != nil {
+		t.Fatal(err)
+	}
+	return ckpt, data
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestExplainCommand(t *testing.T) {
+	ckpt, data := explainFixture(t)
+	out := filepath.Join(t.TempDir(), "out")
+	stdout, stderr, code := runCLI(t, "", "explain", "--checkpoint", ckpt, "--data", data, "--split", "test",
+		"--limit", "2", "--batch-pairs", "1", "--out", out, "--device", "cpu", "--start-layer", "all")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "4 readings") || !strings.Contains(stdout, "pointing game") {
+		t.Errorf("stdout lacks the summary:\n%s", stdout)
+	}
+	rows := readCSV(t, filepath.Join(out, "readings.csv"))
+	if len(rows) != 5 {
+		t.Fatalf("readings.csv has %d rows, want a header and 4", len(rows))
+	}
+	var doc explainDoc
+	for _, row := range rows[1:] {
+		base := filepath.Join(out, row[0]+"-r"+row[1])
+		raw, err := os.ReadFile(base + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc = explainDoc{}
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(base + ".png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The image itself, one overlay and a colour bar, each 64 pixels high.
+		if b := img.Bounds(); b.Dx() < 2*64+12 || b.Dy() < 64 {
+			t.Errorf("%s.png is %v", base, b)
+		}
+		if doc.Method != "chefer" || doc.StartLayer != "all" || doc.Target != "own" || len(doc.Cells) != 1 {
+			t.Errorf("%s: method %s start %s target %s cells %v", base, doc.Method, doc.StartLayer, doc.Target, doc.Cells)
+		}
+		if len(doc.Tokens) < 3 || doc.Tokens[0].Token != "<|startoftext|>" || len(doc.Nodes) == 0 || len(doc.Words) == 0 {
+			t.Errorf("%s: %d tokens (first %+v), %d nodes, %d words", base, len(doc.Tokens), doc.Tokens[0], len(doc.Nodes), len(doc.Words))
+		}
+		var norm, nodes float64
+		for _, tk := range doc.Tokens {
+			norm += float64(tk.Normalized)
+		}
+		for _, n := range doc.Nodes {
+			nodes += n.Relevance
+		}
+		// The normalised token relevance sums to 1, and the nodes share it
+		// out with the unassigned tokens.
+		if d := norm - 1; d > 1e-4 || d < -1e-4 {
+			t.Errorf("%s: normalised token relevance sums to %g", base, norm)
+		}
+		if d := nodes + doc.Unassigned - norm; d > 1e-4 || d < -1e-4 {
+			t.Errorf("%s: nodes %g + unassigned %g != tokens %g", base, nodes, doc.Unassigned, norm)
+		}
+		if len(doc.Images) != 1 || len(doc.Images[0].Relevance) != 16 || doc.Images[0].Grid != 4 {
+			t.Errorf("%s: images %+v", base, doc.Images)
+		}
+		mt := doc.Metrics
+		if mt == nil || mt.Perturbation == nil || len(mt.Perturbation.Positive.Margins) != 10 || mt.Text == nil || mt.Pointing == nil {
+			t.Fatalf("%s: metrics %+v", base, mt)
+		}
+		own, twin := doc.Logits[doc.Reading], doc.Logits[1-doc.Reading]
+		if d := mt.Margin - (own - twin); d > 1e-4 || d < -1e-4 {
+			t.Errorf("%s: metrics margin %g, logits say %g", base, mt.Margin, own-twin)
+		}
+	}
+	sum := readCSV(t, filepath.Join(out, "summary.csv"))
+	if len(sum) < 10 || sum[0][0] != "metric" || sum[1][0] != "readings" || sum[1][1] != "4" {
+		t.Errorf("summary.csv: %v", sum)
+	}
+}
+
+func TestExplainTargetsAndMethods(t *testing.T) {
+	ckpt, data := explainFixture(t)
+	for _, tc := range []struct {
+		args   []string
+		images int
+		start  string
+	}{
+		{[]string{"--target", "all", "--method", "rollout"}, 2, "-"},
+		{[]string{"--target", "twin", "--method", "gradattn", "--metrics=false"}, 1, "-"},
+		{[]string{"--target", "own", "--colormap", "diverging", "--show", "blocks"}, 1, "last"},
+	} {
+		out := filepath.Join(t.TempDir(), "out")
+		args := append([]string{"explain", "--checkpoint", ckpt, "--data", data, "--pair", "pp-00009", "--out", out, "--device", "cpu"}, tc.args...)
+		stdout, stderr, code := runCLI(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, stderr)
+		}
+		for j := range 2 {
+			raw, err := os.ReadFile(filepath.Join(out, "pp-00009-r"+string(rune('0'+j))+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc explainDoc
+			if err := json.Unmarshal(raw, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if len(doc.Images) != tc.images || len(doc.Cells) != tc.images || doc.StartLayer != tc.start {
+				t.Errorf("%v reading %d: %d images, cells %v, start %q", tc.args, j, len(doc.Images), doc.Cells, doc.StartLayer)
+			}
+			if tc.images == 1 && strings.Contains(strings.Join(tc.args, " "), "twin") && doc.Images[0].Image != 1-j {
+				t.Errorf("%v reading %d: explained image %d, want the twin", tc.args, j, doc.Images[0].Image)
+			}
+			if (doc.Metrics == nil) != strings.Contains(strings.Join(tc.args, " "), "metrics=false") {
+				t.Errorf("%v: metrics %v", tc.args, doc.Metrics)
+			}
+		}
+		if strings.Contains(strings.Join(tc.args, " "), "blocks") && !strings.Contains(stdout, "▀") {
+			t.Errorf("--show blocks printed no half blocks")
+		}
+	}
+}
+
+func TestExplainErrors(t *testing.T) {
+	ckpt, data := explainFixture(t)
+	out := filepath.Join(t.TempDir(), "out")
+	base := []string{"explain", "--checkpoint", ckpt, "--data", data, "--device", "cpu"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no out", nil, "--out"},
+		{"bad target", []string{"--out", out, "--target", "mine"}, "--target"},
+		{"bad method", []string{"--out", out, "--method", "lime"}, "lime"},
+		{"bad start", []string{"--out", out, "--start-layer", "first"}, "first"},
+		{"start beyond depth", []string{"--out", out, "--start-layer", "7", "--limit", "1"}, "start layer 7"},
+		{"no such pair", []string{"--out", out, "--pair", "pp-99999"}, "no pair \"pp-99999\""},
+		{"bad split", []string{"--out", out, "--split", "dev"}, "--split"},
+		{"bad show", []string{"--out", out, "--show", "x11"}, "--show"},
+		{"bad data", []string{"--out", out, "--data", filepath.Join(out, "missing.jsonl")}, "missing.jsonl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, "", append(append([]string{}, base...), tc.args...)...)
+			if code == 0 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want failure mentioning %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
