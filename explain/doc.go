@@ -17,8 +17,15 @@
 // product of their pooled embeddings. With no cross-attention, the
 // bi-modal rules of the paper (those that mix R_ti and R_it) have nothing to
 // propagate, and the method reduces to the self-attention rule applied to
-// each encoder separately, with the gradients of the shared target. All
-// layers' gradients come from one backward pass.
+// each encoder separately, with the gradients of the shared target.
+//
+// [Explain] takes the gradients of all layers from one backward of the summed
+// target logits, where the notebook runs one backward per layer; a test shows
+// the two give the same gradients. Targets that share no image or text share
+// that pass (each still gets exactly its own gradients, since batch items do
+// not interact inside an encoder); targets that do share one go in rounds. The
+// start layer applies to Chefer only; with the last layer alone Chefer's
+// CLS/EOT rows equal GradAttn's.
 //
 // Baselines with the same outputs: raw attention of the last layer,
 // attention rollout (Abnar and Zuidema 2020, with the residual identity) and
@@ -26,10 +33,13 @@
 //
 // # Faithfulness
 //
-// Perturbation curves (remove patches most- or least-relevant first and
-// watch the margin between a reading's own image and its twin), the
-// pointing game and the share of relevance inside evidence boxes, and the
-// change in margin when the top tokens of the text are removed.
+// Perturbation curves ([Perturb]: remove patches most- or least-relevant
+// first and watch the margin between a reading's own image and its twin),
+// the pointing game ([PointingGame]: a hit is a top patch that overlaps an
+// evidence box, mapped through the preprocessing's [Geometry]) and the share
+// of relevance inside evidence boxes, and the change in margin when the top
+// tokens of the text are dropped from the sequence ([DeleteTokens]);
+// [Summarize] aggregates them over a split.
 //
 // # Heatmaps
 //
