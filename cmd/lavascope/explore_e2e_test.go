@@ -9,22 +9,30 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/torch"
 )
 
 // TestExploreEndToEnd runs the real binary in a real terminal (tmux): it
-// opens the explorer on the demo data, moves, opens a pair, switches the
-// method, exports, opens help, resizes and quits, reading the screen as a
-// user would, then checks the exit status and that the terminal came back
-// as it was, with no stray escape sequences on it.
-//
-// Until the libtorch engine is wired into explore it runs on the fake
-// engine (--engine fake).
+// opens the explorer on the demo, the embedded model scoring and
+// explaining the demo data with libtorch, moves, opens a pair, switches
+// the method, exports, opens help, resizes and quits, reading the screen
+// as a user would, then checks the exit status and that the terminal came
+// back as it was, with no stray escape sequences on it.
 func TestExploreEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and drives it in tmux")
 	}
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (make test installs it)")
+	}
+	torchtest.Require(t)
+	// The binary is built into a temporary folder, where it would not
+	// find the shim this test loaded.
+	lib, err := filepath.Abs(torch.LibPath())
+	if err != nil {
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "lavascope")
@@ -39,12 +47,12 @@ func TestExploreEndToEnd(t *testing.T) {
 	// The shell records the exit status and whether the terminal modes
 	// are those from before the run, then waits, so that the pane (and
 	// anything left on it) can still be read.
-	script := fmt.Sprintf(`before=$(stty -g); %s explore --engine fake --fake-delay 5ms --data demo --graphics auto --export-dir %s; rc=$?; after=$(stty -g); `+
+	script := fmt.Sprintf(`before=$(stty -g); %s explore --data demo --graphics auto --export-dir %s; rc=$?; after=$(stty -g); `+
 		`if [ "$before" = "$after" ]; then same=yes; else same=no; fi; echo "rc=$rc stty=$same" > %s; sleep 600`,
 		bin, filepath.Join(dir, "export"), status)
 	start := time.Now()
 	tm.run("new-session", "-d", "-s", "e2e", "-x", "160", "-y", "48", "-c", dir,
-		"-e", "XDG_CONFIG_HOME="+dir, "sh", "-c", script)
+		"-e", "XDG_CONFIG_HOME="+dir, "-e", "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "-e", torch.EnvLib+"="+lib, "sh", "-c", script)
 
 	screen := tm.waitFor("the pair list with scores", func(s string) bool {
 		return strings.Contains(s, "lavascope · demo (test) · 100 pairs") && strings.Contains(s, "explained")
@@ -65,7 +73,7 @@ func TestExploreEndToEnd(t *testing.T) {
 	if !strings.HasPrefix(strings.TrimSpace(screen), picked) {
 		t.Errorf("the pair view shows %q, want the pair under the cursor, %s", firstLine(screen), picked)
 	}
-	for _, want := range []string{"logit p", "text A", "image B", "ckpt fake", "chefer", "target own"} {
+	for _, want := range []string{"logit p", "text A", "image B", "ckpt demo", "chefer", "target own"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("the pair view lacks %q:\n%s", want, screen)
 		}

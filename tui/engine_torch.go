@@ -1,0 +1,776 @@
+package tui
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lavascope/lavascope/demo"
+	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/torch"
+	"github.com/lavascope/lavascope/trees"
+)
+
+// TorchOptions say what OpenTorch opens.
+type TorchOptions struct {
+	// Checkpoint is "demo" (the embedded demo model), a Hugging Face CLIP
+	// folder, or a model id in the Hugging Face cache.
+	Checkpoint string
+	// Device is auto, cpu, cuda or cuda:N; empty means auto.
+	Device string
+	// TorchLib is the path of the libtorch shim; empty searches where
+	// torch.Load searches.
+	TorchLib string
+	// Threads caps libtorch's CPU threads; 0 leaves libtorch's default.
+	Threads int
+	// Data holds the pairs that Score and Explain are asked about, by ID.
+	Data *loader.Dataset
+	// Train is the split FineTune trains on and Val the one it evaluates
+	// on now and then; Val may be nil. Without Train, FineTune fails.
+	Train, Val model.Split
+	// DataName says where the data came from (a manifest or demo), for the
+	// record a fine-tune run keeps.
+	DataName string
+	// RunDir is the folder fine-tune runs are written under; empty means
+	// lavascope/finetune in the user's cache folder (or the temporary
+	// folder where there is none).
+	RunDir string
+}
+
+// TorchEngine is the Engine over a CLIP model run by libtorch. Every torch
+// call of the engine, and of the engines its fine-tunes return, runs on one
+// torch.Worker, which serialises them; a call waiting for the worker still
+// returns as soon as its context is done.
+type TorchEngine struct {
+	rt   *torchRuntime
+	info EngineInfo
+	// dir is the checkpoint folder the weights came from.
+	dir  string
+	tok  *model.Tokenizer
+	prep loader.PreprocessConfig
+	// prepKey tells pixel-cache entries of different preprocessing apart.
+	prepKey     string
+	textContext int
+	imageSize   int
+	opt         TorchOptions
+	byID        map[string]*loader.Pair
+	scoreBatch  int
+
+	// m and closed belong to the worker: only functions that run on it
+	// read or write them.
+	m      *model.CLIP
+	closed bool
+
+	// runs counts the fine-tunes started from the engine, which Close
+	// waits for: a run cancelled at quit still removes its folder.
+	mu        sync.Mutex
+	closing   bool
+	runs      sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// scoreBatchPairs is how many pairs one forward pass of Score takes.
+const scoreBatchPairs = 32
+
+// pixelCacheBytes bounds the preprocessed images kept between calls:
+// about 440 images of 224×224.
+const pixelCacheBytes = 256 << 20
+
+var errEngineClosed = errors.New("the engine is closed")
+
+// torchRuntime is what an engine shares with the engines its fine-tunes
+// return: the worker, the device and the preprocessed images. The last
+// engine to close stops the worker.
+type torchRuntime struct {
+	w      *torch.Worker
+	dev    torch.Device
+	pixels *pixelCache
+
+	mu   sync.Mutex
+	refs int
+}
+
+func (rt *torchRuntime) acquire() {
+	rt.mu.Lock()
+	rt.refs++
+	rt.mu.Unlock()
+}
+
+func (rt *torchRuntime) release() {
+	rt.mu.Lock()
+	rt.refs--
+	last := rt.refs == 0
+	rt.mu.Unlock()
+	if last {
+		rt.w.Close()
+	}
+}
+
+// do runs f on the worker. It returns ctx.Err() as soon as ctx is done,
+// even while f still waits behind other calls (a fine-tune step, say); f
+// is then skipped when its turn comes.
+func (rt *torchRuntime) do(ctx context.Context, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- rt.w.Do(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return f()
+		})
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// doWait runs f on the worker unless ctx is done by its turn, and waits
+// for it: for calls that make something the caller must free.
+func (rt *torchRuntime) doWait(ctx context.Context, f func() error) error {
+	return rt.w.Do(func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return f()
+	})
+}
+
+// OpenTorch loads libtorch and the checkpoint and returns an engine over
+// the pairs of o.Data. A missing shim gives torch.Load's error, which
+// names the command that builds it.
+func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if o.Data == nil {
+		return nil, errors.New("open engine: no dataset")
+	}
+	if err := torch.Load(o.TorchLib); err != nil {
+		var le *torch.LoadError
+		if errors.As(err, &le) {
+			// The explorer shows the first line of this in its status bar:
+			// the remedy goes first, the places searched after.
+			return nil, fmt.Errorf("no libtorch shim: build it with `make torch` or point %s at it: %w", torch.EnvLib, err)
+		}
+		return nil, err
+	}
+	devArg := o.Device
+	if devArg == "" {
+		devArg = "auto"
+	}
+	dev, err := torch.ParseDevice(devArg)
+	if err != nil {
+		return nil, err
+	}
+	devLabel := dev.String()
+	if devArg == "auto" && !dev.IsCUDA() {
+		devLabel = "cpu (auto: no CUDA)"
+	}
+	name := o.Checkpoint
+	if name == "" {
+		name = demo.Name
+	}
+	var dir string
+	if name == demo.Name {
+		dir, err = demo.Checkpoint()
+	} else {
+		dir, err = model.ResolveCheckpoint(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", name, err)
+	}
+	style, err := checkpointStyle(dir)
+	if err != nil {
+		return nil, err
+	}
+	rt := &torchRuntime{w: torch.NewWorker(), dev: dev, pixels: newPixelCache(pixelCacheBytes), refs: 1}
+	if o.Threads > 0 {
+		if err := rt.w.Do(func() error { return torch.SetNumThreads(o.Threads) }); err != nil {
+			rt.release()
+			return nil, err
+		}
+	}
+	e, err := newTorchEngine(ctx, rt, o, name, dir, style, nil)
+	if err != nil {
+		rt.release()
+		return nil, err
+	}
+	e.info.Device = devLabel
+	return e, nil
+}
+
+// newTorchEngine makes an engine over the checkpoint in dir, loading its
+// weights unless m holds them already. On error it frees m but leaves rt's
+// reference to the caller.
+func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name, dir string, style trees.Style, m *model.CLIP) (*TorchEngine, error) {
+	e := &TorchEngine{rt: rt, dir: dir, opt: o, scoreBatch: scoreBatchPairs, m: m}
+	fail := func(err error) (*TorchEngine, error) {
+		if e.m != nil {
+			_ = rt.w.Do(e.m.Close)
+		}
+		return nil, err
+	}
+	var err error
+	if e.tok, err = model.LoadTokenizer(dir); err != nil {
+		return fail(fmt.Errorf("checkpoint %s: %w", name, err))
+	}
+	if e.m == nil {
+		err := rt.doWait(ctx, func() (err error) {
+			e.m, err = model.Load(dir, model.Options{Device: rt.dev})
+			return err
+		})
+		if err != nil {
+			return fail(fmt.Errorf("checkpoint %s: %w", name, err))
+		}
+	}
+	cfg := e.m.Config()
+	if err := checkTokenizer(e.tok, cfg); err != nil {
+		return fail(fmt.Errorf("checkpoint %s: %w", name, err))
+	}
+	if e.prep, err = model.PreprocessFor(e.m); err != nil {
+		return fail(fmt.Errorf("checkpoint %s: %w", name, err))
+	}
+	e.prepKey = fmt.Sprintf("%+v", e.prep)
+	e.textContext = cfg.Text.MaxPositionEmbeddings
+	e.imageSize = cfg.Vision.ImageSize
+	e.byID = make(map[string]*loader.Pair, len(o.Data.Pairs))
+	for i := range o.Data.Pairs {
+		e.byID[o.Data.Pairs[i].ID] = &o.Data.Pairs[i]
+	}
+	e.info = EngineInfo{
+		Checkpoint: name,
+		Device:     rt.dev.String(),
+		Runtime:    "libtorch " + torch.Version(),
+		Style:      style,
+		Layers:     min(cfg.Text.NumHiddenLayers, cfg.Vision.NumHiddenLayers),
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	return e, nil
+}
+
+// checkpointStyle is the linearization the checkpoint in dir was trained
+// to read, as lavascope's trainer records it in trainer_state.json; the
+// paper's for checkpoints without that record (or with another tool's
+// trainer_state.json).
+func checkpointStyle(dir string) (trees.Style, error) {
+	st, err := model.ReadTrainState(dir)
+	if err != nil {
+		return trees.StylePaper, nil
+	}
+	style, err := trees.ParseStyle(st.Args.Style)
+	if err != nil {
+		style = trees.StylePaper
+	}
+	style, err = model.InputStyle(st.Args.Input, style)
+	if err != nil {
+		return 0, fmt.Errorf("%s: trainer_state.json: %w", dir, err)
+	}
+	return style, nil
+}
+
+// checkTokenizer reports a tokenizer whose ids the model cannot embed, or
+// whose end of text is not where the model pools.
+func checkTokenizer(tok *model.Tokenizer, cfg *model.CLIPConfig) error {
+	if tok.VocabSize() > cfg.Text.VocabSize {
+		return fmt.Errorf("the tokenizer has %d ids but the model's vocabulary only %d", tok.VocabSize(), cfg.Text.VocabSize)
+	}
+	if cfg.Text.PoolsAtArgmax() {
+		if int(tok.EOS()) != tok.VocabSize()-1 {
+			return fmt.Errorf("the model pools at argmax(input_ids) (eos_token_id 2) but the tokenizer's <|endoftext|> (%d) is not its largest id", tok.EOS())
+		}
+	} else if int(tok.EOS()) != cfg.Text.EOSTokenID {
+		return fmt.Errorf("the tokenizer's <|endoftext|> is id %d but the model's eos_token_id is %d", tok.EOS(), cfg.Text.EOSTokenID)
+	}
+	return nil
+}
+
+// Info implements Engine.
+func (e *TorchEngine) Info() EngineInfo { return e.info }
+
+// Close implements Engine: it waits for the fine-tunes started from the
+// engine to end (cancel them first), frees the weights and, with the last
+// engine of the worker, stops the worker.
+func (e *TorchEngine) Close() error {
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		e.closing = true
+		e.mu.Unlock()
+		e.runs.Wait()
+		e.closeErr = e.rt.w.Do(func() error {
+			if e.closed {
+				return nil
+			}
+			e.closed = true
+			return e.m.Close()
+		})
+		e.rt.release()
+	})
+	return e.closeErr
+}
+
+func (e *TorchEngine) pair(id string) (*loader.Pair, error) {
+	p, ok := e.byID[id]
+	if !ok {
+		return nil, fmt.Errorf("no pair %q in the dataset", id)
+	}
+	if len(p.Readings) < 2 {
+		return nil, fmt.Errorf("pair %s has %d readings, want at least 2", id, len(p.Readings))
+	}
+	return p, nil
+}
+
+// pixels returns the preprocessed image of reading r of p, from the cache
+// when it was made before.
+func (e *TorchEngine) pixels(p *loader.Pair, r int) ([]float32, error) {
+	rd := &p.Readings[r]
+	key := e.prepKey + "\x00" + e.opt.Data.ImagePath(rd)
+	if px, ok := e.rt.pixels.get(key); ok {
+		return px, nil
+	}
+	img, err := e.opt.Data.Image(rd)
+	if err != nil {
+		return nil, fmt.Errorf("pair %s: readings[%d].image %s: %w", p.ID, r, rd.Image, err)
+	}
+	px, err := loader.Preprocess(img, e.prep)
+	if err != nil {
+		return nil, fmt.Errorf("pair %s: readings[%d].image %s: %w", p.ID, r, rd.Image, err)
+	}
+	if want := 3 * e.imageSize * e.imageSize; len(px) != want {
+		return nil, fmt.Errorf("pair %s: readings[%d].image %s: preprocessing gives %d values, the model takes 3×%d×%d", p.ID, r, rd.Image, len(px), e.imageSize, e.imageSize)
+	}
+	e.rt.pixels.put(key, px)
+	return px, nil
+}
+
+// Score implements Engine. Each forward pass takes up to 32 pairs: every
+// image of the batch against every distinct text of the batch, of which
+// each pair reads its own block.
+func (e *TorchEngine) Score(ctx context.Context, ids []string) ([]Score, error) {
+	out := make([]Score, 0, len(ids))
+	for lo := 0; lo < len(ids); lo += e.scoreBatch {
+		s, err := e.scoreBatchOf(ctx, ids[lo:min(lo+e.scoreBatch, len(ids))])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s...)
+	}
+	return out, nil
+}
+
+func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]Score, error) {
+	type placed struct {
+		id         string
+		rows, cols []int
+	}
+	var (
+		encs   []model.Encoding
+		length int
+		pixels []float32
+		images int
+		rowOf  = map[string]int{}
+		colOf  = map[string]int{}
+		pairs  = make([]placed, len(ids))
+	)
+	for k, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		p, err := e.pair(id)
+		if err != nil {
+			return nil, err
+		}
+		texts, err := model.ReadingTexts(p, e.info.Style)
+		if err != nil {
+			return nil, err
+		}
+		pl := placed{id: id}
+		for r := range p.Readings {
+			// Identical texts share a row and identical images a column,
+			// so that equal inputs get equal logits by construction (text
+			// input gives both readings of a pair the same sentence).
+			row, ok := rowOf[texts[r]]
+			if !ok {
+				enc := e.tok.Encode(texts[r], e.textContext)
+				row = len(encs)
+				rowOf[texts[r]] = row
+				encs = append(encs, enc)
+				length = max(length, len(enc.IDs))
+			}
+			key := e.opt.Data.ImagePath(&p.Readings[r])
+			col, ok := colOf[key]
+			if !ok {
+				px, err := e.pixels(p, r)
+				if err != nil {
+					return nil, err
+				}
+				col = images
+				colOf[key] = col
+				pixels = append(pixels, px...)
+				images++
+			}
+			pl.rows = append(pl.rows, row)
+			pl.cols = append(pl.cols, col)
+		}
+		pairs[k] = pl
+	}
+	tokens, err := e.tok.Pack(encs, length)
+	if err != nil {
+		return nil, err
+	}
+	var lpi []float32
+	err = e.rt.do(ctx, func() error {
+		if e.closed {
+			return errEngineClosed
+		}
+		s := torch.NewScope()
+		defer s.Close()
+		size := int64(e.imageSize)
+		px := s.FromFloat32(pixels, int64(images), 3, size, size).ToDevice(e.rt.dev)
+		tx := s.FromInt64(tokens, int64(len(encs)), int64(length)).ToDevice(e.rt.dev)
+		res, err := e.m.Forward(s, px, tx, model.ForwardOptions{})
+		if err != nil {
+			return err
+		}
+		lpi, err = res.LogitsPerImage.Contiguous().Float32s()
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("score: %w", err)
+	}
+	out := make([]Score, len(pairs))
+	for k, pl := range pairs {
+		n := len(pl.rows)
+		logits := make([][]float64, n)
+		for i := range n {
+			logits[i] = make([]float64, n)
+			for j := range n {
+				logits[i][j] = float64(lpi[pl.cols[i]*len(encs)+pl.rows[j]])
+			}
+		}
+		if out[k], err = NewScore(pl.id, logits); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Explain implements Engine with explain.Explain: one forward with the
+// attention captured and, for the gradient methods, one backward per round
+// of targets that share no image or text.
+func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explanation, error) {
+	began := time.Now()
+	method, err := explain.ParseMethod(string(req.Method))
+	if err != nil {
+		return nil, err
+	}
+	start := explain.LastLayer
+	if req.StartLayer != "" {
+		if start, err = explain.ParseStartLayer(req.StartLayer); err != nil {
+			return nil, err
+		}
+	}
+	if req.Target < TargetOwn || req.Target > TargetAll {
+		return nil, fmt.Errorf("unknown target %v", req.Target)
+	}
+	p, err := e.pair(req.PairID)
+	if err != nil {
+		return nil, err
+	}
+	texts, err := model.ReadingTexts(p, e.info.Style)
+	if err != nil {
+		return nil, err
+	}
+	n := len(p.Readings)
+	encs := make([]model.Encoding, n)
+	length := 0
+	var pixels []float32
+	for r := range n {
+		encs[r] = e.tok.Encode(texts[r], e.textContext)
+		length = max(length, len(encs[r].IDs))
+		px, err := e.pixels(p, r)
+		if err != nil {
+			return nil, err
+		}
+		pixels = append(pixels, px...)
+	}
+	tokens, err := e.tok.Pack(encs, length)
+	if err != nil {
+		return nil, err
+	}
+	targets := make([]explain.Target, n)
+	images := make([]int, n)
+	for j := range n {
+		for _, c := range req.Target.Cells(j, n) {
+			targets[j] = append(targets[j], explain.Cell{Image: c[0], Text: c[1]})
+		}
+		// The patch map shown beside reading j is that of the image its
+		// target scores it against: its own, except for twin.
+		images[j] = j
+		if req.Target == TargetTwin {
+			images[j] = targets[j][0].Image
+		}
+	}
+	prepared := time.Since(began)
+	var (
+		res  []explain.Result
+		work time.Duration
+	)
+	err = e.rt.do(ctx, func() error {
+		if e.closed {
+			return errEngineClosed
+		}
+		t0 := time.Now()
+		defer func() { work = time.Since(t0) }()
+		s := torch.NewScope()
+		defer s.Close()
+		size := int64(e.imageSize)
+		px := s.FromFloat32(pixels, int64(n), 3, size, size).ToDevice(e.rt.dev)
+		tx := s.FromInt64(tokens, int64(n), int64(length)).ToDevice(e.rt.dev)
+		var err error
+		res, err = explain.Explain(e.m, px, tx, targets, explain.Options{Method: method, Start: start})
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("explain pair %s: %w", p.ID, err)
+	}
+	out := &Explanation{Request: req, Checkpoint: e.info.Checkpoint, Readings: make([]ReadingRelevance, n)}
+	for j := range n {
+		tr, im := res[j].Text(j), res[j].Image(images[j])
+		if tr == nil || im == nil {
+			return nil, fmt.Errorf("explain pair %s: no relevance for reading %d", p.ID, j)
+		}
+		toks := make([]Token, len(encs[j].IDs))
+		for k, id := range encs[j].IDs {
+			off := encs[j].Offsets[k]
+			toks[k] = Token{Text: e.tokenText(id), Start: off[0], End: off[1], Relevance: float64(tr.Raw[k])}
+		}
+		grid, err := explain.NewGrid(im.Grid, im.Grid, im.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("explain pair %s reading %d: %w", p.ID, j, err)
+		}
+		out.Readings[j] = ReadingRelevance{Text: texts[j], Tokens: toks, Image: images[j], Cells: req.Target.Cells(j, n), Patches: grid}
+	}
+	out.Elapsed = prepared + work
+	return out, nil
+}
+
+// tokenText is how a token is shown: its text as decoded (")))" rather
+// than the vocabulary's ")))</w>"), or the marker's name.
+func (e *TorchEngine) tokenText(id int32) string {
+	if id == e.tok.BOS() || id == e.tok.EOS() {
+		return e.tok.Token(id)
+	}
+	return e.tok.Decode([]int32{id})
+}
+
+// FineTune implements Engine with model.Train on a copy of the weights,
+// loaded again from the checkpoint folder. The run is written to a folder
+// of its own under TorchOptions.RunDir (log.jsonl, best/ and last/, both
+// Hugging Face checkpoints); the engine returned runs the final weights,
+// last/, and is named by that folder's path, so that `--checkpoint` can
+// open it again.
+func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progress chan<- FineTuneProgress) (Engine, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	if e.opt.Train == nil || e.opt.Train.Len() == 0 {
+		return nil, errors.New("fine-tune: the dataset has no train split")
+	}
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("fine-tune: %w", errEngineClosed)
+	}
+	e.runs.Add(1)
+	e.mu.Unlock()
+	defer e.runs.Done()
+	style := e.info.Style
+	if style == trees.StyleWords {
+		style = trees.StylePaper
+	}
+	to := model.DefaultTrainOptions()
+	to.Input, to.Style = opt.Input, style
+	newStyle, err := model.InputStyle(opt.Input, style)
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	to.BatchPairs, to.Steps, to.FreezeVision = opt.BatchPairs, opt.Steps, opt.FreezeVision
+	to.AdamW.LR = opt.LR
+	// The default warmup (50 of 1000 steps) scaled to the run.
+	to.Warmup = opt.Steps / 20
+	to.Data = e.opt.DataName
+	to.Command = "lavascope explore (fine-tune panel, from " + e.info.Checkpoint + ")"
+	to.Worker = e.rt.w
+
+	e.rt.acquire()
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			e.rt.release()
+		}
+	}()
+	run, err := e.newRunDir()
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	to.Out = run
+	var m *model.CLIP
+	err = e.rt.doWait(ctx, func() (err error) {
+		m, err = model.Load(e.dir, model.Options{Device: e.rt.dev})
+		return err
+	})
+	fail := func(err error) (Engine, error) {
+		if m != nil {
+			_ = e.rt.w.Do(m.Close)
+		}
+		os.RemoveAll(run)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	if err != nil {
+		return fail(err)
+	}
+
+	reports := make(chan model.Progress)
+	to.Progress = reports
+	forwarded := make(chan struct{})
+	go func() {
+		defer close(forwarded)
+		for p := range reports {
+			fp := FineTuneProgress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, ValStep: p.ValStep,
+				ValAccuracy: p.ValAccuracy, ItemsPerSec: p.ItemsPerSec, Elapsed: p.Elapsed}
+			select {
+			case progress <- fp:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	_, err = model.Train(ctx, m, e.tok, e.opt.Train, e.opt.Val, to)
+	close(reports)
+	<-forwarded
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return fail(err)
+	}
+	last := filepath.Join(run, model.LastDir)
+	// The run is complete, so nothing can resume it: its optimizer state
+	// (twice the weights) would only take disk space.
+	if err := os.Remove(filepath.Join(last, "optimizer.safetensors")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fail(err)
+	}
+	m.Source = last
+	next, err := newTorchEngine(context.Background(), e.rt, e.opt, last, last, newStyle, m)
+	m = nil // next holds it, or newTorchEngine freed it
+	if err != nil {
+		return fail(err)
+	}
+	next.info.Device = e.info.Device
+	handedOver = true
+	if err := ctx.Err(); err != nil {
+		// Cancelled just as the run completed: its folder stays (it can be
+		// opened with --checkpoint), but nobody is left to take the engine.
+		next.Close()
+		return nil, err
+	}
+	return next, nil
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// newRunDir makes an empty folder for a fine-tune run, named after the
+// checkpoint it starts from and the time.
+func (e *TorchEngine) newRunDir() (string, error) {
+	root := e.opt.RunDir
+	if root == "" {
+		base, err := os.UserCacheDir()
+		if err != nil || base == "" {
+			base = os.TempDir()
+		}
+		root = filepath.Join(base, "lavascope", "finetune")
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", err
+	}
+	from := e.info.Checkpoint
+	if filepath.Base(from) == model.LastDir {
+		from = filepath.Dir(from)
+	}
+	from = strings.Trim(unsafeName.ReplaceAllString(filepath.Base(from), "-"), "-.")
+	if from == "" {
+		from = "clip"
+	}
+	return os.MkdirTemp(root, from+"-"+time.Now().Format("20060102-150405")+"-")
+}
+
+// pixelCache keeps preprocessed images, the least recently used leaving
+// first once they pass the budget in bytes. It is safe for concurrent use.
+type pixelCache struct {
+	mu     sync.Mutex
+	budget int
+	size   int
+	order  *list.List // of *pixelEntry, most recent first
+	items  map[string]*list.Element
+}
+
+type pixelEntry struct {
+	key string
+	px  []float32
+}
+
+func newPixelCache(budget int) *pixelCache {
+	return &pixelCache{budget: budget, order: list.New(), items: map[string]*list.Element{}}
+}
+
+func (c *pixelCache) get(key string) ([]float32, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[key]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(el)
+	return el.Value.(*pixelEntry).px, true
+}
+
+func (c *pixelCache) put(key string, px []float32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.items[key]; ok {
+		return
+	}
+	c.items[key] = c.order.PushFront(&pixelEntry{key, px})
+	c.size += 4 * len(px)
+	for c.size > c.budget && c.order.Len() > 1 {
+		old := c.order.Remove(c.order.Back()).(*pixelEntry)
+		delete(c.items, old.key)
+		c.size -= 4 * len(old.px)
+	}
+}

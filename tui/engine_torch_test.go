@@ -1,0 +1,616 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/loader/synth"
+	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/torch"
+	"github.com/lavascope/lavascope/trees"
+)
+
+// torchFixture is a dataset of synthetic pairs at CLIP's image size and a
+// checkpoint folder holding a random tiny CLIP (224-pixel images in
+// 32-pixel patches: a 7×7 grid) with a vocabulary learned from the pairs.
+type torchFixture struct {
+	ds   *loader.Dataset
+	dir  string
+	opts TorchOptions
+}
+
+func newTorchFixture(t *testing.T) *torchFixture {
+	t.Helper()
+	dev := torchtest.Device(t)
+	pairs, err := synth.Generate(synth.Config{Pairs: 40, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &loader.Dataset{Pairs: pairs}
+	var texts []string
+	for i := range ds.Pairs {
+		for _, st := range []trees.Style{trees.StylePaper, trees.StyleWords} {
+			ts, err := model.ReadingTexts(&ds.Pairs[i], st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts = append(texts, ts...)
+		}
+	}
+	tok, err := model.LearnBPE(texts, 200, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := model.NamedConfig("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Text.VocabSize = tok.VocabSize()
+	cfg.Text.BOSTokenID, cfg.Text.EOSTokenID, cfg.Text.PadTokenID = int(tok.BOS()), int(tok.EOS()), int(tok.EOS())
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	w := torch.NewWorker()
+	defer w.Close()
+	err = w.Do(func() error {
+		m, err := model.Init(cfg, model.Options{}, 7)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		return m.Save(dir)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	return &torchFixture{ds: ds, dir: dir, opts: TorchOptions{
+		Checkpoint: dir, Device: dev.String(), Data: ds,
+		Train: model.DatasetSplit(ds, loader.SplitTrain), Val: model.DatasetSplit(ds, loader.SplitVal),
+		DataName: "synthetic", RunDir: filepath.Join(t.TempDir(), "runs"),
+	}}
+}
+
+func (f *torchFixture) open(t *testing.T, o TorchOptions) *TorchEngine {
+	t.Helper()
+	e, err := OpenTorch(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func (f *torchFixture) ids() []string {
+	ids := make([]string, len(f.ds.Pairs))
+	for i, p := range f.ds.Pairs {
+		ids[i] = p.ID
+	}
+	return ids
+}
+
+// directLogits runs the engine's model on one pair by itself, texts padded
+// to the full context (the engine pads to the longest text of its batch),
+// and returns logits[image][text].
+func directLogits(t *testing.T, e *TorchEngine, p *loader.Pair) [][]float64 {
+	t.Helper()
+	texts, err := model.ReadingTexts(p, e.Info().Style)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(p.Readings)
+	encs := make([]model.Encoding, n)
+	var px []float32
+	for r := range n {
+		encs[r] = e.tok.Encode(texts[r], model.DefaultContext)
+		v, err := loader.Preprocess(p.Readings[r].Pixels, loader.DefaultPreprocessConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		px = append(px, v...)
+	}
+	ids, err := e.tok.Pack(encs, model.DefaultContext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lpi []float64
+	err = e.rt.w.Do(func() error {
+		s := torch.NewScope()
+		defer s.Close()
+		out, err := e.m.Forward(s, s.FromFloat32(px, int64(n), 3, 224, 224), s.FromInt64(ids, int64(n), model.DefaultContext), model.ForwardOptions{})
+		if err != nil {
+			return err
+		}
+		lpi, err = out.LogitsPerImage.Float64s()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]float64, n)
+	for i := range n {
+		out[i] = lpi[i*n : (i+1)*n]
+	}
+	return out
+}
+
+func TestTorchEngineScoreMatchesForward(t *testing.T) {
+	f := newTorchFixture(t)
+	e := f.open(t, f.opts)
+	e.scoreBatch = 16 // 40 pairs: three forward passes
+	info := e.Info()
+	if info.Checkpoint != f.dir || info.Style != trees.StylePaper || info.Layers != 2 || !strings.HasPrefix(info.Runtime, "libtorch ") || info.Device == "" {
+		t.Errorf("Info() = %+v", info)
+	}
+	ids := f.ids()
+	scores, err := e.Score(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scores) != len(ids) {
+		t.Fatalf("%d scores for %d ids", len(scores), len(ids))
+	}
+	for k, s := range scores {
+		if s.PairID != ids[k] {
+			t.Fatalf("score %d is for %s, want %s", k, s.PairID, ids[k])
+		}
+		want := directLogits(t, e, &f.ds.Pairs[k])
+		for i := range want {
+			for j := range want {
+				if d := math.Abs(s.Logits[i][j] - want[i][j]); !(d <= 1e-4*max(1, math.Abs(want[i][j]))) {
+					t.Errorf("pair %s: logit[%d][%d] = %v, a direct forward gives %v", s.PairID, i, j, s.Logits[i][j], want[i][j])
+				}
+			}
+		}
+		for j := range s.Picks {
+			sum := 0.0
+			for i := range s.Probs {
+				sum += s.Probs[i][j]
+			}
+			if math.Abs(sum-1) > 1e-9 {
+				t.Errorf("pair %s reading %d: probabilities sum to %v", s.PairID, j, sum)
+			}
+		}
+	}
+	if _, err := e.Score(context.Background(), []string{"no-such-pair"}); err == nil || !strings.Contains(err.Error(), "no-such-pair") {
+		t.Errorf("Score of an unknown id: %v, want an error naming it", err)
+	}
+}
+
+// TestTorchEngineTextInputTies: with text input both readings of a pair
+// read the same sentence, so each image scores them exactly alike and
+// every reading ties (the paper's text baseline cannot tell them apart).
+func TestTorchEngineTextInputTies(t *testing.T) {
+	f := newTorchFixture(t)
+	e := f.open(t, f.opts)
+	e.info.Style = trees.StyleWords
+	scores, err := e.Score(context.Background(), f.ids()[:8])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scores {
+		for i := range s.Logits {
+			if s.Logits[i][0] != s.Logits[i][1] {
+				t.Errorf("pair %s: image %d scores the identical texts %v and %v", s.PairID, i, s.Logits[i][0], s.Logits[i][1])
+			}
+		}
+	}
+}
+
+func TestTorchEngineExplain(t *testing.T) {
+	f := newTorchFixture(t)
+	e := f.open(t, f.opts)
+	p := &f.ds.Pairs[0]
+	type tc struct {
+		method Method
+		layer  string
+		target Target
+	}
+	var cases []tc
+	for _, m := range Methods {
+		for _, tg := range Targets {
+			cases = append(cases, tc{m, "last", tg})
+		}
+	}
+	cases = append(cases, tc{MethodChefer, "all", TargetOwn}, tc{MethodChefer, "1", TargetOwn})
+	for _, c := range cases {
+		t.Run(string(c.method)+"/"+c.layer+"/"+c.target.String(), func(t *testing.T) {
+			req := ExplainRequest{PairID: p.ID, Method: c.method, StartLayer: c.layer, Target: c.target}
+			exp, err := e.Explain(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if exp.Checkpoint != e.Info().Checkpoint || exp.Request != req || exp.Elapsed <= 0 {
+				t.Errorf("checkpoint %q, request %+v, elapsed %v", exp.Checkpoint, exp.Request, exp.Elapsed)
+			}
+			if len(exp.Readings) != len(p.Readings) {
+				t.Fatalf("%d readings, want %d", len(exp.Readings), len(p.Readings))
+			}
+			for j, rr := range exp.Readings {
+				tree, err := trees.Parse(p.Readings[j].Tree)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := trees.Linearize(tree, e.Info().Style).Text; rr.Text != want {
+					t.Fatalf("reading %d: text %q, want the linearization %q", j, rr.Text, want)
+				}
+				checkTiling(t, j, rr)
+				img := j
+				if c.target == TargetTwin {
+					img = 1 - j
+				}
+				if rr.Image != img {
+					t.Errorf("reading %d: patches over image %d, want %d", j, rr.Image, img)
+				}
+				if want := c.target.Cells(j, len(p.Readings)); len(rr.Cells) != len(want) || rr.Cells[0] != want[0] {
+					t.Errorf("reading %d: cells %v, want %v", j, rr.Cells, want)
+				}
+				g := rr.Patches
+				if g.W != 7 || g.H != 7 || len(g.V) != 49 {
+					t.Fatalf("reading %d: patch grid %d×%d with %d values, want 7×7", j, g.W, g.H, len(g.V))
+				}
+				var some bool
+				for _, v := range g.V {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						t.Fatalf("reading %d: patch relevance %v", j, v)
+					}
+					some = some || v != 0
+				}
+				for _, tok := range rr.Tokens {
+					if math.IsNaN(tok.Relevance) || math.IsInf(tok.Relevance, 0) {
+						t.Fatalf("reading %d: token %q relevance %v", j, tok.Text, tok.Relevance)
+					}
+				}
+				if !some {
+					t.Errorf("reading %d: every patch has relevance 0", j)
+				}
+			}
+		})
+	}
+	if _, err := e.Explain(context.Background(), ExplainRequest{PairID: p.ID, Method: MethodChefer, StartLayer: "9"}); err == nil {
+		t.Error("start layer 9 of a 2-layer model gave no error")
+	}
+}
+
+// checkTiling checks that a reading's tokens run from the start marker to
+// the end marker and cover its text in order, leaving out only spaces.
+func checkTiling(t *testing.T, j int, rr ReadingRelevance) {
+	t.Helper()
+	toks := rr.Tokens
+	if len(toks) < 3 {
+		t.Fatalf("reading %d: %d tokens", j, len(toks))
+	}
+	first, last := toks[0], toks[len(toks)-1]
+	if first.Start != 0 || first.End != 0 || last.Start != len(rr.Text) || last.End != len(rr.Text) {
+		t.Errorf("reading %d: markers at [%d,%d) and [%d,%d), want empty ranges at 0 and %d", j, first.Start, first.End, last.Start, last.End, len(rr.Text))
+	}
+	at := 0
+	for k, tok := range toks[1 : len(toks)-1] {
+		if tok.Start >= tok.End {
+			t.Fatalf("reading %d token %d %q: empty range [%d,%d)", j, k+1, tok.Text, tok.Start, tok.End)
+		}
+		if gap := rr.Text[at:tok.Start]; strings.Trim(gap, " ") != "" {
+			t.Fatalf("reading %d token %d %q: text %q before it is not covered", j, k+1, tok.Text, gap)
+		}
+		if !strings.EqualFold(tok.Text, rr.Text[tok.Start:tok.End]) {
+			t.Errorf("reading %d token %d: %q spans %q", j, k+1, tok.Text, rr.Text[tok.Start:tok.End])
+		}
+		at = tok.End
+	}
+	if at != len(rr.Text) {
+		t.Errorf("reading %d: tokens end at byte %d of %d", j, at, len(rr.Text))
+	}
+}
+
+func TestTorchEngineFineTune(t *testing.T) {
+	f := newTorchFixture(t)
+	live := torch.LiveTensors()
+	e, err := OpenTorch(context.Background(), f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := f.ids()[:10]
+	before, err := e.Score(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	progress := make(chan FineTuneProgress, 64)
+	var reports []FineTuneProgress
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		for p := range progress {
+			reports = append(reports, p)
+		}
+	}()
+	// The old engine answers while the run goes on.
+	scored := make(chan error, 1)
+	go func() {
+		_, err := e.Score(context.Background(), ids)
+		scored <- err
+	}()
+	next, err := e.FineTune(context.Background(), FineTuneOptions{Steps: 3, LR: 1e-3, BatchPairs: 2, Input: "tree"}, progress)
+	close(progress)
+	<-got
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-scored; err != nil {
+		t.Errorf("Score during the fine-tune: %v", err)
+	}
+	if len(reports) != 3 {
+		t.Fatalf("%d progress reports, want 3: %+v", len(reports), reports)
+	}
+	for k, r := range reports {
+		if r.Step != k+1 || r.Steps != 3 || math.IsNaN(r.Loss) || r.Loss <= 0 || r.ItemsPerSec <= 0 || r.Elapsed <= 0 {
+			t.Errorf("report %d: %+v", k, r)
+		}
+	}
+	if last := reports[2]; last.ValStep != 3 || last.ValAccuracy < 0 || last.ValAccuracy > 100 {
+		t.Errorf("last report: val step %d, accuracy %v; want an evaluation at step 3", last.ValStep, last.ValAccuracy)
+	}
+
+	ck := next.Info().Checkpoint
+	if ck == e.Info().Checkpoint || next.Info().Style != trees.StylePaper {
+		t.Errorf("fine-tuned engine: %+v", next.Info())
+	}
+	for _, name := range []string{"config.json", "model.safetensors", "vocab.json", "merges.txt", "preprocessor_config.json", "trainer_state.json"} {
+		if _, err := os.Stat(filepath.Join(ck, name)); err != nil {
+			t.Errorf("the fine-tuned checkpoint lacks %s: %v", name, err)
+		}
+	}
+	after, err := next.Score(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.Score(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := false
+	for k := range ids {
+		for i := range before[k].Logits {
+			for j := range before[k].Logits[i] {
+				if again[k].Logits[i][j] != before[k].Logits[i][j] {
+					t.Fatalf("pair %s: the old engine's logits changed with the fine-tune", ids[k])
+				}
+				changed = changed || after[k].Logits[i][j] != before[k].Logits[i][j]
+			}
+		}
+	}
+	if !changed {
+		t.Error("the fine-tuned engine scores every pair as the old one did")
+	}
+	if _, err := next.Explain(context.Background(), ExplainRequest{PairID: ids[0], Method: MethodChefer, StartLayer: "last"}); err != nil {
+		t.Errorf("Explain on the fine-tuned engine: %v", err)
+	}
+
+	// The saved checkpoint opens again as it was.
+	o := f.opts
+	o.Checkpoint = ck
+	reopened, err := OpenTorch(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re, err := reopened.Score(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range ids {
+		for i := range re[k].Logits {
+			for j := range re[k].Logits[i] {
+				if re[k].Logits[i][j] != after[k].Logits[i][j] {
+					t.Fatalf("pair %s: reopened %s scores %v, the fine-tuned engine %v", ids[k], ck, re[k].Logits, after[k].Logits)
+				}
+			}
+		}
+	}
+
+	// Engines close in any order; the worker stops with the last.
+	for _, c := range []Engine{e, reopened, next} {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := torch.LiveTensors(); n != live {
+		t.Errorf("%d tensors alive after closing every engine, %d before opening", n, live)
+	}
+}
+
+func TestTorchEngineFineTuneText(t *testing.T) {
+	f := newTorchFixture(t)
+	e := f.open(t, f.opts)
+	progress := make(chan FineTuneProgress, 64)
+	next, err := e.FineTune(context.Background(), FineTuneOptions{Steps: 1, LR: 1e-4, BatchPairs: 1, Input: "text", FreezeVision: true}, progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if st := next.Info().Style; st != trees.StyleWords {
+		t.Errorf("text fine-tune reads style %v, want words", st)
+	}
+	o := f.opts
+	o.Checkpoint = next.Info().Checkpoint
+	reopened := f.open(t, o)
+	if st := reopened.Info().Style; st != trees.StyleWords {
+		t.Errorf("the text fine-tune's checkpoint reopens with style %v, want words", st)
+	}
+}
+
+func TestTorchEngineCancel(t *testing.T) {
+	f := newTorchFixture(t)
+	e := f.open(t, f.opts)
+	id := f.ds.Pairs[0].ID
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := e.Score(done, []string{id}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Score with a cancelled context: %v", err)
+	}
+	if _, err := e.Explain(done, ExplainRequest{PairID: id, Method: MethodChefer}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Explain with a cancelled context: %v", err)
+	}
+	if _, err := OpenTorch(done, f.opts); !errors.Is(err, context.Canceled) {
+		t.Errorf("OpenTorch with a cancelled context: %v", err)
+	}
+
+	// A call waiting behind a long one on the worker gives up when its
+	// context ends.
+	busy := make(chan struct{})
+	release := make(chan struct{})
+	go e.rt.w.Do(func() error { close(busy); <-release; return nil })
+	<-busy
+	ctx, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_, err := e.Explain(ctx, ExplainRequest{PairID: id, Method: MethodChefer})
+	stop()
+	close(release)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Explain behind a busy worker: %v, want the deadline", err)
+	}
+
+	// A fine-tune cancelled after its first step leaves nothing behind.
+	ctx, stop = context.WithCancel(context.Background())
+	defer stop()
+	progress := make(chan FineTuneProgress, 64)
+	go func() {
+		<-progress
+		stop()
+	}()
+	next, err := e.FineTune(ctx, FineTuneOptions{Steps: 500, LR: 1e-5, BatchPairs: 1, Input: "tree"}, progress)
+	if !errors.Is(err, context.Canceled) || next != nil {
+		t.Errorf("cancelled FineTune returned %v, %v; want context.Canceled and no engine", next, err)
+	}
+	if entries, _ := os.ReadDir(f.opts.RunDir); len(entries) != 0 {
+		t.Errorf("a cancelled run left %v in %s", entries, f.opts.RunDir)
+	}
+	if _, err := e.Score(context.Background(), []string{id}); err != nil {
+		t.Errorf("Score after a cancelled fine-tune: %v", err)
+	}
+}
+
+func TestOpenTorchErrors(t *testing.T) {
+	f := newTorchFixture(t)
+	for _, c := range []struct {
+		name, checkpoint, want string
+	}{
+		{"missing folder", filepath.Join(t.TempDir(), "nothing"), "nothing"},
+		{"no tokenizer", "../testdata/hf-clip-tiny/checkpoint", "vocab.json"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := f.opts
+			o.Checkpoint = c.checkpoint
+			e, err := OpenTorch(context.Background(), o)
+			if err == nil {
+				e.Close()
+				t.Fatalf("OpenTorch(%s) opened", c.checkpoint)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("OpenTorch(%s): %v; want it to mention %q", c.checkpoint, err, c.want)
+			}
+		})
+	}
+}
+
+// demoEngine opens the embedded demo model over the demo's test split.
+func demoEngine(b *testing.B) (*TorchEngine, []string) {
+	b.Helper()
+	torchtest.Require(b)
+	pairs, err := synth.Generate(synth.Config{Pairs: 1000, Seed: 1, Split: loader.SplitTest})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds := &loader.Dataset{Pairs: pairs}
+	ids := make([]string, len(pairs))
+	for i, p := range pairs {
+		ids[i] = p.ID
+	}
+	e, err := OpenTorch(context.Background(), TorchOptions{Checkpoint: "demo", Device: torchtest.Device(b).String(), Data: ds})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	return e, ids
+}
+
+// BenchmarkTorchEngineStartup is what the explorer waits for between its
+// first frame and a scored list: opening the demo model and scoring the
+// 100 pairs of its test split, images preprocessed from scratch.
+func BenchmarkTorchEngineStartup(b *testing.B) {
+	_, ids := demoEngine(b)
+	o := TorchOptions{Checkpoint: "demo", Device: torchtest.Device(b).String()}
+	pairs, _ := synth.Generate(synth.Config{Pairs: 1000, Seed: 1, Split: loader.SplitTest})
+	o.Data = &loader.Dataset{Pairs: pairs}
+	for b.Loop() {
+		e, err := OpenTorch(context.Background(), o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for lo := 0; lo < len(ids); lo += scoreChunk {
+			if _, err := e.Score(context.Background(), ids[lo:min(lo+scoreChunk, len(ids))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		e.Close()
+	}
+}
+
+// BenchmarkTorchEngineExplain is the latency of one pair's explanation
+// (both readings) with the demo model, images already preprocessed.
+func BenchmarkTorchEngineExplain(b *testing.B) {
+	e, ids := demoEngine(b)
+	for _, m := range Methods {
+		for _, layer := range []string{"last", "all"} {
+			for _, tg := range []Target{TargetOwn, TargetAll} {
+				req := ExplainRequest{PairID: ids[0], Method: m, StartLayer: layer, Target: tg}
+				b.Run(string(m)+"/"+layer+"/"+tg.String(), func(b *testing.B) {
+					for b.Loop() {
+						if _, err := e.Explain(context.Background(), req); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestTorchEngineCloseWaitsForFineTune: the explorer cancels a running
+// fine-tune and closes its engines as it quits; Close returns once the run
+// has stopped and removed its folder, so nothing is left behind.
+func TestTorchEngineCloseWaitsForFineTune(t *testing.T) {
+	f := newTorchFixture(t)
+	e, err := OpenTorch(context.Background(), f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	progress := make(chan FineTuneProgress, 64)
+	ended := make(chan error, 1)
+	go func() {
+		_, err := e.FineTune(ctx, FineTuneOptions{Steps: 500, LR: 1e-5, BatchPairs: 1, Input: "tree"}, progress)
+		ended <- err
+	}()
+	<-progress
+	cancel()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(f.opts.RunDir); len(entries) != 0 {
+		t.Errorf("Close returned while the cancelled run's folder %v remained", entries)
+	}
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Errorf("FineTune: %v, want context.Canceled", err)
+	}
+	if _, err := e.FineTune(context.Background(), FineTuneOptions{Steps: 1, LR: 1e-5, BatchPairs: 1, Input: "tree"}, progress); !errors.Is(err, errEngineClosed) {
+		t.Errorf("FineTune on a closed engine: %v", err)
+	}
+}
