@@ -30,15 +30,20 @@ test: torch
 bench: torch
 	LAVASCOPE_REQUIRE_TORCH=1 $(GO) test -run '^$$' -bench . -benchtime 2s ./...
 
-# Everything scripts/gpu-check.sh needs on a CUDA machine that has no Go:
-# the binary and the test binaries, built here without cgo.
+# Everything scripts/gpu-check.sh needs on a CUDA machine that has no Go: the
+# binary and the test binaries it runs (GPU_TESTS=all builds every package's),
+# built here without cgo and stripped, to stay small enough to send.
+GPU_TESTS ?= torch model explain bench
 gpu-bundle: build
 	rm -rf build/test && mkdir -p build/test
 	for p in $$($(GO) list ./...); do \
 		rel=$${p#github.com/lavascope/lavascope}; rel=$${rel#/}; \
 		[ -n "$$rel" ] || continue; \
-		CGO_ENABLED=0 $(GO) test -c -o build/test/$$(echo $$rel | tr / .).test $$p >/dev/null || exit 1; \
+		name=$$(echo $$rel | tr / .); \
+		[ "$(GPU_TESTS)" = all ] || echo " $(GPU_TESTS) " | grep -q " $$name " || continue; \
+		CGO_ENABLED=0 $(GO) test -c -ldflags "-s -w" -o build/test/$$name.test $$p >/dev/null || exit 1; \
 	done
+	@du -sh build/lavascope build/test
 
 clean:
 	rm -rf build

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # gpu-check.sh: the one command to run on a CUDA machine that has PyTorch
-# (python3 with torch) and g++ but no Go and no network. It builds the libtorch
-# shim against that PyTorch, runs `lavascope doctor` on cuda, every prebuilt
-# test binary with LAVASCOPE_TEST_DEVICE=cuda, and the GPU benchmarks, then
-# prints a summary. It takes a couple of minutes (budget: under 5).
+# (python3 with torch, and transformers for the reference timings) and g++
+# but no Go and no network. It builds the libtorch shim against that PyTorch,
+# runs `lavascope doctor` on cuda, the prebuilt test binaries with
+# LAVASCOPE_TEST_DEVICE=cuda, the GPU microbenchmarks, then `lavascope bench`
+# and scripts/reference/hf_bench.py (transformers) on the same card, and
+# prints one side-by-side table (`lavascope bench compare`). Budget: under
+# 3 minutes on an H200 in the default quick mode.
 #
 # It expects, beside the sources (scripts/, torch/csrc/, the packages' testdata),
 # binaries built on a machine with Go (`make gpu-bundle` does this):
@@ -17,20 +20,49 @@
 # folder, as `go test` would. To add a package, build its test binary the same
 # way; to add benchmarks, add a "NAME:REGEXP" entry to BENCHES below.
 #
-# Environment: PYTHON (default python3), LIBTORCH (a CUDA libtorch zip instead
-# of PyTorch's), GPU_CHECK_LOG (a folder that receives the full logs),
-# TEST_TIMEOUT (per test binary, default 150s).
+# Environment:
+#   PYTHON          python with torch (+ transformers), default python3
+#   LIBTORCH        a CUDA libtorch zip instead of PyTorch's
+#   OUT             folder for the raw outputs (logs, JSON records, the table);
+#                   GPU_CHECK_LOG overrides it; default build/gpu-check
+#   GPU_CHECK_QUICK 1 (default): only the test binaries in QUICK_TESTS, with
+#                   -test.short and without the tests in QUICK_SKIP, short
+#                   microbenchmarks; 0: every test binary, everything
+#   BENCH_WARMUP, BENCH_REPEAT   runs of each bench row (default 3 and 10)
+#   BENCH_CONFIG    the model of the bench rows (default vit-b-32)
+#   GPU_CHECK_BF16  1: also time lavascope's relevance and scoring in bf16
+#   GPU_CHECK_DEVICE  cuda (default); cpu runs the same steps on the CPU, to
+#                   try the script on a machine without a GPU
+#   TEST_TIMEOUT    per test binary (default 60s quick, 150s full)
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-logdir="${GPU_CHECK_LOG:-$root/build/gpu-check}"
+logdir="${GPU_CHECK_LOG:-${OUT:-$root/build/gpu-check}}"
 mkdir -p "$logdir"
+quick="${GPU_CHECK_QUICK:-1}"
+python="${PYTHON:-python3}"
+warmup="${BENCH_WARMUP:-3}"
+repeat="${BENCH_REPEAT:-10}"
+config="${BENCH_CONFIG:-vit-b-32}"
+device="${GPU_CHECK_DEVICE:-cuda}"
 
 # Benchmarks to run: test binary name, then a -test.bench expression.
 BENCHES=(
 	"torch:^Benchmark(TinyOp|Matmul)$"
 )
+benchtime=1s
+
+# Quick mode: the packages whose tests exercise the GPU, and the tests too
+# slow for the lease (training runs that only show learning).
+QUICK_TESTS=(torch model explain bench)
+QUICK_SKIP='^(TestTrainLearnsTrees)$'
+test_flags=()
+if [[ $quick == 1 ]]; then
+	test_flags=(-test.short "-test.skip=$QUICK_SKIP")
+	benchtime=300ms
+fi
+test_timeout="${TEST_TIMEOUT:-$([[ $quick == 1 ]] && echo 60s || echo 150s)}"
 
 summary=()
 failed=0
@@ -65,17 +97,17 @@ if ! step "build the shim" build-torch.log env FORCE="${FORCE:-0}" "$root/script
 	printf '%s\n' "${summary[@]}"
 	exit 1
 fi
-grep -q "^device:   CUDA" "$logdir/build-torch.log" || {
+[[ $device == cpu ]] || grep -q "^device:   CUDA" "$logdir/build-torch.log" || {
 	summary+=("FAIL  the libtorch found is CPU-only (see build-torch.log)")
 	failed=$((failed + 1))
 }
 
 export LAVASCOPE_TORCH_LIB="$root/build/liblavascope_torch.so"
 export LAVASCOPE_REQUIRE_TORCH=1
-export LAVASCOPE_TEST_DEVICE=cuda
+export LAVASCOPE_TEST_DEVICE="$device"
 
 if [[ -x build/lavascope ]]; then
-	step "lavascope doctor" doctor.log build/lavascope doctor --device cuda
+	step "lavascope doctor" doctor.log build/lavascope doctor --device "$device"
 else
 	summary+=("FAIL  build/lavascope missing (build it: CGO_ENABLED=0 go build -o build/lavascope ./cmd/lavascope)")
 	failed=$((failed + 1))
@@ -90,13 +122,17 @@ fi
 for bin in "${tests[@]}"; do
 	name="$(basename "$bin" .test)"
 	dir="${name//.//}"
+	if [[ $quick == 1 && " ${QUICK_TESTS[*]} " != *" $name "* ]]; then
+		summary+=("skip  test $name (quick mode; GPU_CHECK_QUICK=0 runs it)")
+		continue
+	fi
 	if [[ ! -d "$dir" ]]; then
 		summary+=("FAIL  $bin: package folder $dir missing")
 		failed=$((failed + 1))
 		continue
 	fi
-	step "test $name (cuda)" "test-$name.log" \
-		bash -c 'cd "$1" && exec "$2" -test.v -test.count=1 -test.timeout="$3"' _ "$dir" "$root/$bin" "${TEST_TIMEOUT:-150s}"
+	step "test $name ($device)" "test-$name.log" \
+		bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" "$root/$bin" -test.v -test.count=1 -test.timeout="$test_timeout" ${test_flags[@]+"${test_flags[@]}"}
 	# go test -v prints one line per test; count them for the summary.
 	p=$(grep -c -- '^\s*--- PASS' "$logdir/test-$name.log")
 	f=$(grep -c -- '^\s*--- FAIL' "$logdir/test-$name.log")
@@ -110,14 +146,47 @@ for b in "${BENCHES[@]}"; do
 	bin="build/test/$name.test"
 	[[ -x "$bin" ]] || continue
 	dir="${name//.//}"
-	step "bench $name $expr (cuda)" "bench-$name.log" \
-		bash -c 'cd "$1" && exec "$2" -test.run="^$" -test.bench="$3" -test.benchtime=1s' _ "$dir" "$root/$bin" "$expr"
+	step "bench $name $expr ($device)" "bench-$name.log" \
+		bash -c 'cd "$1" && exec "$2" -test.run="^$" -test.bench="$3" -test.benchtime="$4"' _ "$dir" "$root/$bin" "$expr" "$benchtime"
 	while read -r line; do summary+=("      $line"); done < <(grep '^Benchmark' "$logdir/bench-$name.log")
 done
+
+# lavascope bench and the transformers reference, one after the other on the
+# same card, then one table.
+lv_json="$logdir/lavascope-bench.jsonl"
+hf_json="$logdir/hf-bench.jsonl"
+rm -f "$lv_json" "$hf_json" "$logdir/compare.txt"
+bench_args=(--config "$config" --warmup "$warmup" --repeat "$repeat" --json)
+if [[ -x build/lavascope ]]; then
+	step "lavascope bench all ($config, $device)" lavascope-bench.log \
+		bash -c 'out="$1"; shift; exec timeout 150 "$@" >"$out"' _ "$lv_json" \
+		build/lavascope bench all --device "$device" "${bench_args[@]}"
+	if [[ ${GPU_CHECK_BF16:-0} == 1 ]]; then
+		for sub in explain score; do
+			step "lavascope bench $sub bf16 ($config, $device)" "lavascope-bench-$sub-bf16.log" \
+				bash -c 'out="$1"; shift; exec timeout 90 "$@" >>"$out"' _ "$lv_json" \
+				build/lavascope bench "$sub" --device "$device" --dtype bf16 "${bench_args[@]}"
+		done
+	fi
+fi
+step "hf_bench.py ($config, $device; transformers)" hf-bench.log \
+	bash -c 'out="$1"; shift; exec timeout 240 "$@" >"$out"' _ "$hf_json" \
+	"$python" scripts/reference/hf_bench.py --device "$device" "${bench_args[@]}"
+compare=()
+for f in "$hf_json" "$lv_json"; do
+	[[ -s $f ]] && compare+=("$f")
+done
+if [[ -x build/lavascope && ${#compare[@]} -gt 0 ]]; then
+	echo
+	echo "=== lavascope vs Hugging Face, same card (median of $repeat runs after $warmup warm-up)"
+	build/lavascope bench compare "${compare[@]}" | tee "$logdir/compare.txt"
+fi
 
 echo
 echo "=== gpu-check summary ($((SECONDS - start_all))s)"
 printf '%s\n' "${summary[@]}"
+[[ -s $logdir/compare.txt ]] && cat "$logdir/compare.txt"
+echo "raw outputs: $logdir"
 if [[ $failed -gt 0 ]]; then
 	echo "gpu-check: $failed step(s) failed"
 	exit 1

@@ -1,0 +1,78 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/torch"
+)
+
+// Accuracy states how far m, computing in a lower precision, is from ref,
+// the same weights in float32, on one synthetic pair: the largest
+// difference of the 2×2 logits (against the largest logit), and of the
+// relevance maps (Chefer, all layers, min–max normalised for images and
+// sum-normalised for texts, as the explorer paints them). Both models must
+// be fresh (not trained by Run) and on the same device. Call it on the
+// models' torch worker.
+func Accuracy(ref, m *model.CLIP, treeTokens int, seed uint64) (string, error) {
+	s := torch.NewScope()
+	defer s.Close()
+	cfg := ref.Config()
+	width := cfg.Text.MaxPositionEmbeddings
+	ids, err := TokenIDs(&cfg.Text, 2, treeTokens, width, seed)
+	if err != nil {
+		return "", err
+	}
+	if err := torch.ManualSeed(seed); err != nil {
+		return "", err
+	}
+	size := int64(cfg.Vision.ImageSize)
+	dev := ref.Device()
+	px := s.Randn([]int64{2, int64(cfg.Vision.NumChannels), size, size}, torch.Options{Device: dev})
+	idt := s.FromInt64(ids, 2, int64(width)).ToDevice(dev)
+	logits := func(c *model.CLIP) ([]float32, error) {
+		out, err := c.Forward(s, px, idt, model.ForwardOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return out.LogitsPerImage.Float32s()
+	}
+	lr, err := logits(ref)
+	if err != nil {
+		return "", fmt.Errorf("float32 logits: %w", err)
+	}
+	lm, err := logits(m)
+	if err != nil {
+		return "", fmt.Errorf("%s logits: %w", m.DType(), err)
+	}
+	opt := explain.Options{Method: explain.Chefer, Start: explain.AllLayers}
+	rr, err := explain.Explain(ref, px, idt, explain.Own(2), opt)
+	if err != nil {
+		return "", fmt.Errorf("float32 relevance: %w", err)
+	}
+	rm, err := explain.Explain(m, px, idt, explain.Own(2), opt)
+	if err != nil {
+		return "", fmt.Errorf("%s relevance: %w", m.DType(), err)
+	}
+	var img, txt float64
+	for i := range rr {
+		img = max(img, maxAbsDiff(rr[i].Images[0].Norm, rm[i].Images[0].Norm))
+		txt = max(txt, maxAbsDiff(rr[i].Texts[0].Norm, rm[i].Texts[0].Norm))
+	}
+	var top float64
+	for _, v := range lr {
+		top = max(top, math.Abs(float64(v)))
+	}
+	return fmt.Sprintf("%s vs f32 on one pair: logits max |Δ| %.3g (largest |logit| %.3g); relevance max |Δ| image %.3g, text %.3g",
+		m.DType(), maxAbsDiff(lr, lm), top, img, txt), nil
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	var d float64
+	for i := range min(len(a), len(b)) {
+		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return d
+}

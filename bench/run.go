@@ -1,0 +1,282 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/torch"
+)
+
+// Options choose how rows run. The zero value is not usable; see
+// DefaultOptions.
+type Options struct {
+	// Warmup runs are done first and not timed; Repeat runs are timed.
+	Warmup, Repeat int
+	// TreeTokens is the content length of every synthetic text.
+	TreeTokens int
+	// Seed draws the synthetic pixels and token ids.
+	Seed uint64
+	// ClipGrad is the largest joint gradient norm of a training step, as
+	// `lavascope train` clips; 0 does not clip (a plain loop).
+	ClipGrad float64
+	// AdamW is the optimizer of the training rows.
+	AdamW torch.AdamWOptions
+	// Base is copied into every record before the row fills it: Impl,
+	// Config, DeviceName, Versions, Threads.
+	Base Record
+	// Progress, when set, receives each record as soon as its row is done.
+	Progress func(Record)
+}
+
+// DefaultOptions are 3 warm-up runs, 10 timed runs, trees of 56 tokens,
+// and `lavascope train`'s defaults for the training step (clipping at 1,
+// AdamW lr 1e-5, betas 0.9/0.98, eps 1e-6, weight decay 0.2).
+func DefaultOptions() Options {
+	return Options{
+		Warmup:     3,
+		Repeat:     10,
+		TreeTokens: DefaultTreeTokens,
+		Seed:       1,
+		ClipGrad:   1,
+		AdamW:      model.DefaultTrainOptions().AdamW,
+		Base:       Record{Impl: "lavascope"},
+	}
+}
+
+func (o *Options) validate() error {
+	switch {
+	case o.Warmup < 0:
+		return fmt.Errorf("warm-up runs must be ≥ 0, got %d", o.Warmup)
+	case o.Repeat < 1:
+		return fmt.Errorf("repeat must be ≥ 1, got %d", o.Repeat)
+	case o.TreeTokens < 1:
+		return fmt.Errorf("tree tokens must be ≥ 1, got %d", o.TreeTokens)
+	case !(o.ClipGrad >= 0):
+		return fmt.Errorf("gradient clipping norm must be ≥ 0 (0: off), got %g", o.ClipGrad)
+	}
+	return nil
+}
+
+// Run times every work item on m, in order, and returns one record each.
+// It must run on the goroutine that runs m's torch calls. The training
+// rows change m's weights; they leave its parameters not requiring grad.
+func Run(m *model.CLIP, works []Work, o Options) ([]Record, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	width := m.Config().Text.MaxPositionEmbeddings
+	if o.TreeTokens+2 > width {
+		return nil, fmt.Errorf("trees of %d tokens do not fit the model's %d positions with their start and end", o.TreeTokens, width)
+	}
+	var out []Record
+	for _, w := range works {
+		if w.Pairs < 1 {
+			return out, fmt.Errorf("%s: %d pairs: want at least 1", w.ID, w.Pairs)
+		}
+		rec, err := runOne(m, w, &o)
+		if err != nil {
+			return out, fmt.Errorf("%s (%d items): %w", w.ID, w.Items(), err)
+		}
+		out = append(out, rec)
+		if o.Progress != nil {
+			o.Progress(rec)
+		}
+	}
+	return out, nil
+}
+
+// runOne makes the row's inputs, warms up, times the runs and reads the
+// peak memory.
+func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
+	dev := m.Device()
+	rec := o.Base
+	rec.Work, rec.Title = w.ID, w.Title
+	rec.Device, rec.DType = dev.String(), m.DType().String()
+	rec.Pairs, rec.Items = w.Pairs, w.Items()
+	rec.TreeTokens, rec.Warmup = o.TreeTokens, o.Warmup
+
+	inputs := torch.NewScope()
+	defer inputs.Close()
+	cfg := m.Config()
+	// lavascope pads a batch to its longest text for scoring and training
+	// (model's eval and train batchers); the explainer cuts the padding
+	// itself, so it gets the full context, as the TUI gives it.
+	width := o.TreeTokens + 2
+	if w.Kind == Explain {
+		width = cfg.Text.MaxPositionEmbeddings
+	}
+	rec.TextLen = width
+	ids, err := TokenIDs(&cfg.Text, w.Items(), o.TreeTokens, width, o.Seed)
+	if err != nil {
+		return rec, err
+	}
+	if err := torch.ManualSeed(o.Seed); err != nil {
+		return rec, err
+	}
+	size := int64(cfg.Vision.ImageSize)
+	px := inputs.Randn([]int64{int64(w.Items()), int64(cfg.Vision.NumChannels), size, size}, torch.Options{Device: dev, DType: m.DType()})
+	idt := inputs.FromInt64(ids, int64(w.Items()), int64(width)).ToDevice(dev)
+	if err := inputs.Err(); err != nil {
+		return rec, fmt.Errorf("inputs: %w", err)
+	}
+
+	run, done, err := prepare(m, w, o, px, idt)
+	if err != nil {
+		return rec, err
+	}
+	defer done()
+	rec.Options = optionsText(w, o)
+
+	sync := func() error { return nil }
+	if dev.IsCUDA() {
+		sync = func() error { return torch.CUDASynchronize(dev.Index) }
+	}
+	// A shim built against a CUDA libtorch without the CUDA headers runs
+	// on the GPU but has no memory statistics.
+	memStats := dev.IsCUDA() && torch.CUDACompiled()
+	if memStats {
+		if err := torch.CUDAResetPeakMemory(dev.Index); err != nil {
+			return rec, err
+		}
+	}
+	for range o.Warmup {
+		if err := run(); err != nil {
+			return rec, err
+		}
+	}
+	times := make([]time.Duration, 0, o.Repeat)
+	for range o.Repeat {
+		if err := sync(); err != nil {
+			return rec, err
+		}
+		start := time.Now()
+		if err := run(); err != nil {
+			return rec, err
+		}
+		if err := sync(); err != nil {
+			return rec, err
+		}
+		times = append(times, time.Since(start))
+	}
+	rec.Stats(times)
+	if memStats {
+		st, err := torch.CUDAMemory(dev.Index)
+		if err != nil {
+			return rec, err
+		}
+		rec.PeakMemBytes = &st.PeakAllocated
+	}
+	return rec, nil
+}
+
+// prepare returns the timed function of a row and what undoes its setup.
+func prepare(m *model.CLIP, w Work, o *Options, px, ids *torch.Tensor) (run func() error, done func(), err error) {
+	none := func() {}
+	switch w.Kind {
+	case Explain:
+		opt := explain.Options{Method: explain.Chefer, Start: explain.LastLayer}
+		if w.AllLayers {
+			opt.Start = explain.AllLayers
+		}
+		targets := explain.Own(w.Items())
+		return func() error {
+			_, err := explain.Explain(m, px, ids, targets, opt)
+			return err
+		}, none, nil
+	case Score:
+		return func() error {
+			s := torch.NewScope()
+			out, err := m.Forward(s, px, ids, model.ForwardOptions{})
+			if err == nil {
+				_, err = out.LogitsPerImage.Float32s()
+			}
+			return errors.Join(err, s.Close())
+		}, none, nil
+	case Train:
+		return prepareTrain(m, o, px, ids)
+	}
+	return nil, none, fmt.Errorf("unknown kind of work %q", w.Kind)
+}
+
+// maxLogitScale is ln 100, the clamp of CLIP's learned temperature.
+var maxLogitScale = math.Log(100)
+
+// prepareTrain makes the parameters trainable and an optimizer, and
+// returns one training step as `lavascope train` takes it.
+func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() error, func(), error) {
+	if err := m.SetRequiresGrad(true); err != nil {
+		return nil, nil, err
+	}
+	params := m.Params()
+	ts := make([]*torch.Tensor, len(params))
+	for i, p := range params {
+		ts[i] = p.Tensor
+	}
+	scale, ok := m.Param("logit_scale")
+	if !ok {
+		return nil, nil, errors.Join(errors.New("the model has no logit_scale"), m.SetRequiresGrad(false))
+	}
+	opt, err := torch.NewAdamW(ts, o.AdamW)
+	if err != nil {
+		return nil, nil, errors.Join(err, m.SetRequiresGrad(false))
+	}
+	done := func() {
+		opt.Close()
+		m.SetRequiresGrad(false)
+	}
+	step := func() error {
+		s := torch.NewScope()
+		defer s.Close()
+		out, err := m.Forward(s, px, ids, model.ForwardOptions{Grad: true})
+		if err != nil {
+			return err
+		}
+		loss := model.ContrastiveLoss(out.LogitsPerImage, out.LogitsPerText)
+		if err := loss.Backward(nil); err != nil {
+			return fmt.Errorf("backward: %w", err)
+		}
+		if o.ClipGrad > 0 {
+			if _, err := torch.ClipGradNorm(ts, o.ClipGrad); err != nil {
+				return err
+			}
+		}
+		if err := opt.Step(); err != nil {
+			return err
+		}
+		if err := opt.ZeroGrad(); err != nil {
+			return err
+		}
+		err = torch.NoGrad(func() error { return scale.Copy_(scale.In(s).Clamp(0, maxLogitScale)) })
+		if err != nil {
+			return fmt.Errorf("clamping logit_scale: %w", err)
+		}
+		_, err = loss.Item()
+		return err
+	}
+	return step, done, nil
+}
+
+// optionsText says how lavascope ran a row, for the record.
+func optionsText(w Work, o *Options) string {
+	switch w.Kind {
+	case Explain:
+		layers := "last layer"
+		if w.AllLayers {
+			layers = "all layers"
+		}
+		return "chefer " + layers + ", attention captured, one backward, texts cut at their end"
+	case Score:
+		return "no grad, libtorch sdpa, texts padded to the longest"
+	case Train:
+		clip := "no clipping"
+		if o.ClipGrad > 0 {
+			clip = fmt.Sprintf("clip %g", o.ClipGrad)
+		}
+		return "libtorch sdpa, torch::optim::AdamW, " + clip + ", texts padded to the longest"
+	}
+	return ""
+}

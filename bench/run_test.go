@@ -1,0 +1,208 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/torch"
+)
+
+// TestRunTiny runs every row once on a tiny model and checks the records,
+// that the training rows leave the parameters frozen, and that no tensor
+// outlives the run.
+func TestRunTiny(t *testing.T) {
+	dev := torchtest.Device(t)
+	w := torch.NewWorker()
+	defer w.Close()
+	err := w.Do(func() error {
+		m, _, err := OpenModel("tiny", model.Options{Device: dev}, 1)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		before := torch.LiveTensors()
+		o := DefaultOptions()
+		o.Warmup, o.Repeat = 1, 2
+		o.Base.Config = "tiny"
+		var seen []string
+		o.Progress = func(r Record) { seen = append(seen, r.Work) }
+		works := slices.Concat(ExplainWork(2), ScoreWork(), TrainWork([]int{1, 2}))
+		recs, err := Run(m, works, o)
+		if err != nil {
+			return err
+		}
+		want := []string{"explain-last", "explain-all", "explain-batch", "score", "train-2", "train-4"}
+		if !slices.Equal(seen, want) {
+			t.Errorf("progress saw %v, want %v", seen, want)
+		}
+		for i, r := range recs {
+			w := works[i]
+			if r.Work != w.ID || r.Impl != "lavascope" || r.Config != "tiny" || r.Items != w.Items() || r.Repeat != 2 || r.Warmup != 1 {
+				t.Errorf("record %d: %+v does not describe row %+v", i, r, w)
+			}
+			if !(r.MinMS > 0 && r.MinMS <= r.MedianMS && r.MedianMS <= r.MaxMS && r.ItemsPerS > 0) {
+				t.Errorf("%s: times min %g median %g max %g, %g items/s", r.Work, r.MinMS, r.MedianMS, r.MaxMS, r.ItemsPerS)
+			}
+			if r.Device != dev.String() || r.DType != "f32" || r.TreeTokens != DefaultTreeTokens {
+				t.Errorf("%s: device %s dtype %s tokens %d", r.Work, r.Device, r.DType, r.TreeTokens)
+			}
+			wantLen := DefaultTreeTokens + 2
+			if w.Kind == Explain {
+				wantLen = 77
+			}
+			if r.TextLen != wantLen {
+				t.Errorf("%s: text length %d, want %d", r.Work, r.TextLen, wantLen)
+			}
+			if (r.PeakMemBytes != nil) != (dev.IsCUDA() && torch.CUDACompiled()) {
+				t.Errorf("%s: peak memory %v on %s", r.Work, r.PeakMemBytes, dev)
+			}
+		}
+		for _, p := range m.Params() {
+			if p.Tensor.RequiresGrad() {
+				t.Errorf("%s still requires grad after training", p.Name)
+				break
+			}
+		}
+		if after := torch.LiveTensors(); after != before {
+			t.Errorf("live tensors %d before the run, %d after", before, after)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	dev := torchtest.Device(t)
+	w := torch.NewWorker()
+	defer w.Close()
+	err := w.Do(func() error {
+		m, _, err := OpenModel("tiny", model.Options{Device: dev}, 1)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		for _, c := range []struct {
+			name  string
+			works []Work
+			edit  func(*Options)
+		}{
+			{"no repeat", ScoreWork(), func(o *Options) { o.Repeat = 0 }},
+			{"negative warm-up", ScoreWork(), func(o *Options) { o.Warmup = -1 }},
+			{"too many tokens", ScoreWork(), func(o *Options) { o.TreeTokens = 76 }},
+			{"no pairs", TrainWork([]int{0}), func(*Options) {}},
+		} {
+			o := DefaultOptions()
+			c.edit(&o)
+			if _, err := Run(m, c.works, o); err == nil {
+				t.Errorf("%s: no error", c.name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenModel(t *testing.T) {
+	torchtest.Require(t)
+	w := torch.NewWorker()
+	defer w.Close()
+	err := w.Do(func() error {
+		// A folder with a config.json and no weights: random init, noticed.
+		dir := t.TempDir()
+		cfg, err := model.NamedConfig("tiny")
+		if err != nil {
+			return err
+		}
+		m, err := model.Init(cfg, model.Options{}, 1)
+		if err != nil {
+			return err
+		}
+		if err := m.Save(dir); err != nil {
+			return err
+		}
+		m.Close()
+		loaded, notice, err := OpenModel(dir, model.Options{}, 1)
+		if err != nil {
+			return err
+		}
+		loaded.Close()
+		if notice != "" {
+			t.Errorf("a checkpoint with weights gave the notice %q", notice)
+		}
+		bare := t.TempDir()
+		data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(bare, "config.json"), data, 0o644); err != nil {
+			return err
+		}
+		fresh, notice, err := OpenModel(bare, model.Options{}, 1)
+		if err != nil {
+			return err
+		}
+		fresh.Close()
+		if notice == "" {
+			t.Errorf("a folder without weights gave no notice")
+		}
+		if _, _, err := OpenModel(t.TempDir(), model.Options{}, 1); err == nil {
+			t.Errorf("an empty folder: no error")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAccuracy: a model against itself differs by nothing; in bf16 it
+// differs, a little.
+func TestAccuracy(t *testing.T) {
+	dev := torchtest.Device(t)
+	w := torch.NewWorker()
+	defer w.Close()
+	err := w.Do(func() error {
+		ref, _, err := OpenModel("tiny", model.Options{Device: dev}, 3)
+		if err != nil {
+			return err
+		}
+		defer ref.Close()
+		same, _, err := OpenModel("tiny", model.Options{Device: dev}, 3)
+		if err != nil {
+			return err
+		}
+		defer same.Close()
+		low, _, err := OpenModel("tiny", model.Options{Device: dev, DType: torch.BFloat16}, 3)
+		if err != nil {
+			return err
+		}
+		defer low.Close()
+		got, err := Accuracy(ref, same, DefaultTreeTokens, 1)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(got, "logits max |Δ| 0 ") || !strings.Contains(got, "image 0, text 0") {
+			t.Errorf("f32 against itself: %q", got)
+		}
+		got, err = Accuracy(ref, low, DefaultTreeTokens, 1)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(got, "bf16 vs f32") || strings.Contains(got, "logits max |Δ| 0 ") {
+			t.Errorf("bf16: %q", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

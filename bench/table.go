@@ -1,0 +1,176 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// value is a row's headline: its median time, or for training its
+// throughput.
+func value(r *Record) string {
+	if kindOf(r.Work) == Train {
+		return fmt.Sprintf("%.0f items/s", r.ItemsPerS)
+	}
+	return formatMS(r.MedianMS)
+}
+
+func kindOf(work string) Kind {
+	k, _, _ := strings.Cut(work, "-")
+	return Kind(k)
+}
+
+func formatMS(ms float64) string {
+	switch {
+	case ms >= 100:
+		return fmt.Sprintf("%.0f ms", ms)
+	case ms >= 10:
+		return fmt.Sprintf("%.1f ms", ms)
+	}
+	return fmt.Sprintf("%.2f ms", ms)
+}
+
+func formatMem(b *int64) string {
+	if b == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f GiB", float64(*b)/(1<<30))
+}
+
+// WriteTable writes one implementation's records as a plain table: the
+// median with its quartiles and extremes, the throughput and the peak
+// CUDA memory.
+func WriteTable(w io.Writer, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	r0 := recs[0]
+	fmt.Fprintf(w, "%s on %s (%s), config %s, %s; %d warm-up and %d timed runs each\n",
+		r0.Impl, r0.Device, r0.DeviceName, r0.Config, r0.DType, r0.Warmup, r0.Repeat)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "work\tmedian\tq1–q3\tmin–max\titems/s\tpeak CUDA mem")
+	for i := range recs {
+		r := &recs[i]
+		fmt.Fprintf(tw, "%s\t%s\t%s–%s\t%s–%s\t%.1f\t%s\n", r.Title, formatMS(r.MedianMS),
+			formatMS(r.Q1MS), formatMS(r.Q3MS), formatMS(r.MinMS), formatMS(r.MaxMS), r.ItemsPerS, formatMem(r.PeakMemBytes))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeAccuracy(w, recs)
+}
+
+// column is one implementation in the comparison.
+func column(r *Record) string {
+	if strings.HasPrefix(r.Impl, "lavascope") && r.DType != "f32" {
+		return r.Impl + " " + r.DType
+	}
+	return r.Impl
+}
+
+// WriteComparison writes the records of several implementations side by
+// side, one line per work item: each implementation's headline (median
+// time, or items/s for training), lavascope's speed-up over hf-default and
+// hf-best, the target and whether lavascope meets it, and
+// lavascope's peak CUDA memory.
+func WriteComparison(w io.Writer, recs []Record) error {
+	if len(recs) == 0 {
+		return fmt.Errorf("no records to compare")
+	}
+	cols := []string{"hf-default", "hf-best", "lavascope"}
+	var works []string
+	byKey := map[[2]string]*Record{}
+	var devices, configs []string
+	for i := range recs {
+		r := &recs[i]
+		c := column(r)
+		if !slices.Contains(cols, c) {
+			cols = append(cols, c)
+		}
+		if !slices.Contains(works, r.Work) {
+			works = append(works, r.Work)
+		}
+		byKey[[2]string{r.Work, c}] = r
+		if d := r.Device + " " + r.DeviceName; !slices.Contains(devices, d) {
+			devices = append(devices, d)
+		}
+		if !slices.Contains(configs, r.Config) {
+			configs = append(configs, r.Config)
+		}
+	}
+	fmt.Fprintf(w, "config %s on %s\n", strings.Join(configs, ", "), strings.Join(devices, "; "))
+	if len(devices) > 1 || len(configs) > 1 {
+		fmt.Fprintln(w, "WARNING: the records come from different devices or configs; the ratios compare unlike runs")
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "work\t")
+	for _, c := range cols {
+		fmt.Fprint(tw, c+"\t")
+	}
+	fmt.Fprintln(tw, "× default\t× best\ttarget\tmet\tlavascope peak")
+	for _, wk := range works {
+		var title string
+		for _, c := range cols {
+			if r := byKey[[2]string{wk, c}]; r != nil && title == "" {
+				title = r.Title
+			}
+		}
+		fmt.Fprint(tw, title+"\t")
+		for _, c := range cols {
+			if r := byKey[[2]string{wk, c}]; r != nil {
+				fmt.Fprint(tw, value(r)+"\t")
+			} else {
+				fmt.Fprint(tw, "–\t")
+			}
+		}
+		lv := byKey[[2]string{wk, "lavascope"}]
+		fmt.Fprint(tw, speedup(byKey[[2]string{wk, "hf-default"}], lv)+"\t")
+		fmt.Fprint(tw, speedup(byKey[[2]string{wk, "hf-best"}], lv)+"\t")
+		target, met := "–", "–"
+		if lv != nil {
+			if t, ok := TargetFor(lv); ok {
+				target, met = t.String(), "no"
+				if t.Met(lv) {
+					met = "yes"
+				}
+			}
+		}
+		mem := "–"
+		if lv != nil {
+			mem = formatMem(lv.PeakMemBytes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", target, met, mem)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeAccuracy(w, recs)
+}
+
+// writeAccuracy lists the distinct accuracy statements of the records.
+func writeAccuracy(w io.Writer, recs []Record) error {
+	var seen []string
+	for i := range recs {
+		if a := recs[i].VsF32; a != "" && !slices.Contains(seen, a) {
+			seen = append(seen, a)
+			if _, err := fmt.Fprintf(w, "accuracy: %s\n", a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// speedup is how many times faster lavascope ran than ref: the ratio of
+// the median times (for training, of the throughputs).
+func speedup(ref, lv *Record) string {
+	if ref == nil || lv == nil || lv.MedianMS <= 0 || ref.MedianMS <= 0 {
+		return "–"
+	}
+	if lv.Items != ref.Items {
+		return "≠ items"
+	}
+	return fmt.Sprintf("%.2f×", ref.MedianMS/lv.MedianMS)
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lavascope/lavascope/bench"
+	"github.com/lavascope/lavascope/demo"
+	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/torch"
+)
+
+// benchFlags are the flags every timing subcommand of bench shares.
+type benchFlags struct {
+	config     string
+	dtype      string
+	pairs      int
+	batchPairs []int
+	asJSON     bool
+	o          bench.Options
+}
+
+func init() {
+	addCommand(func(a *app) *cobra.Command {
+		cmd := &cobra.Command{
+			Use:   "bench explain|score|train|all|compare",
+			Short: "Time relevance, scoring and training, and compare with the Hugging Face reference",
+			Long: `bench times the work the explorer does on a CLIP model with synthetic inputs of
+LAVA's shapes (random pixels; texts of --tokens ids, the length of a
+linearized tree, padded to the context): relevance with Chefer's rule (one
+pair, last layer and all layers; --pairs pairs batched), scoring one pair,
+and training steps of --batch-pairs pairs. Each row runs --warmup times, then
+--repeat timed runs with the device synchronised around each; it reports the
+median, quartiles and extremes, and on CUDA the peak memory.
+
+--config is a built-in configuration initialised at random (vit-b-32, tiny),
+demo (the embedded model), a config.json, or a checkpoint folder. (Here
+--config names the model, not lavascope's settings file.) The device comes
+from --device: auto falls back to the CPU with a notice.
+
+--json prints one JSON object per row, the records that
+scripts/reference/hf_bench.py prints for the same rows with transformers;
+` + "`lavascope bench compare FILE...`" + ` puts such files side by side.`,
+			Args: cobra.NoArgs,
+		}
+		for _, sub := range []struct {
+			name, short string
+			works       func(f *benchFlags) []bench.Work
+		}{
+			{"explain", "Time relevance: one pair (last layer, all layers) and --pairs pairs batched",
+				func(f *benchFlags) []bench.Work { return bench.ExplainWork(f.pairs) }},
+			{"score", "Time scoring one pair (forward only)",
+				func(*benchFlags) []bench.Work { return bench.ScoreWork() }},
+			{"train", "Time training steps of --batch-pairs pairs",
+				func(f *benchFlags) []bench.Work { return bench.TrainWork(f.batchPairs) }},
+			{"all", "Time every row: relevance, scoring, training",
+				func(f *benchFlags) []bench.Work {
+					return slices.Concat(bench.ExplainWork(f.pairs), bench.ScoreWork(), bench.TrainWork(f.batchPairs))
+				}},
+		} {
+			f := &benchFlags{o: bench.DefaultOptions()}
+			c := &cobra.Command{
+				Use:   sub.name + " [flags]",
+				Short: sub.short,
+				Args:  cobra.NoArgs,
+				RunE: func(cmd *cobra.Command, _ []string) error {
+					return runBench(cmd, a, f, sub.works)
+				},
+			}
+			fs := c.Flags()
+			fs.StringVar(&f.config, "config", "vit-b-32", "model: vit-b-32, tiny, demo, a config.json or a checkpoint folder")
+			fs.StringVar(&f.dtype, "dtype", "f32", "compute dtype: f32, bf16 or f16")
+			fs.IntVar(&f.pairs, "pairs", bench.DefaultPairs, "pairs of the batched relevance row")
+			fs.IntSliceVar(&f.batchPairs, "batch-pairs", bench.DefaultBatchPairs, "pairs per training step, one row each (K pairs = 2K items)")
+			fs.IntVar(&f.o.Warmup, "warmup", f.o.Warmup, "untimed runs before timing each row")
+			fs.IntVar(&f.o.Repeat, "repeat", f.o.Repeat, "timed runs of each row")
+			fs.IntVar(&f.o.TreeTokens, "tokens", f.o.TreeTokens, "ids per synthetic text between its start and end")
+			fs.Uint64Var(&f.o.Seed, "seed", f.o.Seed, "seed of the weights and inputs")
+			fs.Float64Var(&f.o.ClipGrad, "clip-grad", f.o.ClipGrad, "gradient clipping norm of the training step (0: off)")
+			fs.BoolVar(&f.asJSON, "json", false, "print one JSON record per row")
+			cmd.AddCommand(c)
+		}
+		cmd.AddCommand(&cobra.Command{
+			Use:   "compare FILE...",
+			Short: "Put benchmark records (from bench --json and hf_bench.py --json) side by side",
+			Args:  cobra.MinimumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				recs, err := bench.ReadRecordFiles(args)
+				if err != nil {
+					return withExit(2, err)
+				}
+				return bench.WriteComparison(cmd.OutOrStdout(), recs)
+			},
+		})
+		return cmd
+	})
+}
+
+func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags) []bench.Work) error {
+	dt, err := torch.ParseDType(f.dtype)
+	if err != nil || !slices.Contains([]torch.DType{torch.Float32, torch.BFloat16, torch.Float16}, dt) {
+		return withExit(2, fmt.Errorf("--dtype %q: want f32, bf16 or f16", f.dtype))
+	}
+	if f.pairs < 1 {
+		return withExit(2, fmt.Errorf("--pairs %d: want at least 1", f.pairs))
+	}
+	for _, k := range f.batchPairs {
+		if k < 1 {
+			return withExit(2, fmt.Errorf("--batch-pairs %d: want at least 1", k))
+		}
+	}
+	if f.o.Repeat < 1 || f.o.Warmup < 0 || f.o.TreeTokens < 1 || !(f.o.ClipGrad >= 0) {
+		return withExit(2, errors.New("--repeat must be ≥ 1, --warmup ≥ 0, --tokens ≥ 1 and --clip-grad ≥ 0"))
+	}
+	ws := works(f)
+	stderr := cmd.ErrOrStderr()
+	if dt != torch.Float32 && slices.ContainsFunc(ws, func(w bench.Work) bool { return w.Kind == bench.Train }) {
+		fmt.Fprintf(stderr, "note: training in %s keeps the parameters and AdamW's state in %s (no float32 master copy)\n", dt, dt)
+	}
+	arg := f.config
+	if arg == demo.Name {
+		if arg, err = demo.Checkpoint(); err != nil {
+			return err
+		}
+	}
+	if err := torch.Load(a.cfg.TorchLib); err != nil {
+		return err
+	}
+	w := torch.NewWorker()
+	defer w.Close()
+	dev := torch.CPU
+	var recs []bench.Record
+	err = w.Do(func() error {
+		if n := a.cfg.Threads; n > 0 {
+			if err := torch.SetNumThreads(n); err != nil {
+				return err
+			}
+		}
+		var notice string
+		var err error
+		if dev, notice, err = model.ResolveDevice(a.cfg.Device); err != nil {
+			return err
+		}
+		if notice != "" {
+			fmt.Fprintln(stderr, notice)
+		}
+		m, notice, err := bench.OpenModel(arg, model.Options{Device: dev, DType: dt}, f.o.Seed)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		if notice != "" {
+			fmt.Fprintln(stderr, notice)
+		}
+		o := f.o
+		vsF32 := ""
+		if dt != torch.Float32 {
+			// The same seed gives the same weights, rounded: compare
+			// before the training rows change them.
+			ref, _, err := bench.OpenModel(arg, model.Options{Device: dev}, f.o.Seed)
+			if err != nil {
+				return fmt.Errorf("the float32 model to compare %s with: %w", dt, err)
+			}
+			vsF32, err = bench.Accuracy(ref, m, f.o.TreeTokens, f.o.Seed)
+			ref.Close()
+			if err != nil {
+				return fmt.Errorf("accuracy of %s: %w", dt, err)
+			}
+		}
+		o.Base = bench.Record{
+			Impl:       "lavascope",
+			Config:     f.config,
+			VsF32:      vsF32,
+			DeviceName: bench.CPUName(),
+			Threads:    torch.NumThreads(),
+			Versions:   fmt.Sprintf("lavascope %s, libtorch %s", buildVersion(), torch.Version()),
+		}
+		if dev.IsCUDA() {
+			o.Base.DeviceName = "CUDA GPU " + dev.String()
+		}
+		if dev.IsCUDA() && torch.CUDACompiled() {
+			st, err := torch.CUDAMemory(dev.Index)
+			if err != nil {
+				return err
+			}
+			o.Base.DeviceName = st.Name
+		}
+		o.Progress = func(r bench.Record) { benchProgress(cmd.OutOrStdout(), stderr, f.asJSON, r) }
+		recs, err = bench.Run(m, ws, o)
+		return err
+	})
+	if err != nil {
+		return model.AsDeviceError(err, dev)
+	}
+	if f.asJSON {
+		return nil
+	}
+	return bench.WriteTable(cmd.OutOrStdout(), recs)
+}
+
+// benchProgress reports a finished row: its JSON record on stdout, or a
+// line on stderr while the table waits for the end.
+func benchProgress(stdout, stderr io.Writer, asJSON bool, r bench.Record) {
+	if asJSON {
+		b, err := json.Marshal(r)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", r.Work, err)
+			return
+		}
+		fmt.Fprintf(stdout, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(stderr, "%-14s median %.2f ms (%d runs), %.1f items/s\n", r.Work, r.MedianMS, r.Repeat, r.ItemsPerS)
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lavascope/lavascope/bench"
+	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/torch"
+)
+
+// runBenchCmd runs `lavascope bench ARGS` and returns stdout and stderr.
+func runBenchCmd(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	root := newRootCmd()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(append([]string{"bench"}, args...))
+	err := root.Execute()
+	return out.String(), errOut.String(), err
+}
+
+func TestBenchJSONAndCompare(t *testing.T) {
+	dev := torchtest.Device(t)
+	out, stderr, err := runBenchCmd(t, "all", "--config", "tiny", "--device", dev.String(), "--pairs", "2",
+		"--batch-pairs", "1", "--warmup", "0", "--repeat", "1", "--json")
+	if err != nil {
+		t.Fatalf("bench all: %v\n%s", err, stderr)
+	}
+	recs, err := bench.ReadRecords(strings.NewReader(out), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var works []string
+	for _, r := range recs {
+		works = append(works, r.Work)
+		if r.Impl != "lavascope" || r.Config != "tiny" || r.Device != dev.String() || !strings.Contains(r.Versions, "libtorch") {
+			t.Errorf("record %+v", r)
+		}
+	}
+	if got := strings.Join(works, " "); got != "explain-last explain-all explain-batch score train-2" {
+		t.Errorf("rows %q", got)
+	}
+	file := filepath.Join(t.TempDir(), "lv.jsonl")
+	if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	table, _, err := runBenchCmd(t, "compare", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"config tiny on " + dev.String(), "hf-default", "lavascope", "relevance, 2 pairs batched, all layers", "training, 2 items (1 pair) per step"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("comparison lacks %q:\n%s", want, table)
+		}
+	}
+	plain, _, err := runBenchCmd(t, "score", "--config", "tiny", "--device", dev.String(), "--warmup", "0", "--repeat", "2")
+	if err != nil || !strings.Contains(plain, "scoring one pair (forward only)") || !strings.Contains(plain, "median") {
+		t.Errorf("plain table: %v\n%s", err, plain)
+	}
+}
+
+func TestBenchBadInput(t *testing.T) {
+	torchtest.Require(t)
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(bad, []byte("not json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"score", "--dtype", "f64"},
+		{"explain", "--pairs", "0"},
+		{"train", "--batch-pairs", "0"},
+		{"score", "--repeat", "0"},
+		{"compare", bad},
+	} {
+		_, _, err := runBenchCmd(t, args...)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 {
+			t.Errorf("bench %v: %v, want exit status 2", args, err)
+		}
+	}
+}
+
+// TestBenchDeviceMessages: asking for CUDA where there is none gives one
+// clear message, auto falls back to the CPU with a notice.
+func TestBenchDeviceMessages(t *testing.T) {
+	torchtest.Require(t)
+	if torch.CUDAAvailable() {
+		t.Skip("libtorch sees a GPU: the CUDA-missing messages cannot be seen here")
+	}
+	_, _, err := runBenchCmd(t, "score", "--config", "tiny", "--device", "cuda", "--repeat", "1", "--warmup", "0")
+	var de *model.DeviceError
+	if !errors.As(err, &de) {
+		t.Fatalf("bench --device cuda without CUDA: %v, want a device error", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "--device cpu") {
+		t.Errorf("message %q: want one line that says what to do", msg)
+	}
+	out, stderr, err := runBenchCmd(t, "score", "--config", "tiny", "--device", "auto", "--repeat", "1", "--warmup", "0", "--json")
+	if err != nil {
+		t.Fatalf("bench --device auto: %v", err)
+	}
+	if !strings.Contains(stderr, "device auto:") || !strings.Contains(stderr, "running on the CPU") {
+		t.Errorf("no fallback notice on stderr: %q", stderr)
+	}
+	if !strings.Contains(out, `"device":"cpu"`) {
+		t.Errorf("auto did not run on the CPU: %s", out)
+	}
+}
