@@ -5,7 +5,7 @@ SHIM    := build/liblavascope_torch.so
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all demo test deps torch build bench gpu-bundle clean
+.PHONY: all demo demo-model test deps torch build bench gpu-bundle clean
 
 all: build torch
 
@@ -26,6 +26,10 @@ demo: torch build
 test: torch
 	$(GO) vet ./...
 	LAVASCOPE_REQUIRE_TORCH=1 $(GO) test -count=1 ./...
+
+# Retrains the embedded demo model (demo/model) from scratch: a few minutes on 2 cores.
+demo-model: torch build
+	scripts/demo-model.sh
 
 bench: torch
 	LAVASCOPE_REQUIRE_TORCH=1 $(GO) test -run '^$$' -bench . -benchtime 2s ./...

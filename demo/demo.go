@@ -1,0 +1,127 @@
+// Package demo is lavascope's embedded default: a tiny CLIP that lavascope
+// trained from scratch on synthetic LAVA-style pairs (loader/synth) with tree
+// input, its own small BPE vocabulary learned from the same corpus, and the
+// synthetic splits it is shown on. `--checkpoint demo` and `--data demo` name
+// them; nothing is downloaded.
+//
+// The model folder is a Hugging Face CLIP checkpoint (224-pixel images in
+// 32-pixel patches, so the heatmap grid is 7×7 as for ViT-B/32) with the
+// trainer_state.json of the run that made it, which records the command
+// line; scripts/demo-model.sh (`make demo-model`) rebuilds it.
+package demo
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+)
+
+// files holds the checkpoint folder, under model/.
+//
+//go:embed model
+var files embed.FS
+
+// each calls fn with the path (relative to the checkpoint folder) and the
+// content of every embedded file, in lexical order.
+func each(fn func(name string, data []byte) error) error {
+	return fs.WalkDir(files, "model", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := files.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return fn(path.Base(p), data)
+	})
+}
+
+var (
+	once    sync.Once
+	dir     string
+	dirErr  error
+	cacheFn = os.UserCacheDir
+)
+
+// Checkpoint returns a folder holding the embedded checkpoint, for the code
+// that reads checkpoints from disk. The files are written once into the
+// user's cache folder (or the temporary folder), under a name made of their
+// hash, so every version of lavascope has its own copy and a copy is only
+// used when complete.
+func Checkpoint() (string, error) {
+	once.Do(func() { dir, dirErr = extract() })
+	return dir, dirErr
+}
+
+func extract() (string, error) {
+	sum, err := digest()
+	if err != nil {
+		return "", err
+	}
+	base, err := cacheFn()
+	if err != nil || base == "" {
+		base = os.TempDir()
+	}
+	root := filepath.Join(base, "lavascope")
+	dst := filepath.Join(root, "demo-"+sum)
+	if complete(dst) {
+		return dst, nil
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Errorf("demo checkpoint: %w", err)
+	}
+	tmp, err := os.MkdirTemp(root, ".demo-tmp-")
+	if err != nil {
+		return "", fmt.Errorf("demo checkpoint: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	err = each(func(name string, data []byte) error {
+		return os.WriteFile(filepath.Join(tmp, name), data, 0o644)
+	})
+	if err != nil {
+		return "", fmt.Errorf("demo checkpoint: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		// Another process may have written the same folder meanwhile.
+		if complete(dst) {
+			return dst, nil
+		}
+		return "", fmt.Errorf("demo checkpoint: %w", err)
+	}
+	return dst, nil
+}
+
+// digest hashes the embedded files' names and contents.
+func digest() (string, error) {
+	h := sha256.New()
+	err := each(func(name string, data []byte) error {
+		fmt.Fprintf(h, "%s %d\n", name, len(data))
+		h.Write(data)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+}
+
+// complete reports whether dir holds every embedded file at its size.
+func complete(dir string) bool {
+	err := each(func(name string, data []byte) error {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		if st.Size() != int64(len(data)) {
+			return fs.ErrInvalid
+		}
+		return nil
+	})
+	return err == nil
+}

@@ -1,0 +1,97 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/lavascope/lavascope/loader"
+)
+
+// TestEvaluateTextInputIsHalf: with text input both readings of a pair read
+// the same sentence, so a model, trained or not, scores exactly 50%; in the
+// image-to-text direction every reading ties.
+func TestEvaluateTextInputIsHalf(t *testing.T) {
+	train, _, test := synthSplits(t, 100, 8)
+	m, tok := smallCLIP(t, train, 4)
+	text := evalSplit(t, m, tok, test, InputText)
+	if text.Accuracy != 50 || text.Readings != 2*test.Len() {
+		t.Errorf("text input: %.4f%% over %d readings, want exactly 50%% over %d", text.Accuracy, text.Readings, 2*test.Len())
+	}
+	if text.Correct != text.Wrong {
+		t.Errorf("text input: %d correct, %d wrong; each pair has one of each (or two ties)", text.Correct, text.Wrong)
+	}
+	if it := text.ImageToText; it.Ties != it.Readings || it.Accuracy != 50 {
+		t.Errorf("text input, image to text: %+v; want every reading tied", it)
+	}
+	for _, s := range text.Scores {
+		if len(s.Logits) != 2 || len(s.ImageLogits) != 2 {
+			t.Fatalf("%s/%d: %d and %d logits", s.Pair, s.Reading, len(s.Logits), len(s.ImageLogits))
+		}
+	}
+	tree := evalSplit(t, m, tok, test, InputTree)
+	if tree.Readings != text.Readings || len(tree.Families) != 3 {
+		t.Errorf("tree input: %d readings, %d families", tree.Readings, len(tree.Families))
+	}
+	sum := 0
+	for _, f := range tree.Families {
+		sum += f.Readings
+	}
+	if sum != tree.Readings {
+		t.Errorf("families hold %d readings of %d", sum, tree.Readings)
+	}
+}
+
+// TestEvaluateTies: when a pair's two images are the same picture, no input
+// can prefer either; every reading ties and counts half.
+func TestEvaluateTies(t *testing.T) {
+	train, _, test := synthSplits(t, 100, 9)
+	m, tok := smallCLIP(t, train, 5)
+	var pairs []loader.Pair
+	for i := range test.Len() {
+		p, _ := test.Pair(i)
+		p.Readings = append([]loader.Reading(nil), p.Readings...)
+		p.Readings[1].Pixels = p.Readings[0].Pixels
+		pairs = append(pairs, p)
+	}
+	same := DatasetSplit(&loader.Dataset{Pairs: pairs}, "")
+	r := evalSplit(t, m, tok, same, InputTree)
+	if r.Ties != r.Readings || r.Accuracy != 50 || r.Correct != 0 || r.Wrong != 0 {
+		t.Errorf("identical images: %+v; want every reading tied", r.Tally)
+	}
+}
+
+// TestEvaluateChunks: how many pairs share a forward pass changes nothing.
+func TestEvaluateChunks(t *testing.T) {
+	train, _, test := synthSplits(t, 60, 10)
+	m, tok := smallCLIP(t, train, 6)
+	var results []*EvalResult
+	for _, chunk := range []int{1, 5, 100} {
+		r, err := Evaluate(context.Background(), m, tok, test, EvalOptions{ChunkPairs: chunk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	for _, r := range results[1:] {
+		if r.Tally != results[0].Tally {
+			t.Errorf("tally %+v, with one pair a chunk %+v", r.Tally, results[0].Tally)
+		}
+		for i, s := range r.Scores {
+			for k := range s.Logits {
+				if d := math.Abs(s.Logits[k] - results[0].Scores[i].Logits[k]); d > 1e-4 {
+					t.Errorf("%s/%d: logit %d differs by %g between chunk sizes", s.Pair, s.Reading, k, d)
+				}
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Evaluate(ctx, m, tok, test, EvalOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+	if _, err := Evaluate(context.Background(), m, tok, DatasetSplit(&loader.Dataset{}, ""), EvalOptions{}); err == nil {
+		t.Error("empty split: no error")
+	}
+}
