@@ -42,8 +42,13 @@ var engineOpeners = map[string]engineOpener{
 }
 
 // demoData is the synthetic dataset that --data demo names: generated in
-// memory, the same pairs every time.
-var demoData = synth.Config{Pairs: 1000, Seed: 1}
+// memory, the same pairs every time, and the same test split that
+// `lavascope eval --data demo` scores (synth.Demo without its split filter).
+var demoData = func() synth.Config {
+	c := synth.Demo()
+	c.Split = ""
+	return c
+}()
 
 type exploreFlags struct {
 	split, target, exportDir, engine string

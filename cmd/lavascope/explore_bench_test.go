@@ -36,7 +36,7 @@ func BenchmarkExploreStartup(b *testing.B) {
 		}
 		m.Init()
 		next, _ := m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
-		if !strings.Contains(next.View().Content, "100 pairs") {
+		if !strings.Contains(next.View().Content, "101 pairs") {
 			b.Fatal("the first frame does not list the pairs")
 		}
 		m.Close()

@@ -55,7 +55,7 @@ func TestExploreEndToEnd(t *testing.T) {
 		"-e", "XDG_CONFIG_HOME="+dir, "-e", "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "-e", torch.EnvLib+"="+lib, "sh", "-c", script)
 
 	screen := tm.waitFor("the pair list with scores", func(s string) bool {
-		return strings.Contains(s, "lavascope · demo (test) · 100 pairs") && strings.Contains(s, "explained")
+		return strings.Contains(s, "lavascope · demo (test) · 101 pairs") && strings.Contains(s, "explained")
 	})
 	t.Logf("first screen with scores after %v (includes asking the terminal about graphics)", time.Since(start).Round(time.Millisecond))
 	ids := listIDs(screen)

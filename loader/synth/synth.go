@@ -622,6 +622,7 @@ func vpScene(r *rng, size int) scene {
 
 // Demo is the dataset of the embedded demo: the test split of 1010 pairs
 // with seed 1, which is 101 pairs, as many as the paper's LAVA test set. The
-// train and val splits of the same configuration are what the demo model
-// learns from.
+// demo model picks its best checkpoint on the val split of the same
+// configuration and trains on the train split of a larger range of pairs
+// with the same seed (package demo says which); splits never share a pair.
 func Demo() Config { return Config{Pairs: 1010, Seed: 1, Split: loader.SplitTest} }
