@@ -490,7 +490,7 @@ func TestOneBackwardEqualsPerLayerBackward(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The notebook's target: the sum of the diagonal.
-	objective := out.LogitsPerImage.Mul(s.Eye(2, torch.Options{})).SumAll()
+	objective := out.LogitsPerImage.Mul(s.Eye(2, torch.Options{Device: m.Device()})).SumAll()
 	maps := append(append([]*torch.Tensor{}, out.Image.Attentions...), out.Text.Attentions...)
 	per, err := perLayerGrads(objective, maps)
 	if err != nil {

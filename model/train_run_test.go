@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lavascope/lavascope/internal/torchtest"
 	"github.com/lavascope/lavascope/loader"
 )
 
@@ -86,7 +87,7 @@ func TestResumeEquivalence(t *testing.T) {
 		t.Fatalf("first half: stopped %v at step %d, want stopped at %d", res.Stopped, res.Step, n/2)
 	}
 	last := filepath.Join(sliced, LastDir)
-	m3, err := Load(last, Options{})
+	m3, err := Load(last, Options{Device: torchtest.Device(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

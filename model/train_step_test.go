@@ -93,6 +93,12 @@ func TestTrainStepMatchesHF(t *testing.T) {
 			g := math.Abs(float64(wg.f32[j]))
 			dg := math.Abs(float64(got[j]) - float64(wg.f32[j]))
 			propagated := lr * eps * dg / ((g + eps) * (g + eps))
+			if strings.HasSuffix(a.Name, ".self_attn.k_proj.bias") {
+				// The exact gradient is 0, so both sides step by lr times the
+				// sign of their own rounding noise (Adam's first update has
+				// magnitude at most lr): they can only be held to 2·lr.
+				propagated = lr
+			}
 			amplified++
 			if diff > stepRelTol*scale+2*propagated {
 				t.Errorf("after_step.%s[%d]: |Δ| %.3g, more than 1e-4 relative (%.3g) plus twice the propagated gradient difference (%.3g); gradient %.3g", a.Name, j, diff, stepRelTol*scale, propagated, wg.f32[j])
