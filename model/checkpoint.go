@@ -301,3 +301,20 @@ func ValidateWeights(cfg *CLIPConfig, w *Weights) error {
 	}
 	return nil
 }
+
+// CheckTokenizer refuses a tokenizer whose ids the model cannot embed, or whose
+// end of text is not where the model pools: either would make every score
+// silently wrong.
+func CheckTokenizer(tok *Tokenizer, cfg *CLIPConfig) error {
+	if tok.VocabSize() > cfg.Text.VocabSize {
+		return fmt.Errorf("the tokenizer has %d ids but the model's vocabulary only %d", tok.VocabSize(), cfg.Text.VocabSize)
+	}
+	if cfg.Text.PoolsAtArgmax() {
+		if int(tok.EOS()) != tok.VocabSize()-1 {
+			return fmt.Errorf("the model pools at argmax(input_ids) (eos_token_id 2) but the tokenizer's <|endoftext|> (%d) is not its largest id", tok.EOS())
+		}
+	} else if int(tok.EOS()) != cfg.Text.EOSTokenID {
+		return fmt.Errorf("the tokenizer's <|endoftext|> is id %d but the model's eos_token_id is %d: the text encoder would pool at the wrong token", tok.EOS(), cfg.Text.EOSTokenID)
+	}
+	return nil
+}

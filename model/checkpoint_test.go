@@ -396,3 +396,41 @@ func TestResolveFiles(t *testing.T) {
 		t.Errorf("config.json: %v", err)
 	}
 }
+
+func TestCheckTokenizer(t *testing.T) {
+	tok, err := LearnBPE([]string{"(s (np (nnp danny)) (vp (vbd approached)))"}, 20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fits := func(c *CLIPConfig) {
+		c.Text.VocabSize = tok.VocabSize()
+		c.Text.EOSTokenID = int(tok.EOS())
+		c.Text.BOSTokenID = int(tok.BOS())
+	}
+	tests := []struct {
+		name  string
+		edit  func(c *CLIPConfig)
+		error string
+	}{
+		{name: "fits", edit: fits},
+		{name: "vocabulary too small", edit: func(c *CLIPConfig) { fits(c); c.Text.VocabSize = tok.VocabSize() - 1 }, error: "vocabulary only"},
+		{name: "pools at another id", edit: func(c *CLIPConfig) { fits(c); c.Text.EOSTokenID = int(tok.EOS()) - 1 }, error: "pool at the wrong token"},
+		{name: "legacy argmax pooling", edit: func(c *CLIPConfig) { fits(c); c.Text.EOSTokenID = 2 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := NamedConfig("tiny")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(cfg)
+			err = CheckTokenizer(tok, cfg)
+			if tc.error == "" && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if tc.error != "" && (err == nil || !strings.Contains(err.Error(), tc.error)) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.error)
+			}
+		})
+	}
+}

@@ -82,3 +82,47 @@ func (a *Alignment) Aggregate(tokens []float64) (*Relevance, error) {
 	}
 	return r, nil
 }
+
+// NodeScore is one node's relevance, with the words it spans, in the form
+// exported figures list it.
+type NodeScore struct {
+	Label string `json:"label"`
+	Word  string `json:"word,omitempty"`
+	// Start and End are the node's words [Start, End), indices into Words().
+	Start     int     `json:"start"`
+	End       int     `json:"end"`
+	Relevance float64 `json:"relevance"`
+}
+
+// WordScore is one word's relevance.
+type WordScore struct {
+	Word      string  `json:"word"`
+	Relevance float64 `json:"relevance"`
+}
+
+// Scores lists the relevance of every node of root in preorder, with its word
+// span, and of every word. root must be the tree r was aggregated over.
+func (r *Relevance) Scores(root *Node) ([]NodeScore, []WordScore) {
+	var nodes []NodeScore
+	word := 0
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		i := len(nodes)
+		nodes = append(nodes, NodeScore{Label: n.Label, Word: n.Word, Relevance: r.Nodes[n]})
+		start := word
+		if n.IsLeaf() && n.Label != EmptyLabel {
+			word++
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+		nodes[i].Start, nodes[i].End = start, word
+	}
+	walk(root)
+	words := root.Words()
+	ws := make([]WordScore, 0, len(r.Words))
+	for i, v := range r.Words {
+		ws = append(ws, WordScore{Word: words[i], Relevance: v})
+	}
+	return nodes, ws
+}

@@ -226,6 +226,25 @@ func TestAggregate(t *testing.T) {
 	if _, err := a.Aggregate(rel[:2]); err == nil {
 		t.Error("Aggregate with too few values succeeded")
 	}
+
+	nodes, words := r.Scores(n)
+	if len(nodes) != 16 || len(words) != len(n.Words()) {
+		t.Fatalf("Scores: %d nodes and %d words, want 16 and %d", len(nodes), len(words), len(n.Words()))
+	}
+	wantScores := []NodeScore{
+		{Label: "S", Start: 0, End: len(n.Words()), Relevance: 1},
+		{Label: "NP", Start: 0, End: 1, Relevance: 5},
+		{Label: "NNP", Word: "Danny", Start: 0, End: 1, Relevance: 10},
+		{Label: "VP", Start: 1, End: len(n.Words()) - 1},
+	}
+	for i, w := range wantScores {
+		if g := nodes[i]; g.Label != w.Label || g.Word != w.Word || g.Start != w.Start || g.End != w.End || math.Abs(g.Relevance-w.Relevance) > 1e-12 {
+			t.Errorf("Scores node %d = %+v, want %+v", i, g, w)
+		}
+	}
+	if words[0] != (WordScore{Word: "Danny", Relevance: 3}) {
+		t.Errorf("Scores word 0 = %+v, want Danny 3", words[0])
+	}
 }
 
 func sum(xs []float64) float64 {

@@ -240,7 +240,7 @@ func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name,
 		}
 	}
 	cfg := e.m.Config()
-	if err := checkTokenizer(e.tok, cfg); err != nil {
+	if err := model.CheckTokenizer(e.tok, cfg); err != nil {
 		return fail(fmt.Errorf("checkpoint %s: %w", name, err))
 	}
 	if e.prep, err = model.PreprocessFor(e.m); err != nil {
@@ -284,22 +284,6 @@ func checkpointStyle(dir string) (trees.Style, error) {
 		return 0, fmt.Errorf("%s: trainer_state.json: %w", dir, err)
 	}
 	return style, nil
-}
-
-// checkTokenizer reports a tokenizer whose ids the model cannot embed, or
-// whose end of text is not where the model pools.
-func checkTokenizer(tok *model.Tokenizer, cfg *model.CLIPConfig) error {
-	if tok.VocabSize() > cfg.Text.VocabSize {
-		return fmt.Errorf("the tokenizer has %d ids but the model's vocabulary only %d", tok.VocabSize(), cfg.Text.VocabSize)
-	}
-	if cfg.Text.PoolsAtArgmax() {
-		if int(tok.EOS()) != tok.VocabSize()-1 {
-			return fmt.Errorf("the model pools at argmax(input_ids) (eos_token_id 2) but the tokenizer's <|endoftext|> (%d) is not its largest id", tok.EOS())
-		}
-	} else if int(tok.EOS()) != cfg.Text.EOSTokenID {
-		return fmt.Errorf("the tokenizer's <|endoftext|> is id %d but the model's eos_token_id is %d", tok.EOS(), cfg.Text.EOSTokenID)
-	}
-	return nil
 }
 
 // Info implements Engine.

@@ -42,30 +42,17 @@ type exportScore struct {
 }
 
 type exportReading struct {
-	Tree       string        `json:"tree"`
-	Gloss      string        `json:"gloss,omitempty"`
-	Text       string        `json:"text"`
-	Image      int           `json:"image"`
-	Cells      [][2]int      `json:"cells"`
-	Tokens     []Token       `json:"tokens"`
-	Nodes      []exportNode  `json:"nodes,omitempty"`
-	Words      []exportWord  `json:"words,omitempty"`
-	Unassigned float64       `json:"unassigned"`
-	Patches    exportPatches `json:"patches"`
-	Error      string        `json:"error,omitempty"`
-}
-
-type exportNode struct {
-	Label     string  `json:"label"`
-	Word      string  `json:"word,omitempty"`
-	Start     int     `json:"start"`
-	End       int     `json:"end"`
-	Relevance float64 `json:"relevance"`
-}
-
-type exportWord struct {
-	Word      string  `json:"word"`
-	Relevance float64 `json:"relevance"`
+	Tree       string            `json:"tree"`
+	Gloss      string            `json:"gloss,omitempty"`
+	Text       string            `json:"text"`
+	Image      int               `json:"image"`
+	Cells      [][2]int          `json:"cells"`
+	Tokens     []Token           `json:"tokens"`
+	Nodes      []trees.NodeScore `json:"nodes,omitempty"`
+	Words      []trees.WordScore `json:"words,omitempty"`
+	Unassigned float64           `json:"unassigned"`
+	Patches    exportPatches     `json:"patches"`
+	Error      string            `json:"error,omitempty"`
 }
 
 type exportPatches struct {
@@ -195,25 +182,7 @@ func treeRelevance(er *exportReading, lin *trees.Linear, rr ReadingRelevance) er
 	if err != nil {
 		return err
 	}
-	word := 0
-	var walk func(n *trees.Node)
-	walk = func(n *trees.Node) {
-		i := len(er.Nodes)
-		er.Nodes = append(er.Nodes, exportNode{Label: n.Label, Word: n.Word, Relevance: rel.Nodes[n]})
-		start := word
-		if n.IsLeaf() && n.Label != trees.EmptyLabel {
-			word++
-		}
-		for _, c := range n.Children {
-			walk(c)
-		}
-		er.Nodes[i].Start, er.Nodes[i].End = start, word
-	}
-	walk(lin.Tree)
-	words := lin.Tree.Words()
-	for i, v := range rel.Words {
-		er.Words = append(er.Words, exportWord{Word: words[i], Relevance: v})
-	}
+	er.Nodes, er.Words = rel.Scores(lin.Tree)
 	er.Unassigned = rel.Unassigned
 	return nil
 }

@@ -462,29 +462,29 @@ func shiftBoxes(boxes []loader.Box, min image.Point) []loader.Box {
 
 // explainDoc is the JSON written per reading.
 type explainDoc struct {
-	Pair       string           `json:"pair"`
-	Reading    int              `json:"reading"`
-	Sentence   string           `json:"sentence"`
-	Ambiguity  string           `json:"ambiguity,omitempty"`
-	Tree       string           `json:"tree"`
-	Gloss      string           `json:"gloss,omitempty"`
-	Text       string           `json:"text"`
-	Checkpoint string           `json:"checkpoint"`
-	Method     explain.Method   `json:"method"`
-	StartLayer string           `json:"start_layer"`
-	Target     string           `json:"target"`
-	Cells      [][2]int         `json:"cells"`
-	Logit      float64          `json:"logit"`
-	Logits     []float64        `json:"logits"`
-	Correct    bool             `json:"correct"`
-	Truncated  bool             `json:"truncated,omitempty"`
-	Tokens     []explainToken   `json:"tokens"`
-	Nodes      []explainNode    `json:"nodes"`
-	Words      []explainWord    `json:"words"`
-	Unassigned float64          `json:"unassigned"`
-	Images     []explainImage   `json:"images"`
-	Figure     string           `json:"figure"`
-	Metrics    *explain.Metrics `json:"metrics,omitempty"`
+	Pair       string            `json:"pair"`
+	Reading    int               `json:"reading"`
+	Sentence   string            `json:"sentence"`
+	Ambiguity  string            `json:"ambiguity,omitempty"`
+	Tree       string            `json:"tree"`
+	Gloss      string            `json:"gloss,omitempty"`
+	Text       string            `json:"text"`
+	Checkpoint string            `json:"checkpoint"`
+	Method     explain.Method    `json:"method"`
+	StartLayer string            `json:"start_layer"`
+	Target     string            `json:"target"`
+	Cells      [][2]int          `json:"cells"`
+	Logit      float64           `json:"logit"`
+	Logits     []float64         `json:"logits"`
+	Correct    bool              `json:"correct"`
+	Truncated  bool              `json:"truncated,omitempty"`
+	Tokens     []explainToken    `json:"tokens"`
+	Nodes      []trees.NodeScore `json:"nodes"`
+	Words      []trees.WordScore `json:"words"`
+	Unassigned float64           `json:"unassigned"`
+	Images     []explainImage    `json:"images"`
+	Figure     string            `json:"figure"`
+	Metrics    *explain.Metrics  `json:"metrics,omitempty"`
 }
 
 type explainToken struct {
@@ -495,20 +495,6 @@ type explainToken struct {
 	// between start and end of text (0 for those two).
 	Relevance  float32 `json:"relevance"`
 	Normalized float32 `json:"normalized"`
-}
-
-type explainNode struct {
-	Label string `json:"label"`
-	Word  string `json:"word,omitempty"`
-	// Start and End are the node's words [Start, End).
-	Start     int     `json:"start"`
-	End       int     `json:"end"`
-	Relevance float64 `json:"relevance"`
-}
-
-type explainWord struct {
-	Word      string  `json:"word"`
-	Relevance float64 `json:"relevance"`
 }
 
 type explainImage struct {
@@ -620,24 +606,7 @@ func (r *explainRun) tokens(doc *explainDoc, ep *explainPair, j int, tr *explain
 	if err != nil {
 		return err
 	}
-	word := 0
-	var walk func(n *trees.Node)
-	walk = func(n *trees.Node) {
-		i := len(doc.Nodes)
-		doc.Nodes = append(doc.Nodes, explainNode{Label: n.Label, Word: n.Word, Relevance: rel.Nodes[n]})
-		start := word
-		if n.IsLeaf() && n.Label != trees.EmptyLabel {
-			word++
-		}
-		for _, c := range n.Children {
-			walk(c)
-		}
-		doc.Nodes[i].Start, doc.Nodes[i].End = start, word
-	}
-	walk(tree)
-	for i, w := range tree.Words() {
-		doc.Words = append(doc.Words, explainWord{Word: w, Relevance: rel.Words[i]})
-	}
+	doc.Nodes, doc.Words = rel.Scores(tree)
 	doc.Unassigned = rel.Unassigned
 	return nil
 }

@@ -340,7 +340,7 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 			return nil, nil, withExit(2, err)
 		}
 	}
-	if err := checkTokenizer(tok, m.Config()); err != nil {
+	if err := model.CheckTokenizer(tok, m.Config()); err != nil {
 		w.Do(m.Close)
 		return nil, nil, withExit(2, err)
 	}
@@ -365,22 +365,6 @@ func learnVocab(train model.Split, style trees.Style, merges int) (*model.Tokeni
 		}
 	}
 	return model.LearnBPE(texts, merges, 2)
-}
-
-// checkTokenizer refuses a tokenizer whose ids the model cannot embed or
-// whose end of text is not where the model pools.
-func checkTokenizer(tok *model.Tokenizer, cfg *model.CLIPConfig) error {
-	if tok.VocabSize() > cfg.Text.VocabSize {
-		return fmt.Errorf("the tokenizer has %d ids but the model's vocabulary only %d", tok.VocabSize(), cfg.Text.VocabSize)
-	}
-	if cfg.Text.PoolsAtArgmax() {
-		if int(tok.EOS()) != tok.VocabSize()-1 {
-			return fmt.Errorf("the model pools at argmax(input_ids) (eos_token_id 2) but the tokenizer's <|endoftext|> (%d) is not its largest id", tok.EOS())
-		}
-	} else if int(tok.EOS()) != cfg.Text.EOSTokenID {
-		return fmt.Errorf("the tokenizer's <|endoftext|> is id %d but the model's eos_token_id is %d: the text encoder would pool at the wrong token", tok.EOS(), cfg.Text.EOSTokenID)
-	}
-	return nil
 }
 
 // commandLine is the command as given, rebuilt from the flags that were
