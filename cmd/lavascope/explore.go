@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/loader"
@@ -121,6 +122,9 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 	data, err := loadExploreData(a.cfg.Data, split)
 	if err != nil {
 		return withExit(2, err)
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) || !term.IsTerminal(int(os.Stdout.Fd())) {
+		return withExit(2, errors.New("the explorer needs a terminal: standard input and output are not one (over SSH use ssh -t; in scripts use lavascope eval or lavascope explain)"))
 	}
 	ds := data.shown
 	if len(ds.Pairs) == 0 {
