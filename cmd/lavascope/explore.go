@@ -135,8 +135,14 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 		return withExit(2, err)
 	}
 	caps := graphics.Capabilities{Mode: mode}
-	if mode == graphics.Auto {
+	switch mode {
+	case graphics.Auto:
 		caps = graphics.DetectTerminal()
+	case graphics.Sixel, graphics.Kitty:
+		// Pixel images are sized in cells, so a forced mode still needs the
+		// terminal's cell size, which detection measures.
+		detected := graphics.DetectTerminal()
+		caps.CellWidth, caps.CellHeight = detected.CellWidth, detected.CellHeight
 	}
 	opt := tui.Options{
 		Data: ds, Split: split, DataName: a.cfg.Data,
