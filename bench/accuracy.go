@@ -17,6 +17,19 @@ import (
 // be fresh (not trained by Run) and on the same device. Call it on the
 // models' torch worker.
 func Accuracy(ref, m *model.CLIP, treeTokens int, seed uint64) (string, error) {
+	return accuracy(ref, m, m.DType().String(), func(bool) error { return nil }, treeTokens, seed)
+}
+
+// AccuracyTF32 states, as Accuracy does, how far m with TF32 matrix
+// products (torch.SetAllowTF32) is from m in full float32. It leaves TF32
+// on. Call it on m's torch worker.
+func AccuracyTF32(m *model.CLIP, treeTokens int, seed uint64) (string, error) {
+	return accuracy(m, m, "f32 with TF32", torch.SetAllowTF32, treeTokens, seed)
+}
+
+// accuracy compares m with ref; tf32 is called with false before each
+// computation of ref and with true before each of m.
+func accuracy(ref, m *model.CLIP, label string, tf32 func(bool) error, treeTokens int, seed uint64) (string, error) {
 	s := torch.NewScope()
 	defer s.Close()
 	cfg := ref.Config()
@@ -32,29 +45,38 @@ func Accuracy(ref, m *model.CLIP, treeTokens int, seed uint64) (string, error) {
 	dev := ref.Device()
 	px := s.Randn([]int64{2, int64(cfg.Vision.NumChannels), size, size}, torch.Options{Device: dev})
 	idt := s.FromInt64(ids, 2, int64(width)).ToDevice(dev)
-	logits := func(c *model.CLIP) ([]float32, error) {
+	logits := func(c *model.CLIP, low bool) ([]float32, error) {
+		if err := tf32(low); err != nil {
+			return nil, err
+		}
 		out, err := c.Forward(s, px, idt, model.ForwardOptions{})
 		if err != nil {
 			return nil, err
 		}
 		return out.LogitsPerImage.Float32s()
 	}
-	lr, err := logits(ref)
+	lr, err := logits(ref, false)
 	if err != nil {
 		return "", fmt.Errorf("float32 logits: %w", err)
 	}
-	lm, err := logits(m)
+	lm, err := logits(m, true)
 	if err != nil {
-		return "", fmt.Errorf("%s logits: %w", m.DType(), err)
+		return "", fmt.Errorf("%s logits: %w", label, err)
 	}
 	opt := explain.Options{Method: explain.Chefer, Start: explain.AllLayers}
+	if err := tf32(false); err != nil {
+		return "", err
+	}
 	rr, err := explain.Explain(ref, px, idt, explain.Own(2), opt)
 	if err != nil {
 		return "", fmt.Errorf("float32 relevance: %w", err)
 	}
+	if err := tf32(true); err != nil {
+		return "", err
+	}
 	rm, err := explain.Explain(m, px, idt, explain.Own(2), opt)
 	if err != nil {
-		return "", fmt.Errorf("%s relevance: %w", m.DType(), err)
+		return "", fmt.Errorf("%s relevance: %w", label, err)
 	}
 	var img, txt float64
 	for i := range rr {
@@ -66,7 +88,7 @@ func Accuracy(ref, m *model.CLIP, treeTokens int, seed uint64) (string, error) {
 		top = max(top, math.Abs(float64(v)))
 	}
 	return fmt.Sprintf("%s vs f32 on one pair: logits max |Δ| %.3g (largest |logit| %.3g); relevance max |Δ| image %.3g, text %.3g",
-		m.DType(), maxAbsDiff(lr, lm), top, img, txt), nil
+		label, maxAbsDiff(lr, lm), top, img, txt), nil
 }
 
 func maxAbsDiff(a, b []float32) float64 {

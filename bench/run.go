@@ -25,6 +25,9 @@ type Options struct {
 	ClipGrad float64
 	// AdamW is the optimizer of the training rows.
 	AdamW torch.AdamWOptions
+	// TF32 records that float32 products ran on TF32 (torch.SetAllowTF32,
+	// which the caller sets: it is process-wide).
+	TF32 bool
 	// Base is copied into every record before the row fills it: Impl,
 	// Config, DeviceName, Versions, Threads.
 	Base Record
@@ -262,6 +265,13 @@ func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() erro
 
 // optionsText says how lavascope ran a row, for the record.
 func optionsText(w Work, o *Options) string {
+	if o.TF32 {
+		return workText(w, o) + ", TF32"
+	}
+	return workText(w, o)
+}
+
+func workText(w Work, o *Options) string {
 	switch w.Kind {
 	case Explain:
 		layers := "last layer"
@@ -270,7 +280,7 @@ func optionsText(w Work, o *Options) string {
 		}
 		return "chefer " + layers + ", attention captured, one backward, texts cut at their end"
 	case Score:
-		return "no grad, libtorch sdpa, texts padded to the longest"
+		return "no grad, one fused shim call per encoder, libtorch sdpa, texts padded to the longest"
 	case Train:
 		clip := "no clipping"
 		if o.ClipGrad > 0 {

@@ -206,3 +206,33 @@ func TestAccuracy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAccuracyTF32: TF32 only changes CUDA products, so on the CPU the
+// statement says the model equals itself.
+func TestAccuracyTF32(t *testing.T) {
+	dev := torchtest.Device(t)
+	w := torch.NewWorker()
+	defer w.Close()
+	err := w.Do(func() error {
+		m, _, err := OpenModel("tiny", model.Options{Device: dev}, 3)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		defer torch.SetAllowTF32(false)
+		got, err := AccuracyTF32(m, DefaultTreeTokens, 1)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(got, "f32 with TF32 vs f32 on one pair: logits max |Δ| ") {
+			t.Errorf("statement %q", got)
+		}
+		if !dev.IsCUDA() && (!strings.Contains(got, "logits max |Δ| 0 ") || !strings.Contains(got, "image 0, text 0")) {
+			t.Errorf("TF32 on the CPU changed the results: %q", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -35,13 +35,17 @@ type encoder struct {
 	dim    int64
 	heads  int64
 	act    string
+	eps    float64
+	// fused is layers for torch.CLIPEncoder, which runs the inference
+	// forward in one call instead of ~25 per layer.
+	fused []torch.EncoderLayer
 }
 
 // param looks a parameter up by HF name.
 type param func(name string) *torch.Tensor
 
 func newEncoder(prefix string, layers, dim, heads int, act string, eps float64, p param) encoder {
-	e := encoder{dim: int64(dim), heads: int64(heads), act: act}
+	e := encoder{dim: int64(dim), heads: int64(heads), act: act, eps: eps}
 	lin := func(name string) linear { return linear{p(name + ".weight"), p(name + ".bias")} }
 	ln := func(name string) layerNorm { return layerNorm{p(name + ".weight"), p(name + ".bias"), int64(dim), eps} }
 	for i := range layers {
@@ -52,6 +56,12 @@ func newEncoder(prefix string, layers, dim, heads int, act string, eps float64, 
 			ln1: ln(l + "layer_norm1"), ln2: ln(l + "layer_norm2"),
 			fc1: lin(l + "mlp.fc1"), fc2: lin(l + "mlp.fc2"),
 		})
+		x := &e.layers[i]
+		e.fused = append(e.fused, torch.EncoderLayer{
+			LN1W: x.ln1.w, LN1B: x.ln1.b, QW: x.q.w, QB: x.q.b, KW: x.k.w, KB: x.k.b, VW: x.v.w, VB: x.v.b,
+			OutW: x.out.w, OutB: x.out.b, LN2W: x.ln2.w, LN2B: x.ln2.b,
+			FC1W: x.fc1.w, FC1B: x.fc1.b, FC2W: x.fc2.w, FC2B: x.fc2.b,
+		})
 	}
 	return e
 }
@@ -60,12 +70,14 @@ func newEncoder(prefix string, layers, dim, heads int, act string, eps float64, 
 type attnMode struct {
 	eager   bool          // explicit softmax (HF eager); else the SDPA kernel
 	capture bool          // keep the probabilities with their gradient
+	fused   bool          // inference: the whole encoder in one shim call
 	causal  *torch.Tensor // [N,N] bool, true above the diagonal (masked); nil = none
 	dtype   torch.DType
 }
 
 func newAttnMode(s *torch.Scope, o ForwardOptions, mo Options, causalN int64) attnMode {
-	a := attnMode{eager: o.Eager || o.Capture, capture: o.Capture, dtype: mo.DType}
+	a := attnMode{eager: o.Eager || o.Capture, capture: o.Capture, dtype: mo.DType,
+		fused: !o.Eager && !o.Capture && !o.Grad}
 	if causalN > 0 && a.eager {
 		mask := make([]bool, causalN*causalN)
 		for i := range causalN {
@@ -82,6 +94,15 @@ func newAttnMode(s *torch.Scope, o ForwardOptions, mo Options, causalN int64) at
 // causal mask applies. It returns the last hidden state and, when capturing,
 // each layer's attention probabilities.
 func (e *encoder) forward(h *torch.Tensor, causal bool, a attnMode) (*torch.Tensor, []*torch.Tensor, error) {
+	if a.fused {
+		// The same ATen calls as layer below, without a Go→C call per op:
+		// on a GPU those calls, not the kernels, bound a forward pass.
+		h = torch.CLIPEncoder(h, e.fused, torch.EncoderOptions{Heads: int(e.heads), Causal: causal, Act: e.act, Eps: e.eps})
+		if err := h.Err(); err != nil {
+			return nil, nil, err
+		}
+		return h, nil, nil
+	}
 	var probs []*torch.Tensor
 	for i := range e.layers {
 		var p *torch.Tensor

@@ -22,6 +22,7 @@ type benchFlags struct {
 	pairs      int
 	batchPairs []int
 	asJSON     bool
+	tf32       bool
 	o          bench.Options
 }
 
@@ -83,6 +84,7 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 			fs.Uint64Var(&f.o.Seed, "seed", f.o.Seed, "seed of the weights and inputs")
 			fs.Float64Var(&f.o.ClipGrad, "clip-grad", f.o.ClipGrad, "gradient clipping norm of the training step (0: off)")
 			fs.BoolVar(&f.asJSON, "json", false, "print one JSON record per row")
+			fs.BoolVar(&f.tf32, "tf32", false, "let float32 matrix products and convolutions use TF32 on CUDA (states its accuracy against f32)")
 			cmd.AddCommand(c)
 		}
 		cmd.AddCommand(&cobra.Command{
@@ -171,6 +173,19 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 			if err != nil {
 				return fmt.Errorf("accuracy of %s: %w", dt, err)
 			}
+		}
+		if f.tf32 {
+			// Process-wide; bf16 and f16 products do not use it, so a
+			// lower dtype keeps its own accuracy statement.
+			o.TF32 = true
+			if dt == torch.Float32 {
+				if vsF32, err = bench.AccuracyTF32(m, f.o.TreeTokens, f.o.Seed); err != nil {
+					return fmt.Errorf("accuracy of TF32: %w", err)
+				}
+			} else if err := torch.SetAllowTF32(true); err != nil {
+				return err
+			}
+			defer torch.SetAllowTF32(false)
 		}
 		o.Base = bench.Record{
 			Impl:       "lavascope",

@@ -67,6 +67,22 @@ func TestBenchJSONAndCompare(t *testing.T) {
 	}
 }
 
+func TestBenchTF32(t *testing.T) {
+	dev := torchtest.Device(t)
+	out, stderr, err := runBenchCmd(t, "score", "--config", "tiny", "--device", dev.String(), "--tf32",
+		"--warmup", "0", "--repeat", "1", "--json")
+	if err != nil {
+		t.Fatalf("bench score --tf32: %v\n%s", err, stderr)
+	}
+	recs, err := bench.ReadRecords(strings.NewReader(out), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || !strings.HasSuffix(recs[0].Options, ", TF32") || !strings.HasPrefix(recs[0].VsF32, "f32 with TF32 vs f32") {
+		t.Errorf("records %+v: want the options to say TF32 and its accuracy against f32", recs)
+	}
+}
+
 func TestBenchBadInput(t *testing.T) {
 	torchtest.Require(t)
 	bad := filepath.Join(t.TempDir(), "bad.jsonl")

@@ -263,6 +263,40 @@ at::Tensor sdpa_plain(const at::Tensor& q, const at::Tensor& k, const at::Tensor
   return at::matmul(at::softmax(scores, -1), v);
 }
 
+// clip_encoder_layer is one CLIPEncoderLayer for inference, the same ATen
+// calls in the same order as package model's per-op path (non-eager): pre-LN
+// self-attention through SDPA, then the pre-LN MLP, each with its residual.
+// w points at the layer's 16 tensors: ln1 w,b; q w,b; k w,b; v w,b; out w,b;
+// ln2 w,b; fc1 w,b; fc2 w,b.
+at::Tensor clip_encoder_layer(const at::Tensor& h, const at::Tensor* w, int64_t heads, bool causal,
+                              bool gelu, double eps) {
+  if (h.dim() != 3) throw std::invalid_argument("hidden state " + describe(h) + ": want [batch, tokens, dim]");
+  int64_t b = h.size(0), n = h.size(1), d = h.size(2);
+  if (heads < 1 || d % heads != 0) {
+    throw std::invalid_argument("dim " + std::to_string(d) + " is not a multiple of " + std::to_string(heads) +
+                                " heads");
+  }
+  int64_t hd = d / heads;
+  const int64_t shape_d[1] = {d};  // an IntArrayRef of a braced list would dangle
+  at::IntArrayRef shape(shape_d, 1);
+  auto x = at::layer_norm(h, shape, w[0], w[1], eps);
+  auto split = [&](const at::Tensor& t) { return t.view({b, n, heads, hd}).transpose(1, 2); };
+  auto q = split(at::linear(x, w[2], w[3]));
+  auto k = split(at::linear(x, w[4], w[5]));
+  auto v = split(at::linear(x, w[6], w[7]));
+#if TORCH_VERSION_MAJOR >= 2
+  auto ctx = at::scaled_dot_product_attention(q, k, v, LT_NULLOPT, 0.0, causal);
+#else
+  auto ctx = sdpa_plain(q, k, v, at::Tensor(), causal);
+#endif
+  auto out = at::add(h, at::linear(ctx.transpose(1, 2).reshape({b, n, d}), w[8], w[9]));
+  auto m = at::linear(at::layer_norm(out, shape, w[10], w[11], eps), w[12], w[13]);
+  m = gelu ? at::gelu(m, "none") : m * at::sigmoid(m * 1.702);
+  return at::add(out, at::linear(m, w[14], w[15]));
+}
+
+constexpr int64_t kLayerTensors = 16;
+
 struct AdamW {
   torch::optim::AdamW opt;
   std::vector<at::Tensor> params;
@@ -394,6 +428,13 @@ const std::vector<std::pair<const char*, OpFn>>& ops() {
        [](Ctx& c) {
          if (c.i(0) < 1) throw std::invalid_argument("thread count must be at least 1");
          at::set_num_threads(static_cast<int>(c.i(0)));
+       }},
+      // TF32 for float32 matmuls (cuBLAS) and convolutions (cuDNN); a no-op
+      // without CUDA. ints: on.
+      {"set_allow_tf32",
+       [](Ctx& c) {
+         at::globalContext().setAllowTF32CuBLAS(c.b(0));
+         at::globalContext().setAllowTF32CuDNN(c.b(0));
        }},
       {"get_num_threads", [](Ctx& c) { c.ret_i(at::get_num_threads()); }},
       {"manual_seed", [](Ctx& c) { at::manual_seed(static_cast<uint64_t>(c.i(0))); }},
@@ -542,6 +583,37 @@ const std::vector<std::pair<const char*, OpFn>>& ops() {
 #else
          c.ret(sdpa_plain(c.t(0), c.t(1), c.t(2), c.or_undef(3), c.b(0)));
 #endif
+       }},
+      // A whole CLIP encoder for inference in one call (clip_encoder_layer
+      // per layer). in: h, then 16 tensors per layer; ints: heads, causal,
+      // act (0 quick_gelu, 1 gelu); dbls: eps. A failure is returned as the
+      // string result, not thrown, so that its message names the layer and
+      // the hidden state instead of listing every weight.
+      {"clip_encoder",
+       [](Ctx& c) {
+         const auto& h0 = c.t(0);
+         int64_t nw = c.n_in() - 1;
+         if (nw < kLayerTensors || nw % kLayerTensors != 0) {
+           c.ret_s("got " + std::to_string(nw) + " weight tensors, want 16 per layer");
+           return;
+         }
+         std::vector<at::Tensor> w = c.tensors(1, nw);
+         int64_t heads = c.i(0);
+         bool causal = c.b(1), gelu = c.i(2) == 1;
+         double eps = c.d(0);
+         at::Tensor h = h0;
+         for (int64_t l = 0; l < nw / kLayerTensors; l++) {
+           try {
+             h = clip_encoder_layer(h, w.data() + l * kLayerTensors, heads, causal, gelu, eps);
+           } catch (const c10::Error& e) {
+             c.ret_s("layer " + std::to_string(l) + ", hidden state " + describe(h) + ": " + e.what_without_backtrace());
+             return;
+           } catch (const std::exception& e) {
+             c.ret_s("layer " + std::to_string(l) + ", hidden state " + describe(h) + ": " + e.what());
+             return;
+           }
+         }
+         c.ret(h);
        }},
       {"sdpa_plain", [](Ctx& c) { c.ret(sdpa_plain(c.t(0), c.t(1), c.t(2), c.or_undef(3), c.b(0))); }},
 

@@ -1,0 +1,107 @@
+package torch
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Fused ops: work that would take hundreds of calls through the binding,
+// done in one. On a GPU a small op costs more in the binding (a few µs per
+// call) than on the device, so a forward pass built of single ops is bound
+// by the host; these keep the same ATen calls but cross into C++ once.
+
+var (
+	opCLIPEncoder  = newOp("clip_encoder")
+	opSetAllowTF32 = newOp("set_allow_tf32")
+)
+
+// EncoderLayer is the weights of one CLIP encoder layer (Hugging Face's
+// CLIPEncoderLayer): layer_norm1, the q, k, v and output projections of
+// self_attn, layer_norm2, and mlp.fc1 and mlp.fc2. Linear weights are
+// [out, in] as in PyTorch. None may be nil.
+type EncoderLayer struct {
+	LN1W, LN1B, QW, QB, KW, KB, VW, VB, OutW, OutB, LN2W, LN2B, FC1W, FC1B, FC2W, FC2B *Tensor
+}
+
+func (l *EncoderLayer) tensors() []*Tensor {
+	return []*Tensor{l.LN1W, l.LN1B, l.QW, l.QB, l.KW, l.KB, l.VW, l.VB, l.OutW, l.OutB, l.LN2W, l.LN2B, l.FC1W, l.FC1B, l.FC2W, l.FC2B}
+}
+
+// EncoderOptions describe a CLIP encoder's layers.
+type EncoderOptions struct {
+	Heads  int     // attention heads; they divide the hidden size
+	Causal bool    // the text encoder's causal mask
+	Act    string  // the MLP's activation: "quick_gelu" or "gelu" (exact)
+	Eps    float64 // layer_norm eps
+}
+
+// CLIPEncoder runs every layer on the hidden state h [batch, tokens, dim]
+// in one call for inference: per layer h += out(SDPA(q, k, v)) of
+// layer_norm1(h), then h += fc2(act(fc1(layer_norm2(h)))), with attention
+// as ScaledDotProductAttention computes it (no mask; causal for text). It
+// records no attention probabilities; run it under NoGrad, since it is
+// meant for inference (it builds the autograd graph otherwise, as the
+// separate ops would). A failure names the layer and the hidden state's
+// shape ("torch: clip_encoder: layer 0, hidden state f32[1,5,8] cpu: ...").
+func CLIPEncoder(h *Tensor, layers []EncoderLayer, o EncoderOptions) *Tensor {
+	act, err := actCode(o.Act)
+	switch {
+	case err != nil:
+	case len(layers) == 0:
+		err = errors.New("no layers")
+	case o.Heads < 1:
+		err = fmt.Errorf("%d heads: want at least 1", o.Heads)
+	}
+	operands := make([]*Tensor, 0, 1+16*len(layers))
+	operands = append(operands, h)
+	for i := range layers {
+		operands = append(operands, layers[i].tensors()...)
+	}
+	c, dst, bad := prep(opCLIPEncoder, operands...)
+	if bad != nil {
+		return bad
+	}
+	if err != nil {
+		putCall(c)
+		return dst.poison(&OpError{Op: opCLIPEncoder.name, Err: err})
+	}
+	c.ints = append(c.ints, int64(o.Heads), b2i(o.Causal), act)
+	c.dbls = append(c.dbls, o.Eps)
+	c.wantOut(1)
+	// The op reports a failure as its string result (see csrc/shim.cpp),
+	// so that the message is not a list of every weight.
+	msg, err := c.exec(opCLIPEncoder)
+	if err == nil && msg != "" {
+		err = errors.New(msg)
+	}
+	if err == nil && c.f.nout != 1 {
+		for _, p := range c.out[:c.f.nout] {
+			freeHandle(p)
+		}
+		err = fmt.Errorf("shim returned %d tensors, want 1", c.f.nout)
+	}
+	if err != nil {
+		putCall(c)
+		return dst.poison(&OpError{Op: opCLIPEncoder.name, Err: err})
+	}
+	t := dst.adopt(c.out[0])
+	putCall(c)
+	return t
+}
+
+func actCode(act string) (int64, error) {
+	switch act {
+	case "quick_gelu":
+		return 0, nil
+	case "gelu":
+		return 1, nil
+	}
+	return 0, fmt.Errorf("activation %q: want quick_gelu or gelu", act)
+}
+
+// SetAllowTF32 lets float32 matrix products (cuBLAS) and convolutions
+// (cuDNN) run on TF32 tensor cores, as torch.backends.cuda.matmul.allow_tf32
+// and torch.backends.cudnn.allow_tf32 do: faster on Ampere and later GPUs,
+// with a 10-bit mantissa in the products. It is process-wide and changes
+// nothing on the CPU.
+func SetAllowTF32(on bool) error { return callInts(opSetAllowTF32, []int64{b2i(on)}) }
