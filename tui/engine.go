@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/lavascope/lavascope/explain"
@@ -61,33 +60,9 @@ type EngineInfo struct {
 	Layers int
 }
 
-// Method names a relevance method.
-type Method string
-
-// The relevance methods of package explain.
-const (
-	MethodChefer    Method = "chefer"
-	MethodRollout   Method = "rollout"
-	MethodAttention Method = "attention"
-	MethodGradAttn  Method = "gradattn"
-)
-
-// Methods lists the methods in the order the m key cycles through them.
-var Methods = []Method{MethodChefer, MethodRollout, MethodAttention, MethodGradAttn}
-
-// ParseMethod reads a method's name.
-func ParseMethod(s string) (Method, error) {
-	for _, m := range Methods {
-		if string(m) == s {
-			return m, nil
-		}
-	}
-	names := make([]string, len(Methods))
-	for i, m := range Methods {
-		names[i] = string(m)
-	}
-	return "", fmt.Errorf("unknown relevance method %q (want one of %s)", s, strings.Join(names, ", "))
-}
+// Method names a relevance method: package explain's methods, which the m key
+// cycles through in the order of explain.Methods.
+type Method = explain.Method
 
 // Target is the logit an explanation explains, for each reading j of a pair.
 type Target int

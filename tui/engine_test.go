@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/tui"
 )
 
@@ -93,12 +94,12 @@ func TestTargetCells(t *testing.T) {
 }
 
 func TestParseMethod(t *testing.T) {
-	for _, m := range tui.Methods {
-		if got, err := tui.ParseMethod(string(m)); err != nil || got != m {
+	for _, m := range explain.Methods {
+		if got, err := explain.ParseMethod(string(m)); err != nil || got != m {
 			t.Errorf("ParseMethod(%q) = %v, %v", m, got, err)
 		}
 	}
-	if _, err := tui.ParseMethod("lime"); err == nil {
+	if _, err := explain.ParseMethod("lime"); err == nil {
 		t.Error("ParseMethod accepted lime")
 	}
 }

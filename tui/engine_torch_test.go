@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/internal/torchtest"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
@@ -215,12 +216,12 @@ func TestTorchEngineExplain(t *testing.T) {
 		target Target
 	}
 	var cases []tc
-	for _, m := range Methods {
+	for _, m := range explain.Methods {
 		for _, tg := range Targets {
 			cases = append(cases, tc{m, "last", tg})
 		}
 	}
-	cases = append(cases, tc{MethodChefer, "all", TargetOwn}, tc{MethodChefer, "1", TargetOwn})
+	cases = append(cases, tc{explain.Chefer, "all", TargetOwn}, tc{explain.Chefer, "1", TargetOwn})
 	for _, c := range cases {
 		t.Run(string(c.method)+"/"+c.layer+"/"+c.target.String(), func(t *testing.T) {
 			req := ExplainRequest{PairID: p.ID, Method: c.method, StartLayer: c.layer, Target: c.target}
@@ -275,7 +276,7 @@ func TestTorchEngineExplain(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.Explain(context.Background(), ExplainRequest{PairID: p.ID, Method: MethodChefer, StartLayer: "9"}); err == nil {
+	if _, err := e.Explain(context.Background(), ExplainRequest{PairID: p.ID, Method: explain.Chefer, StartLayer: "9"}); err == nil {
 		t.Error("start layer 9 of a 2-layer model gave no error")
 	}
 }
@@ -390,7 +391,7 @@ func TestTorchEngineFineTune(t *testing.T) {
 	if !changed {
 		t.Error("the fine-tuned engine scores every pair as the old one did")
 	}
-	if _, err := next.Explain(context.Background(), ExplainRequest{PairID: ids[0], Method: MethodChefer, StartLayer: "last"}); err != nil {
+	if _, err := next.Explain(context.Background(), ExplainRequest{PairID: ids[0], Method: explain.Chefer, StartLayer: "last"}); err != nil {
 		t.Errorf("Explain on the fine-tuned engine: %v", err)
 	}
 
@@ -455,7 +456,7 @@ func TestTorchEngineCancel(t *testing.T) {
 	if _, err := e.Score(done, []string{id}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Score with a cancelled context: %v", err)
 	}
-	if _, err := e.Explain(done, ExplainRequest{PairID: id, Method: MethodChefer}); !errors.Is(err, context.Canceled) {
+	if _, err := e.Explain(done, ExplainRequest{PairID: id, Method: explain.Chefer}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Explain with a cancelled context: %v", err)
 	}
 	if _, err := OpenTorch(done, f.opts); !errors.Is(err, context.Canceled) {
@@ -469,7 +470,7 @@ func TestTorchEngineCancel(t *testing.T) {
 	go e.rt.w.Do(func() error { close(busy); <-release; return nil })
 	<-busy
 	ctx, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	_, err := e.Explain(ctx, ExplainRequest{PairID: id, Method: MethodChefer})
+	_, err := e.Explain(ctx, ExplainRequest{PairID: id, Method: explain.Chefer})
 	stop()
 	close(release)
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -566,7 +567,7 @@ func BenchmarkTorchEngineStartup(b *testing.B) {
 // (both readings) with the demo model, images already preprocessed.
 func BenchmarkTorchEngineExplain(b *testing.B) {
 	e, ids := demoEngine(b)
-	for _, m := range Methods {
+	for _, m := range explain.Methods {
 		for _, layer := range []string{"last", "all"} {
 			for _, tg := range []Target{TargetOwn, TargetAll} {
 				req := ExplainRequest{PairID: ids[0], Method: m, StartLayer: layer, Target: tg}

@@ -186,9 +186,9 @@ func New(opt Options) (*Model, error) {
 	}
 	slices.Sort(m.families)
 	if m.method == "" {
-		m.method = MethodChefer
+		m.method = explain.Chefer
 	}
-	if _, err := ParseMethod(string(m.method)); err != nil {
+	if _, err := explain.ParseMethod(string(m.method)); err != nil {
 		return nil, fmt.Errorf("explorer: %w", err)
 	}
 	if m.layer == "" {
@@ -605,7 +605,7 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, k.FineTune):
 		m.ft.back, m.screen = m.screen, screenFineTune
 	case key.Matches(msg, k.Method):
-		m.method = next(Methods, m.method)
+		m.method = next(explain.Methods, m.method)
 	case key.Matches(msg, k.Layer):
 		m.layer = next(m.layers(), m.layer)
 	case key.Matches(msg, k.Target):

@@ -154,7 +154,7 @@ func (e *Engine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui.Expl
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tui.ParseMethod(string(req.Method)); err != nil {
+	if _, err := explain.ParseMethod(string(req.Method)); err != nil {
 		return nil, fmt.Errorf("fake engine: %w", err)
 	}
 	if err := e.wait(ctx, e.opt.Delay); err != nil {

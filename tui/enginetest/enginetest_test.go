@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui"
@@ -32,7 +33,7 @@ func TestDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(sa, sb) {
 		t.Errorf("two engines score differently: %v, %v", sa, sb)
 	}
-	req := tui.ExplainRequest{PairID: "p1", Method: tui.MethodChefer, StartLayer: "last"}
+	req := tui.ExplainRequest{PairID: "p1", Method: explain.Chefer, StartLayer: "last"}
 	ea, err := a.Explain(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +42,7 @@ func TestDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(ea, eb) {
 		t.Error("two engines explain differently")
 	}
-	req.Method = tui.MethodRollout
+	req.Method = explain.Rollout
 	ec, _ := a.Explain(ctx, req)
 	if reflect.DeepEqual(ea.Readings[0].Tokens, ec.Readings[0].Tokens) {
 		t.Error("another method gives the same token relevance")
@@ -53,7 +54,7 @@ func TestDeterministic(t *testing.T) {
 // most relevance.
 func TestTokensAlign(t *testing.T) {
 	e := New(testData(), Options{})
-	ex, err := e.Explain(context.Background(), tui.ExplainRequest{PairID: "p1", Method: tui.MethodChefer, StartLayer: "last"})
+	ex, err := e.Explain(context.Background(), tui.ExplainRequest{PairID: "p1", Method: explain.Chefer, StartLayer: "last"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestUnknownPair(t *testing.T) {
 	if _, err := e.Score(context.Background(), []string{"nope"}); err == nil {
 		t.Error("Score of an unknown pair gave no error")
 	}
-	if _, err := e.Explain(context.Background(), tui.ExplainRequest{PairID: "nope", Method: tui.MethodChefer}); err == nil {
+	if _, err := e.Explain(context.Background(), tui.ExplainRequest{PairID: "nope", Method: explain.Chefer}); err == nil {
 		t.Error("Explain of an unknown pair gave no error")
 	}
 }
