@@ -20,6 +20,13 @@ func clean(s string) string {
 	return trees.Sanitize(s)
 }
 
+// cleanLine is clean for text shown on one line, such as an error in the
+// status bar: multi-line messages (libtorch's, a loader's list) are joined
+// with spaces instead of showing their newlines as escapes.
+func cleanLine(s string) string {
+	return clean(strings.Join(strings.Fields(s), " "))
+}
+
 // Styles of the explorer. Colours are 24-bit; Bubble Tea lowers them to what
 // the terminal supports.
 var (

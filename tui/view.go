@@ -48,7 +48,7 @@ func (m *Model) statusBar(w int) string {
 	var runtime, device string
 	switch {
 	case m.engineErr != nil:
-		left = append(left, "model failed: "+clean(m.engineErr.Error()))
+		left = append(left, "model failed: "+cleanLine(m.engineErr.Error()))
 	case m.engine == nil:
 		left = append(left, "loading model")
 	default:
