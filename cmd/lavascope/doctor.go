@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -63,7 +64,7 @@ const slowCPUGFLOPS = 20
 
 func init() {
 	addCommand(func(a *app) *cobra.Command {
-		return &cobra.Command{
+		cmd := &cobra.Command{
 			Use:   "doctor",
 			Short: "Check libtorch, devices and speed, and say how to fix what is missing",
 			Args:  cobra.NoArgs,
@@ -71,6 +72,8 @@ func init() {
 				return runDoctor(a, cmd.OutOrStdout())
 			},
 		}
+		config.AddFlags(cmd.Flags(), "checkpoint")
+		return cmd
 	})
 }
 

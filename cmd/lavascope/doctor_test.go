@@ -59,3 +59,43 @@ func TestDoctorMissingShim(t *testing.T) {
 		t.Errorf("doctor ran torch checks without a shim:\n%s", out)
 	}
 }
+
+func TestDoctorCheckpoint(t *testing.T) {
+	torchtest.Require(t)
+	bad := t.TempDir()
+	src := "../../testdata/hf-clip-tiny/checkpoint/"
+	cfg, err := os.ReadFile(src + "config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	weights, err := os.ReadFile(src + "model.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad+"/config.json", cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad+"/model.safetensors", weights[:len(weights)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		checkpoint string
+		fails      bool
+		want       []string
+	}{
+		{checkpoint: "demo", want: []string{"ok    checkpoint     demo", "224 px in 32 px patches"}},
+		{checkpoint: bad, fails: true, want: []string{"FAIL  checkpoint", "model.safetensors: truncated"}},
+		{checkpoint: bad + "/missing", fails: true, want: []string{"FAIL  checkpoint", "missing"}},
+	}
+	for _, tc := range tests {
+		out, err := runDoctorCmd(t, "--device", "cpu", "--checkpoint", tc.checkpoint)
+		if (err != nil) != tc.fails {
+			t.Errorf("doctor --checkpoint %s: error %v, want failure %v\n%s", tc.checkpoint, err, tc.fails, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("doctor --checkpoint %s: output lacks %q:\n%s", tc.checkpoint, w, out)
+			}
+		}
+	}
+}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/lavascope/lavascope/model"
+)
+
+func init() {
+	doctorChecks = append(doctorChecks, doctorCheck{name: "checkpoint", run: checkCheckpoint})
+}
+
+// checkCheckpoint opens the configured checkpoint the way every command does,
+// without libtorch: config, weight headers against the config's shapes, and
+// the tokenizer against the text encoder's vocabulary and end-of-text id.
+func checkCheckpoint(env *doctorEnv) (checkStatus, string) {
+	arg := env.a.cfg.Checkpoint
+	dir, err := checkpointDir(arg)
+	if err != nil {
+		return checkFail, err.Error()
+	}
+	ck, err := model.OpenCheckpoint(dir)
+	if err != nil {
+		return checkFail, err.Error()
+	}
+	defer ck.Close()
+	tok, err := model.LoadTokenizer(dir)
+	if err != nil {
+		return checkFail, fmt.Sprintf("%s: tokenizer: %v", dir, err)
+	}
+	if err := model.CheckTokenizer(tok, ck.Config); err != nil {
+		return checkFail, fmt.Sprintf("%s: %v", dir, err)
+	}
+	v, t := ck.Config.Vision, ck.Config.Text
+	return checkOK, fmt.Sprintf("%s (%s)\nvision %d layers × %d wide, %d px in %d px patches; text %d layers × %d wide, %d tokens",
+		arg, dir, v.NumHiddenLayers, v.HiddenSize, v.ImageSize, v.PatchSize, t.NumHiddenLayers, t.HiddenSize, tok.VocabSize())
+}
