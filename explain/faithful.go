@@ -206,27 +206,9 @@ func NewGeometry(srcW, srcH int, p loader.PreprocessConfig) (Geometry, error) {
 	if err != nil {
 		return Geometry{}, fmt.Errorf("geometry: %w", err)
 	}
-	g := Geometry{SrcW: srcW, SrcH: srcH, ResizedW: srcW, ResizedH: srcH, W: w, H: h}
-	if p.DoResize {
-		if s := p.ShortestEdge; s > 0 {
-			if srcW <= srcH {
-				g.ResizedW, g.ResizedH = s, max(1, s*srcH/srcW)
-			} else {
-				g.ResizedW, g.ResizedH = max(1, s*srcW/srcH), s
-			}
-		} else {
-			g.ResizedW, g.ResizedH = p.Width, p.Height
-		}
-	}
-	if p.DoCenterCrop {
-		g.Top, g.Left = (g.ResizedH-h)/2, (g.ResizedW-w)/2
-		if g.ResizedH < h {
-			g.Top = -((h - g.ResizedH + 1) / 2)
-		}
-		if g.ResizedW < w {
-			g.Left = -((w - g.ResizedW + 1) / 2)
-		}
-	}
+	g := Geometry{SrcW: srcW, SrcH: srcH, W: w, H: h}
+	g.ResizedW, g.ResizedH = p.Resized(srcW, srcH)
+	g.Left, g.Top = p.CropOffset(g.ResizedW, g.ResizedH)
 	return g, nil
 }
 

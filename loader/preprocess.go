@@ -398,20 +398,46 @@ func resizedSize(w, h int, p PreprocessConfig, roundLong bool) (int, int) {
 	return long(w, h), s
 }
 
+// Resized is the size a w×h image has after p's resize step (w×h when p
+// does not resize), as Preprocess computes it.
+func (p PreprocessConfig) Resized(w, h int) (int, int) {
+	if !p.DoResize {
+		return w, h
+	}
+	return resizedSize(w, h, p, false)
+}
+
+// CropOffset is where, in a w×h resized image, p's centre crop starts: its
+// left and top edges, negative where the crop pads. It is 0, 0 when p does
+// not crop.
+func (p PreprocessConfig) CropOffset(w, h int) (left, top int) {
+	if !p.DoCenterCrop {
+		return 0, 0
+	}
+	return cropOffset(w, h, p.CropWidth, p.CropHeight)
+}
+
+// cropOffset places a cw×ch centre crop in a w×h image as transformers'
+// image_transforms.center_crop does.
+func cropOffset(w, h, cw, ch int) (left, top int) {
+	top = (h - ch) / 2
+	left = (w - cw) / 2
+	if h < ch {
+		top = -((ch - h + 1) / 2)
+	}
+	if w < cw {
+		left = -((cw - w + 1) / 2)
+	}
+	return left, top
+}
+
 // centerCrop cuts the middle cw×ch, padding with black where the image is
 // smaller, as transformers' image_transforms.center_crop does.
 func centerCrop(src rgb, cw, ch int) rgb {
 	if src.w == cw && src.h == ch {
 		return src
 	}
-	top := (src.h - ch) / 2
-	left := (src.w - cw) / 2
-	if src.h < ch {
-		top = -((ch - src.h + 1) / 2)
-	}
-	if src.w < cw {
-		left = -((cw - src.w + 1) / 2)
-	}
+	left, top := cropOffset(src.w, src.h, cw, ch)
 	out := rgb{w: cw, h: ch, pix: make([]uint8, 3*cw*ch)}
 	for y := range ch {
 		sy := y + top

@@ -340,3 +340,31 @@ func FuzzParsePreprocessConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestResizedAndCropOffset(t *testing.T) {
+	p := DefaultPreprocessConfig()
+	noCrop := p
+	noCrop.DoCenterCrop = false
+	noResize := p
+	noResize.DoResize = false
+	tests := []struct {
+		name      string
+		p         PreprocessConfig
+		w, h      int
+		rw, rh    int
+		left, top int
+	}{
+		{"landscape frame", p, 720, 540, 298, 224, 37, 0},
+		{"portrait", p, 100, 150, 224, 336, 0, 56},
+		{"square", p, 224, 224, 224, 224, 0, 0},
+		{"no crop", noCrop, 720, 540, 298, 224, 0, 0},
+		{"no resize pads", noResize, 100, 150, 100, 150, -62, -37},
+	}
+	for _, tc := range tests {
+		rw, rh := tc.p.Resized(tc.w, tc.h)
+		left, top := tc.p.CropOffset(rw, rh)
+		if rw != tc.rw || rh != tc.rh || left != tc.left || top != tc.top {
+			t.Errorf("%s: resized %dx%d, crop at (%d,%d); want %dx%d at (%d,%d)", tc.name, rw, rh, left, top, tc.rw, tc.rh, tc.left, tc.top)
+		}
+	}
+}
