@@ -454,6 +454,19 @@ func writePNG(path string, img image.Image) error {
 	return WriteFileAtomic(path, func(w io.Writer) error { return EncodePNG(w, img) })
 }
 
+// FileName turns an id (a pair's, or one built from it) into a file name:
+// letters, digits, dot, dash and underscore are kept, anything else, path
+// separators included, becomes an underscore.
+func FileName(id string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, id)
+}
+
 // WriteFileAtomic writes path through a temporary file in the same folder that
 // is renamed into place once fill succeeded, creating the folder if needed.
 func WriteFileAtomic(path string, fill func(io.Writer) error) (err error) {

@@ -392,3 +392,17 @@ func BenchmarkValidate10k(b *testing.B) {
 		}
 	}
 }
+
+func TestFileName(t *testing.T) {
+	for in, want := range map[string]string{
+		"pp-0007":          "pp-0007",
+		"a/b\\c d":         "a_b_c_d",
+		"../etc/passwd":    ".._etc_passwd",
+		"x_chefer_last.v2": "x_chefer_last.v2",
+		"é":                "_",
+	} {
+		if got := FileName(in); got != want {
+			t.Errorf("FileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -89,22 +88,11 @@ func (m *Model) export() tea.Cmd {
 	}
 }
 
-// fileSafe keeps letters, digits, dot, dash and underscore.
-func fileSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
-			return r
-		}
-		return '_'
-	}, s)
-}
-
 func writeExport(dir string, pair *loader.Pair, k expKey, exp *Explanation, score *Score, lins []*trees.Linear, cm *explain.Colormap, imgs *imageCache) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	base := filepath.Join(dir, fileSafe(fmt.Sprintf("%s_%s_%s_%s", pair.ID, k.method, k.layer, k.target)))
+	base := filepath.Join(dir, loader.FileName(fmt.Sprintf("%s_%s_%s_%s", pair.ID, k.method, k.layer, k.target)))
 	doc := exportDoc{
 		Pair: pair.ID, Sentence: pair.Sentence, Ambiguity: pair.Ambiguity, Checkpoint: k.ckpt,
 		Method: k.method, StartLayer: k.layer, Target: k.target.String(),

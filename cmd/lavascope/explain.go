@@ -536,7 +536,7 @@ func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, 
 	if err := r.tokens(&doc, ep, j, drawn.Text(t)); err != nil {
 		return fmt.Errorf("pair %s reading %d: %w", p.ID, j, err)
 	}
-	base := fileSafe(p.ID) + "-r" + strconv.Itoa(j)
+	base := loader.FileName(p.ID) + "-r" + strconv.Itoa(j)
 	doc.Figure = base + ".png"
 	fig, err := r.figure(ep, j, &drawn, &doc)
 	if err != nil {
@@ -761,15 +761,4 @@ func writeCSV(path string, rows [][]string) error {
 		}
 		return nil
 	})
-}
-
-// fileSafe keeps letters, digits, dot, dash and underscore of a pair id.
-func fileSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
-			return r
-		}
-		return '_'
-	}, s)
 }
