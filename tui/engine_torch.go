@@ -170,23 +170,12 @@ func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
 		}
 		return nil, err
 	}
-	devArg := o.Device
-	if devArg == "" {
-		devArg = "auto"
-	}
-	dev, err := torch.ParseDevice(devArg)
-	if err != nil {
-		return nil, err
-	}
-	devLabel := dev.String()
-	if devArg == "auto" && !dev.IsCUDA() {
-		devLabel = "cpu (auto: no CUDA)"
-	}
 	name := o.Checkpoint
 	if name == "" {
 		name = demo.Name
 	}
 	var dir string
+	var err error
 	if name == demo.Name {
 		dir, err = demo.Checkpoint()
 	} else {
@@ -199,12 +188,29 @@ func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &torchRuntime{w: torch.NewWorker(), dev: dev, pixels: newPixelCache(pixelCacheBytes), refs: 1}
-	if o.Threads > 0 {
-		if err := rt.w.Do(func() error { return torch.SetNumThreads(o.Threads) }); err != nil {
-			rt.release()
-			return nil, err
+	rt := &torchRuntime{w: torch.NewWorker(), pixels: newPixelCache(pixelCacheBytes), refs: 1}
+	devLabel := ""
+	err = rt.w.Do(func() error {
+		if o.Threads > 0 {
+			if err := torch.SetNumThreads(o.Threads); err != nil {
+				return err
+			}
 		}
+		// The same resolution as the CLI's: auto falls back to the CPU, and
+		// the status bar says so instead of the CLI's notice.
+		dev, notice, err := model.ResolveDevice(o.Device)
+		if err != nil {
+			return err
+		}
+		rt.dev, devLabel = dev, dev.String()
+		if notice != "" {
+			devLabel = "cpu (auto: no CUDA)"
+		}
+		return nil
+	})
+	if err != nil {
+		rt.release()
+		return nil, err
 	}
 	e, err := newTorchEngine(ctx, rt, o, name, dir, style, nil)
 	if err != nil {

@@ -130,27 +130,13 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 			return err
 		}
 	}
-	if err := torch.Load(a.cfg.TorchLib); err != nil {
+	w, dev, err := startTorch(a, stderr)
+	if err != nil {
 		return err
 	}
-	w := torch.NewWorker()
 	defer w.Close()
-	dev := torch.CPU
 	var recs []bench.Record
 	err = w.Do(func() error {
-		if n := a.cfg.Threads; n > 0 {
-			if err := torch.SetNumThreads(n); err != nil {
-				return err
-			}
-		}
-		var notice string
-		var err error
-		if dev, notice, err = model.ResolveDevice(a.cfg.Device); err != nil {
-			return err
-		}
-		if notice != "" {
-			fmt.Fprintln(stderr, notice)
-		}
 		m, notice, err := bench.OpenModel(arg, model.Options{Device: dev, DType: dt}, f.o.Seed)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lavascope/lavascope/config"
+	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -163,12 +164,19 @@ func checkCUDA(env *doctorEnv) (checkStatus, string) {
 func gib(b int64) float64 { return float64(b) / (1 << 30) }
 
 func checkDevice(env *doctorEnv) (checkStatus, string) {
-	d, err := torch.ParseDevice(env.a.cfg.Device)
+	var notice string
+	err := env.worker.Do(func() (err error) {
+		env.device, notice, err = model.ResolveDevice(env.a.cfg.Device)
+		return err
+	})
 	if err != nil {
 		return checkFail, err.Error()
 	}
-	env.device = d
-	return checkOK, fmt.Sprintf("%s (device setting %q)", d, env.a.cfg.Device)
+	detail := fmt.Sprintf("%s (device setting %q)", env.device, env.a.cfg.Device)
+	if notice != "" {
+		detail += "\n" + notice
+	}
+	return checkOK, detail
 }
 
 func checkMatmul(env *doctorEnv) (checkStatus, string) {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -90,22 +91,35 @@ func (d *dumpRun) write(path string, meta map[string]string) error {
 	return model.SaveSafetensors(path, ts, meta)
 }
 
-// startTorch loads the shim, starts the worker every torch call goes
-// through, applies the threads setting and resolves the device setting.
-func startTorch(a *app) (*torch.Worker, torch.Device, error) {
+// startTorch loads the libtorch shim and starts the worker that runs every
+// torch call of a command, with the configured thread count, and resolves
+// the device setting there (auto falls back to the CPU with a notice on
+// stderr; a cuda that cannot work is a clear *model.DeviceError).
+func startTorch(a *app, stderr io.Writer) (*torch.Worker, torch.Device, error) {
 	if err := torch.Load(a.cfg.TorchLib); err != nil {
 		return nil, torch.CPU, err
 	}
-	dev, err := torch.ParseDevice(a.cfg.Device)
-	if err != nil {
-		return nil, torch.CPU, withExit(2, err)
-	}
 	w := torch.NewWorker()
-	if n := a.cfg.Threads; n > 0 {
-		if err := w.Do(func() error { return torch.SetNumThreads(n) }); err != nil {
-			w.Close()
-			return nil, torch.CPU, err
+	dev := torch.CPU
+	err := w.Do(func() error {
+		if n := a.cfg.Threads; n > 0 {
+			if err := torch.SetNumThreads(n); err != nil {
+				return err
+			}
 		}
+		d, notice, err := model.ResolveDevice(a.cfg.Device)
+		if err != nil {
+			return err
+		}
+		if notice != "" {
+			fmt.Fprintln(stderr, notice)
+		}
+		dev = d
+		return nil
+	})
+	if err != nil {
+		w.Close()
+		return nil, torch.CPU, err
 	}
 	return w, dev, nil
 }
@@ -139,7 +153,7 @@ whatever --dtype the model computes in.`,
 				if err != nil || !dt.IsFloat() {
 					return withExit(2, fmt.Errorf("--dtype %q: want f32, f16 or bf16", dtype))
 				}
-				w, dev, err := startTorch(a)
+				w, dev, err := startTorch(a, cmd.ErrOrStderr())
 				if err != nil {
 					return err
 				}

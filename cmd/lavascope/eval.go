@@ -70,7 +70,7 @@ demo name the embedded model and its synthetic test split.`,
 				if err != nil {
 					return withExit(2, fmt.Errorf("--checkpoint %s: %w", a.cfg.Checkpoint, err))
 				}
-				w, dev, err := startTorch(a)
+				w, dev, err := startTorch(a, cmd.ErrOrStderr())
 				if err != nil {
 					return err
 				}

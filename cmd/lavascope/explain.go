@@ -166,7 +166,7 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return withExit(2, fmt.Errorf("--out: %w", err))
 	}
-	w, dev, err := startTorch(a)
+	w, dev, err := startTorch(a, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

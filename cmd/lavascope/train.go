@@ -151,7 +151,7 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	if err != nil {
 		return withExit(2, err)
 	}
-	w, dev, err := startTorch(a)
+	w, dev, err := startTorch(a, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
