@@ -3,7 +3,6 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/lavascope/lavascope/explain"
@@ -205,9 +204,6 @@ func prepare(m *model.CLIP, w Work, o *Options, px, ids *torch.Tensor) (run func
 	return nil, none, fmt.Errorf("unknown kind of work %q", w.Kind)
 }
 
-// maxLogitScale is ln 100, the clamp of CLIP's learned temperature.
-var maxLogitScale = math.Log(100)
-
 // prepareTrain makes the parameters trainable and an optimizer, and
 // returns one training step as `lavascope train` takes it.
 func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() error, func(), error) {
@@ -218,10 +214,6 @@ func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() erro
 	ts := make([]*torch.Tensor, len(params))
 	for i, p := range params {
 		ts[i] = p.Tensor
-	}
-	scale, ok := m.Param("logit_scale")
-	if !ok {
-		return nil, nil, errors.Join(errors.New("the model has no logit_scale"), m.SetRequiresGrad(false))
 	}
 	opt, err := torch.NewAdamW(ts, o.AdamW)
 	if err != nil {
@@ -234,30 +226,7 @@ func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() erro
 	step := func() error {
 		s := torch.NewScope()
 		defer s.Close()
-		out, err := m.Forward(s, px, ids, model.ForwardOptions{Grad: true})
-		if err != nil {
-			return err
-		}
-		loss := model.ContrastiveLoss(out.LogitsPerImage, out.LogitsPerText)
-		if err := loss.Backward(nil); err != nil {
-			return fmt.Errorf("backward: %w", err)
-		}
-		if o.ClipGrad > 0 {
-			if _, err := torch.ClipGradNorm(ts, o.ClipGrad); err != nil {
-				return err
-			}
-		}
-		if err := opt.Step(); err != nil {
-			return err
-		}
-		if err := opt.ZeroGrad(); err != nil {
-			return err
-		}
-		err = torch.NoGrad(func() error { return scale.Copy_(scale.In(s).Clamp(0, maxLogitScale)) })
-		if err != nil {
-			return fmt.Errorf("clamping logit_scale: %w", err)
-		}
-		_, err = loss.Item()
+		_, _, err := model.OptimizerStep(s, m, opt, ts, px, ids, o.ClipGrad)
 		return err
 	}
 	return step, done, nil

@@ -186,20 +186,21 @@ type TrainResult struct {
 
 // trainer is the state of one Train call.
 type trainer struct {
-	ctx    context.Context
-	m      *CLIP
-	tok    *Tokenizer
-	train  Split
-	val    Split
-	o      TrainOptions
-	w      *torch.Worker
-	prep   loader.PreprocessConfig
-	style  trees.Style
-	order  *dataOrder
-	params []Param // trainable, in model order
-	opt    *torch.AdamW
-	log    *runLog
-	state  TrainState
+	ctx     context.Context
+	m       *CLIP
+	tok     *Tokenizer
+	train   Split
+	val     Split
+	o       TrainOptions
+	w       *torch.Worker
+	prep    loader.PreprocessConfig
+	style   trees.Style
+	order   *dataOrder
+	params  []Param         // trainable, in model order
+	tensors []*torch.Tensor // the tensors of params
+	opt     *torch.AdamW
+	log     *runLog
+	state   TrainState
 
 	start      time.Time
 	stepTime   time.Duration
@@ -301,11 +302,10 @@ func (t *trainer) setup() error {
 				return fmt.Errorf("parameter %s: %w", p.Name, err)
 			}
 		}
-		ts := make([]*torch.Tensor, len(t.params))
-		for i, p := range t.params {
-			ts[i] = p.Tensor
+		for _, p := range t.params {
+			t.tensors = append(t.tensors, p.Tensor)
 		}
-		opt, err := torch.NewAdamW(ts, t.o.AdamW)
+		opt, err := torch.NewAdamW(t.tensors, t.o.AdamW)
 		if err != nil {
 			return err
 		}
@@ -420,10 +420,24 @@ func (t *trainer) step(s int, eb *encodedBatch) (Progress, error) {
 	return Progress{Loss: loss, LR: lr, GradNorm: norm}, nil
 }
 
-// update is one optimizer step on the batch: loss, backward, clipping,
-// AdamW, and the clamp of the logit scale. It runs on the worker.
+// update is one optimizer step on the batch at learning rate lr. It runs on
+// the worker.
 func (t *trainer) update(sc *torch.Scope, px, ids *torch.Tensor, lr float64) (loss, norm float64, err error) {
-	out, err := t.m.Forward(sc, px, ids, ForwardOptions{Grad: true})
+	if err := t.opt.SetLR(lr); err != nil {
+		return 0, 0, err
+	}
+	return OptimizerStep(sc, t.m, t.opt, t.tensors, px, ids, t.o.ClipGrad)
+}
+
+// OptimizerStep is the step `lavascope train` takes on a batch whose image i
+// goes with text i: forward, CLIP's contrastive loss, backward, clipping of
+// the gradients of params (opt's parameters) to the 2-norm clipGrad (≤ 0: no
+// clipping, the norm is still measured), opt's step, zeroing the gradients,
+// and the clamp of the logit scale to ln 100, as OpenAI trained CLIP. It
+// returns the loss and the gradient norm before clipping. It runs on the
+// model's torch worker; the intermediate tensors belong to sc.
+func OptimizerStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor, px, ids *torch.Tensor, clipGrad float64) (loss, norm float64, err error) {
+	out, err := m.Forward(sc, px, ids, ForwardOptions{Grad: true})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -431,28 +445,21 @@ func (t *trainer) update(sc *torch.Scope, px, ids *torch.Tensor, lr float64) (lo
 	if err := l.Backward(nil); err != nil {
 		return 0, 0, fmt.Errorf("backward: %w", err)
 	}
-	ts := make([]*torch.Tensor, len(t.params))
-	for i, p := range t.params {
-		ts[i] = p.Tensor
-	}
 	maxNorm := math.Inf(1)
-	if t.o.ClipGrad > 0 {
-		maxNorm = t.o.ClipGrad
+	if clipGrad > 0 {
+		maxNorm = clipGrad
 	}
-	if norm, err = torch.ClipGradNorm(ts, maxNorm); err != nil {
+	if norm, err = torch.ClipGradNorm(params, maxNorm); err != nil {
 		return 0, 0, err
 	}
-	if err := t.opt.SetLR(lr); err != nil {
+	if err := opt.Step(); err != nil {
 		return 0, 0, err
 	}
-	if err := t.opt.Step(); err != nil {
-		return 0, 0, err
-	}
-	if err := t.opt.ZeroGrad(); err != nil {
+	if err := opt.ZeroGrad(); err != nil {
 		return 0, 0, err
 	}
 	err = torch.NoGrad(func() error {
-		return t.m.logitScale.Copy_(t.m.logitScale.In(sc).Clamp(0, maxLogitScale))
+		return m.logitScale.Copy_(m.logitScale.In(sc).Clamp(0, maxLogitScale))
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("clamping logit_scale: %w", err)
