@@ -115,10 +115,9 @@ func TestSplits(t *testing.T) {
 	}
 }
 
-// BenchmarkTrainDemo measures the CPU training throughput of the demo
-// model (items/s, an item being one image and one tree) with the batch of
-// its recipe, data preparation included.
-func BenchmarkTrainDemo(b *testing.B) {
+// loadDemo loads the embedded demo model on the test device, on a worker
+// that the benchmark's cleanup closes.
+func loadDemo(b *testing.B) (*torch.Worker, *model.CLIP, *model.Tokenizer) {
 	dev := torchtest.Device(b)
 	dir, err := Checkpoint()
 	if err != nil {
@@ -129,12 +128,20 @@ func BenchmarkTrainDemo(b *testing.B) {
 		b.Fatal(err)
 	}
 	w := torch.NewWorker()
-	defer w.Close()
+	b.Cleanup(w.Close)
 	var m *model.CLIP
 	if err := w.Do(func() (err error) { m, err = model.Load(dir, model.Options{Device: dev}); return err }); err != nil {
 		b.Fatal(err)
 	}
-	defer w.Do(m.Close)
+	b.Cleanup(func() { w.Do(m.Close) })
+	return w, m, tok
+}
+
+// BenchmarkTrainDemo measures the CPU training throughput of the demo
+// model (items/s, an item being one image and one tree) with the batch of
+// its recipe, data preparation included.
+func BenchmarkTrainDemo(b *testing.B) {
+	w, m, tok := loadDemo(b)
 	train, err := Split(loader.SplitTrain)
 	if err != nil {
 		b.Fatal(err)
@@ -152,22 +159,7 @@ func BenchmarkTrainDemo(b *testing.B) {
 // BenchmarkEvalDemo measures evaluation throughput on the demo's test
 // split (readings/s).
 func BenchmarkEvalDemo(b *testing.B) {
-	dev := torchtest.Device(b)
-	dir, err := Checkpoint()
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, err := model.LoadTokenizer(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := torch.NewWorker()
-	defer w.Close()
-	var m *model.CLIP
-	if err := w.Do(func() (err error) { m, err = model.Load(dir, model.Options{Device: dev}); return err }); err != nil {
-		b.Fatal(err)
-	}
-	defer w.Do(m.Close)
+	w, m, tok := loadDemo(b)
 	test, err := Split(loader.SplitTest)
 	if err != nil {
 		b.Fatal(err)
