@@ -13,19 +13,21 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lavascope/lavascope/config"
+	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
+	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/tui"
 	"github.com/lavascope/lavascope/tui/enginetest"
 	"github.com/lavascope/lavascope/tui/graphics"
 )
 
 // exploreData is the dataset of an explorer session: the split shown,
-// loaded before the first frame, and the whole dataset (which fine-tuning
-// trains on), which the engine loads in the background.
+// loaded before the first frame, and the train and val splits that
+// fine-tuning uses, which the engine opens in the background.
 type exploreData struct {
-	shown *loader.Dataset
-	all   func() (*loader.Dataset, error)
+	shown  *loader.Dataset
+	splits func() (train, val model.Split, err error)
 }
 
 // engineOpener makes the function with which the explorer opens its engine,
@@ -160,21 +162,27 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 // loadExploreData reads the manifest at path, or generates the demo pairs,
 // keeping the pairs of split ("" for all) for display.
 func loadExploreData(path, split string) (exploreData, error) {
-	if path == "demo" {
+	if path == demo.Name {
 		cfg := demoData
 		cfg.Split = split
 		pairs, err := synth.Generate(cfg)
 		if err != nil {
 			return exploreData{}, fmt.Errorf("demo data: %w", err)
 		}
-		all := func() (*loader.Dataset, error) {
-			pairs, err := synth.Generate(demoData)
+		// The demo's own splits draw each pair when asked for it, so that
+		// fine-tuning does not hold a thousand pairs of images in memory.
+		splits := func() (model.Split, model.Split, error) {
+			train, err := demo.Split(loader.SplitTrain)
 			if err != nil {
-				return nil, fmt.Errorf("demo data: %w", err)
+				return nil, nil, err
 			}
-			return &loader.Dataset{Pairs: pairs}, nil
+			val, err := demo.Split(loader.SplitVal)
+			if err != nil {
+				return nil, nil, err
+			}
+			return train, val, nil
 		}
-		return exploreData{shown: &loader.Dataset{Pairs: pairs}, all: all}, nil
+		return exploreData{shown: &loader.Dataset{Pairs: pairs}, splits: splits}, nil
 	}
 	if _, err := os.Stat(path); err != nil {
 		return exploreData{}, fmt.Errorf("--data: %w", err)
@@ -185,6 +193,8 @@ func loadExploreData(path, split string) (exploreData, error) {
 	}
 	return exploreData{
 		shown: ds.Split(split),
-		all:   func() (*loader.Dataset, error) { return ds, nil },
+		splits: func() (model.Split, model.Split, error) {
+			return model.DatasetSplit(ds, loader.SplitTrain), model.DatasetSplit(ds, loader.SplitVal), nil
+		},
 	}, nil
 }
