@@ -467,30 +467,56 @@ func FileName(id string) string {
 	}, id)
 }
 
-// WriteFileAtomic writes path through a temporary file in the same folder that
-// is renamed into place once fill succeeded, creating the folder if needed.
+// WriteFileAtomic writes path so that readers see either the old file or the
+// complete new one, and a crash leaves no half-written file: fill writes a
+// temporary file in the same folder (created if needed), which is synced and
+// renamed into place, and the folder is synced. When fill or any step fails,
+// the temporary file is removed and path is left as it was.
 func WriteFileAtomic(path string, fill func(io.Writer) error) (err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("writing %s: %w", path, err)
+		}
+	}()
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
 	defer func() {
 		if err != nil {
 			f.Close()
-			os.Remove(f.Name())
+			os.Remove(tmp)
 		}
 	}()
-	if err = fill(f); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err = fill(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
+		return err
 	}
 	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
 		return err
 	}
 	if err = f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		// Persist the rename; some filesystems refuse to sync a folder, which
+		// leaves the file written but the rename possibly unflushed.
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }

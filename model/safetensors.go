@@ -1,7 +1,6 @@
 package model
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -14,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/lavascope/lavascope/loader"
 )
 
 // Safetensors (https://github.com/huggingface/safetensors): an 8-byte
@@ -494,59 +495,16 @@ func nonNil(s []int64) []int64 {
 
 // SaveSafetensors writes tensors to path atomically (see WriteFileAtomic).
 func SaveSafetensors(path string, tensors []Tensor, metadata map[string]string) error {
-	return writeAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, tensors, metadata) })
+	return loader.WriteFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, tensors, metadata) })
 }
 
-// WriteFileAtomic writes data to path so that readers see either the old file
-// or the complete new one: a temporary file in the same folder, fsync, rename,
-// fsync of the folder.
+// WriteFileAtomic writes data to path as loader.WriteFileAtomic does: readers
+// see either the old file or the complete new one.
 func WriteFileAtomic(path string, data []byte) error {
-	return writeAtomic(path, func(w io.Writer) error {
+	return loader.WriteFileAtomic(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
-}
-
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("writing %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		// Persist the rename; some filesystems refuse to sync a folder, which
-		// leaves the file written but the rename possibly unflushed.
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // Sharded checkpoints and the tensors of a checkpoint folder.

@@ -755,10 +755,6 @@ func (r *explainRun) finish() error {
 
 func writeCSV(path string, rows [][]string) error {
 	return loader.WriteFileAtomic(path, func(w io.Writer) error {
-		cw := csv.NewWriter(w)
-		if err := cw.WriteAll(rows); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		return nil
+		return csv.NewWriter(w).WriteAll(rows)
 	})
 }
