@@ -20,6 +20,8 @@ import (
 	"path"
 	"path/filepath"
 	"sync"
+
+	"github.com/lavascope/lavascope/model"
 )
 
 // files holds the checkpoint folder, under model/.
@@ -57,6 +59,16 @@ var (
 func Checkpoint() (string, error) {
 	once.Do(func() { dir, dirErr = extract() })
 	return dir, dirErr
+}
+
+// ResolveCheckpoint resolves a checkpoint argument as every command takes it:
+// Name is the embedded model, anything else a Hugging Face folder or a model
+// id in the HF cache (model.ResolveCheckpoint).
+func ResolveCheckpoint(arg string) (string, error) {
+	if arg == Name {
+		return Checkpoint()
+	}
+	return model.ResolveCheckpoint(arg)
 }
 
 func extract() (string, error) {

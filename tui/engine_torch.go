@@ -174,13 +174,7 @@ func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
 	if name == "" {
 		name = demo.Name
 	}
-	var dir string
-	var err error
-	if name == demo.Name {
-		dir, err = demo.Checkpoint()
-	} else {
-		dir, err = model.ResolveCheckpoint(name)
-	}
+	dir, err := demo.ResolveCheckpoint(name)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", name, err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/model"
 )
 
@@ -15,7 +16,7 @@ func init() {
 // the tokenizer against the text encoder's vocabulary and end-of-text id.
 func checkCheckpoint(env *doctorEnv) (checkStatus, string) {
 	arg := env.a.cfg.Checkpoint
-	dir, err := checkpointDir(arg)
+	dir, err := demo.ResolveCheckpoint(arg)
 	if err != nil {
 		return checkFail, err.Error()
 	}

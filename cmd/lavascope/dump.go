@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lavascope/lavascope/config"
+	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/torch"
 )
@@ -176,7 +177,11 @@ whatever --dtype the model computes in.`,
 
 // runDump is the body of dump, on the torch worker.
 func runDump(checkpoint, inputs, out string, o model.Options) error {
-	m, err := model.Load(checkpoint, o)
+	dir, err := demo.ResolveCheckpoint(checkpoint)
+	if err != nil {
+		return withExit(2, err)
+	}
+	m, err := model.Load(dir, o)
 	if err != nil {
 		return withExit(2, err)
 	}

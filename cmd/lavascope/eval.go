@@ -62,7 +62,7 @@ demo name the embedded model and its synthetic test split.`,
 				if err != nil {
 					return withExit(2, err)
 				}
-				dir, err := checkpointDir(a.cfg.Checkpoint)
+				dir, err := demo.ResolveCheckpoint(a.cfg.Checkpoint)
 				if err != nil {
 					return withExit(2, err)
 				}
@@ -121,15 +121,6 @@ type evalReport struct {
 	Pairs      int    `json:"pairs"`
 	Input      string `json:"input"`
 	*model.EvalResult
-}
-
-// checkpointDir resolves a checkpoint argument: demo is the embedded model,
-// anything else a HF folder or a model id in the HF cache.
-func checkpointDir(arg string) (string, error) {
-	if arg == demo.Name {
-		return demo.Checkpoint()
-	}
-	return model.ResolveCheckpoint(arg)
 }
 
 // evalSplit opens one split of --data.

@@ -155,7 +155,7 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	if err != nil {
 		return withExit(2, err)
 	}
-	dir, err := checkpointDir(a.cfg.Checkpoint)
+	dir, err := demo.ResolveCheckpoint(a.cfg.Checkpoint)
 	if err != nil {
 		return withExit(2, err)
 	}

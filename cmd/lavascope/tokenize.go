@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/model"
 )
 
@@ -45,7 +46,7 @@ per text: {"text", "ids", "tokens", "offsets", "truncated"}.`,
 				if context < 0 {
 					return withExit(2, fmt.Errorf("--context must be 0 (no limit) or at least 2, got %d", context))
 				}
-				resolved, err := model.ResolveCheckpoint(dir)
+				resolved, err := demo.ResolveCheckpoint(dir)
 				if err != nil {
 					return withExit(2, err)
 				}

@@ -135,3 +135,19 @@ func TestTokenizeErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenizeDemo reads the embedded demo model's own vocabulary, as every
+// command that takes a checkpoint resolves "demo".
+func TestTokenizeDemo(t *testing.T) {
+	out, errOut, code := runCLI(t, "", "tokenize", "--tokenizer", "demo", "--json", "(s (np (nnp danny)))")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var l tokenLine
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Tokens[0] != "<|startoftext|>" || l.Tokens[len(l.Tokens)-1] != "<|endoftext|>" || len(l.Tokens) < 4 {
+		t.Errorf("tokens %v", l.Tokens)
+	}
+}

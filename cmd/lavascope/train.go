@@ -306,7 +306,7 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 		}
 		return m, tok, nil
 	case f.from != "":
-		dir, err := checkpointDir(f.from)
+		dir, err := demo.ResolveCheckpoint(f.from)
 		if err != nil {
 			return nil, nil, withExit(2, err)
 		}
@@ -322,7 +322,7 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 			return nil, nil, withExit(2, fmt.Errorf("--init: %w", err))
 		}
 		if f.tokenizer != "" {
-			dir, err := checkpointDir(f.tokenizer)
+			dir, err := demo.ResolveCheckpoint(f.tokenizer)
 			if err != nil {
 				return nil, nil, withExit(2, err)
 			}
