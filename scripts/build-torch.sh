@@ -173,7 +173,7 @@ abiflags=()
 [[ -n "$abi" ]] && abiflags=(-D_GLIBCXX_USE_CXX11_ABI="$abi")
 
 sources=("$root"/torch/csrc/*.cpp)
-flags=(-O2 -fPIC -std=c++17 -shared -fvisibility=hidden -w "${abiflags[@]}" "${cudadefs[@]}")
+flags=(-O2 -fPIC -std=c++17 -fvisibility=hidden -w "${abiflags[@]}" "${cudadefs[@]}")
 for i in "${incs[@]}"; do
 	# /usr/include is already a system folder; naming it again breaks #include_next.
 	[[ "$i" == /usr/include ]] || flags+=(-isystem "$i")
@@ -199,11 +199,34 @@ fi
 
 mkdir -p "$build"
 tmp="$out.tmp.$$"
-trap 'rm -f "$tmp"' EXIT
+objdir="$(mktemp -d "$build/shim-obj.XXXXXX")"
+trap 'rm -rf "$tmp" "$objdir"' EXIT
 echo "building: $out ..."
 start=$SECONDS
-if ! "$cxx" "${flags[@]}" -o "$tmp" "${sources[@]}" "${libs[@]}"; then
-	die "compiling the shim against $src failed (compiler output above)"
+# One compiler per source file, as many at once as there are cores: each
+# spends most of its time in libtorch's headers.
+jobs="$(nproc 2>/dev/null || echo 2)"
+pids=()
+names=()
+objs=()
+failed=()
+wait_first() {
+	wait "${pids[0]}" || failed+=("${names[0]}")
+	pids=("${pids[@]:1}")
+	names=("${names[@]:1}")
+}
+for f in "${sources[@]}"; do
+	o="$objdir/$(basename "${f%.cpp}").o"
+	objs+=("$o")
+	"$cxx" "${flags[@]}" -c "$f" -o "$o" &
+	pids+=($!)
+	names+=("$(basename "$f")")
+	((${#pids[@]} < jobs)) || wait_first
+done
+while ((${#pids[@]} > 0)); do wait_first; done
+((${#failed[@]} == 0)) || die "compiling ${failed[*]} against $src failed (compiler output above)"
+if ! "$cxx" -shared "${flags[@]}" -o "$tmp" "${objs[@]}" "${libs[@]}"; then
+	die "linking the shim against $src failed (linker output above)"
 fi
 mv -f "$tmp" "$out"
 echo "$hash" >"$stamp"

@@ -23,7 +23,7 @@ func (t *Tensor) SetRequiresGrad(on bool) error {
 
 // RequiresGrad reports whether autograd tracks t; false when t is poisoned.
 func (t *Tensor) RequiresGrad() bool {
-	m, err := t.meta()
+	m, err := t.fetchMeta()
 	return err == nil && m.requiresGrad
 }
 

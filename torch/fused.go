@@ -11,8 +11,10 @@ import (
 // by the host; these keep the same ATen calls but cross into C++ once.
 
 var (
-	opCLIPEncoder  = newOp("clip_encoder")
-	opSetAllowTF32 = newOp("set_allow_tf32")
+	opCLIPEncoder        = newOp("clip_encoder")
+	opCLIPEncoderCapture = newOp("clip_encoder_capture")
+	opChefer             = newOp("chefer")
+	opSetAllowTF32       = newOp("set_allow_tf32")
 )
 
 // EncoderLayer is the weights of one CLIP encoder layer (Hugging Face's
@@ -36,14 +38,31 @@ type EncoderOptions struct {
 }
 
 // CLIPEncoder runs every layer on the hidden state h [batch, tokens, dim]
-// in one call for inference: per layer h += out(SDPA(q, k, v)) of
-// layer_norm1(h), then h += fc2(act(fc1(layer_norm2(h)))), with attention
-// as ScaledDotProductAttention computes it (no mask; causal for text). It
-// records no attention probabilities; run it under NoGrad, since it is
-// meant for inference (it builds the autograd graph otherwise, as the
-// separate ops would). A failure names the layer and the hidden state's
-// shape ("torch: clip_encoder: layer 0, hidden state f32[1,5,8] cpu: ...").
+// in one call: per layer h += out(SDPA(q, k, v)) of layer_norm1(h), then
+// h += fc2(act(fc1(layer_norm2(h)))), with attention as
+// ScaledDotProductAttention computes it (no mask; causal for text). Under
+// NoGrad it is inference; with autograd on it records the same graph as the
+// separate ops would, so a backward pass through it trains the weights. A
+// failure names the layer and the hidden state's shape ("torch:
+// clip_encoder: layer 0, hidden state f32[1,5,8] cpu: ...").
 func CLIPEncoder(h *Tensor, layers []EncoderLayer, o EncoderOptions) *Tensor {
+	out, _ := runEncoder(opCLIPEncoder, h, layers, o, 0)
+	return out
+}
+
+// CLIPEncoderCapture is CLIPEncoder with attention computed explicitly, as
+// Hugging Face's eager attention does it (scores scaled after the product,
+// the causal mask filled with -inf, softmax in float32 for lower
+// precisions), returning each layer's attention probabilities [batch,
+// heads, tokens, tokens], first layer first, with their gradient retained:
+// after one backward pass their Grad, or Grad taken with respect to them,
+// is the gradient at that layer. Where nothing upstream requires grad, the
+// probabilities are leaves that do, which leaves their gradient the same.
+func CLIPEncoderCapture(h *Tensor, layers []EncoderLayer, o EncoderOptions) (*Tensor, []*Tensor) {
+	return runEncoder(opCLIPEncoderCapture, h, layers, o, len(layers))
+}
+
+func runEncoder(op *opcode, h *Tensor, layers []EncoderLayer, o EncoderOptions, nprobs int) (*Tensor, []*Tensor) {
 	act, err := actCode(o.Act)
 	switch {
 	case err != nil:
@@ -57,36 +76,80 @@ func CLIPEncoder(h *Tensor, layers []EncoderLayer, o EncoderOptions) *Tensor {
 	for i := range layers {
 		operands = append(operands, layers[i].tensors()...)
 	}
-	c, dst, bad := prep(opCLIPEncoder, operands...)
+	// A failure poisons h's result and every probability map alike.
+	failed := func(bad *Tensor) (*Tensor, []*Tensor) {
+		probs := make([]*Tensor, nprobs)
+		for i := range probs {
+			probs[i] = bad
+		}
+		return bad, probs
+	}
+	c, dst, bad := prep(op, operands...)
 	if bad != nil {
-		return bad
+		return failed(bad)
 	}
 	if err != nil {
 		putCall(c)
-		return dst.poison(&OpError{Op: opCLIPEncoder.name, Err: err})
+		return failed(dst.poison(&OpError{Op: op.name, Err: err}))
 	}
 	c.ints = append(c.ints, int64(o.Heads), b2i(o.Causal), act)
 	c.dbls = append(c.dbls, o.Eps)
-	c.wantOut(1)
-	// The op reports a failure as its string result (see csrc/shim.cpp),
+	c.wantOut(1 + nprobs)
+	// The op reports a failure as its string result (see csrc/fused.cpp),
 	// so that the message is not a list of every weight.
-	msg, err := c.exec(opCLIPEncoder)
+	msg, err := c.exec(op)
 	if err == nil && msg != "" {
 		err = errors.New(msg)
 	}
-	if err == nil && c.f.nout != 1 {
+	if err == nil && c.f.nout != int64(1+nprobs) {
 		for _, p := range c.out[:c.f.nout] {
 			freeHandle(p)
 		}
-		err = fmt.Errorf("shim returned %d tensors, want 1", c.f.nout)
+		err = fmt.Errorf("shim returned %d tensors, want %d", c.f.nout, 1+nprobs)
 	}
 	if err != nil {
 		putCall(c)
-		return dst.poison(&OpError{Op: opCLIPEncoder.name, Err: err})
+		return failed(dst.poison(&OpError{Op: op.name, Err: err}))
 	}
-	t := dst.adopt(c.out[0])
+	out := dst.adopt(c.out[0])
+	probs := make([]*Tensor, nprobs)
+	for i := range probs {
+		probs[i] = dst.adopt(c.out[1+i])
+	}
 	putCall(c)
-	return t
+	return out, probs
+}
+
+// CheferRule is Chefer et al.'s (2021) relevance rule over consecutive
+// layers of one encoder in one call: R = I, then for each layer, first to
+// last, R += mean over heads of max(0, ∇A ⊙ A) · R, where probs[l] [B,H,N,N]
+// are the layer's attention probabilities and grads[l] their gradient. R
+// [B,N,N] is float32 whatever the maps' dtype, computed without recording
+// autograd.
+func CheferRule(probs, grads []*Tensor) *Tensor {
+	operands := append(append(make([]*Tensor, 0, 2*len(probs)), probs...), grads...)
+	var err error
+	switch {
+	case len(probs) == 0:
+		err = errors.New("no attention maps")
+	case len(grads) != len(probs):
+		err = fmt.Errorf("%d gradients for %d attention maps", len(grads), len(probs))
+	}
+	if err != nil {
+		var dst *Scope
+		for _, t := range operands {
+			if t != nil && t.scope != nil && !t.scope.sealed {
+				dst = t.scope
+				break
+			}
+		}
+		return dstPoison(dst, operands, &OpError{Op: opChefer.name, Err: err})
+	}
+	c, dst, bad := prep(opChefer, operands...)
+	if bad != nil {
+		return bad
+	}
+	return c.result(opChefer, dst)
 }
 
 func actCode(act string) (int64, error) {

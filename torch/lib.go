@@ -18,7 +18,7 @@ import (
 const LibName = "liblavascope_torch.so"
 
 // abiVersion must equal LT_ABI_VERSION in csrc/shim.cpp.
-const abiVersion = 1
+const abiVersion = 2
 
 // EnvLib names the environment variable that points at the shim.
 const EnvLib = "LAVASCOPE_TORCH_LIB"
@@ -203,6 +203,15 @@ type frame struct {
 	err   *byte
 }
 
+// calls counts lt_call invocations (see Calls).
+var calls atomic.Uint64
+
+// Calls is how many ops have been called through the shim since the
+// process started: on a GPU each costs microseconds of host time whatever
+// the kernel, so the count of a piece of work says how much of its time the
+// binding takes.
+func Calls() uint64 { return calls.Load() }
+
 // call holds one lt_call's arguments and results; calls are pooled so an op
 // allocates nothing here.
 type call struct {
@@ -273,6 +282,7 @@ func (c *call) exec(o *opcode) (str string, err error) {
 		dout: ptrOf(c.dout), ndout: int64(len(c.dout)),
 		iout: ptrOf(c.iout), niout: int64(len(c.iout)),
 	}
+	calls.Add(1)
 	purego.SyscallN(fnCall, uintptr(o.id), uintptr(unsafe.Pointer(&c.f)))
 	runtime.KeepAlive(c)
 	if c.f.err != nil {

@@ -24,6 +24,52 @@ var (
 type AdamWOptions struct {
 	LR, Beta1, Beta2, Eps, WeightDecay float64
 	AMSGrad                            bool
+	// Impl picks the kernels; the zero value is AdamWAuto.
+	Impl AdamWImpl
+}
+
+// AdamWImpl is how an AdamW step is computed: the update is the same, the
+// number of kernels and the rounding differ.
+type AdamWImpl string
+
+const (
+	// AdamWAuto is AdamWFused where libtorch has it for the parameters
+	// (libtorch 2 or later, every parameter on one CUDA device, one dtype),
+	// else AdamWForeach.
+	AdamWAuto AdamWImpl = ""
+	// AdamWForeach updates every parameter with multi-tensor ops, a few
+	// kernels per step on CUDA, in the order and rounding of PyTorch's
+	// per-tensor update (torch.optim.AdamW with foreach=False, and
+	// torch::optim::AdamW): results are the same to the bit.
+	AdamWForeach AdamWImpl = "foreach"
+	// AdamWFused is PyTorch's fused kernel (torch.optim.AdamW(fused=True)):
+	// one kernel per step, computing in float32 with its own order, so
+	// results differ from AdamWForeach in the last bits. NewAdamW refuses it
+	// where libtorch lacks it.
+	AdamWFused AdamWImpl = "fused"
+)
+
+// ParseAdamWImpl reads auto, foreach or fused.
+func ParseAdamWImpl(s string) (AdamWImpl, error) {
+	switch s {
+	case "auto", "":
+		return AdamWAuto, nil
+	case "foreach":
+		return AdamWForeach, nil
+	case "fused":
+		return AdamWFused, nil
+	}
+	return "", fmt.Errorf("AdamW implementation %q: want auto, foreach or fused", s)
+}
+
+func (i AdamWImpl) code() int64 {
+	switch i {
+	case AdamWForeach:
+		return 1
+	case AdamWFused:
+		return 2
+	}
+	return 0
 }
 
 // DefaultAdamW returns torch.optim.AdamW's defaults: lr 1e-3, betas (0.9,
@@ -32,12 +78,13 @@ func DefaultAdamW() AdamWOptions {
 	return AdamWOptions{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-2}
 }
 
-// AdamW is libtorch's torch::optim::AdamW over a fixed list of parameters:
-// the same update as PyTorch's AdamW (decoupled weight decay, bias
-// correction, eps added after the square root).
+// AdamW is PyTorch's AdamW over a fixed list of parameters (decoupled
+// weight decay, bias correction, eps added after the square root), computed
+// over the whole list at once (see AdamWImpl).
 type AdamW struct {
 	h      uintptr
 	params []*Tensor
+	impl   AdamWImpl
 }
 
 // NewAdamW makes an optimizer for params (leaf tensors that require grad).
@@ -54,13 +101,23 @@ func NewAdamW(params []*Tensor, o AdamWOptions) (*AdamW, error) {
 		c.in = append(c.in, p.h.ptr)
 	}
 	c.dbls = append(c.dbls, o.LR, o.Beta1, o.Beta2, o.Eps, o.WeightDecay)
-	c.ints = append(c.ints, b2i(o.AMSGrad))
+	switch o.Impl {
+	case AdamWAuto, AdamWForeach, AdamWFused:
+	default:
+		return nil, &OpError{Op: "adamw_new", Err: fmt.Errorf("unknown implementation %q", o.Impl)}
+	}
+	c.ints = append(c.ints, b2i(o.AMSGrad), o.Impl.code())
 	c.wantOut(1)
-	if _, err := c.exec(opAdamWNew); err != nil {
+	impl, err := c.exec(opAdamWNew)
+	if err != nil {
 		return nil, &OpError{Op: "adamw_new", Err: err}
 	}
-	return &AdamW{h: c.out[0], params: append([]*Tensor{}, params...)}, nil
+	return &AdamW{h: c.out[0], params: append([]*Tensor{}, params...), impl: AdamWImpl(impl)}, nil
 }
+
+// Impl is the implementation the optimizer uses: AdamWForeach or
+// AdamWFused, never AdamWAuto.
+func (a *AdamW) Impl() AdamWImpl { return a.impl }
 
 func (a *AdamW) do(o *opcode, dbls ...float64) (*call, error) {
 	if a == nil || a.h == 0 {

@@ -2,6 +2,7 @@ package torch_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/lavascope/lavascope/internal/torchtest"
@@ -11,7 +12,7 @@ import (
 // setGrad gives p the gradient g by back-propagating sum(p·g).
 func setGrad(t *testing.T, e env, p *torch.Tensor, g []float64) {
 	t.Helper()
-	if err := p.Mul(e.f32(g, int64(len(g)))).SumAll().Backward(nil); err != nil {
+	if err := p.Mul(e.f32(g, p.Shape()...)).SumAll().Backward(nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -207,5 +208,198 @@ func TestClipGradNorm(t *testing.T) {
 	gp2, _ := p.Grad().Float64s()
 	if !near(gp2, gp, 1e-6) {
 		t.Errorf("grads changed below the limit: %v → %v", gp, gp2)
+	}
+}
+
+// adamwRef is AdamW in float64, one parameter at a time, as
+// torch.optim.AdamW computes it: the reference for the multi-tensor update.
+type adamwRef struct {
+	o             torch.AdamWOptions
+	step          []int
+	m, v, vmax, p [][]float64
+}
+
+func (r *adamwRef) update(i int, g []float64) {
+	o := r.o
+	r.step[i]++
+	if r.m[i] == nil {
+		r.m[i] = make([]float64, len(g))
+		r.v[i] = make([]float64, len(g))
+		r.vmax[i] = make([]float64, len(g))
+	}
+	bc1 := 1 - math.Pow(o.Beta1, float64(r.step[i]))
+	bc2 := 1 - math.Pow(o.Beta2, float64(r.step[i]))
+	for k := range g {
+		r.p[i][k] *= 1 - o.LR*o.WeightDecay
+		r.m[i][k] = o.Beta1*r.m[i][k] + (1-o.Beta1)*g[k]
+		r.v[i][k] = o.Beta2*r.v[i][k] + (1-o.Beta2)*g[k]*g[k]
+		v := r.v[i][k]
+		if o.AMSGrad {
+			r.vmax[i][k] = math.Max(r.vmax[i][k], v)
+			v = r.vmax[i][k]
+		}
+		r.p[i][k] -= o.LR / bc1 * r.m[i][k] / (math.Sqrt(v)/math.Sqrt(bc2) + o.Eps)
+	}
+}
+
+// TestAdamWManyParams runs the multi-tensor update over parameters of
+// several shapes for several steps, one of them skipping a step (no
+// gradient), against the float64 reference.
+func TestAdamWManyParams(t *testing.T) {
+	dev := torchtest.Device(t)
+	for _, ams := range []bool{false, true} {
+		t.Run(map[bool]string{false: "adam", true: "amsgrad"}[ams], func(t *testing.T) {
+			s := torchtest.Scope(t)
+			e := env{s: s, dev: dev}
+			o := torch.AdamWOptions{LR: 0.05, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, AMSGrad: ams, Impl: torch.AdamWForeach}
+			init := [][]float64{{1, -2, 0.5}, {0.3, 0.1, -0.7, 2}, {4}}
+			shapes := [][]int64{{3}, {2, 2}, {1}}
+			ref := &adamwRef{o: o, step: make([]int, 3), m: make([][]float64, 3), v: make([][]float64, 3), vmax: make([][]float64, 3)}
+			var ps []*torch.Tensor
+			for i, v := range init {
+				p := e.f32(v, shapes[i]...)
+				if err := p.SetRequiresGrad(true); err != nil {
+					t.Fatal(err)
+				}
+				ps = append(ps, p)
+				ref.p = append(ref.p, append([]float64(nil), v...))
+			}
+			opt, err := torch.NewAdamW(ps, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer opt.Close()
+			if opt.Impl() != torch.AdamWForeach {
+				t.Errorf("Impl() = %q, want foreach", opt.Impl())
+			}
+			for step := range 4 {
+				if err := opt.ZeroGrad(); err != nil {
+					t.Fatal(err)
+				}
+				for i, p := range ps {
+					if i == 2 && step == 1 {
+						continue // no gradient: the parameter skips this step
+					}
+					g := make([]float64, len(init[i]))
+					for k := range g {
+						g[k] = math.Sin(float64(1+step*7+i*3+k)) * float64(i+1)
+					}
+					setGrad(t, e, p, g)
+					ref.update(i, g)
+				}
+				if err := opt.Step(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, p := range ps {
+				got, err := p.Float64s()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !near(got, ref.p[i], 2e-6) {
+					t.Errorf("param %d after 4 steps: %v, want %v", i, got, ref.p[i])
+				}
+			}
+			st, err := opt.State(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := st["step.2"].Item(); err != nil || v != 3 {
+				t.Errorf("step.2 = %v, %v; want 3 (it skipped one of 4 steps)", v, err)
+			}
+		})
+	}
+}
+
+// TestAdamWImpl checks which implementation each choice gets on this
+// device, and on CUDA with libtorch ≥ 2 that the fused kernel agrees with
+// the multi-tensor update.
+func TestAdamWImpl(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	e := env{s: s, dev: dev}
+	fusable := dev.IsCUDA() && !strings.HasPrefix(torch.Version(), "1.")
+	newParams := func() []*torch.Tensor {
+		ps := []*torch.Tensor{e.f32([]float64{1, -2, 0.5, 3}, 2, 2), e.f32([]float64{0.25}, 1)}
+		for _, p := range ps {
+			if err := p.SetRequiresGrad(true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return ps
+	}
+	o := torch.DefaultAdamW()
+	auto, err := torch.NewAdamW(newParams(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := torch.AdamWForeach
+	if fusable {
+		want = torch.AdamWFused
+	}
+	if auto.Impl() != want {
+		t.Errorf("auto on %s with libtorch %s: %q, want %q", dev, torch.Version(), auto.Impl(), want)
+	}
+	auto.Close()
+	o.Impl = torch.AdamWFused
+	fused, err := torch.NewAdamW(newParams(), o)
+	if !fusable {
+		if err == nil || !strings.Contains(err.Error(), "CUDA") {
+			t.Errorf("fused on %s with libtorch %s: err %v, want a refusal naming CUDA", dev, torch.Version(), err)
+		}
+		if fused != nil {
+			fused.Close()
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fused.Close()
+	o.Impl = torch.AdamWForeach
+	a, b := newParams(), newParams()
+	foreach, err := torch.NewAdamW(a, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer foreach.Close()
+	fused.Close()
+	o.Impl = torch.AdamWFused
+	if fused, err = torch.NewAdamW(b, o); err != nil {
+		t.Fatal(err)
+	}
+	for step := range 5 {
+		for k, ps := range [][]*torch.Tensor{a, b} {
+			opt := []*torch.AdamW{foreach, fused}[k]
+			if err := opt.ZeroGrad(); err != nil {
+				t.Fatal(err)
+			}
+			setGrad(t, e, ps[0], []float64{0.1 * float64(step+1), -0.3, 2, 0.01})
+			setGrad(t, e, ps[1], []float64{-1})
+			if err := opt.Step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range a {
+		va, _ := a[i].Float64s()
+		vb, err := b[i].Float64s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !near(va, vb, 1e-6) {
+			t.Errorf("param %d after 5 steps: foreach %v, fused %v", i, va, vb)
+		}
+	}
+}
+
+func TestParseAdamWImpl(t *testing.T) {
+	for in, want := range map[string]torch.AdamWImpl{"": torch.AdamWAuto, "auto": torch.AdamWAuto, "foreach": torch.AdamWForeach, "fused": torch.AdamWFused} {
+		if got, err := torch.ParseAdamWImpl(in); err != nil || got != want {
+			t.Errorf("ParseAdamWImpl(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := torch.ParseAdamWImpl("sgd"); err == nil {
+		t.Error("ParseAdamWImpl(sgd): no error")
 	}
 }

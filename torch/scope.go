@@ -23,6 +23,7 @@ type Scope struct {
 type handle struct {
 	ptr   uintptr
 	owner *Scope
+	meta  *meta // cached by Tensor.meta
 }
 
 // Tensor is a tensor of the shim together with the scope that receives the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -164,7 +165,25 @@ type meta struct {
 	shape        []int64
 }
 
+// meta returns t's dtype, device and shape, asking the shim once per
+// handle: no op of the binding changes them in place, and code that checks
+// shapes before each op would otherwise double its calls. requiresGrad is
+// as of that first call; RequiresGrad asks again.
 func (t *Tensor) meta() (meta, error) {
+	if err := t.check("meta"); err != nil {
+		return meta{}, err
+	}
+	if t.h.meta != nil {
+		return *t.h.meta, nil
+	}
+	m, err := t.fetchMeta()
+	if err == nil {
+		t.h.meta = &m
+	}
+	return m, err
+}
+
+func (t *Tensor) fetchMeta() (meta, error) {
 	if err := t.check("meta"); err != nil {
 		return meta{}, err
 	}
@@ -194,7 +213,7 @@ func (t *Tensor) Shape() []int64 {
 	if err != nil {
 		return nil
 	}
-	return m.shape
+	return slices.Clone(m.shape)
 }
 
 // Dim is t's number of dimensions; -1 when t is poisoned or freed.

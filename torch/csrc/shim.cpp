@@ -11,69 +11,15 @@
 // process. Tensor handles are heap-allocated at::Tensor objects; lt_tensor_free
 // releases one, and a counter tracks how many are alive.
 
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <c10/core/GradMode.h>
-#include <torch/csrc/autograd/autograd.h>
-#include <torch/csrc/api/include/torch/cuda.h>
-#include <torch/csrc/api/include/torch/optim/adamw.h>
-#include <torch/csrc/api/include/torch/version.h>
-
-#ifdef LAVASCOPE_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#include <cuda_runtime_api.h>
-#endif
-
-#include <atomic>
-#include <cmath>
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <limits>
-#include <sstream>
-#include <stdexcept>
-#include <string>
-#include <type_traits>
-#include <vector>
-
-#if TORCH_VERSION_MAJOR >= 2
-#include <optional>
-#define LT_NULLOPT std::nullopt
-template <class T>
-using lt_optional = std::optional<T>;
-#else
-#define LT_NULLOPT c10::nullopt
-template <class T>
-using lt_optional = c10::optional<T>;
-#endif
-
-#define LT_API extern "C" __attribute__((visibility("default")))
+#include "shim.h"
 
 // The version of this ABI: the Go side refuses a shim with another one, so a
 // stale build/liblavascope_torch.so is reported instead of misread.
-#define LT_ABI_VERSION 1
+#define LT_ABI_VERSION 2
 
-namespace {
+namespace lt {
 
 std::atomic<int64_t> g_live{0};
-
-// Argument block, laid out exactly as package torch's frame struct.
-struct Args {
-  void** in;
-  int64_t nin;
-  const int64_t* ints;
-  int64_t nints;
-  const double* dbls;
-  int64_t ndbls;
-  void** out;
-  int64_t nout;  // capacity on entry, count on return
-  double* dout;
-  int64_t ndout;  // capacity on entry, count on return
-  int64_t* iout;
-  int64_t niout;  // capacity on entry, count on return
-  char* sout;     // owned string result, or null
-  char* err;      // owned error message, or null on success
-};
 
 char* dup(const std::string& s) {
   char* p = static_cast<char*>(std::malloc(s.size() + 1));
@@ -164,80 +110,6 @@ at::Scalar scalar_for(const at::Tensor& t, double v) {
   return at::Scalar(v);
 }
 
-struct Ctx {
-  Args* a;
-  int64_t nout = 0;
-  int64_t ndout = 0;
-  int64_t niout = 0;
-
-  int64_t n_in() const { return a->nin; }
-  bool has(int64_t i) const { return i < a->nin && a->in[i] != nullptr; }
-  const at::Tensor& t(int64_t i) const {
-    if (i >= a->nin) throw std::invalid_argument("missing tensor operand " + std::to_string(i + 1));
-    if (a->in[i] == nullptr) throw std::invalid_argument("tensor operand " + std::to_string(i + 1) + " is nil");
-    return *static_cast<at::Tensor*>(a->in[i]);
-  }
-  lt_optional<at::Tensor> opt(int64_t i) const {
-    if (!has(i)) return LT_NULLOPT;
-    return t(i);
-  }
-  at::Tensor or_undef(int64_t i) const { return has(i) ? t(i) : at::Tensor(); }
-  std::vector<at::Tensor> tensors(int64_t from, int64_t n) const {
-    std::vector<at::Tensor> v;
-    v.reserve(n);
-    for (int64_t i = from; i < from + n; i++) v.push_back(t(i));
-    return v;
-  }
-  std::vector<at::Tensor> tensors_or_undef(int64_t from, int64_t n) const {
-    std::vector<at::Tensor> v;
-    v.reserve(n);
-    for (int64_t i = from; i < from + n; i++) v.push_back(or_undef(i));
-    return v;
-  }
-  int64_t i(int64_t k) const {
-    if (k >= a->nints) throw std::invalid_argument("missing integer argument " + std::to_string(k + 1));
-    return a->ints[k];
-  }
-  bool b(int64_t k) const { return i(k) != 0; }
-  double d(int64_t k) const {
-    if (k >= a->ndbls) throw std::invalid_argument("missing float argument " + std::to_string(k + 1));
-    return a->dbls[k];
-  }
-  at::IntArrayRef ints_from(int64_t k) const {
-    if (k > a->nints) throw std::invalid_argument("missing integer list");
-    return at::IntArrayRef(a->ints + k, static_cast<size_t>(a->nints - k));
-  }
-  at::IntArrayRef ints_range(int64_t k, int64_t n) const {
-    if (k + n > a->nints) throw std::invalid_argument("missing integer list");
-    return at::IntArrayRef(a->ints + k, static_cast<size_t>(n));
-  }
-  at::TensorOptions options(int64_t k) const {
-    return at::TensorOptions().dtype(scalar_type(i(k))).device(device(i(k + 1), i(k + 2)));
-  }
-
-  void ret(at::Tensor t) {
-    if (!t.defined()) throw std::runtime_error("result is undefined");
-    if (nout >= a->nout) throw std::runtime_error("too many tensor results");
-    a->out[nout++] = new at::Tensor(std::move(t));
-    g_live.fetch_add(1, std::memory_order_relaxed);
-  }
-  void ret_handle(void* p) {
-    if (nout >= a->nout) throw std::runtime_error("too many results");
-    a->out[nout++] = p;
-  }
-  void ret_d(double v) {
-    if (ndout >= a->ndout) throw std::runtime_error("too many float results");
-    a->dout[ndout++] = v;
-  }
-  void ret_i(int64_t v) {
-    if (niout >= a->niout) throw std::runtime_error("too many integer results");
-    a->iout[niout++] = v;
-  }
-  void ret_s(const std::string& s) { a->sout = dup(s); }
-};
-
-using OpFn = void (*)(Ctx&);
-
 at::Tensor normalize(const at::Tensor& x, double p, int64_t dim, double eps) {
   auto n = at::linalg_vector_norm(x, p, at::IntArrayRef{dim}, true);
   return x / n.clamp_min(eps).expand_as(x);
@@ -263,90 +135,6 @@ at::Tensor sdpa_plain(const at::Tensor& q, const at::Tensor& k, const at::Tensor
   return at::matmul(at::softmax(scores, -1), v);
 }
 
-// clip_encoder_layer is one CLIPEncoderLayer for inference, the same ATen
-// calls in the same order as package model's per-op path (non-eager): pre-LN
-// self-attention through SDPA, then the pre-LN MLP, each with its residual.
-// w points at the layer's 16 tensors: ln1 w,b; q w,b; k w,b; v w,b; out w,b;
-// ln2 w,b; fc1 w,b; fc2 w,b.
-at::Tensor clip_encoder_layer(const at::Tensor& h, const at::Tensor* w, int64_t heads, bool causal,
-                              bool gelu, double eps) {
-  if (h.dim() != 3) throw std::invalid_argument("hidden state " + describe(h) + ": want [batch, tokens, dim]");
-  int64_t b = h.size(0), n = h.size(1), d = h.size(2);
-  if (heads < 1 || d % heads != 0) {
-    throw std::invalid_argument("dim " + std::to_string(d) + " is not a multiple of " + std::to_string(heads) +
-                                " heads");
-  }
-  int64_t hd = d / heads;
-  const int64_t shape_d[1] = {d};  // an IntArrayRef of a braced list would dangle
-  at::IntArrayRef shape(shape_d, 1);
-  auto x = at::layer_norm(h, shape, w[0], w[1], eps);
-  auto split = [&](const at::Tensor& t) { return t.view({b, n, heads, hd}).transpose(1, 2); };
-  auto q = split(at::linear(x, w[2], w[3]));
-  auto k = split(at::linear(x, w[4], w[5]));
-  auto v = split(at::linear(x, w[6], w[7]));
-#if TORCH_VERSION_MAJOR >= 2
-  auto ctx = at::scaled_dot_product_attention(q, k, v, LT_NULLOPT, 0.0, causal);
-#else
-  auto ctx = sdpa_plain(q, k, v, at::Tensor(), causal);
-#endif
-  auto out = at::add(h, at::linear(ctx.transpose(1, 2).reshape({b, n, d}), w[8], w[9]));
-  auto m = at::linear(at::layer_norm(out, shape, w[10], w[11], eps), w[12], w[13]);
-  m = gelu ? at::gelu(m, "none") : m * at::sigmoid(m * 1.702);
-  return at::add(out, at::linear(m, w[14], w[15]));
-}
-
-constexpr int64_t kLayerTensors = 16;
-
-struct AdamW {
-  torch::optim::AdamW opt;
-  std::vector<at::Tensor> params;
-  AdamW(std::vector<at::Tensor> p, torch::optim::AdamWOptions o) : opt(p, o), params(std::move(p)) {}
-};
-
-// The optimizer's state map is keyed by std::string in libtorch 1.13 and by
-// the TensorImpl pointer in later versions; derive the key from the map type.
-using StateMap = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
-using StateKey = typename StateMap::key_type;
-
-template <class K>
-K state_key_as(const at::Tensor& p) {
-  if constexpr (std::is_same_v<K, std::string>) {
-    std::ostringstream o;
-    o << p.unsafeGetTensorImpl();
-    return o.str();
-  } else {
-    return reinterpret_cast<K>(p.unsafeGetTensorImpl());
-  }
-}
-
-StateKey state_key(const at::Tensor& p) { return state_key_as<StateKey>(p); }
-
-// clip_grad_norm_ as torch.nn.utils computes it (2-norm over all gradients,
-// scaled by max_norm / (total + 1e-6) when that is below one); written here
-// because the C++ header differs between libtorch versions.
-double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
-  c10::AutoGradMode g(false);
-  std::vector<at::Tensor> norms;
-  for (const auto& p : params) {
-    if (p.grad().defined()) norms.push_back(at::linalg_vector_norm(p.grad(), 2.0));
-  }
-  if (norms.empty()) return 0.0;
-  at::Tensor total = at::linalg_vector_norm(at::stack(norms), 2.0);
-  at::Tensor coef = at::clamp_max(max_norm / (total + 1e-6), 1.0);
-  for (const auto& p : params) {
-    if (p.grad().defined()) {
-      at::Tensor gr = p.grad();
-      gr.mul_(coef.to(gr.device()));
-    }
-  }
-  return total.item<double>();
-}
-
-AdamW* adamw(Ctx& c) {
-  if (c.a->nin < 1 || c.a->in[0] == nullptr) throw std::invalid_argument("nil optimizer");
-  return static_cast<AdamW*>(c.a->in[0]);
-}
-
 void check_cuda_index(int64_t dev) {
   int64_t n = static_cast<int64_t>(torch::cuda::device_count());
   if (dev < 0 || dev >= n) {
@@ -362,9 +150,9 @@ void init_cuda_allocator(int64_t dev) {
 }
 
 // The op table. Argument conventions are documented beside each op's Go
-// wrapper in package torch (ops.go); both sides must agree.
-const std::vector<std::pair<const char*, OpFn>>& ops() {
-  static const std::vector<std::pair<const char*, OpFn>> table = {
+// wrapper in package torch; both sides must agree.
+OpTable make_ops() {
+  OpTable table = {
       // --- process-wide ---------------------------------------------------
       {"version", [](Ctx& c) { c.ret_s(TORCH_VERSION); }},
       {"abi", [](Ctx& c) { c.ret_i(LT_ABI_VERSION); }},
@@ -584,37 +372,6 @@ const std::vector<std::pair<const char*, OpFn>>& ops() {
          c.ret(sdpa_plain(c.t(0), c.t(1), c.t(2), c.or_undef(3), c.b(0)));
 #endif
        }},
-      // A whole CLIP encoder for inference in one call (clip_encoder_layer
-      // per layer). in: h, then 16 tensors per layer; ints: heads, causal,
-      // act (0 quick_gelu, 1 gelu); dbls: eps. A failure is returned as the
-      // string result, not thrown, so that its message names the layer and
-      // the hidden state instead of listing every weight.
-      {"clip_encoder",
-       [](Ctx& c) {
-         const auto& h0 = c.t(0);
-         int64_t nw = c.n_in() - 1;
-         if (nw < kLayerTensors || nw % kLayerTensors != 0) {
-           c.ret_s("got " + std::to_string(nw) + " weight tensors, want 16 per layer");
-           return;
-         }
-         std::vector<at::Tensor> w = c.tensors(1, nw);
-         int64_t heads = c.i(0);
-         bool causal = c.b(1), gelu = c.i(2) == 1;
-         double eps = c.d(0);
-         at::Tensor h = h0;
-         for (int64_t l = 0; l < nw / kLayerTensors; l++) {
-           try {
-             h = clip_encoder_layer(h, w.data() + l * kLayerTensors, heads, causal, gelu, eps);
-           } catch (const c10::Error& e) {
-             c.ret_s("layer " + std::to_string(l) + ", hidden state " + describe(h) + ": " + e.what_without_backtrace());
-             return;
-           } catch (const std::exception& e) {
-             c.ret_s("layer " + std::to_string(l) + ", hidden state " + describe(h) + ": " + e.what());
-             return;
-           }
-         }
-         c.ret(h);
-       }},
       {"sdpa_plain", [](Ctx& c) { c.ret(sdpa_plain(c.t(0), c.t(1), c.t(2), c.or_undef(3), c.b(0))); }},
 
       // --- reductions -------------------------------------------------------
@@ -730,95 +487,14 @@ const std::vector<std::pair<const char*, OpFn>>& ops() {
          auto gs = torch::autograd::grad(outs, ins, gos, lt_optional<bool>(create), create, false);
          for (auto& g : gs) c.ret(g);
        }},
-      // in: params; dbls: max_norm
-      {"clip_grad_norm",
-       [](Ctx& c) { c.ret_d(clip_grad_norm(c.tensors(0, c.n_in()), c.d(0))); }},
-
-      // --- AdamW ----------------------------------------------------------------
-      // in: params; dbls: lr, beta1, beta2, eps, weight_decay; ints: amsgrad
-      {"adamw_new",
-       [](Ctx& c) {
-         torch::optim::AdamWOptions o(c.d(0));
-         o.betas(std::make_tuple(c.d(1), c.d(2))).eps(c.d(3)).weight_decay(c.d(4)).amsgrad(c.b(0));
-         for (int64_t i = 0; i < c.n_in(); i++) {
-           if (!c.t(i).is_leaf()) throw std::invalid_argument("parameter " + std::to_string(i) + " is not a leaf tensor");
-         }
-         c.ret_handle(new AdamW(c.tensors(0, c.n_in()), o));
-       }},
-      {"adamw_free", [](Ctx& c) { delete adamw(c); }},
-      {"adamw_step", [](Ctx& c) { adamw(c)->opt.step(); }},
-      {"adamw_zero_grad",
-       [](Ctx& c) {
-         // Gradients are set to none, as PyTorch 2's zero_grad does by default.
-         for (auto& p : adamw(c)->params) p.mutable_grad().reset();
-       }},
-      {"adamw_set_lr",
-       [](Ctx& c) {
-         for (auto& g : adamw(c)->opt.param_groups()) {
-           static_cast<torch::optim::AdamWOptions&>(g.options()).lr(c.d(0));
-         }
-       }},
-      {"adamw_lr",
-       [](Ctx& c) {
-         auto& g = adamw(c)->opt.param_groups().at(0);
-         c.ret_d(static_cast<torch::optim::AdamWOptions&>(g.options()).lr());
-       }},
-      // iout: per param, its step count (-1 without state) and how many
-      // tensors follow in out: exp_avg, exp_avg_sq (and max_exp_avg_sq with amsgrad).
-      {"adamw_state",
-       [](Ctx& c) {
-         auto* o = adamw(c);
-         auto& st = o->opt.state();
-         for (auto& p : o->params) {
-           auto it = st.find(state_key(p));
-           if (it == st.end()) {
-             c.ret_i(-1);
-             c.ret_i(0);
-             continue;
-           }
-           auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
-           bool has_max = s.max_exp_avg_sq().defined();
-           c.ret_i(s.step());
-           c.ret_i(has_max ? 3 : 2);
-           c.ret(s.exp_avg().detach().clone());
-           c.ret(s.exp_avg_sq().detach().clone());
-           if (has_max) c.ret(s.max_exp_avg_sq().detach().clone());
-         }
-       }},
-      // in: optimizer, then per param index i: exp_avg, exp_avg_sq, max_exp_avg_sq (nil when absent);
-      // ints: per param, step (-1 = no state)
-      {"adamw_load_state",
-       [](Ctx& c) {
-         auto* o = adamw(c);
-         auto& st = o->opt.state();
-         int64_t n = static_cast<int64_t>(o->params.size());
-         if (c.a->nints != n || c.n_in() != 1 + 3 * n) {
-           throw std::invalid_argument("state is for " + std::to_string(c.a->nints) + " parameters, optimizer has " +
-                                       std::to_string(n));
-         }
-         c10::AutoGradMode g(false);
-         for (int64_t i = 0; i < n; i++) {
-           const auto& p = o->params[i];
-           if (c.i(i) < 0) {
-             st.erase(state_key(p));
-             continue;
-           }
-           auto s = std::make_unique<torch::optim::AdamWParamState>();
-           s->step(c.i(i));
-           for (int64_t k = 0; k < 2; k++) {
-             const auto& v = c.t(1 + 3 * i + k);
-             if (!v.sizes().equals(p.sizes())) {
-               throw std::invalid_argument("state of parameter " + std::to_string(i) + " is " + describe(v) +
-                                           ", parameter is " + describe(p));
-             }
-           }
-           s->exp_avg(c.t(1 + 3 * i).to(p.options()).clone());
-           s->exp_avg_sq(c.t(2 + 3 * i).to(p.options()).clone());
-           if (c.has(3 + 3 * i)) s->max_exp_avg_sq(c.t(3 + 3 * i).to(p.options()).clone());
-           st[state_key(p)] = std::move(s);
-         }
-       }},
   };
+  add_optim_ops(table);
+  add_fused_ops(table);
+  return table;
+}
+
+const OpTable& ops() {
+  static const OpTable table = make_ops();
   return table;
 }
 
@@ -840,7 +516,10 @@ std::string failure(Ctx& c, const char* what) {
   return msg;
 }
 
-}  // namespace
+}  // namespace lt
+
+using namespace lt;
+
 
 LT_API void lt_free(void* p) { std::free(p); }
 

@@ -1,0 +1,257 @@
+// optim.cpp: AdamW and gradient clipping over a whole parameter list in a
+// few multi-tensor kernels.
+//
+// torch::optim::AdamW updates one parameter at a time: about ten kernels per
+// tensor, two thousand launches per step for CLIP's ~200 tensors, which on a
+// GPU cost more than the arithmetic. This AdamW does PyTorch's update with
+// the _foreach_ ops (one multi-tensor kernel per line of the update on CUDA;
+// a loop inside ATen on the CPU), in the same order as the per-tensor code,
+// or, where libtorch ≥ 2 has it for the parameters' device, with PyTorch's
+// fused kernel (_fused_adamw_: one kernel per step, its own rounding).
+
+#include "shim.h"
+
+namespace lt {
+namespace {
+
+enum AdamWImpl : int64_t { kAuto = 0, kForeach = 1, kFused = 2 };
+
+// fused_available says whether this libtorch has a fused AdamW kernel for
+// tensors on dev: libtorch ≥ 2 on CUDA.
+bool fused_available(const at::Device& dev) {
+#if TORCH_VERSION_MAJOR >= 2
+  return dev.is_cuda();
+#else
+  (void)dev;
+  return false;
+#endif
+}
+
+struct AdamW {
+  std::vector<at::Tensor> params;
+  double lr, beta1, beta2, eps, weight_decay;
+  bool amsgrad;
+  bool fused;  // resolved at creation: the parameters do not move
+  // Per parameter: steps taken (0 = no state yet) and the moments, which
+  // stay undefined until the parameter's first step with a gradient.
+  std::vector<int64_t> steps;
+  std::vector<at::Tensor> exp_avg, exp_avg_sq, max_exp_avg_sq;
+  // The fused kernel reads each step count from a float32 scalar on the
+  // device; made from steps on first use and after a state load.
+  std::vector<at::Tensor> step_t;
+
+  void step();
+};
+
+void AdamW::step() {
+  c10::AutoGradMode no_grad(false);
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < params.size(); i++) {
+    if (params[i].grad().defined()) idx.push_back(i);
+  }
+  if (idx.empty()) return;
+  std::vector<at::Tensor> ps, gs, m, v, vmax, st;
+  std::vector<at::Scalar> step_size, bc2_sqrt;
+  for (size_t i : idx) {
+    const auto& p = params[i];
+    if (p.grad().is_sparse()) throw std::invalid_argument("AdamW does not support sparse gradients");
+    if (steps[i] == 0) {
+      exp_avg[i] = at::zeros_like(p, at::MemoryFormat::Preserve);
+      exp_avg_sq[i] = at::zeros_like(p, at::MemoryFormat::Preserve);
+      if (amsgrad) max_exp_avg_sq[i] = at::zeros_like(p, at::MemoryFormat::Preserve);
+    }
+    steps[i]++;
+    ps.push_back(p);
+    gs.push_back(p.grad());
+    m.push_back(exp_avg[i]);
+    v.push_back(exp_avg_sq[i]);
+    if (amsgrad) vmax.push_back(max_exp_avg_sq[i]);
+    if (fused) {
+      if (!step_t[i].defined()) {
+        step_t[i] = at::full({}, static_cast<double>(steps[i] - 1), p.options().dtype(at::kFloat));
+      }
+      st.push_back(step_t[i]);
+    } else {
+      double t = static_cast<double>(steps[i]);
+      double bc1 = 1 - std::pow(beta1, t), bc2 = 1 - std::pow(beta2, t);
+      step_size.emplace_back(-lr / bc1);
+      bc2_sqrt.emplace_back(std::sqrt(bc2));
+    }
+  }
+#if TORCH_VERSION_MAJOR >= 2
+  if (fused) {
+    at::_foreach_add_(st, 1);
+    at::_fused_adamw_(ps, gs, m, v, vmax, st, lr, beta1, beta2, weight_decay, eps, amsgrad, false);
+    return;
+  }
+#endif
+  // torch.optim.AdamW's update (torch::optim::AdamW's too), line by line.
+  if (weight_decay != 0) at::_foreach_mul_(ps, 1 - lr * weight_decay);
+  at::_foreach_mul_(m, beta1);
+  at::_foreach_add_(m, gs, 1 - beta1);
+  at::_foreach_mul_(v, beta2);
+  at::_foreach_addcmul_(v, gs, gs, 1 - beta2);
+  std::vector<at::Tensor> denom;
+  if (amsgrad) {
+    at::_foreach_maximum_(vmax, v);
+    denom = at::_foreach_sqrt(vmax);
+  } else {
+    denom = at::_foreach_sqrt(v);
+  }
+  at::_foreach_div_(denom, bc2_sqrt);
+  at::_foreach_add_(denom, eps);
+  at::_foreach_addcdiv_(ps, m, denom, step_size);
+}
+
+// clip_grad_norm_ as torch.nn.utils computes it: the 2-norm over every
+// gradient, and the gradients scaled by max_norm / (total + 1e-6) where that
+// is below one, computed in float32 as PyTorch's tensor arithmetic does it
+// (a scalar divided by a tensor is its reciprocal times the scalar).
+// Returns the norm before clipping.
+double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
+  c10::AutoGradMode no_grad(false);
+  std::vector<at::Tensor> grads;
+  for (const auto& p : params) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (grads.empty()) return 0.0;
+  auto norms = at::_foreach_norm(grads, 2);
+  for (auto& n : norms) {
+    if (n.device() != norms[0].device()) n = n.to(norms[0].device());
+  }
+  at::Tensor total = at::linalg_vector_norm(at::stack(norms), 2.0);
+  // One read back: the caller gets the norm anyway, and a host-side factor
+  // skips the scaling when no clipping is needed.
+  float total_f = total.to(at::kFloat).item<float>();
+  float coef = (1.0f / (total_f + 1e-6f)) * static_cast<float>(max_norm);
+  if (coef < 1.0f) at::_foreach_mul_(grads, at::Scalar(static_cast<double>(coef)));
+  return static_cast<double>(total_f);
+}
+
+AdamW* adamw(Ctx& c) {
+  if (c.a->nin < 1 || c.a->in[0] == nullptr) throw std::invalid_argument("nil optimizer");
+  return static_cast<AdamW*>(c.a->in[0]);
+}
+
+const char* impl_name(const AdamW& o) { return o.fused ? "fused" : "foreach"; }
+
+}  // namespace
+
+void add_optim_ops(OpTable& t) {
+  t.insert(t.end(), {
+      // in: params; dbls: max_norm
+      {"clip_grad_norm", [](Ctx& c) { c.ret_d(clip_grad_norm(c.tensors(0, c.n_in()), c.d(0))); }},
+
+      // in: params; dbls: lr, beta1, beta2, eps, weight_decay; ints: amsgrad,
+      // impl (0 auto, 1 foreach, 2 fused). sout: the implementation chosen.
+      {"adamw_new",
+       [](Ctx& c) {
+         auto ps = c.tensors(0, c.n_in());
+         bool all_fusable = !ps.empty();
+         for (size_t i = 0; i < ps.size(); i++) {
+           if (!ps[i].is_leaf()) throw std::invalid_argument("parameter " + std::to_string(i) + " is not a leaf tensor");
+           if (!at::isFloatingType(ps[i].scalar_type())) {
+             throw std::invalid_argument("parameter " + std::to_string(i) + " is " + describe(ps[i]) +
+                                         ": AdamW needs floating-point parameters");
+           }
+           all_fusable = all_fusable && fused_available(ps[i].device()) && ps[i].device() == ps[0].device() &&
+                         ps[i].scalar_type() == ps[0].scalar_type();
+         }
+         int64_t impl = c.i(1);
+         if (impl < kAuto || impl > kFused) throw std::invalid_argument("unknown AdamW implementation " + std::to_string(impl));
+         if (impl == kFused && !all_fusable) {
+           throw std::invalid_argument(std::string("fused AdamW needs libtorch 2 or later and every parameter on one "
+                                                   "CUDA device, all of one dtype (this is libtorch ") +
+                                       TORCH_VERSION + ", parameter 0 " + (ps.empty() ? "none" : describe(ps[0])) + ")");
+         }
+         auto* o = new AdamW();
+         o->params = std::move(ps);
+         o->lr = c.d(0);
+         o->beta1 = c.d(1);
+         o->beta2 = c.d(2);
+         o->eps = c.d(3);
+         o->weight_decay = c.d(4);
+         o->amsgrad = c.b(0);
+         o->fused = impl == kFused || (impl == kAuto && all_fusable);
+         size_t n = o->params.size();
+         o->steps.assign(n, 0);
+         o->exp_avg.resize(n);
+         o->exp_avg_sq.resize(n);
+         o->max_exp_avg_sq.resize(n);
+         o->step_t.resize(n);
+         c.ret_handle(o);
+         c.ret_s(impl_name(*o));
+       }},
+      {"adamw_free", [](Ctx& c) { delete adamw(c); }},
+      {"adamw_step", [](Ctx& c) { adamw(c)->step(); }},
+      {"adamw_zero_grad",
+       [](Ctx& c) {
+         // Gradients are set to none, as PyTorch 2's zero_grad does by default.
+         for (auto& p : adamw(c)->params) p.mutable_grad().reset();
+       }},
+      {"adamw_set_lr", [](Ctx& c) { adamw(c)->lr = c.d(0); }},
+      {"adamw_lr", [](Ctx& c) { c.ret_d(adamw(c)->lr); }},
+      // iout: per param, its step count (-1 without state) and how many
+      // tensors follow in out: exp_avg, exp_avg_sq (and max_exp_avg_sq with amsgrad).
+      {"adamw_state",
+       [](Ctx& c) {
+         auto* o = adamw(c);
+         for (size_t i = 0; i < o->params.size(); i++) {
+           if (o->steps[i] == 0) {
+             c.ret_i(-1);
+             c.ret_i(0);
+             continue;
+           }
+           bool has_max = o->max_exp_avg_sq[i].defined();
+           c.ret_i(o->steps[i]);
+           c.ret_i(has_max ? 3 : 2);
+           c.ret(o->exp_avg[i].detach().clone());
+           c.ret(o->exp_avg_sq[i].detach().clone());
+           if (has_max) c.ret(o->max_exp_avg_sq[i].detach().clone());
+         }
+       }},
+      // in: optimizer, then per param index i: exp_avg, exp_avg_sq, max_exp_avg_sq (nil when absent);
+      // ints: per param, step (-1 = no state). Checked whole before anything changes.
+      {"adamw_load_state",
+       [](Ctx& c) {
+         auto* o = adamw(c);
+         int64_t n = static_cast<int64_t>(o->params.size());
+         if (c.a->nints != n || c.n_in() != 1 + 3 * n) {
+           throw std::invalid_argument("state is for " + std::to_string(c.a->nints) + " parameters, optimizer has " +
+                                       std::to_string(n));
+         }
+         for (int64_t i = 0; i < n; i++) {
+           if (c.i(i) < 0) continue;
+           if (c.i(i) == 0) throw std::invalid_argument("parameter " + std::to_string(i) + " has step 0 with a state");
+           const auto& p = o->params[i];
+           for (int64_t k = 0; k < 3; k++) {
+             if (k == 2 && !c.has(3 + 3 * i)) continue;
+             const auto& v = c.t(1 + 3 * i + k);
+             if (!v.sizes().equals(p.sizes())) {
+               throw std::invalid_argument("state of parameter " + std::to_string(i) + " is " + describe(v) +
+                                           ", parameter is " + describe(p));
+             }
+           }
+           if (o->amsgrad && !c.has(3 + 3 * i)) {
+             throw std::invalid_argument("parameter " + std::to_string(i) + " has no max_exp_avg_sq, which AMSGrad needs");
+           }
+         }
+         c10::AutoGradMode no_grad(false);
+         for (int64_t i = 0; i < n; i++) {
+           const auto& p = o->params[i];
+           o->step_t[i] = at::Tensor();
+           if (c.i(i) < 0) {
+             o->steps[i] = 0;
+             o->exp_avg[i] = o->exp_avg_sq[i] = o->max_exp_avg_sq[i] = at::Tensor();
+             continue;
+           }
+           o->steps[i] = c.i(i);
+           o->exp_avg[i] = c.t(1 + 3 * i).to(p.options()).clone();
+           o->exp_avg_sq[i] = c.t(2 + 3 * i).to(p.options()).clone();
+           o->max_exp_avg_sq[i] = c.has(3 + 3 * i) ? c.t(3 + 3 * i).to(p.options()).clone() : at::Tensor();
+         }
+       }},
+  });
+}
+
+}  // namespace lt
