@@ -36,8 +36,8 @@ type encoder struct {
 	heads  int64
 	act    string
 	eps    float64
-	// fused is layers for torch.CLIPEncoder, which runs the inference
-	// forward in one call instead of ~25 per layer.
+	// fused is layers for torch.CLIPEncoder and CLIPEncoderCapture, which
+	// run the whole encoder in one call instead of ~25 per layer.
 	fused []torch.EncoderLayer
 }
 
@@ -70,15 +70,15 @@ func newEncoder(prefix string, layers, dim, heads int, act string, eps float64, 
 type attnMode struct {
 	eager   bool          // explicit softmax (HF eager); else the SDPA kernel
 	capture bool          // keep the probabilities with their gradient
-	fused   bool          // inference: the whole encoder in one shim call
+	fused   bool          // the whole encoder in one shim call
 	causal  *torch.Tensor // [N,N] bool, true above the diagonal (masked); nil = none
 	dtype   torch.DType
 }
 
 func newAttnMode(s *torch.Scope, o ForwardOptions, mo Options, causalN int64) attnMode {
 	a := attnMode{eager: o.Eager || o.Capture, capture: o.Capture, dtype: mo.DType,
-		fused: !o.Eager && !o.Capture && !o.Grad}
-	if causalN > 0 && a.eager {
+		fused: !o.Eager || o.Capture}
+	if causalN > 0 && a.eager && !a.fused {
 		mask := make([]bool, causalN*causalN)
 		for i := range causalN {
 			for j := i + 1; j < causalN; j++ {
@@ -97,11 +97,13 @@ func (e *encoder) forward(h *torch.Tensor, causal bool, a attnMode) (*torch.Tens
 	if a.fused {
 		// The same ATen calls as layer below, without a Go→C call per op:
 		// on a GPU those calls, not the kernels, bound a forward pass.
-		h = torch.CLIPEncoder(h, e.fused, torch.EncoderOptions{Heads: int(e.heads), Causal: causal, Act: e.act, Eps: e.eps})
-		if err := h.Err(); err != nil {
-			return nil, nil, err
+		eo := torch.EncoderOptions{Heads: int(e.heads), Causal: causal, Act: e.act, Eps: e.eps}
+		if !a.capture {
+			h = torch.CLIPEncoder(h, e.fused, eo)
+			return h, nil, h.Err()
 		}
-		return h, nil, nil
+		h, probs := torch.CLIPEncoderCapture(h, e.fused, eo)
+		return h, probs, h.Err()
 	}
 	var probs []*torch.Tensor
 	for i := range e.layers {
