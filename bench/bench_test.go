@@ -192,13 +192,13 @@ func TestRecordFieldsMatchReference(t *testing.T) {
 }
 
 func sampleRecords() []Record {
-	mem := int64(3 << 30)
+	mem, calls := int64(3<<30), int64(42)
 	base := Record{Config: "vit-b-32", Device: "cuda:0", DeviceName: "NVIDIA Test GPU", DType: "f32", TreeTokens: 56, Warmup: 3}
 	mk := func(impl, work, title string, pairs int, ms ...float64) Record {
 		r := base
 		r.Impl, r.Work, r.Title, r.Pairs, r.Items = impl, work, title, pairs, 2*pairs
 		if impl == "lavascope" {
-			r.PeakMemBytes = &mem
+			r.PeakMemBytes, r.BindingCalls = &mem, &calls
 		}
 		d := make([]time.Duration, len(ms))
 		for i, x := range ms {

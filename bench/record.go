@@ -55,6 +55,11 @@ type Record struct {
 	// tensors during the row (weights and optimizer state included); nil
 	// on the CPU.
 	PeakMemBytes *int64 `json:"peak_mem_bytes"`
+	// BindingCalls is how many calls one run made through lavascope's
+	// libtorch binding (device synchronisation excluded): the host overhead
+	// a GPU pays per call, counted the same on any device. Nil for the
+	// reference.
+	BindingCalls *int64 `json:"binding_calls"`
 	// Threads is the CPU thread pool's size.
 	Threads int `json:"threads"`
 	// Versions names the software: "lavascope v…, libtorch 2.11.0" or

@@ -126,12 +126,12 @@ func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
 		return rec, fmt.Errorf("inputs: %w", err)
 	}
 
-	run, done, err := prepare(m, w, o, px, idt)
+	run, done, note, err := prepare(m, w, o, px, idt)
 	if err != nil {
 		return rec, err
 	}
 	defer done()
-	rec.Options = optionsText(w, o)
+	rec.Options = optionsText(w, o, note)
 
 	sync := func() error { return nil }
 	if dev.IsCUDA() {
@@ -151,10 +151,12 @@ func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
 		}
 	}
 	times := make([]time.Duration, 0, o.Repeat)
+	var calls uint64
 	for range o.Repeat {
 		if err := sync(); err != nil {
 			return rec, err
 		}
+		c0 := torch.Calls()
 		start := time.Now()
 		if err := run(); err != nil {
 			return rec, err
@@ -163,8 +165,17 @@ func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
 			return rec, err
 		}
 		times = append(times, time.Since(start))
+		calls = torch.Calls() - c0
 	}
 	rec.Stats(times)
+	if o.Repeat > 0 {
+		// Every run makes the same calls; the count excludes the sync.
+		n := int64(calls)
+		if dev.IsCUDA() {
+			n--
+		}
+		rec.BindingCalls = &n
+	}
 	if memStats {
 		st, err := torch.CUDAMemory(dev.Index)
 		if err != nil {
@@ -175,8 +186,9 @@ func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
 	return rec, nil
 }
 
-// prepare returns the timed function of a row and what undoes its setup.
-func prepare(m *model.CLIP, w Work, o *Options, px, ids *torch.Tensor) (run func() error, done func(), err error) {
+// prepare returns the timed function of a row, what undoes its setup, and
+// a note for the record's options.
+func prepare(m *model.CLIP, w Work, o *Options, px, ids *torch.Tensor) (run func() error, done func(), note string, err error) {
 	none := func() {}
 	switch w.Kind {
 	case Explain:
@@ -188,7 +200,7 @@ func prepare(m *model.CLIP, w Work, o *Options, px, ids *torch.Tensor) (run func
 		return func() error {
 			_, err := explain.Explain(m, px, ids, targets, opt)
 			return err
-		}, none, nil
+		}, none, "", nil
 	case Score:
 		return func() error {
 			s := torch.NewScope()
@@ -197,18 +209,19 @@ func prepare(m *model.CLIP, w Work, o *Options, px, ids *torch.Tensor) (run func
 				_, err = out.LogitsPerImage.Float32s()
 			}
 			return errors.Join(err, s.Close())
-		}, none, nil
+		}, none, "", nil
 	case Train:
 		return prepareTrain(m, o, px, ids)
 	}
-	return nil, none, fmt.Errorf("unknown kind of work %q", w.Kind)
+	return nil, none, "", fmt.Errorf("unknown kind of work %q", w.Kind)
 }
 
 // prepareTrain makes the parameters trainable and an optimizer, and
-// returns one training step as `lavascope train` takes it.
-func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() error, func(), error) {
+// returns one training step as `lavascope train` takes it, and the
+// optimizer's implementation.
+func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() error, func(), string, error) {
 	if err := m.SetRequiresGrad(true); err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	params := m.Params()
 	ts := make([]*torch.Tensor, len(params))
@@ -217,7 +230,7 @@ func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() erro
 	}
 	opt, err := torch.NewAdamW(ts, o.AdamW)
 	if err != nil {
-		return nil, nil, errors.Join(err, m.SetRequiresGrad(false))
+		return nil, nil, "", errors.Join(err, m.SetRequiresGrad(false))
 	}
 	done := func() {
 		opt.Close()
@@ -229,33 +242,33 @@ func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() erro
 		_, _, err := model.OptimizerStep(s, m, opt, ts, px, ids, o.ClipGrad)
 		return err
 	}
-	return step, done, nil
+	return step, done, "AdamW " + string(opt.Impl()), nil
 }
 
 // optionsText says how lavascope ran a row, for the record.
-func optionsText(w Work, o *Options) string {
+func optionsText(w Work, o *Options, note string) string {
 	if o.TF32 {
-		return workText(w, o) + ", TF32"
+		return workText(w, o, note) + ", TF32"
 	}
-	return workText(w, o)
+	return workText(w, o, note)
 }
 
-func workText(w Work, o *Options) string {
+func workText(w Work, o *Options, note string) string {
 	switch w.Kind {
 	case Explain:
 		layers := "last layer"
 		if w.AllLayers {
 			layers = "all layers"
 		}
-		return "chefer " + layers + ", attention captured, one backward, texts cut at their end"
+		return "chefer " + layers + ", one shim call per encoder capturing attention, one backward, the rule in one call per encoder, texts cut at their end"
 	case Score:
-		return "no grad, one fused shim call per encoder, libtorch sdpa, texts padded to the longest"
+		return "no grad, one shim call per encoder, libtorch sdpa, texts padded to the longest"
 	case Train:
 		clip := "no clipping"
 		if o.ClipGrad > 0 {
 			clip = fmt.Sprintf("clip %g", o.ClipGrad)
 		}
-		return "libtorch sdpa, torch::optim::AdamW, " + clip + ", texts padded to the longest"
+		return "one shim call per encoder, libtorch sdpa, " + note + ", " + clip + ", texts padded to the longest"
 	}
 	return ""
 }

@@ -61,6 +61,11 @@ func TestRunTiny(t *testing.T) {
 			if (r.PeakMemBytes != nil) != (dev.IsCUDA() && torch.CUDACompiled()) {
 				t.Errorf("%s: peak memory %v on %s", r.Work, r.PeakMemBytes, dev)
 			}
+			if r.BindingCalls == nil {
+				t.Errorf("%s: no binding call count", r.Work)
+			} else {
+				t.Logf("%s: %d binding calls", r.Work, *r.BindingCalls)
+			}
 		}
 		for _, p := range m.Params() {
 			if p.Tensor.RequiresGrad() {

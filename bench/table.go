@@ -32,6 +32,13 @@ func formatMS(ms float64) string {
 	return fmt.Sprintf("%.2f ms", ms)
 }
 
+func formatCalls(n *int64) string {
+	if n == nil {
+		return "–"
+	}
+	return fmt.Sprint(*n)
+}
+
 func formatMem(b *int64) string {
 	if b == nil {
 		return "–"
@@ -40,8 +47,8 @@ func formatMem(b *int64) string {
 }
 
 // WriteTable writes one implementation's records as a plain table: the
-// median with its quartiles and extremes, the throughput and the peak
-// CUDA memory.
+// median with its quartiles and extremes, the throughput, the peak CUDA
+// memory and the binding calls per run.
 func WriteTable(w io.Writer, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -50,11 +57,11 @@ func WriteTable(w io.Writer, recs []Record) error {
 	fmt.Fprintf(w, "%s on %s (%s), config %s, %s; %d warm-up and %d timed runs each\n",
 		r0.Impl, r0.Device, r0.DeviceName, r0.Config, r0.DType, r0.Warmup, r0.Repeat)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "work\tmedian\tq1–q3\tmin–max\titems/s\tpeak CUDA mem")
+	fmt.Fprintln(tw, "work\tmedian\tq1–q3\tmin–max\titems/s\tpeak CUDA mem\tcalls")
 	for i := range recs {
 		r := &recs[i]
-		fmt.Fprintf(tw, "%s\t%s\t%s–%s\t%s–%s\t%.1f\t%s\n", r.Title, formatMS(r.MedianMS),
-			formatMS(r.Q1MS), formatMS(r.Q3MS), formatMS(r.MinMS), formatMS(r.MaxMS), r.ItemsPerS, formatMem(r.PeakMemBytes))
+		fmt.Fprintf(tw, "%s\t%s\t%s–%s\t%s–%s\t%.1f\t%s\t%s\n", r.Title, formatMS(r.MedianMS),
+			formatMS(r.Q1MS), formatMS(r.Q3MS), formatMS(r.MinMS), formatMS(r.MaxMS), r.ItemsPerS, formatMem(r.PeakMemBytes), formatCalls(r.BindingCalls))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -74,7 +81,7 @@ func column(r *Record) string {
 // side, one line per work item: each implementation's headline (median
 // time, or items/s for training), lavascope's speed-up over hf-default and
 // hf-best, the target and whether lavascope meets it, and
-// lavascope's peak CUDA memory.
+// lavascope's peak CUDA memory and binding calls per run.
 func WriteComparison(w io.Writer, recs []Record) error {
 	if len(recs) == 0 {
 		return fmt.Errorf("no records to compare")
@@ -109,7 +116,7 @@ func WriteComparison(w io.Writer, recs []Record) error {
 	for _, c := range cols {
 		fmt.Fprint(tw, c+"\t")
 	}
-	fmt.Fprintln(tw, "× default\t× best\ttarget\tmet\tlavascope peak")
+	fmt.Fprintln(tw, "× default\t× best\ttarget\tmet\tlavascope peak\tcalls")
 	for _, wk := range works {
 		var title string
 		for _, c := range cols {
@@ -137,11 +144,11 @@ func WriteComparison(w io.Writer, recs []Record) error {
 				}
 			}
 		}
-		mem := "–"
+		mem, calls := "–", "–"
 		if lv != nil {
-			mem = formatMem(lv.PeakMemBytes)
+			mem, calls = formatMem(lv.PeakMemBytes), formatCalls(lv.BindingCalls)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", target, met, mem)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", target, met, mem, calls)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -407,7 +407,7 @@ class Bench:
 
 FIELDS = ["impl", "work", "title", "config", "device", "device_name", "dtype", "options", "vs_f32", "pairs", "items",
           "tree_tokens", "text_len", "warmup", "repeat", "median_ms", "q1_ms", "q3_ms", "min_ms", "max_ms",
-          "items_per_s", "peak_mem_bytes", "threads", "versions"]
+          "items_per_s", "peak_mem_bytes", "binding_calls", "threads", "versions"]
 
 
 def main(argv):
