@@ -215,19 +215,38 @@ wait_first() {
 	pids=("${pids[@]:1}")
 	names=("${names[@]:1}")
 }
+# graphs.cpp holds the CUDA-graph code, which needs a CUDA libtorch ≥ 2 and
+# its CUDA headers; it is tried with LAVASCOPE_GRAPHS and, should that fail,
+# built without it (its ops then say graphs are off), so a libtorch whose
+# graph API differs costs the graphs, not the shim.
+graphs=0
+if [[ ${#cudadefs[@]} -gt 0 && "${version%%.*}" =~ ^[0-9]+$ && "${version%%.*}" -ge 2 ]]; then graphs=1; fi
 for f in "${sources[@]}"; do
 	o="$objdir/$(basename "${f%.cpp}").o"
 	objs+=("$o")
-	"$cxx" "${flags[@]}" -c "$f" -o "$o" &
+	extra=()
+	[[ "$(basename "$f")" == graphs.cpp && $graphs == 1 ]] && extra=(-DLAVASCOPE_GRAPHS)
+	"$cxx" "${flags[@]}" "${extra[@]}" -c "$f" -o "$o" &
 	pids+=($!)
 	names+=("$(basename "$f")")
 	((${#pids[@]} < jobs)) || wait_first
 done
 while ((${#pids[@]} > 0)); do wait_first; done
+if [[ $graphs == 1 && " ${failed[*]} " == *" graphs.cpp "* ]]; then
+	echo "build-torch: graphs.cpp did not compile with CUDA graphs (compiler output above); building it without them" >&2
+	"$cxx" "${flags[@]}" -c "$root/torch/csrc/graphs.cpp" -o "$objdir/graphs.o" || die "compiling graphs.cpp without CUDA graphs failed"
+	graphs=0
+	kept=()
+	for n in "${failed[@]}"; do [[ "$n" == graphs.cpp ]] || kept+=("$n"); done
+	failed=("${kept[@]}")
+fi
 ((${#failed[@]} == 0)) || die "compiling ${failed[*]} against $src failed (compiler output above)"
 if ! "$cxx" -shared "${flags[@]}" -o "$tmp" "${objs[@]}" "${libs[@]}"; then
 	die "linking the shim against $src failed (linker output above)"
 fi
 mv -f "$tmp" "$out"
 echo "$hash" >"$stamp"
+if [[ $cuda == 1 ]]; then
+	if [[ $graphs == 1 ]]; then echo "graphs:   CUDA graphs on"; else echo "graphs:   CUDA graphs off (need libtorch >= 2 with the CUDA headers)"; fi
+fi
 echo "shim:     $out (built in $((SECONDS - start)) s)"

@@ -490,6 +490,7 @@ OpTable make_ops() {
   };
   add_optim_ops(table);
   add_fused_ops(table);
+  add_graph_ops(table);
   return table;
 }
 
@@ -550,9 +551,9 @@ LT_API void lt_call(int64_t op, Args* a) {
     a->err = dup("unknown op " + std::to_string(op));
     return;
   }
-  // Optimizer ops take a non-tensor handle as first operand and return one:
-  // keep those out of operand descriptions and cleanup.
-  bool opt_op = std::strncmp(t[op].first, "adamw_", 6) == 0;
+  // Optimizer and graph ops take a non-tensor handle as first operand and
+  // return one: keep those out of operand descriptions and cleanup.
+  bool opt_op = std::strncmp(t[op].first, "adamw_", 6) == 0 || std::strncmp(t[op].first, "cuda_graph_", 11) == 0;
   std::string msg;
   try {
     t[op].second(c);

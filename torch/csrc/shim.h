@@ -158,9 +158,10 @@ struct Ctx {
 using OpFn = void (*)(Ctx&);
 using OpTable = std::vector<std::pair<const char*, OpFn>>;
 
-// The ops of optim.cpp (AdamW, gradient clipping) and fused.cpp (whole
-// encoders, the relevance rule).
+// The ops of optim.cpp (AdamW, gradient clipping), fused.cpp (whole
+// encoders, the relevance rule) and graphs.cpp (CUDA graphs).
 void add_optim_ops(OpTable& t);
 void add_fused_ops(OpTable& t);
+void add_graph_ops(OpTable& t);
 
 }  // namespace lt
