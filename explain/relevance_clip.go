@@ -145,16 +145,8 @@ func Explain(m *model.CLIP, pixels, ids *torch.Tensor, targets []Target, opt Opt
 	if err := ids.Err(); err != nil {
 		return nil, fmt.Errorf("explain: ids: %w", err)
 	}
-	ni, nt := int(pixels.Size(0)), int(ids.Size(0))
-	for k, t := range targets {
-		if len(t) == 0 {
-			return nil, fmt.Errorf("explain: target %d has no cells", k)
-		}
-		for _, c := range t {
-			if c.Image < 0 || c.Image >= ni || c.Text < 0 || c.Text >= nt {
-				return nil, fmt.Errorf("explain: target %d: cell (image %d, text %d) outside the %d images and %d texts", k, c.Image, c.Text, ni, nt)
-			}
-		}
+	if err := checkTargets(targets, int(pixels.Size(0)), int(ids.Size(0))); err != nil {
+		return nil, err
 	}
 	results := make([]Result, len(targets))
 	if len(targets) == 0 {
@@ -166,6 +158,22 @@ func Explain(m *model.CLIP, pixels, ids *torch.Tensor, targets []Target, opt Opt
 		}
 	}
 	return results, nil
+}
+
+// checkTargets checks that every target has cells and that they name
+// images and texts among ni and nt.
+func checkTargets(targets []Target, ni, nt int) error {
+	for k, t := range targets {
+		if len(t) == 0 {
+			return fmt.Errorf("explain: target %d has no cells", k)
+		}
+		for _, c := range t {
+			if c.Image < 0 || c.Image >= ni || c.Text < 0 || c.Text >= nt {
+				return fmt.Errorf("explain: target %d: cell (image %d, text %d) outside the %d images and %d texts", k, c.Image, c.Text, ni, nt)
+			}
+		}
+	}
+	return nil
 }
 
 // planRounds groups targets so that within a group no image and no text
@@ -216,28 +224,50 @@ func planRounds(targets []Target, grad bool) [][]int {
 	return out
 }
 
-// explainRound runs one forward (and backward) for the targets listed in
-// round and fills their results.
-func explainRound(m *model.CLIP, pixels, ids *torch.Tensor, targets []Target, round []int, method Method, opt Options, results []Result) error {
-	// The images and texts the round uses, in order of first use.
-	var imgs, txts []int
-	imgAt, txtAt := map[int]int{}, map[int]int{}
+// layout is the images and texts one round uses, in order of first use,
+// and where each lands in the round's batch.
+type layout struct {
+	imgs, txts   []int
+	imgAt, txtAt map[int]int
+}
+
+func newLayout(targets []Target, round []int) layout {
+	l := layout{imgAt: map[int]int{}, txtAt: map[int]int{}}
 	for _, k := range round {
 		for _, c := range targets[k] {
-			if _, ok := imgAt[c.Image]; !ok {
-				imgAt[c.Image] = len(imgs)
-				imgs = append(imgs, c.Image)
+			if _, ok := l.imgAt[c.Image]; !ok {
+				l.imgAt[c.Image] = len(l.imgs)
+				l.imgs = append(l.imgs, c.Image)
 			}
-			if _, ok := txtAt[c.Text]; !ok {
-				txtAt[c.Text] = len(txts)
-				txts = append(txts, c.Text)
+			if _, ok := l.txtAt[c.Text]; !ok {
+				l.txtAt[c.Text] = len(l.txts)
+				l.txts = append(l.txts, c.Text)
 			}
 		}
 	}
+	return l
+}
+
+// weight is the objective's weight on each logit of the round's batch
+// [images, texts]: how many of the round's targets use that cell.
+func (l layout) weight(targets []Target, round []int) []float32 {
+	w := make([]float32, len(l.imgs)*len(l.txts))
+	for _, k := range round {
+		for _, c := range targets[k] {
+			w[l.imgAt[c.Image]*len(l.txts)+l.txtAt[c.Text]]++
+		}
+	}
+	return w
+}
+
+// explainRound runs one forward (and backward) for the targets listed in
+// round and fills their results.
+func explainRound(m *model.CLIP, pixels, ids *torch.Tensor, targets []Target, round []int, method Method, opt Options, results []Result) error {
+	l := newLayout(targets, round)
 	s := torch.NewScope()
 	defer s.Close()
-	px := gatherRows(s, pixels, imgs)
-	tx := gatherRows(s, ids, txts)
+	px := gatherRows(s, pixels, l.imgs)
+	tx := gatherRows(s, ids, l.txts)
 	width := int(ids.Size(1))
 	if !opt.Matrices {
 		// The text mask is causal: nothing after the last end of text
@@ -249,46 +279,73 @@ func explainRound(m *model.CLIP, pixels, ids *torch.Tensor, targets []Target, ro
 		}
 		tx = tx.Narrow(1, 0, int64(n))
 	}
-	out, err := m.Forward(s, px, tx, model.ForwardOptions{Capture: true})
+	var w *torch.Tensor
+	if method.NeedsGrad() {
+		w = s.FromFloat32(l.weight(targets, round), int64(len(l.imgs)), int64(len(l.txts)))
+	}
+	out, err := roundWork(s, m, px, tx, w, method, opt, model.ForwardOptions{Capture: true})
 	if err != nil {
-		return fmt.Errorf("explain: %w", err)
+		return err
+	}
+	return l.results(out, targets, round, width, opt.Matrices, results)
+}
+
+// roundOutput is what a round computes on the device: each encoder's
+// relevance matrices, the logits [images, texts] and the texts' end-of-text
+// positions.
+type roundOutput struct {
+	image, text, logits, eot *torch.Tensor
+}
+
+func (o roundOutput) tensors() []*torch.Tensor {
+	return []*torch.Tensor{o.image, o.text, o.logits, o.eot}
+}
+
+// roundWork is the device side of a round: the forward pass with attention
+// captured, the backward pass of the weighted logits (w [images, texts],
+// for the methods that need gradients) and each encoder's relevance
+// matrix. It reads nothing back to the host, so that a CUDA graph can
+// capture it.
+func roundWork(s *torch.Scope, m *model.CLIP, px, tx, w *torch.Tensor, method Method, opt Options, fo model.ForwardOptions) (roundOutput, error) {
+	out, err := m.Forward(s, px, tx, fo)
+	if err != nil {
+		return roundOutput{}, fmt.Errorf("explain: %w", err)
 	}
 	var gi, gt []*torch.Tensor
 	if method.NeedsGrad() {
-		weight := make([]float32, len(imgs)*len(txts))
-		for _, k := range round {
-			for _, c := range targets[k] {
-				weight[imgAt[c.Image]*len(txts)+txtAt[c.Text]]++
-			}
-		}
 		logits := out.LogitsPerImage
-		w := s.FromFloat32(weight, int64(len(imgs)), int64(len(txts))).To(logits.Device(), logits.DType())
-		objective := logits.Mul(w).SumAll()
+		objective := logits.Mul(w.To(logits.Device(), logits.DType())).SumAll()
 		if gi, gt, err = gradients(objective, out, method, opt.Start); err != nil {
-			return fmt.Errorf("explain: %w", err)
+			return roundOutput{}, fmt.Errorf("explain: %w", err)
 		}
 	}
 	ri, err := method.Matrix(s, out.Image.Attentions, gi, opt.Start)
 	if err != nil {
-		return fmt.Errorf("explain: image encoder: %w", err)
+		return roundOutput{}, fmt.Errorf("explain: image encoder: %w", err)
 	}
 	rt, err := method.Matrix(s, out.Text.Attentions, gt, opt.Start)
 	if err != nil {
-		return fmt.Errorf("explain: text encoder: %w", err)
+		return roundOutput{}, fmt.Errorf("explain: text encoder: %w", err)
 	}
-	logits, err := out.LogitsPerImage.Float64s()
+	return roundOutput{image: ri, text: rt, logits: out.LogitsPerImage, eot: out.Text.EOT}, nil
+}
+
+// results reads a round's output back and fills the results of its
+// targets; width is the texts' width before any cut.
+func (l layout) results(out roundOutput, targets []Target, round []int, width int, matrices bool, results []Result) error {
+	logits, err := out.logits.Float64s()
 	if err != nil {
 		return fmt.Errorf("explain: logits: %w", err)
 	}
-	eots, err := out.Text.EOT.Int64s()
+	eots, err := out.eot.Int64s()
 	if err != nil {
 		return fmt.Errorf("explain: end of text: %w", err)
 	}
-	imaps, err := imageMaps(ri, opt.Matrices)
+	imaps, err := imageMaps(out.image, matrices)
 	if err != nil {
 		return fmt.Errorf("explain: image relevance: %w", err)
 	}
-	tmaps, err := textMaps(rt, eots, width, opt.Matrices)
+	tmaps, err := textMaps(out.text, eots, width, matrices)
 	if err != nil {
 		return fmt.Errorf("explain: text relevance: %w", err)
 	}
@@ -296,8 +353,8 @@ func explainRound(m *model.CLIP, pixels, ids *torch.Tensor, targets []Target, ro
 		r := Result{Target: targets[k]}
 		seenI, seenT := map[int]bool{}, map[int]bool{}
 		for _, c := range targets[k] {
-			li, lt := imgAt[c.Image], txtAt[c.Text]
-			r.Logit += logits[li*len(txts)+lt]
+			li, lt := l.imgAt[c.Image], l.txtAt[c.Text]
+			r.Logit += logits[li*len(l.txts)+lt]
 			if !seenI[c.Image] {
 				seenI[c.Image] = true
 				im := imaps[li].clone()
@@ -376,11 +433,7 @@ func textExtent(m *model.CLIP, ids *torch.Tensor) (int, error) {
 
 // gatherRows returns rows idx of t (along dim 0), in s.
 func gatherRows(s *torch.Scope, t *torch.Tensor, idx []int) *torch.Tensor {
-	ix := make([]int64, len(idx))
-	for i, v := range idx {
-		ix[i] = int64(v)
-	}
-	return t.In(s).IndexSelect(0, s.FromInt64(ix, int64(len(ix))).ToDevice(t.Device()))
+	return t.In(s).IndexSelect(0, s.FromInt64(toInt64(idx), int64(len(idx))).ToDevice(t.Device()))
 }
 
 // imageMaps reads the class-token rows of the image relevance matrices

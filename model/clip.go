@@ -165,7 +165,18 @@ type ForwardOptions struct {
 	// attention without capture uses libtorch's scaled_dot_product_attention,
 	// fused on libtorch ≥ 2.
 	Eager bool
+	// CheckedIDs says the caller has checked the ids with CheckIDs, so the
+	// pass reads nothing back to the host: what capturing it in a CUDA graph
+	// (torch.Replay) needs. An id outside the vocabulary would then fail on
+	// the device.
+	CheckedIDs bool
 }
+
+// CheckIDs checks that ids [T,N] are token ids the text encoder can take:
+// an integer tensor of 1 to max_position_embeddings positions, every id
+// inside the vocabulary. Forward calls it (it reads the ids' extremes back
+// to the host) unless told that the caller did.
+func (m *CLIP) CheckIDs(ids *torch.Tensor) error { return m.text.checkIDs(ids) }
 
 // Output is what a forward pass returns. Its tensors belong to the scope
 // given to Forward. Image is nil when no pixels were given, Text when no ids
@@ -223,6 +234,14 @@ type TextOutput struct {
 func (m *CLIP) Forward(s *torch.Scope, pixels, ids *torch.Tensor, o ForwardOptions) (*Output, error) {
 	if pixels == nil && ids == nil {
 		return nil, inputErrorf("clip forward: no pixels and no ids")
+	}
+	if ids != nil && !o.CheckedIDs {
+		// Before any encoder: reading the ids' range back waits for the
+		// device, which then has nothing else queued to finish first.
+		if err := m.text.checkIDs(ids); err != nil {
+			return nil, err
+		}
+		o.CheckedIDs = true
 	}
 	var out *Output
 	pass := func() error {

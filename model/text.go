@@ -34,35 +34,49 @@ func newTextModel(c *TextConfig, p param) textModel {
 	}
 }
 
-// forward encodes ids [B,N]; its tensors belong to s.
-func (t *textModel) forward(s *torch.Scope, ids, proj *torch.Tensor, o ForwardOptions, mo Options) (*TextOutput, error) {
+// checkIDs validates ids; see CLIP.CheckIDs.
+func (t *textModel) checkIDs(ids *torch.Tensor) error {
 	if err := ids.Err(); err != nil {
-		return nil, fmt.Errorf("input ids: %w", err)
+		return fmt.Errorf("input ids: %w", err)
 	}
 	shape := ids.Shape()
 	if len(shape) != 2 || shape[0] < 1 || shape[1] < 1 || shape[1] > t.maxPos {
-		return nil, inputErrorf("input ids %s: want [batch, tokens] with 1 to %d tokens (max_position_embeddings)", ids, t.maxPos)
+		return inputErrorf("input ids %s: want [batch, tokens] with 1 to %d tokens (max_position_embeddings)", ids, t.maxPos)
 	}
 	switch ids.DType() {
 	case torch.Int64, torch.Int32, torch.Uint8:
 	default:
-		return nil, inputErrorf("input ids %s: want an integer tensor", ids)
+		return inputErrorf("input ids %s: want an integer tensor", ids)
 	}
-	b, n := shape[0], shape[1]
-	x := ids.In(s).To(mo.Device, torch.Int64)
 	// An id outside the vocabulary would fail inside the embedding, and
 	// on a GPU as a device-side assert that kills the process: check first.
+	s := torch.NewScope()
+	defer s.Close()
+	x := ids.In(s)
 	lo, err := x.MinAll().Item()
 	if err != nil {
-		return nil, fmt.Errorf("input ids: %w", err)
+		return fmt.Errorf("input ids: %w", err)
 	}
 	hi, err := x.MaxAll().Item()
 	if err != nil {
-		return nil, fmt.Errorf("input ids: %w", err)
+		return fmt.Errorf("input ids: %w", err)
 	}
 	if lo < 0 || hi >= float64(t.vocab) {
-		return nil, inputErrorf("input ids %s: ids range over [%d, %d], outside the vocabulary [0, %d)", ids, int64(lo), int64(hi), t.vocab)
+		return inputErrorf("input ids %s: ids range over [%d, %d], outside the vocabulary [0, %d)", ids, int64(lo), int64(hi), t.vocab)
 	}
+	return nil
+}
+
+// forward encodes ids [B,N]; its tensors belong to s.
+func (t *textModel) forward(s *torch.Scope, ids, proj *torch.Tensor, o ForwardOptions, mo Options) (*TextOutput, error) {
+	if !o.CheckedIDs {
+		if err := t.checkIDs(ids); err != nil {
+			return nil, err
+		}
+	}
+	shape := ids.Shape()
+	b, n := shape[0], shape[1]
+	x := ids.In(s).To(mo.Device, torch.Int64)
 	h := torch.Embedding(t.tokEmb, x).Add(t.posEmb.In(s).Narrow(0, 0, n))
 	last, attns, err := t.enc.forward(h, true, newAttnMode(s, o, mo, n))
 	if err != nil {
