@@ -27,6 +27,9 @@ type Options struct {
 	// TF32 records that float32 products ran on TF32 (torch.SetAllowTF32,
 	// which the caller sets: it is process-wide).
 	TF32 bool
+	// Graphs runs the relevance and scoring rows as CUDA graphs
+	// (explain.Static, torch.Replay), captured before the warm-up runs.
+	Graphs bool
 	// Base is copied into every record before the row fills it: Impl,
 	// Config, DeviceName, Versions, Threads.
 	Base Record
@@ -197,11 +200,17 @@ func prepare(m *model.CLIP, w Work, o *Options, px, ids *torch.Tensor) (run func
 			opt.Start = explain.AllLayers
 		}
 		targets := explain.Own(w.Items())
+		if o.Graphs {
+			return prepareStaticExplain(m, w, o, opt, px, ids)
+		}
 		return func() error {
 			_, err := explain.Explain(m, px, ids, targets, opt)
 			return err
 		}, none, "", nil
 	case Score:
+		if o.Graphs {
+			return prepareGraphScore(m, px, ids)
+		}
 		return func() error {
 			s := torch.NewScope()
 			out, err := m.Forward(s, px, ids, model.ForwardOptions{})
@@ -214,6 +223,54 @@ func prepare(m *model.CLIP, w Work, o *Options, px, ids *torch.Tensor) (run func
 		return prepareTrain(m, o, px, ids)
 	}
 	return nil, none, "", fmt.Errorf("unknown kind of work %q", w.Kind)
+}
+
+// prepareStaticExplain captures the relevance of w's pairs in a CUDA graph
+// as wide as the texts' longest (the eager explainer cuts them there too);
+// a run is what the explorer does per pair: check and copy the inputs in,
+// replay, read the maps back.
+func prepareStaticExplain(m *model.CLIP, w Work, o *Options, opt explain.Options, px, ids *torch.Tensor) (func() error, func(), string, error) {
+	n := w.Items()
+	st, err := explain.NewStatic(m, n, n, o.TreeTokens+2, explain.Own(n), opt, true)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	run := func() error {
+		_, err := st.Explain(px, ids)
+		return err
+	}
+	return run, func() { st.Close() }, "CUDA graph", nil
+}
+
+// prepareGraphScore captures the scoring forward pass in a CUDA graph; a
+// run checks the ids, replays and reads the logits back.
+func prepareGraphScore(m *model.CLIP, px, ids *torch.Tensor) (func() error, func(), string, error) {
+	r, err := torch.NewReplay(m.Device(), true, func(s *torch.Scope) ([]*torch.Tensor, error) {
+		var out *model.Output
+		err := torch.NoGrad(func() error {
+			var err error
+			out, err = m.Forward(s, px, ids, model.ForwardOptions{CheckedIDs: true})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return []*torch.Tensor{out.LogitsPerImage}, nil
+	})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	run := func() error {
+		if err := m.CheckIDs(ids); err != nil {
+			return err
+		}
+		if err := r.Run(); err != nil {
+			return err
+		}
+		_, err := r.Outputs()[0].Float32s()
+		return err
+	}
+	return run, func() { r.Close() }, "CUDA graph", nil
 }
 
 // prepareTrain makes the parameters trainable and an optimizer, and
@@ -260,8 +317,15 @@ func workText(w Work, o *Options, note string) string {
 		if w.AllLayers {
 			layers = "all layers"
 		}
-		return "chefer " + layers + ", one shim call per encoder capturing attention, one backward, the rule in one call per encoder, texts cut at their end"
+		text := "texts cut at their end"
+		if note != "" {
+			text = note + ", texts as wide as the longest"
+		}
+		return "chefer " + layers + ", one shim call per encoder capturing attention, one backward, the rule in one call per encoder, " + text
 	case Score:
+		if note != "" {
+			return "no grad, " + note + ", libtorch sdpa, texts padded to the longest"
+		}
 		return "no grad, one shim call per encoder, libtorch sdpa, texts padded to the longest"
 	case Train:
 		clip := "no clipping"

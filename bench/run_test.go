@@ -12,11 +12,10 @@ import (
 	"github.com/lavascope/lavascope/torch"
 )
 
-// TestRunTiny runs every row once on a tiny model and checks the records,
-// that the training rows leave the parameters frozen, and that no tensor
-// outlives the run.
-func TestRunTiny(t *testing.T) {
-	dev := torchtest.Device(t)
+// onTiny runs f on a tiny model on dev, from a torch worker, and checks
+// that no tensor f made outlives it.
+func onTiny(t *testing.T, dev torch.Device, f func(m *model.CLIP) error) {
+	t.Helper()
 	w := torch.NewWorker()
 	defer w.Close()
 	err := w.Do(func() error {
@@ -26,6 +25,25 @@ func TestRunTiny(t *testing.T) {
 		}
 		defer m.Close()
 		before := torch.LiveTensors()
+		if err := f(m); err != nil {
+			return err
+		}
+		if after := torch.LiveTensors(); after != before {
+			t.Errorf("live tensors %d before, %d after", before, after)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunTiny runs every row once on a tiny model and checks the records,
+// that the training rows leave the parameters frozen, and that no tensor
+// outlives the run.
+func TestRunTiny(t *testing.T) {
+	dev := torchtest.Device(t)
+	onTiny(t, dev, func(m *model.CLIP) error {
 		o := DefaultOptions()
 		o.Warmup, o.Repeat = 1, 2
 		o.Base.Config = "tiny"
@@ -73,14 +91,8 @@ func TestRunTiny(t *testing.T) {
 				break
 			}
 		}
-		if after := torch.LiveTensors(); after != before {
-			t.Errorf("live tensors %d before the run, %d after", before, after)
-		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestRunErrors(t *testing.T) {
@@ -240,4 +252,29 @@ func TestAccuracyTF32(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRunGraphs runs the relevance and scoring rows from CUDA graphs, where
+// the device and the shim have them, and checks that the graphs leave no
+// tensor behind.
+func TestRunGraphs(t *testing.T) {
+	dev := torchtest.Device(t)
+	if !dev.IsCUDA() || !torch.CUDAGraphsCompiled() {
+		t.Skipf("CUDA graphs need a CUDA device and a shim with them (device %s)", dev)
+	}
+	onTiny(t, dev, func(m *model.CLIP) error {
+		o := DefaultOptions()
+		o.Warmup, o.Repeat, o.Graphs = 1, 3, true
+		recs, err := Run(m, slices.Concat(ExplainWork(2), ScoreWork()), o)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if !strings.Contains(r.Options, "CUDA graph") {
+				t.Errorf("%s: options %q do not say CUDA graph", r.Work, r.Options)
+			}
+			t.Logf("%s: %.3f ms, %d binding calls", r.Work, r.MedianMS, *r.BindingCalls)
+		}
+		return nil
+	})
 }

@@ -30,6 +30,8 @@
 #                   microbenchmarks; 0: every test binary, everything
 #   BENCH_WARMUP, BENCH_REPEAT   runs of each bench row (default 3 and 10)
 #   BENCH_CONFIG    the model of the bench rows (default vit-b-32)
+#   GPU_CHECK_BEST  1 (default, CUDA only): also time lavascope with --tf32
+#                   --cuda-graphs, a column of its own in the table
 #   GPU_CHECK_BF16  1: also time lavascope's relevance and scoring in bf16
 #   GPU_CHECK_DEVICE  cuda (default); cpu runs the same steps on the CPU, to
 #                   try the script on a machine without a GPU
@@ -161,6 +163,13 @@ if [[ -x build/lavascope ]]; then
 	step "lavascope bench all ($config, $device)" lavascope-bench.log \
 		bash -c 'out="$1"; shift; exec timeout 150 "$@" >"$out"' _ "$lv_json" \
 		build/lavascope bench all --device "$device" "${bench_args[@]}"
+	# The options a PyTorch user could switch on too: TF32, CUDA graphs for
+	# relevance and scoring (the training rows take fused AdamW either way).
+	if [[ $device == cuda* && ${GPU_CHECK_BEST:-1} == 1 ]]; then
+		step "lavascope bench all --tf32 --cuda-graphs ($config, $device)" lavascope-bench-best.log \
+			bash -c 'out="$1"; shift; exec timeout 150 "$@" >>"$out"' _ "$lv_json" \
+			build/lavascope bench all --device "$device" --tf32 --cuda-graphs "${bench_args[@]}"
+	fi
 	if [[ ${GPU_CHECK_BF16:-0} == 1 ]]; then
 		for sub in explain score; do
 			step "lavascope bench $sub bf16 ($config, $device)" "lavascope-bench-$sub-bf16.log" \

@@ -23,6 +23,7 @@ type benchFlags struct {
 	batchPairs []int
 	asJSON     bool
 	tf32       bool
+	adamw      string
 	o          bench.Options
 }
 
@@ -43,6 +44,11 @@ median, quartiles and extremes, and on CUDA the peak memory.
 demo (the embedded model), a config.json, or a checkpoint folder. (Here
 --config names the model, not lavascope's settings file.) The device comes
 from --device: auto falls back to the CPU with a notice.
+
+Options a GPU user can turn on, each stated in the records: --tf32 (with its
+accuracy against float32), --cuda-graphs (relevance and scoring replayed
+from CUDA graphs: the same kernels, one launch), --adamw fused|foreach (the
+training rows' optimizer; auto picks fused where libtorch has it).
 
 --json prints one JSON object per row, the records that
 scripts/reference/hf_bench.py prints for the same rows with transformers;
@@ -85,6 +91,8 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 			fs.Float64Var(&f.o.ClipGrad, "clip-grad", f.o.ClipGrad, "gradient clipping norm of the training step (0: off)")
 			fs.BoolVar(&f.asJSON, "json", false, "print one JSON record per row")
 			fs.BoolVar(&f.tf32, "tf32", false, "let float32 matrix products and convolutions use TF32 on CUDA (states its accuracy against f32)")
+			fs.BoolVar(&f.o.Graphs, "cuda-graphs", false, "capture the relevance and scoring rows in CUDA graphs (CUDA, a shim against libtorch ≥ 2)")
+			fs.StringVar(&f.adamw, "adamw", "auto", "AdamW of the training rows: auto (fused on CUDA with libtorch ≥ 2, else foreach), foreach or fused")
 			cmd.AddCommand(c)
 		}
 		cmd.AddCommand(&cobra.Command{
@@ -119,6 +127,11 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 	if f.o.Repeat < 1 || f.o.Warmup < 0 || f.o.TreeTokens < 1 || !(f.o.ClipGrad >= 0) {
 		return withExit(2, errors.New("--repeat must be ≥ 1, --warmup ≥ 0, --tokens ≥ 1 and --clip-grad ≥ 0"))
 	}
+	impl, err := torch.ParseAdamWImpl(f.adamw)
+	if err != nil {
+		return withExit(2, fmt.Errorf("--adamw: %w", err))
+	}
+	f.o.AdamW.Impl = impl
 	ws := works(f)
 	stderr := cmd.ErrOrStderr()
 	if dt != torch.Float32 && slices.ContainsFunc(ws, func(w bench.Work) bool { return w.Kind == bench.Train }) {
@@ -135,6 +148,9 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 		return err
 	}
 	defer w.Close()
+	if f.o.Graphs && !dev.IsCUDA() {
+		return withExit(2, fmt.Errorf("--cuda-graphs needs a CUDA device; this run is on %s", dev))
+	}
 	var recs []bench.Record
 	err = w.Do(func() error {
 		m, notice, err := bench.OpenModel(arg, model.Options{Device: dev, DType: dt}, f.o.Seed)
@@ -174,7 +190,7 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 			defer torch.SetAllowTF32(false)
 		}
 		o.Base = bench.Record{
-			Impl:       "lavascope",
+			Impl:       benchImpl(&o, f.tf32),
 			Config:     f.config,
 			VsF32:      vsF32,
 			DeviceName: bench.CPUName(),
@@ -217,4 +233,20 @@ func benchProgress(stdout, stderr io.Writer, asJSON bool, r bench.Record) {
 		return
 	}
 	fmt.Fprintf(stderr, "%-14s median %.2f ms (%d runs), %.1f items/s\n", r.Work, r.MedianMS, r.Repeat, r.ItemsPerS)
+}
+
+// benchImpl names lavascope's variant in the records, so that runs with
+// different options stand in separate columns of a comparison.
+func benchImpl(o *bench.Options, tf32 bool) string {
+	impl := "lavascope"
+	if tf32 {
+		impl += "+tf32"
+	}
+	if o.Graphs {
+		impl += "+graphs"
+	}
+	if o.AdamW.Impl != torch.AdamWAuto {
+		impl += "+" + string(o.AdamW.Impl)
+	}
+	return impl
 }

@@ -94,6 +94,8 @@ func TestBenchBadInput(t *testing.T) {
 		{"explain", "--pairs", "0"},
 		{"train", "--batch-pairs", "0"},
 		{"score", "--repeat", "0"},
+		{"train", "--adamw", "sgd"},
+		{"score", "--device", "cpu", "--cuda-graphs"},
 		{"compare", bad},
 	} {
 		_, _, err := runBenchCmd(t, args...)
