@@ -67,8 +67,9 @@ type TorchEngine struct {
 
 	// m and closed belong to the worker: only functions that run on it
 	// read or write them.
-	m      *model.CLIP
-	closed bool
+	m       *model.CLIP
+	closed  bool
+	statics staticCache
 
 	// runs counts the fine-tunes started from the engine, which Close
 	// waits for: a run cancelled at quit still removes its folder.
@@ -219,7 +220,7 @@ func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
 // weights unless m holds them already. On error it frees m but leaves rt's
 // reference to the caller.
 func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name, dir string, style trees.Style, m *model.CLIP) (*TorchEngine, error) {
-	e := &TorchEngine{rt: rt, dir: dir, opt: o, scoreBatch: scoreBatchPairs, m: m}
+	e := &TorchEngine{rt: rt, dir: dir, opt: o, scoreBatch: scoreBatchPairs, m: m, statics: newStaticCache(rt.dev)}
 	fail := func(err error) (*TorchEngine, error) {
 		if e.m != nil {
 			_ = rt.w.Do(e.m.Close)
@@ -303,6 +304,7 @@ func (e *TorchEngine) Close() error {
 				return nil
 			}
 			e.closed = true
+			e.statics.close()
 			return e.m.Close()
 		})
 		e.rt.release()
@@ -461,7 +463,9 @@ func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]Score, 
 
 // Explain implements Engine with explain.Explain: one forward with the
 // attention captured and, for the gradient methods, one backward per round
-// of targets that share no image or text.
+// of targets that share no image or text. On a GPU with CUDA graphs, the
+// targets that fit one round are explained by a graph captured for that
+// kind of request (explain.Static), replayed pair after pair.
 func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explanation, error) {
 	began := time.Now()
 	method, err := explain.ParseMethod(string(req.Method))
@@ -531,6 +535,14 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 		size := int64(e.imageSize)
 		px := s.FromFloat32(pixels, int64(n), 3, size, size).ToDevice(e.rt.dev)
 		tx := s.FromInt64(tokens, int64(n), int64(length)).ToDevice(e.rt.dev)
+		if e.statics.on {
+			key := staticKey{readings: n, method: method, start: start, target: req.Target}
+			if st := e.statics.get(e.m, key, e.textContext, targets); st != nil {
+				var err error
+				res, err = st.Explain(px, tx)
+				return err
+			}
+		}
 		var err error
 		res, err = explain.Explain(e.m, px, tx, targets, explain.Options{Method: method, Start: start})
 		return err

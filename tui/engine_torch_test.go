@@ -281,6 +281,64 @@ func TestTorchEngineExplain(t *testing.T) {
 	}
 }
 
+// TestTorchEngineExplainStatic runs every kind of request through the
+// engine's cache of static explainers (here without CUDA graphs, the same
+// path on the CPU) and compares each with the explainer run op by op:
+// more kinds than the cache holds, and targets that need two passes, which
+// fall back.
+func TestTorchEngineExplainStatic(t *testing.T) {
+	f := newTorchFixture(t)
+	e := f.open(t, f.opts)
+	p := &f.ds.Pairs[0]
+	var reqs []ExplainRequest
+	for _, m := range explain.Methods {
+		for _, tg := range Targets {
+			reqs = append(reqs, ExplainRequest{PairID: p.ID, Method: m, StartLayer: "last", Target: tg})
+		}
+	}
+	want := make([]*Explanation, len(reqs))
+	for i, req := range reqs {
+		exp, err := e.Explain(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = exp
+	}
+	e.statics = staticCache{on: true}
+	for round := range 2 {
+		for i, req := range reqs {
+			got, err := e.Explain(context.Background(), req)
+			if err != nil {
+				t.Fatalf("%+v: %v", req, err)
+			}
+			for j := range got.Readings {
+				g, w := got.Readings[j], want[i].Readings[j]
+				if g.Image != w.Image || len(g.Tokens) != len(w.Tokens) || len(g.Patches.V) != len(w.Patches.V) {
+					t.Fatalf("round %d %+v reading %d: image %d, %d tokens, %d patches; want %d, %d, %d", round, req, j, g.Image, len(g.Tokens), len(g.Patches.V), w.Image, len(w.Tokens), len(w.Patches.V))
+				}
+				for k := range g.Tokens {
+					if d := math.Abs(g.Tokens[k].Relevance - w.Tokens[k].Relevance); d > 1e-4*max(1, math.Abs(w.Tokens[k].Relevance)) {
+						t.Errorf("round %d %+v reading %d token %d: %g, want %g", round, req, j, k, g.Tokens[k].Relevance, w.Tokens[k].Relevance)
+						break
+					}
+				}
+				for k := range g.Patches.V {
+					if d := math.Abs(float64(g.Patches.V[k] - w.Patches.V[k])); d > 1e-4*max(1, math.Abs(float64(w.Patches.V[k]))) {
+						t.Errorf("round %d %+v reading %d patch %d: %g, want %g", round, req, j, k, g.Patches.V[k], w.Patches.V[k])
+						break
+					}
+				}
+			}
+		}
+	}
+	if n := len(e.statics.entries); n != maxStatics {
+		t.Errorf("%d static explainers kept, want the cap %d", n, maxStatics)
+	}
+	if !e.statics.failed[staticKey{readings: len(p.Readings), method: explain.Chefer, start: explain.LastLayer, target: TargetAll}] {
+		t.Error("the all-images target, which takes two passes, is not marked as falling back")
+	}
+}
+
 // checkTiling checks that a reading's tokens run from the start marker to
 // the end marker and cover its text in order, leaving out only spaces.
 func checkTiling(t *testing.T, j int, rr ReadingRelevance) {
