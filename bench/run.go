@@ -27,8 +27,9 @@ type Options struct {
 	// TF32 records that float32 products ran on TF32 (torch.SetAllowTF32,
 	// which the caller sets: it is process-wide).
 	TF32 bool
-	// Graphs runs the relevance and scoring rows as CUDA graphs
-	// (explain.Static, torch.Replay), captured before the warm-up runs.
+	// Graphs runs every row from a CUDA graph captured before the warm-up
+	// runs: relevance (explain.Static), scoring (torch.Replay) and training
+	// (model.StepGraph, after one ordinary step for AdamW's state).
 	Graphs bool
 	// Base is copied into every record before the row fills it: Impl,
 	// Config, DeviceName, Versions, Threads.
@@ -299,7 +300,25 @@ func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() erro
 		_, _, err := model.OptimizerStep(s, m, opt, ts, px, ids, o.ClipGrad)
 		return err
 	}
-	return step, done, "AdamW " + string(opt.Impl()), nil
+	note := "AdamW " + string(opt.Impl())
+	if !o.Graphs {
+		return step, done, note, nil
+	}
+	// A graph cannot create AdamW's state: one ordinary step first.
+	if err := step(); err != nil {
+		done()
+		return nil, nil, "", err
+	}
+	g, _, _, err := model.NewStepGraph(m, opt, ts, px, ids, o.AdamW.LR, o.ClipGrad)
+	if err != nil {
+		done()
+		return nil, nil, "", err
+	}
+	graphed := func() error {
+		_, _, err := g.Step(px, ids, o.AdamW.LR)
+		return err
+	}
+	return graphed, func() { g.Close(); done() }, note + ", CUDA graph", nil
 }
 
 // optionsText says how lavascope ran a row, for the record.

@@ -254,7 +254,7 @@ func TestAccuracyTF32(t *testing.T) {
 	}
 }
 
-// TestRunGraphs runs the relevance and scoring rows from CUDA graphs, where
+// TestRunGraphs runs every row from CUDA graphs, where
 // the device and the shim have them, and checks that the graphs leave no
 // tensor behind.
 func TestRunGraphs(t *testing.T) {
@@ -265,7 +265,7 @@ func TestRunGraphs(t *testing.T) {
 	onTiny(t, dev, func(m *model.CLIP) error {
 		o := DefaultOptions()
 		o.Warmup, o.Repeat, o.Graphs = 1, 3, true
-		recs, err := Run(m, slices.Concat(ExplainWork(2), ScoreWork()), o)
+		recs, err := Run(m, slices.Concat(ExplainWork(2), ScoreWork(), TrainWork([]int{1})), o)
 		if err != nil {
 			return err
 		}

@@ -163,8 +163,8 @@ if [[ -x build/lavascope ]]; then
 	step "lavascope bench all ($config, $device)" lavascope-bench.log \
 		bash -c 'out="$1"; shift; exec timeout 150 "$@" >"$out"' _ "$lv_json" \
 		build/lavascope bench all --device "$device" "${bench_args[@]}"
-	# The options a PyTorch user could switch on too: TF32, CUDA graphs for
-	# relevance and scoring (the training rows take fused AdamW either way).
+	# The options a PyTorch user could switch on too: TF32 and CUDA graphs
+	# (the training rows take fused AdamW either way).
 	if [[ $device == cuda* && ${GPU_CHECK_BEST:-1} == 1 ]]; then
 		step "lavascope bench all --tf32 --cuda-graphs ($config, $device)" lavascope-bench-best.log \
 			bash -c 'out="$1"; shift; exec timeout 150 "$@" >>"$out"' _ "$lv_json" \

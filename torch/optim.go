@@ -17,6 +17,8 @@ var (
 	opAdamWState     = newOp("adamw_state")
 	opAdamWLoadState = newOp("adamw_load_state")
 	opClipGradNorm   = newOp("clip_grad_norm")
+	opClipGradNormT  = newOp("clip_grad_norm_device")
+	opAdamWStepLR    = newOp("adamw_step_lr")
 )
 
 // AdamWOptions are the hyper-parameters of AdamW, used as given (a zero Eps
@@ -146,6 +148,28 @@ func (a *AdamW) Step() error {
 		putCall(c)
 	}
 	return err
+}
+
+// StepLR is Step with the learning rate read from lr, a float32 scalar on
+// the parameters' device, instead of the one SetLR gave: the step a CUDA
+// graph can capture (the learning rate changes between replays by filling
+// lr; nothing is read back). It needs the fused implementation, a shim with
+// CUDA graphs against libtorch 2.4 or later, and the optimizer's state made
+// by an ordinary Step first.
+func (a *AdamW) StepLR(lr *Tensor) error {
+	if err := lr.check(opAdamWStepLR.name); err != nil {
+		return err
+	}
+	if a == nil || a.h == 0 {
+		return &OpError{Op: opAdamWStepLR.name, Err: errors.New("optimizer is closed")}
+	}
+	c := getCall()
+	defer putCall(c)
+	c.in = append(c.in, a.h, lr.h.ptr)
+	if _, err := c.exec(opAdamWStepLR); err != nil {
+		return &OpError{Op: opAdamWStepLR.name, Err: err}
+	}
+	return nil
 }
 
 // ZeroGrad sets every parameter's gradient to none (PyTorch 2's default).
@@ -311,4 +335,24 @@ func ClipGradNorm(params []*Tensor, maxNorm float64) (float64, error) {
 		return 0, &OpError{Op: "clip_grad_norm", Err: err}
 	}
 	return c.dout[0], nil
+}
+
+// ClipGradNormIn is ClipGradNorm with nothing read back to the host: the
+// scaling factor is computed and applied on the device, and the norm
+// before clipping is returned as a scalar tensor of s, which a CUDA graph
+// can capture. maxNorm +Inf only measures.
+func ClipGradNormIn(s *Scope, params []*Tensor, maxNorm float64) *Tensor {
+	if err := s.ready(); err != nil {
+		return dstPoison(nil, params, &OpError{Op: opClipGradNormT.name, Err: err})
+	}
+	c := getCall()
+	for i, p := range params {
+		if err := p.check(opClipGradNormT.name); err != nil {
+			putCall(c)
+			return s.poison(fmt.Errorf("parameter %d: %w", i, err))
+		}
+		c.in = append(c.in, p.h.ptr)
+	}
+	c.dbls = append(c.dbls, maxNorm)
+	return c.result(opClipGradNormT, s)
 }

@@ -177,11 +177,11 @@ func TestAdamWStateResumesExactly(t *testing.T) {
 	}
 }
 
-func TestClipGradNorm(t *testing.T) {
-	dev := torchtest.Device(t)
-	s := torchtest.Scope(t)
-	e := env{s: s, dev: dev}
-	p, q := e.f32([]float64{0, 0}, 2), e.f32([]float64{0}, 1)
+// gradsNorm5 returns two parameters whose gradients, [3 0] and [4], have
+// the joint norm 5.
+func gradsNorm5(t *testing.T, e env) (p, q *torch.Tensor) {
+	t.Helper()
+	p, q = e.f32([]float64{0, 0}, 2), e.f32([]float64{0}, 1)
 	for _, x := range []*torch.Tensor{p, q} {
 		if err := x.SetRequiresGrad(true); err != nil {
 			t.Fatal(err)
@@ -189,6 +189,14 @@ func TestClipGradNorm(t *testing.T) {
 	}
 	setGrad(t, e, p, []float64{3, 0})
 	setGrad(t, e, q, []float64{4})
+	return p, q
+}
+
+func TestClipGradNorm(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	e := env{s: s, dev: dev}
+	p, q := gradsNorm5(t, e)
 	norm, err := torch.ClipGradNorm([]*torch.Tensor{p, q}, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -401,5 +409,110 @@ func TestParseAdamWImpl(t *testing.T) {
 	}
 	if _, err := torch.ParseAdamWImpl("sgd"); err == nil {
 		t.Error("ParseAdamWImpl(sgd): no error")
+	}
+}
+
+// TestClipGradNormIn clips on the device as ClipGradNorm does on the host.
+func TestClipGradNormIn(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	e := env{s: s, dev: dev}
+	for _, maxNorm := range []float64{1, 10, math.Inf(1)} {
+		p, q := gradsNorm5(t, e)
+		norm, err := torch.ClipGradNormIn(s, []*torch.Tensor{p, q}, maxNorm).Item()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(norm-5) > 1e-6 {
+			t.Errorf("max %g: norm %v, want 5", maxNorm, norm)
+		}
+		scale := min(1, maxNorm/(5+1e-6))
+		gp, _ := p.Grad().Float64s()
+		gq, _ := q.Grad().Float64s()
+		if !near(append(gp, gq...), []float64{3 * scale, 0, 4 * scale}, 1e-5) {
+			t.Errorf("max %g: clipped grads %v %v, want ×%g", maxNorm, gp, gq, scale)
+		}
+	}
+	if err := torch.ClipGradNormIn(s, nil, 1).Err(); err == nil {
+		t.Error("no parameters: no error")
+	}
+}
+
+// TestAdamWStepLR: where the shim has it, a step with the learning rate in
+// a tensor equals an ordinary step at that rate; elsewhere it says what it
+// needs.
+func TestAdamWStepLR(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	e := env{s: s, dev: dev}
+	newParam := func() *torch.Tensor {
+		p := e.f32([]float64{1, -2, 0.5}, 3)
+		if err := p.SetRequiresGrad(true); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b := newParam(), newParam()
+	optA, err := torch.NewAdamW([]*torch.Tensor{a}, torch.DefaultAdamW())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer optA.Close()
+	optB, err := torch.NewAdamW([]*torch.Tensor{b}, torch.DefaultAdamW())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer optB.Close()
+	lr := s.Full([]int64{}, 0.05, torch.Options{Device: dev})
+	for step := range 3 {
+		for k, p := range []*torch.Tensor{a, b} {
+			opt := []*torch.AdamW{optA, optB}[k]
+			if err := opt.ZeroGrad(); err != nil {
+				t.Fatal(err)
+			}
+			setGrad(t, e, p, []float64{0.1, float64(step) - 1, 2})
+		}
+		if err := optA.SetLR(0.05); err != nil {
+			t.Fatal(err)
+		}
+		if err := optA.Step(); err != nil {
+			t.Fatal(err)
+		}
+		if step == 0 {
+			// The state comes from an ordinary step.
+			if err := optB.SetLR(0.05); err != nil {
+				t.Fatal(err)
+			}
+			if err := optB.Step(); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		err := optB.StepLR(lr)
+		if optB.Impl() != torch.AdamWFused || !torch.CUDAGraphsCompiled() {
+			if err == nil {
+				t.Fatalf("StepLR with %s AdamW on %s (libtorch %s): no error", optB.Impl(), dev, torch.Version())
+			}
+			t.Logf("StepLR here: %v", err)
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	va, _ := a.Float64s()
+	vb, err := b.Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !near(va, vb, 1e-6) {
+		t.Errorf("after 3 steps: Step %v, StepLR %v", va, vb)
+	}
+	st, err := optB.State(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st["step.0"].Item(); err != nil || v != 3 {
+		t.Errorf("step count after StepLR steps: %v, %v; want 3", v, err)
 	}
 }

@@ -46,9 +46,9 @@ demo (the embedded model), a config.json, or a checkpoint folder. (Here
 from --device: auto falls back to the CPU with a notice.
 
 Options a GPU user can turn on, each stated in the records: --tf32 (with its
-accuracy against float32), --cuda-graphs (relevance and scoring replayed
-from CUDA graphs: the same kernels, one launch), --adamw fused|foreach (the
-training rows' optimizer; auto picks fused where libtorch has it).
+accuracy against float32), --cuda-graphs (every row replayed from a CUDA
+graph: the same kernels, one launch), --adamw fused|foreach (the training
+rows' optimizer; auto picks fused where libtorch has it).
 
 --json prints one JSON object per row, the records that
 scripts/reference/hf_bench.py prints for the same rows with transformers;
@@ -91,7 +91,7 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 			fs.Float64Var(&f.o.ClipGrad, "clip-grad", f.o.ClipGrad, "gradient clipping norm of the training step (0: off)")
 			fs.BoolVar(&f.asJSON, "json", false, "print one JSON record per row")
 			fs.BoolVar(&f.tf32, "tf32", false, "let float32 matrix products and convolutions use TF32 on CUDA (states its accuracy against f32)")
-			fs.BoolVar(&f.o.Graphs, "cuda-graphs", false, "capture the relevance and scoring rows in CUDA graphs (CUDA, a shim against libtorch ≥ 2)")
+			fs.BoolVar(&f.o.Graphs, "cuda-graphs", false, "run every row from a CUDA graph (CUDA, a shim against libtorch ≥ 2; training ≥ 2.4 and fused AdamW)")
 			fs.StringVar(&f.adamw, "adamw", "auto", "AdamW of the training rows: auto (fused on CUDA with libtorch ≥ 2, else foreach), foreach or fused")
 			cmd.AddCommand(c)
 		}

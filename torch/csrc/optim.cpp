@@ -9,7 +9,7 @@
 // or, where libtorch ≥ 2 has it for the parameters' device, with PyTorch's
 // fused kernel (_fused_adamw_: one kernel per step, its own rounding).
 
-#include "shim.h"
+#include "optim.h"
 
 namespace lt {
 namespace {
@@ -27,28 +27,11 @@ bool fused_available(const at::Device& dev) {
 #endif
 }
 
-struct AdamW {
-  std::vector<at::Tensor> params;
-  double lr, beta1, beta2, eps, weight_decay;
-  bool amsgrad;
-  bool fused;  // resolved at creation: the parameters do not move
-  // Per parameter: steps taken (0 = no state yet) and the moments, which
-  // stay undefined until the parameter's first step with a gradient.
-  std::vector<int64_t> steps;
-  std::vector<at::Tensor> exp_avg, exp_avg_sq, max_exp_avg_sq;
-  // The fused kernel reads each step count from a float32 scalar on the
-  // device; made from steps on first use and after a state load.
-  std::vector<at::Tensor> step_t;
-
-  void step();
-};
+}  // namespace
 
 void AdamW::step() {
   c10::AutoGradMode no_grad(false);
-  std::vector<size_t> idx;
-  for (size_t i = 0; i < params.size(); i++) {
-    if (params[i].grad().defined()) idx.push_back(i);
-  }
+  std::vector<size_t> idx = params_with_grad();
   if (idx.empty()) return;
   std::vector<at::Tensor> ps, gs, m, v, vmax, st;
   std::vector<at::Scalar> step_size, bc2_sqrt;
@@ -103,6 +86,8 @@ void AdamW::step() {
   at::_foreach_addcdiv_(ps, m, denom, step_size);
 }
 
+namespace {
+
 // clip_grad_norm_ as torch.nn.utils computes it: the 2-norm over every
 // gradient, and the gradients scaled by max_norm / (total + 1e-6) where that
 // is below one, computed in float32 as PyTorch's tensor arithmetic does it
@@ -128,19 +113,61 @@ double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
   return static_cast<double>(total_f);
 }
 
-AdamW* adamw(Ctx& c) {
-  if (c.a->nin < 1 || c.a->in[0] == nullptr) throw std::invalid_argument("nil optimizer");
-  return static_cast<AdamW*>(c.a->in[0]);
+// clip_grad_norm_device is clip_grad_norm with nothing read back: the
+// factor is computed and applied on the device, so that a CUDA graph can
+// capture it. Returns the norm before clipping, a 0-dim tensor; max_norm
+// infinite only measures.
+at::Tensor clip_grad_norm_device(const std::vector<at::Tensor>& params, double max_norm) {
+  c10::AutoGradMode no_grad(false);
+  std::vector<at::Tensor> grads;
+  for (const auto& p : params) {
+    if (p.grad().defined()) grads.push_back(p.grad());
+  }
+  if (grads.empty()) throw std::invalid_argument("no parameter has a gradient");
+  auto norms = at::_foreach_norm(grads, 2);
+  for (auto& n : norms) {
+    if (n.device() != norms[0].device()) n = n.to(norms[0].device());
+  }
+  at::Tensor total = at::linalg_vector_norm(at::stack(norms), 2.0);
+  if (std::isfinite(max_norm)) {
+    at::Tensor coef = at::clamp_max(at::mul(at::reciprocal(at::add(total, 1e-6)), max_norm), 1.0);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+    at::_foreach_mul_(grads, coef);
+#else
+    for (auto& g : grads) g.mul_(coef.to(g.device()));
+#endif
+  }
+  return total;
 }
 
 const char* impl_name(const AdamW& o) { return o.fused ? "fused" : "foreach"; }
 
 }  // namespace
 
+AdamW* adamw(Ctx& c) {
+  if (c.a->nin < 1 || c.a->in[0] == nullptr) throw std::invalid_argument("nil optimizer");
+  return static_cast<AdamW*>(c.a->in[0]);
+}
+
+int64_t AdamW::step_count(size_t i) const {
+  if (step_t[i].defined()) return static_cast<int64_t>(step_t[i].item<double>());
+  return steps[i];
+}
+
+std::vector<size_t> AdamW::params_with_grad() const {
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < params.size(); i++) {
+    if (params[i].grad().defined()) idx.push_back(i);
+  }
+  return idx;
+}
+
 void add_optim_ops(OpTable& t) {
   t.insert(t.end(), {
       // in: params; dbls: max_norm
       {"clip_grad_norm", [](Ctx& c) { c.ret_d(clip_grad_norm(c.tensors(0, c.n_in()), c.d(0))); }},
+      // in: params; dbls: max_norm (inf: measure only). out: the norm.
+      {"clip_grad_norm_device", [](Ctx& c) { c.ret(clip_grad_norm_device(c.tensors(0, c.n_in()), c.d(0))); }},
 
       // in: params; dbls: lr, beta1, beta2, eps, weight_decay; ints: amsgrad,
       // impl (0 auto, 1 foreach, 2 fused). sout: the implementation chosen.
@@ -203,7 +230,7 @@ void add_optim_ops(OpTable& t) {
              continue;
            }
            bool has_max = o->max_exp_avg_sq[i].defined();
-           c.ret_i(o->steps[i]);
+           c.ret_i(o->step_count(i));
            c.ret_i(has_max ? 3 : 2);
            c.ret(o->exp_avg[i].detach().clone());
            c.ret(o->exp_avg_sq[i].detach().clone());

@@ -1,0 +1,104 @@
+package model
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/torch"
+)
+
+// TestStepGraph takes three training steps op by op on one copy of the
+// fixture's model and, on another, one step op by op then two from the
+// step graph; the losses and weights agree. Without CUDA graphs it checks
+// that NewStepGraph says what it needs.
+func TestStepGraph(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	pixels, ids, _ := hfTinyInputs(t, s)
+	type run struct {
+		m      *CLIP
+		opt    *torch.AdamW
+		params []*torch.Tensor
+	}
+	start := func() run {
+		m := loadHFTiny(t, Options{Device: dev})
+		if err := m.SetRequiresGrad(true); err != nil {
+			t.Fatal(err)
+		}
+		var ps []*torch.Tensor
+		for _, p := range m.Params() {
+			ps = append(ps, p.Tensor)
+		}
+		opt, err := torch.NewAdamW(ps, torch.AdamWOptions{LR: 1e-3, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { opt.Close() })
+		return run{m, opt, ps}
+	}
+	lrs := []float64{1e-3, 5e-4, 2e-4}
+	a, b := start(), start()
+	var lossA []float64
+	for _, lr := range lrs {
+		if err := a.opt.SetLR(lr); err != nil {
+			t.Fatal(err)
+		}
+		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lossA = append(lossA, loss)
+	}
+	if err := b.opt.SetLR(lrs[0]); err != nil {
+		t.Fatal(err)
+	}
+	loss0, _, err := OptimizerStep(s, b.m, b.opt, b.params, pixels, ids, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, loss1, _, err := NewStepGraph(b.m, b.opt, b.params, pixels, ids, lrs[1], 1)
+	if !dev.IsCUDA() || !torch.CUDAGraphsCompiled() || b.opt.Impl() != torch.AdamWFused {
+		if err == nil || !strings.Contains(err.Error(), "fused") && !strings.Contains(err.Error(), "CUDA") {
+			t.Errorf("a step graph with %s AdamW on %s: error %v, want one naming what it needs", b.opt.Impl(), dev, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	loss2, _, err := g.Step(pixels, ids, lrs[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range []float64{loss0, loss1, loss2} {
+		if math.Abs(l-lossA[i]) > 1e-5 {
+			t.Errorf("step %d: loss %g from the graph, %g op by op", i+1, l, lossA[i])
+		}
+	}
+	pa, pb := a.m.Params(), b.m.Params()
+	for i := range pa {
+		if d := maxDiffTensors(t, pa[i].Tensor, pb[i].Tensor); d > 1e-5 {
+			t.Errorf("%s differs by %g after three steps", pa[i].Name, d)
+		}
+	}
+}
+
+func maxDiffTensors(t *testing.T, a, b *torch.Tensor) float64 {
+	t.Helper()
+	va, err := a.Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := b.Float64s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d float64
+	for i := range va {
+		d = max(d, math.Abs(va[i]-vb[i]))
+	}
+	return d
+}
