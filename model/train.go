@@ -41,6 +41,13 @@ type TrainOptions struct {
 	Warmup int
 	// ClipGrad is the largest joint 2-norm of the gradients; 0 does not clip.
 	ClipGrad float64
+	// Graphs replays the training step from a CUDA graph (StepGraph): texts
+	// are padded to the context so every full batch has one shape; the
+	// first step runs op by op (it makes AdamW's state), the second builds
+	// the graph, a last partial batch runs op by op. It needs a CUDA
+	// device, a shim with CUDA graphs against libtorch 2.4 or later, and
+	// the fused AdamW.
+	Graphs bool
 	// FreezeVision keeps the vision tower and the visual projection fixed.
 	FreezeVision bool
 	// Seed fixes the data order.
@@ -201,6 +208,10 @@ type trainer struct {
 	opt     *torch.AdamW
 	log     *runLog
 	state   TrainState
+	// graph replays the step with Graphs; stepped says whether AdamW has
+	// state to build it on.
+	graph   *StepGraph
+	stepped bool
 
 	start      time.Time
 	stepTime   time.Duration
@@ -251,6 +262,11 @@ func (t *trainer) setup() error {
 	}
 	if t.train == nil || t.train.Len() == 0 {
 		return errors.New("the training split has no pairs")
+	}
+	if t.o.Graphs {
+		if err := graphsUsable(t.m, t.o.AdamW.Impl); err != nil {
+			return err
+		}
 	}
 	if t.prep, err = PreprocessFor(t.m); err != nil {
 		return err
@@ -310,6 +326,9 @@ func (t *trainer) setup() error {
 			return err
 		}
 		t.opt = opt
+		if t.o.Graphs && opt.Impl() != torch.AdamWFused {
+			return fmt.Errorf("a graphed training step needs the fused AdamW, not %s", opt.Impl())
+		}
 		if saved != nil {
 			return t.loadOptimizer(saved)
 		}
@@ -340,7 +359,13 @@ func (t *trainer) close() error {
 		errs = append(errs, t.log.Close())
 	}
 	errs = append(errs, t.w.Do(func() error {
-		err := t.opt.Close()
+		var err error
+		if t.graph != nil {
+			err = t.graph.Close()
+		}
+		if t.opt != nil {
+			err = errors.Join(err, t.opt.Close())
+		}
 		return errors.Join(err, t.m.SetRequiresGrad(false))
 	}))
 	return errors.Join(errs...)
@@ -358,6 +383,9 @@ func (t *trainer) run() (*TrainResult, error) {
 	defer cancel()
 	b := &batcher{split: t.train, tok: t.tok, style: t.style, prep: t.prep,
 		context: t.m.cfg.Text.MaxPositionEmbeddings, size: t.m.cfg.Vision.ImageSize}
+	if t.o.Graphs {
+		b.width = b.context
+	}
 	batches := b.prefetch(ctx, t.order, from, to)
 	for s := from; s < to; s++ {
 		if t.ctx.Err() != nil {
@@ -423,10 +451,38 @@ func (t *trainer) step(s int, eb *encodedBatch) (Progress, error) {
 // update is one optimizer step on the batch at learning rate lr. It runs on
 // the worker.
 func (t *trainer) update(sc *torch.Scope, px, ids *torch.Tensor, lr float64) (loss, norm float64, err error) {
+	if t.o.Graphs && t.stepped {
+		full := px.Size(0) == int64(2*t.o.BatchPairs)
+		switch {
+		case t.graph != nil && t.graph.Fits(px, ids):
+			return t.graph.Step(px, ids, lr)
+		case t.graph == nil && full:
+			t.graph, loss, norm, err = NewStepGraph(t.m, t.opt, t.tensors, px, ids, lr, t.o.ClipGrad)
+			return loss, norm, err
+		}
+	}
 	if err := t.opt.SetLR(lr); err != nil {
 		return 0, 0, err
 	}
-	return OptimizerStep(sc, t.m, t.opt, t.tensors, px, ids, t.o.ClipGrad)
+	loss, norm, err = OptimizerStep(sc, t.m, t.opt, t.tensors, px, ids, t.o.ClipGrad)
+	t.stepped = t.stepped || err == nil
+	return loss, norm, err
+}
+
+// graphsUsable says why the training step cannot be replayed from a CUDA
+// graph here, or nil.
+func graphsUsable(m *CLIP, impl torch.AdamWImpl) error {
+	switch {
+	case !m.Device().IsCUDA():
+		return fmt.Errorf("CUDA graphs need a CUDA device; the model is on %s", m.Device())
+	case !torch.CUDAGraphsCompiled():
+		return fmt.Errorf("CUDA graphs are off in this shim: rebuild it (`make torch`) against a CUDA libtorch 2.4 or later (this is libtorch %s)", torch.Version())
+	case !torch.TensorLRCompiled():
+		return fmt.Errorf("a graphed training step needs a shim against libtorch 2.4 or later (this is libtorch %s)", torch.Version())
+	case impl == torch.AdamWForeach:
+		return errors.New("a graphed training step needs the fused AdamW, not foreach")
+	}
+	return nil
 }
 
 // OptimizerStep is the step `lavascope train` takes on a batch whose image i

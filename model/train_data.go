@@ -157,6 +157,9 @@ type batcher struct {
 	prep    loader.PreprocessConfig
 	context int
 	size    int
+	// width pads every batch's texts to that many positions (a CUDA graph
+	// needs one shape); 0 pads to the batch's longest.
+	width int
 }
 
 // encode reads, tokenizes and preprocesses the pairs at idx, each reading
@@ -188,6 +191,9 @@ func (b *batcher) encode(idx []int) (*encodedBatch, error) {
 		}
 	}
 	eb.items = len(encs)
+	if b.width > 0 {
+		eb.length = b.width
+	}
 	var err error
 	eb.ids, err = b.tok.Pack(encs, eb.length)
 	return eb, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/lavascope/lavascope/torch"
 )
@@ -89,6 +90,12 @@ func NewStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids
 		return nil, 0, 0, errors.Join(err, g.Close())
 	}
 	return g, loss, norm, nil
+}
+
+// Fits reports whether pixels and ids have the shapes of the graph's
+// batches.
+func (g *StepGraph) Fits(pixels, ids *torch.Tensor) bool {
+	return slices.Equal(pixels.Shape(), g.px.Shape()) && slices.Equal(ids.Shape(), g.ids.Shape())
 }
 
 // Step takes one training step on pixels and ids (the shapes NewStepGraph

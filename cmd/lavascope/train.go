@@ -56,6 +56,11 @@ so --resume continues exactly where the run stopped. Ctrl-C finishes the
 current step, writes last/ (never best/) and exits 0. DIR/log.jsonl records
 every step and evaluation.
 
+On a GPU, --cuda-graphs replays each step from a CUDA graph: one launch for
+the thousands of kernels of a step (texts are padded to the context so that
+every full batch has one shape; the first step and a last partial batch run
+op by op). It needs a shim built against a CUDA libtorch 2.4 or later.
+
 --init needs a tokenizer: --tokenizer DIR, or --learn-vocab N to learn a BPE
 vocabulary of at most N merges from the training split's inputs (trees and
 sentences), which also sets the config's vocabulary size and special ids.
@@ -89,6 +94,7 @@ sentences), which also sets the config's vocabulary size and special ids.
 		fs.IntVar(&f.o.Warmup, "warmup", f.o.Warmup, "steps of linear learning-rate warmup before the cosine decay")
 		fs.Float64Var(&f.o.ClipGrad, "clip-grad", f.o.ClipGrad, "largest gradient 2-norm (0: no clipping)")
 		fs.BoolVar(&f.o.FreezeVision, "freeze-vision", false, "keep the vision tower and visual projection fixed")
+		fs.BoolVar(&f.o.Graphs, "cuda-graphs", false, "replay each step from a CUDA graph (CUDA, a shim against libtorch ≥ 2.4; texts padded to the context)")
 		fs.Uint64Var(&f.o.Seed, "seed", f.o.Seed, "seed of the data order (and of --init's weights)")
 		fs.IntVar(&f.o.EvalEvery, "eval-every", 0, "steps between evaluations on the val split (0: ten times a run)")
 		fs.StringVar(&f.o.Out, "out", "", "run folder: best/, last/ and log.jsonl")
@@ -259,7 +265,7 @@ func resumeFlags(fs *pflag.FlagSet, f *trainFlags) (*model.TrainState, error) {
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("--resume continues the saved run; these flags differ from it: %s", strings.Join(bad, ", "))
 	}
-	o.Out, o.Resume, o.StopAfter = f.o.Out, true, f.o.StopAfter
+	o.Out, o.Resume, o.StopAfter, o.Graphs = f.o.Out, true, f.o.StopAfter, f.o.Graphs
 	f.o = o
 	return st, nil
 }

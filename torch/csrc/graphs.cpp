@@ -108,6 +108,13 @@ void adamw_step_lr(AdamW* o, const at::Tensor& lr) {
 }  // namespace
 
 void add_graph_ops(OpTable& t) {
+  t.push_back({"adamw_step_lr_compiled", [](Ctx& c) {
+#ifdef LT_TENSOR_LR
+                 c.ret_i(1);
+#else
+                 c.ret_i(0);
+#endif
+               }});
   // in: optimizer, lr (a float32 scalar on the parameters' device).
   t.push_back({"adamw_step_lr", [](Ctx& c) {
 #ifdef LT_TENSOR_LR
