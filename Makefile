@@ -38,6 +38,7 @@ bench: torch
 # binary and the test binaries it runs (GPU_TESTS=all builds every package's),
 # built here without cgo and stripped, to stay small enough to send.
 GPU_TESTS ?= torch model explain bench
+gpu-bundle: LDFLAGS += -s -w
 gpu-bundle: build
 	rm -rf build/test && mkdir -p build/test
 	for p in $$($(GO) list ./...); do \
