@@ -127,27 +127,17 @@ func runEncoder(op *opcode, h *Tensor, layers []EncoderLayer, o EncoderOptions, 
 // [B,N,N] is float32 whatever the maps' dtype, computed without recording
 // autograd.
 func CheferRule(probs, grads []*Tensor) *Tensor {
+	if len(probs) == 0 {
+		return &Tensor{err: &OpError{Op: opChefer.name, Err: errors.New("no attention maps")}}
+	}
 	operands := append(append(make([]*Tensor, 0, 2*len(probs)), probs...), grads...)
-	var err error
-	switch {
-	case len(probs) == 0:
-		err = errors.New("no attention maps")
-	case len(grads) != len(probs):
-		err = fmt.Errorf("%d gradients for %d attention maps", len(grads), len(probs))
-	}
-	if err != nil {
-		var dst *Scope
-		for _, t := range operands {
-			if t != nil && t.scope != nil && !t.scope.sealed {
-				dst = t.scope
-				break
-			}
-		}
-		return dstPoison(dst, operands, &OpError{Op: opChefer.name, Err: err})
-	}
 	c, dst, bad := prep(opChefer, operands...)
 	if bad != nil {
 		return bad
+	}
+	if len(grads) != len(probs) {
+		putCall(c)
+		return dst.poison(&OpError{Op: opChefer.name, Err: fmt.Errorf("%d gradients for %d attention maps", len(grads), len(probs))})
 	}
 	return c.result(opChefer, dst)
 }
