@@ -40,6 +40,9 @@ type Config struct {
 	Method string
 	// StartLayer is last, all or a layer number.
 	StartLayer string
+	// CUDAGraphs is auto (the explorer replays explanations from CUDA graphs
+	// where the device and the shim have them) or off.
+	CUDAGraphs string
 	// File is the configuration file that was read, empty when none.
 	File string
 }
@@ -87,6 +90,7 @@ var keys = []key{
 	{name: "colormap", def: "jet", usage: "heatmap colormap: jet, viridis, turbo or diverging", check: oneOf("jet", "viridis", "turbo", "diverging")},
 	{name: "method", def: "chefer", usage: "relevance method: chefer, rollout, attention or gradattn", check: oneOf("chefer", "rollout", "attention", "gradattn")},
 	{name: "start_layer", def: "last", usage: "first layer of the relevance rule: last, all or a number", check: matches(layerPat, "last, all or a layer number")},
+	{name: "cuda_graphs", def: "auto", usage: "explanations replayed from CUDA graphs: auto (where the GPU and the shim have them) or off", check: oneOf("auto", "off")},
 }
 
 func flagName(k string) string { return strings.ReplaceAll(k, "_", "-") }
@@ -241,6 +245,7 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 		Colormap:   str("colormap"),
 		Method:     str("method"),
 		StartLayer: str("start_layer"),
+		CUDAGraphs: str("cuda_graphs"),
 		File:       file,
 	}, nil
 }

@@ -99,6 +99,7 @@ func TestErrors(t *testing.T) {
 		{name: "bad env", env: map[string]string{"LAVASCOPE_DEVICE": "tpu"}, want: []string{"LAVASCOPE_DEVICE", `"tpu"`}},
 		{name: "bad flag", args: []string{"--start-layer", "first"}, want: []string{"flag --start-layer", "last, all or a layer number"}},
 		{name: "two problems at once", file: "colormap: rainbow\nmethod: magic\n", want: []string{`key "colormap"`, `key "method"`}},
+		{name: "cuda graphs", file: "cuda_graphs: maybe\n", want: []string{`key "cuda_graphs"`, `"maybe" is not one of auto, off`}},
 		{name: "not yaml", file: "device: [cpu\n", want: []string{"config.yaml"}},
 	}
 	for _, tc := range tests {

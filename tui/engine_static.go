@@ -37,10 +37,10 @@ type staticEntry struct {
 	st  *explain.Static
 }
 
-// newStaticCache makes the cache of an engine on dev: on where
+// newStaticCache makes the cache of an engine on dev: on where wanted and
 // explanations can be captured in CUDA graphs.
-func newStaticCache(dev torch.Device) staticCache {
-	on := dev.IsCUDA() && torch.CUDAGraphsCompiled()
+func newStaticCache(dev torch.Device, want bool) staticCache {
+	on := want && dev.IsCUDA() && torch.CUDAGraphsCompiled()
 	return staticCache{on: on, graph: on}
 }
 

@@ -32,6 +32,9 @@ type TorchOptions struct {
 	TorchLib string
 	// Threads caps libtorch's CPU threads; 0 leaves libtorch's default.
 	Threads int
+	// NoGraphs keeps explanations op by op even where CUDA graphs could
+	// replay them.
+	NoGraphs bool
 	// Data holds the pairs that Score and Explain are asked about, by ID.
 	Data *loader.Dataset
 	// Train is the split FineTune trains on and Val the one it evaluates
@@ -220,7 +223,7 @@ func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
 // weights unless m holds them already. On error it frees m but leaves rt's
 // reference to the caller.
 func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name, dir string, style trees.Style, m *model.CLIP) (*TorchEngine, error) {
-	e := &TorchEngine{rt: rt, dir: dir, opt: o, scoreBatch: scoreBatchPairs, m: m, statics: newStaticCache(rt.dev)}
+	e := &TorchEngine{rt: rt, dir: dir, opt: o, scoreBatch: scoreBatchPairs, m: m, statics: newStaticCache(rt.dev, !o.NoGraphs)}
 	fail := func(err error) (*TorchEngine, error) {
 		if e.m != nil {
 			_ = rt.w.Do(e.m.Close)

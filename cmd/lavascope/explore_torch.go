@@ -12,7 +12,7 @@ func init() {
 		return func(ctx context.Context) (tui.Engine, error) {
 			o := tui.TorchOptions{
 				Checkpoint: a.cfg.Checkpoint, Device: a.cfg.Device, TorchLib: a.cfg.TorchLib, Threads: a.cfg.Threads,
-				Data: data.shown, DataName: a.cfg.Data,
+				Data: data.shown, DataName: a.cfg.Data, NoGraphs: a.cfg.CUDAGraphs == "off",
 			}
 			var err error
 			if o.Train, o.Val, err = data.splits(); err != nil {
