@@ -254,10 +254,13 @@ func TestReadRecordsRoundTrip(t *testing.T) {
 
 func TestWriteComparisonGolden(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WriteComparison(&buf, sampleRecords()); err != nil {
+	if err := WriteComparison(&buf, sampleRecords(), false); err != nil {
 		t.Fatal(err)
 	}
 	if err := WriteTable(&buf, sampleRecords()[5:8]); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteComparison(&buf, sampleRecords(), true); err != nil {
 		t.Fatal(err)
 	}
 	golden := filepath.Join("testdata", "compare.golden")
@@ -273,7 +276,7 @@ func TestWriteComparisonGolden(t *testing.T) {
 	if buf.String() != string(want) {
 		t.Errorf("comparison differs from %s:\n%s", golden, buf.String())
 	}
-	if err := WriteComparison(&buf, nil); err == nil {
+	if err := WriteComparison(&buf, nil, false); err == nil {
 		t.Errorf("no records: no error")
 	}
 }
@@ -295,6 +298,6 @@ func FuzzReadRecords(f *testing.F) {
 			}
 		}
 		var buf bytes.Buffer
-		_ = WriteComparison(&buf, recs)
+		_ = WriteComparison(&buf, recs, false)
 	})
 }

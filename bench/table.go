@@ -82,8 +82,9 @@ func column(r *Record) string {
 // time, or items/s for training); then for lavascope's fastest float32
 // variant (plain, +tf32, +graphs, …, named in "with"): its speed-up over
 // hf-default and hf-best, the target and whether it meets it, its
-// peak CUDA memory and its binding calls per run.
-func WriteComparison(w io.Writer, recs []Record) error {
+// peak CUDA memory and its binding calls per run. With markdown the table
+// is a Markdown table, as docs/performance.md holds them.
+func WriteComparison(w io.Writer, recs []Record, markdown bool) error {
 	if len(recs) == 0 {
 		return fmt.Errorf("no records to compare")
 	}
@@ -112,12 +113,7 @@ func WriteComparison(w io.Writer, recs []Record) error {
 	if len(devices) > 1 || len(configs) > 1 {
 		fmt.Fprintln(w, "WARNING: the records come from different devices or configs; the ratios compare unlike runs")
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "work\t")
-	for _, c := range cols {
-		fmt.Fprint(tw, c+"\t")
-	}
-	fmt.Fprintln(tw, "with\t× default\t× best\ttarget\tmet\tpeak mem\tcalls")
+	rows := [][]string{append(append([]string{"work"}, cols...), "with", "× default", "× best", "target", "met", "peak mem", "calls")}
 	for _, wk := range works {
 		var title string
 		for _, c := range cols {
@@ -125,28 +121,22 @@ func WriteComparison(w io.Writer, recs []Record) error {
 				title = r.Title
 			}
 		}
-		fmt.Fprint(tw, title+"\t")
+		row := []string{title}
 		var lv *Record
 		for _, c := range cols {
 			r := byKey[[2]string{wk, c}]
 			if r == nil {
-				fmt.Fprint(tw, "–\t")
+				row = append(row, "–")
 				continue
 			}
-			fmt.Fprint(tw, value(r)+"\t")
+			row = append(row, value(r))
 			if strings.HasPrefix(r.Impl, "lavascope") && r.DType == "f32" && r.MedianMS > 0 && (lv == nil || r.MedianMS < lv.MedianMS) {
 				lv = r
 			}
 		}
-		with := "–"
+		with, target, met, mem, calls := "–", "–", "–", "–", "–"
 		if lv != nil {
-			with = lv.Impl
-		}
-		fmt.Fprint(tw, with+"\t")
-		fmt.Fprint(tw, speedup(byKey[[2]string{wk, "hf-default"}], lv)+"\t")
-		fmt.Fprint(tw, speedup(byKey[[2]string{wk, "hf-best"}], lv)+"\t")
-		target, met := "–", "–"
-		if lv != nil {
+			with, mem, calls = lv.Impl, formatMem(lv.PeakMemBytes), formatCalls(lv.BindingCalls)
 			if t, ok := TargetFor(lv); ok {
 				target, met = t.String(), "no"
 				if t.Met(lv) {
@@ -154,16 +144,40 @@ func WriteComparison(w io.Writer, recs []Record) error {
 				}
 			}
 		}
-		mem, calls := "–", "–"
-		if lv != nil {
-			mem, calls = formatMem(lv.PeakMemBytes), formatCalls(lv.BindingCalls)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", target, met, mem, calls)
+		row = append(row, with, speedup(byKey[[2]string{wk, "hf-default"}], lv), speedup(byKey[[2]string{wk, "hf-best"}], lv), target, met, mem, calls)
+		rows = append(rows, row)
 	}
-	if err := tw.Flush(); err != nil {
+	if err := writeRows(w, rows, markdown); err != nil {
 		return err
 	}
 	return writeAccuracy(w, recs)
+}
+
+// writeRows writes a table whose first row is the header, aligned in
+// columns or as Markdown.
+func writeRows(w io.Writer, rows [][]string, markdown bool) error {
+	if markdown {
+		for i, r := range rows {
+			if _, err := fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | ")); err != nil {
+				return err
+			}
+			if i == 0 {
+				sep := make([]string, len(r))
+				for k := range sep {
+					sep[k] = "---"
+				}
+				if _, err := fmt.Fprintf(w, "| %s |\n", strings.Join(sep, " | ")); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
 }
 
 // writeAccuracy lists the distinct accuracy statements of the records.

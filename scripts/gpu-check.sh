@@ -23,7 +23,8 @@
 # Environment:
 #   PYTHON          python with torch (+ transformers), default python3
 #   LIBTORCH        a CUDA libtorch zip instead of PyTorch's
-#   OUT             folder for the raw outputs (logs, JSON records, the table);
+#   OUT             folder for the raw outputs (logs, JSON records, the table
+#                   as compare.txt and, for docs/performance.md, compare.md);
 #                   GPU_CHECK_LOG overrides it; default build/gpu-check
 #   GPU_CHECK_QUICK 1 (default): only the test binaries in QUICK_TESTS, with
 #                   -test.short and without the tests in QUICK_SKIP, short
@@ -189,6 +190,7 @@ if [[ -x build/lavascope && ${#compare[@]} -gt 0 ]]; then
 	echo
 	echo "=== lavascope vs Hugging Face, same card (median of $repeat runs after $warmup warm-up)"
 	build/lavascope bench compare "${compare[@]}" | tee "$logdir/compare.txt"
+	build/lavascope bench compare --markdown "${compare[@]}" >"$logdir/compare.md"
 fi
 
 echo

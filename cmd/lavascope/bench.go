@@ -95,7 +95,8 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 			fs.StringVar(&f.adamw, "adamw", "auto", "AdamW of the training rows: auto (fused on CUDA with libtorch ≥ 2, else foreach), foreach or fused")
 			cmd.AddCommand(c)
 		}
-		cmd.AddCommand(&cobra.Command{
+		var markdown bool
+		compare := &cobra.Command{
 			Use:   "compare FILE...",
 			Short: "Put benchmark records (from bench --json and hf_bench.py --json) side by side",
 			Args:  cobra.MinimumNArgs(1),
@@ -104,9 +105,11 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 				if err != nil {
 					return withExit(2, err)
 				}
-				return bench.WriteComparison(cmd.OutOrStdout(), recs)
+				return bench.WriteComparison(cmd.OutOrStdout(), recs, markdown)
 			},
-		})
+		}
+		compare.Flags().BoolVar(&markdown, "markdown", false, "print the table in Markdown, as docs/performance.md holds it")
+		cmd.AddCommand(compare)
 		return cmd
 	})
 }
