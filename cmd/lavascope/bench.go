@@ -154,6 +154,9 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 	if f.o.Graphs && !dev.IsCUDA() {
 		return withExit(2, fmt.Errorf("--cuda-graphs needs a CUDA device; this run is on %s", dev))
 	}
+	if f.o.Graphs && !torch.CUDAGraphsCompiled() {
+		return withExit(2, fmt.Errorf("--cuda-graphs: CUDA graphs are off in this shim; rebuild it (`make torch`) against a CUDA libtorch 2 or later with its CUDA headers (this is libtorch %s)", torch.Version()))
+	}
 	var recs []bench.Record
 	err = w.Do(func() error {
 		m, notice, err := bench.OpenModel(arg, model.Options{Device: dev, DType: dt}, f.o.Seed)
