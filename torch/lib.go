@@ -185,7 +185,7 @@ func newOp(name string) *opcode {
 }
 
 // frame is the argument block of lt_call; its layout matches struct Args in
-// csrc/shim.cpp field for field.
+// csrc/shim.h field for field.
 type frame struct {
 	in    *uintptr
 	nin   int64

@@ -2,7 +2,8 @@ package torch
 
 import "fmt"
 
-// The shim's ops and their argument conventions (see csrc/shim.cpp).
+// The shim's ops and their argument conventions (see csrc/shim.cpp; the
+// composite ops are in csrc/fused.cpp, optim.cpp and graphs.cpp).
 var (
 	opAdd         = newOp("add")
 	opSub         = newOp("sub")

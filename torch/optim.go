@@ -40,9 +40,9 @@ const (
 	// else AdamWForeach.
 	AdamWAuto AdamWImpl = ""
 	// AdamWForeach updates every parameter with multi-tensor ops, a few
-	// kernels per step on CUDA, in the order and rounding of PyTorch's
-	// per-tensor update (torch.optim.AdamW with foreach=False, and
-	// torch::optim::AdamW): results are the same to the bit.
+	// kernels per step on CUDA, line by line as PyTorch's per-tensor update
+	// (torch.optim.AdamW with foreach=False, and torch::optim::AdamW)
+	// computes it; on the CPU those ops run the per-tensor kernels.
 	AdamWForeach AdamWImpl = "foreach"
 	// AdamWFused is PyTorch's fused kernel (torch.optim.AdamW(fused=True)):
 	// one kernel per step, computing in float32 with its own order, so
