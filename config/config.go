@@ -40,8 +40,8 @@ type Config struct {
 	Method string
 	// StartLayer is last, all or a layer number.
 	StartLayer string
-	// CUDAGraphs is auto (the explorer replays explanations from CUDA graphs
-	// where the device and the shim have them) or off.
+	// CUDAGraphs is auto (the explorer replays explanations and fine-tuning
+	// steps from CUDA graphs where the device and the shim have them) or off.
 	CUDAGraphs string
 	// File is the configuration file that was read, empty when none.
 	File string
@@ -90,7 +90,7 @@ var keys = []key{
 	{name: "colormap", def: "jet", usage: "heatmap colormap: jet, viridis, turbo or diverging", check: oneOf("jet", "viridis", "turbo", "diverging")},
 	{name: "method", def: "chefer", usage: "relevance method: chefer, rollout, attention or gradattn", check: oneOf("chefer", "rollout", "attention", "gradattn")},
 	{name: "start_layer", def: "last", usage: "first layer of the relevance rule: last, all or a number", check: matches(layerPat, "last, all or a layer number")},
-	{name: "cuda_graphs", def: "auto", usage: "explanations replayed from CUDA graphs: auto (where the GPU and the shim have them) or off", check: oneOf("auto", "off")},
+	{name: "cuda_graphs", def: "auto", usage: "explanations and fine-tuning steps replayed from CUDA graphs: auto (where the GPU and the shim have them) or off", check: oneOf("auto", "off")},
 }
 
 func flagName(k string) string { return strings.ReplaceAll(k, "_", "-") }

@@ -264,7 +264,7 @@ func (t *trainer) setup() error {
 		return errors.New("the training split has no pairs")
 	}
 	if t.o.Graphs {
-		if err := graphsUsable(t.m, t.o.AdamW.Impl); err != nil {
+		if err := GraphsUsable(t.m.Device(), t.o.AdamW.Impl); err != nil {
 			return err
 		}
 	}
@@ -469,12 +469,12 @@ func (t *trainer) update(sc *torch.Scope, px, ids *torch.Tensor, lr float64) (lo
 	return loss, norm, err
 }
 
-// graphsUsable says why the training step cannot be replayed from a CUDA
-// graph here, or nil.
-func graphsUsable(m *CLIP, impl torch.AdamWImpl) error {
+// GraphsUsable says why training on dev with AdamW impl cannot replay its
+// steps from a CUDA graph (TrainOptions.Graphs), or nil when it can.
+func GraphsUsable(dev torch.Device, impl torch.AdamWImpl) error {
 	switch {
-	case !m.Device().IsCUDA():
-		return fmt.Errorf("CUDA graphs need a CUDA device; the model is on %s", m.Device())
+	case !dev.IsCUDA():
+		return fmt.Errorf("CUDA graphs need a CUDA device; the model is on %s", dev)
 	case !torch.CUDAGraphsCompiled():
 		return fmt.Errorf("CUDA graphs are off in this shim: rebuild it (`make torch`) against a CUDA libtorch 2.4 or later (this is libtorch %s)", torch.Version())
 	case !torch.TensorLRCompiled():

@@ -32,8 +32,8 @@ type TorchOptions struct {
 	TorchLib string
 	// Threads caps libtorch's CPU threads; 0 leaves libtorch's default.
 	Threads int
-	// NoGraphs keeps explanations op by op even where CUDA graphs could
-	// replay them.
+	// NoGraphs keeps explanations and fine-tuning steps op by op even
+	// where CUDA graphs could replay them.
 	NoGraphs bool
 	// Data holds the pairs that Score and Explain are asked about, by ID.
 	Data *loader.Dataset
@@ -624,6 +624,9 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progres
 	to.Data = e.opt.DataName
 	to.Command = "lavascope explore (fine-tune panel, from " + e.info.Checkpoint + ")"
 	to.Worker = e.rt.w
+	// Where the GPU and the shim can, every full batch replays one CUDA
+	// graph; the cuda_graphs setting turns that off with the explanations'.
+	to.Graphs = !e.opt.NoGraphs && model.GraphsUsable(e.rt.dev, to.AdamW.Impl) == nil
 
 	e.rt.acquire()
 	handedOver := false
