@@ -37,7 +37,7 @@ bench: torch
 # Everything scripts/gpu-check.sh needs on a CUDA machine that has no Go: the
 # binary and the test binaries it runs (GPU_TESTS=all builds every package's),
 # built here without cgo and stripped, to stay small enough to send.
-GPU_TESTS ?= torch model explain bench
+GPU_TESTS ?= torch model explain bench tui
 gpu-bundle: LDFLAGS += -s -w
 gpu-bundle: build
 	rm -rf build/test && mkdir -p build/test

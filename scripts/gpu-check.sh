@@ -56,9 +56,10 @@ BENCHES=(
 )
 benchtime=1s
 
-# Quick mode: the packages whose tests exercise the GPU, and the tests too
-# slow for the lease (training runs that only show learning).
-QUICK_TESTS=(torch model explain bench)
+# Quick mode: the packages whose tests exercise the GPU (NAME, or
+# NAME:REGEXP to run only the tests that match), and the tests too slow for
+# the lease (training runs that only show learning).
+QUICK_TESTS=(torch model explain bench "tui:^(TestTorchEngine|TestOpenTorch)")
 QUICK_SKIP='^(TestTrainLearnsTrees)$'
 test_flags=()
 if [[ $quick == 1 ]]; then
@@ -125,9 +126,17 @@ fi
 for bin in "${tests[@]}"; do
 	name="$(basename "$bin" .test)"
 	dir="${name//.//}"
-	if [[ $quick == 1 && " ${QUICK_TESTS[*]} " != *" $name "* ]]; then
-		summary+=("skip  test $name (quick mode; GPU_CHECK_QUICK=0 runs it)")
-		continue
+	run_flags=()
+	if [[ $quick == 1 ]]; then
+		entry=""
+		for q in "${QUICK_TESTS[@]}"; do
+			[[ "${q%%:*}" == "$name" ]] && entry="$q"
+		done
+		if [[ -z $entry ]]; then
+			summary+=("skip  test $name (quick mode; GPU_CHECK_QUICK=0 runs it)")
+			continue
+		fi
+		[[ $entry == *:* ]] && run_flags=("-test.run=${entry#*:}")
 	fi
 	if [[ ! -d "$dir" ]]; then
 		summary+=("FAIL  $bin: package folder $dir missing")
@@ -135,7 +144,7 @@ for bin in "${tests[@]}"; do
 		continue
 	fi
 	step "test $name ($device)" "test-$name.log" \
-		bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" "$root/$bin" -test.v -test.count=1 -test.timeout="$test_timeout" ${test_flags[@]+"${test_flags[@]}"}
+		bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" "$root/$bin" -test.v -test.count=1 -test.timeout="$test_timeout" ${test_flags[@]+"${test_flags[@]}"} ${run_flags[@]+"${run_flags[@]}"}
 	# go test -v prints one line per test; count them for the summary.
 	p=$(grep -c -- '^\s*--- PASS' "$logdir/test-$name.log")
 	f=$(grep -c -- '^\s*--- FAIL' "$logdir/test-$name.log")

@@ -304,6 +304,7 @@ func TestTorchEngineExplainStatic(t *testing.T) {
 		}
 		want[i] = exp
 	}
+	e.statics.close() // on a GPU the engine captured graphs above: the references
 	e.statics = staticCache{on: true}
 	for round := range 2 {
 		for i, req := range reqs {
