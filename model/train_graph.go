@@ -51,12 +51,33 @@ func NewStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids
 	if err := s.Err(); err != nil {
 		return nil, 0, 0, errors.Join(fmt.Errorf("train step graph: inputs: %w", err), s.Close())
 	}
+	step := stepWork(m, g.px, g.ids, params, clipGrad, func() error {
+		if err := opt.StepLR(g.lr); err != nil {
+			return err
+		}
+		return opt.ZeroGrad()
+	})
+	if g.replay, err = torch.NewReplay(dev, true, step); err != nil {
+		return nil, 0, 0, errors.Join(fmt.Errorf("train step graph: %w", err), s.Close())
+	}
+	loss, norm, err = g.read()
+	if err != nil {
+		return nil, 0, 0, errors.Join(err, g.Close())
+	}
+	return g, loss, norm, nil
+}
+
+// stepWork is the training step on the static batch px, ids as a
+// Replay's work: OptimizerStep with the gradients clipped on the device and
+// update as the optimizer's step and zeroing, returning the loss and the
+// norm.
+func stepWork(m *CLIP, px, ids *torch.Tensor, params []*torch.Tensor, clipGrad float64, update func() error) func(sc *torch.Scope) ([]*torch.Tensor, error) {
 	maxNorm := math.Inf(1)
 	if clipGrad > 0 {
 		maxNorm = clipGrad
 	}
-	step := func(sc *torch.Scope) ([]*torch.Tensor, error) {
-		out, err := m.Forward(sc, g.px, g.ids, ForwardOptions{Grad: true, CheckedIDs: true})
+	return func(sc *torch.Scope) ([]*torch.Tensor, error) {
+		out, err := m.Forward(sc, px, ids, ForwardOptions{Grad: true, CheckedIDs: true})
 		if err != nil {
 			return nil, err
 		}
@@ -68,10 +89,7 @@ func NewStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids
 		if err := n.Err(); err != nil {
 			return nil, err
 		}
-		if err := opt.StepLR(g.lr); err != nil {
-			return nil, err
-		}
-		if err := opt.ZeroGrad(); err != nil {
+		if err := update(); err != nil {
 			return nil, err
 		}
 		err = torch.NoGrad(func() error {
@@ -82,14 +100,6 @@ func NewStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids
 		}
 		return []*torch.Tensor{l.Detach(), n}, nil
 	}
-	if g.replay, err = torch.NewReplay(dev, true, step); err != nil {
-		return nil, 0, 0, errors.Join(fmt.Errorf("train step graph: %w", err), s.Close())
-	}
-	loss, norm, err = g.read()
-	if err != nil {
-		return nil, 0, 0, errors.Join(err, g.Close())
-	}
-	return g, loss, norm, nil
 }
 
 // Fits reports whether pixels and ids have the shapes of the graph's

@@ -10,6 +10,32 @@ import (
 	"github.com/lavascope/lavascope/torch"
 )
 
+// training is the fixture's model made trainable, with an AdamW over all
+// its parameters.
+type training struct {
+	m      *CLIP
+	opt    *torch.AdamW
+	params []*torch.Tensor
+}
+
+func startTraining(t *testing.T, dev torch.Device, impl torch.AdamWImpl) training {
+	t.Helper()
+	m := loadHFTiny(t, Options{Device: dev})
+	if err := m.SetRequiresGrad(true); err != nil {
+		t.Fatal(err)
+	}
+	var ps []*torch.Tensor
+	for _, p := range m.Params() {
+		ps = append(ps, p.Tensor)
+	}
+	opt, err := torch.NewAdamW(ps, torch.AdamWOptions{LR: 1e-3, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2, Impl: impl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { opt.Close() })
+	return training{m, opt, ps}
+}
+
 // TestStepGraph takes three training steps op by op on one copy of the
 // fixture's model and, on another, one step op by op then two from the
 // step graph; the losses and weights agree. Without CUDA graphs it checks
@@ -18,29 +44,8 @@ func TestStepGraph(t *testing.T) {
 	dev := torchtest.Device(t)
 	s := torchtest.Scope(t)
 	pixels, ids, _ := hfTinyInputs(t, s)
-	type run struct {
-		m      *CLIP
-		opt    *torch.AdamW
-		params []*torch.Tensor
-	}
-	start := func() run {
-		m := loadHFTiny(t, Options{Device: dev})
-		if err := m.SetRequiresGrad(true); err != nil {
-			t.Fatal(err)
-		}
-		var ps []*torch.Tensor
-		for _, p := range m.Params() {
-			ps = append(ps, p.Tensor)
-		}
-		opt, err := torch.NewAdamW(ps, torch.AdamWOptions{LR: 1e-3, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { opt.Close() })
-		return run{m, opt, ps}
-	}
 	lrs := []float64{1e-3, 5e-4, 2e-4}
-	a, b := start(), start()
+	a, b := startTraining(t, dev, torch.AdamWAuto), startTraining(t, dev, torch.AdamWAuto)
 	var lossA []float64
 	for _, lr := range lrs {
 		if err := a.opt.SetLR(lr); err != nil {
@@ -136,6 +141,53 @@ func TestTrainGraphs(t *testing.T) {
 	for i := range pa {
 		if d := maxDiffTensors(t, pa[i].Tensor, pb[i].Tensor); d > 1e-4 {
 			t.Errorf("%s differs by %g after 5 steps with and without the graph", pa[i].Name, d)
+		}
+	}
+}
+
+// TestStepWorkCapturable runs the graphed step's work, with the optimizer's
+// ordinary step in place of the graph's, as a Replay on this device (no
+// graph): nothing in it reads from or writes to the host (the Replay
+// refuses that), and each run is the step OptimizerStep takes.
+func TestStepWorkCapturable(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	pixels, ids, _ := hfTinyInputs(t, s)
+	a, b := startTraining(t, dev, torch.AdamWForeach), startTraining(t, dev, torch.AdamWForeach)
+	px, tx := pixels.To(dev, torch.Float32), ids.ToDevice(dev)
+	work := stepWork(b.m, px, tx, b.params, 1, func() error {
+		if err := b.opt.Step(); err != nil {
+			return err
+		}
+		return b.opt.ZeroGrad()
+	})
+	r, err := torch.NewReplay(dev, false, work) // the first step
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for step := range 3 {
+		if step > 0 {
+			if err := r.Run(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Outputs()[0].Item()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(got-loss) > 1e-5 {
+			t.Errorf("step %d: loss %g from the work, %g from OptimizerStep", step+1, got, loss)
+		}
+	}
+	pa, pb := a.m.Params(), b.m.Params()
+	for i := range pa {
+		if d := maxDiffTensors(t, pa[i].Tensor, pb[i].Tensor); d > 1e-5 {
+			t.Errorf("%s differs by %g after three steps", pa[i].Name, d)
 		}
 	}
 }

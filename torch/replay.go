@@ -28,7 +28,10 @@ func TensorLRCompiled() bool { return flag(opTensorLRCompiled) }
 // Replay is a piece of work of fixed shapes that runs again and again on
 // new inputs: f reads tensors the caller owns (the static inputs, refilled
 // with Copy_ before each Run) and returns its results, which Run copies into
-// tensors of the same shapes that stay put (Outputs).
+// tensors of the same shapes that stay put (Outputs). While f runs, reading
+// a value back (Item, Float32s, …), making a tensor from host data and
+// CUDASynchronize fail on f's thread, on every device: so a test on the CPU
+// proves f capturable at the binding's level.
 //
 // With a CUDA graph the work is captured once and each Run replays it with
 // one launch: the host no longer pays for each of its hundreds of kernels.
@@ -94,7 +97,11 @@ func NewReplay(dev Device, graph bool, f func(s *Scope) ([]*Tensor, error)) (*Re
 func (r *Replay) warm() error {
 	s := NewScope()
 	defer s.Close()
-	res, err := r.f(s)
+	var res []*Tensor
+	err := guarded(func() (err error) {
+		res, err = r.f(s)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -126,7 +133,11 @@ func (r *Replay) capture() error {
 
 // fill runs f in s and copies its results into the outputs.
 func (r *Replay) fill(s *Scope) error {
-	res, err := r.f(s)
+	var res []*Tensor
+	err := guarded(func() (err error) {
+		res, err = r.f(s)
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,12 @@ func CUDADeviceCount() int {
 }
 
 // CUDASynchronize waits for all work queued on CUDA device dev; for timing.
-func CUDASynchronize(dev int) error { return callInts(opCUDASync, []int64{int64(dev)}) }
+func CUDASynchronize(dev int) error {
+	if err := hostAccess(opCUDASync.name); err != nil {
+		return err
+	}
+	return callInts(opCUDASync, []int64{int64(dev)})
+}
 
 // CUDAMemStats describes one GPU's memory: what libtorch's caching allocator
 // holds and what the driver reports.

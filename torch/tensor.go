@@ -139,6 +139,9 @@ func fromSlice[T any](s *Scope, op string, dt DType, data []T, shape []int64) *T
 	if !loaded.Load() {
 		return fail(ErrNotLoaded)
 	}
+	if err := hostAccess(op); err != nil {
+		return fail(err)
+	}
 	var dp unsafe.Pointer
 	if len(data) > 0 {
 		dp = unsafe.Pointer(&data[0])
@@ -295,6 +298,9 @@ func copyOut[T any](t *Tensor, op string, dt DType) ([]T, error) {
 	if err := t.check(op); err != nil {
 		return nil, err
 	}
+	if err := hostAccess(op); err != nil {
+		return nil, err
+	}
 	n := t.Numel()
 	dst := make([]T, n)
 	nbytes := n * int64(unsafe.Sizeof(*new(T)))
@@ -330,6 +336,9 @@ func (t *Tensor) Bytes() ([]byte, error) {
 	if err := t.check("bytes"); err != nil {
 		return nil, err
 	}
+	if err := hostAccess("bytes"); err != nil {
+		return nil, err
+	}
 	m, err := t.meta()
 	if err != nil {
 		return nil, err
@@ -355,6 +364,9 @@ func (t *Tensor) Bytes() ([]byte, error) {
 // Item returns the value of a one-element tensor.
 func (t *Tensor) Item() (float64, error) {
 	if err := t.check("item"); err != nil {
+		return math.NaN(), err
+	}
+	if err := hostAccess("item"); err != nil {
 		return math.NaN(), err
 	}
 	c := getCall()
