@@ -55,9 +55,10 @@ type Record struct {
 	// tensors during the row (weights and optimizer state included); nil
 	// on the CPU.
 	PeakMemBytes *int64 `json:"peak_mem_bytes"`
-	// BindingCalls is how many calls one run made through lavascope's
-	// libtorch binding (device synchronisation excluded): the host overhead
-	// a GPU pays per call, counted the same on any device. Nil for the
+	// BindingCalls is how many ops one run called through lavascope's
+	// libtorch binding (torch.Calls: device synchronisation and the copies
+	// of data between the host and tensors not counted): the host overhead
+	// a GPU pays per op, counted the same on any device. Nil for the
 	// reference.
 	BindingCalls *int64 `json:"binding_calls"`
 	// Threads is the CPU thread pool's size.

@@ -53,16 +53,16 @@ func (t *textModel) checkIDs(ids *torch.Tensor) error {
 	s := torch.NewScope()
 	defer s.Close()
 	x := ids.In(s)
-	lo, err := x.MinAll().Item()
+	if x.DType() != torch.Int64 {
+		x = x.ToDType(torch.Int64)
+	}
+	// Both extremes in one read: on a GPU each read waits for the device.
+	ext, err := torch.Stack([]*torch.Tensor{x.MinAll(), x.MaxAll()}, 0).Int64s()
 	if err != nil {
 		return fmt.Errorf("input ids: %w", err)
 	}
-	hi, err := x.MaxAll().Item()
-	if err != nil {
-		return fmt.Errorf("input ids: %w", err)
-	}
-	if lo < 0 || hi >= float64(t.vocab) {
-		return inputErrorf("input ids %s: ids range over [%d, %d], outside the vocabulary [0, %d)", ids, int64(lo), int64(hi), t.vocab)
+	if lo, hi := ext[0], ext[1]; lo < 0 || hi >= int64(t.vocab) {
+		return inputErrorf("input ids %s: ids range over [%d, %d], outside the vocabulary [0, %d)", ids, lo, hi, t.vocab)
 	}
 	return nil
 }

@@ -207,8 +207,9 @@ type frame struct {
 var calls atomic.Uint64
 
 // Calls is how many ops have been called through the shim since the
-// process started: on a GPU each costs microseconds of host time whatever
-// the kernel, so the count of a piece of work says how much of its time the
+// process started (lt_call; copies of data between the host and tensors
+// are not ops): on a GPU each costs microseconds of host time whatever the
+// kernel, so the count of a piece of work says how much of its time the
 // binding takes.
 func Calls() uint64 { return calls.Load() }
 
