@@ -66,19 +66,19 @@ func newEncoder(prefix string, layers, dim, heads int, act string, eps float64, 
 	return e
 }
 
-// attnMode is how one forward pass computes attention.
+// attnMode is how one forward pass runs the encoders.
 type attnMode struct {
-	eager   bool          // explicit softmax (HF eager); else the SDPA kernel
-	capture bool          // keep the probabilities with their gradient
-	fused   bool          // the whole encoder in one shim call
-	causal  *torch.Tensor // [N,N] bool, true above the diagonal (masked); nil = none
+	// eager runs op by op with HF's explicit attention (ForwardOptions.Eager
+	// without Capture); otherwise each encoder is one fused shim call.
+	eager   bool
+	capture bool          // fused: keep the probabilities with their gradient
+	causal  *torch.Tensor // eager: [N,N] bool, true above the diagonal (masked); nil = none
 	dtype   torch.DType
 }
 
 func newAttnMode(s *torch.Scope, o ForwardOptions, mo Options, causalN int64) attnMode {
-	a := attnMode{eager: o.Eager || o.Capture, capture: o.Capture, dtype: mo.DType,
-		fused: !o.Eager || o.Capture}
-	if causalN > 0 && a.eager && !a.fused {
+	a := attnMode{eager: o.Eager && !o.Capture, capture: o.Capture, dtype: mo.DType}
+	if causalN > 0 && a.eager {
 		mask := make([]bool, causalN*causalN)
 		for i := range causalN {
 			for j := i + 1; j < causalN; j++ {
@@ -94,7 +94,7 @@ func newAttnMode(s *torch.Scope, o ForwardOptions, mo Options, causalN int64) at
 // causal mask applies. It returns the last hidden state and, when capturing,
 // each layer's attention probabilities.
 func (e *encoder) forward(h *torch.Tensor, causal bool, a attnMode) (*torch.Tensor, []*torch.Tensor, error) {
-	if a.fused {
+	if !a.eager {
 		// The same ATen calls as layer below, without a Go→C call per op:
 		// on a GPU those calls, not the kernels, bound a forward pass.
 		eo := torch.EncoderOptions{Heads: int(e.heads), Causal: causal, Act: e.act, Eps: e.eps}
@@ -105,25 +105,21 @@ func (e *encoder) forward(h *torch.Tensor, causal bool, a attnMode) (*torch.Tens
 		h, probs := torch.CLIPEncoderCapture(h, e.fused, eo)
 		return h, probs, h.Err()
 	}
-	var probs []*torch.Tensor
 	for i := range e.layers {
-		var p *torch.Tensor
 		var err error
-		h, p, err = e.layer(&e.layers[i], h, causal, a)
-		if err != nil {
+		if h, err = e.layer(&e.layers[i], h, causal, a); err != nil {
 			return nil, nil, fmt.Errorf("layer %d: %w", i, err)
 		}
-		if p != nil {
-			probs = append(probs, p)
-		}
 	}
-	return h, probs, nil
+	return h, nil, nil
 }
 
-func (e *encoder) layer(l *encoderLayer, h *torch.Tensor, causal bool, a attnMode) (*torch.Tensor, *torch.Tensor, error) {
-	attn, probs, err := e.attention(l, l.ln1.apply(h), causal, a)
+// layer is one CLIPEncoderLayer op by op: the reference the fused ops are
+// tested against.
+func (e *encoder) layer(l *encoderLayer, h *torch.Tensor, causal bool, a attnMode) (*torch.Tensor, error) {
+	attn, err := e.attention(l, l.ln1.apply(h), causal, a)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	h = h.Add(attn)
 	x := l.fc1.apply(l.ln2.apply(h))
@@ -133,66 +129,30 @@ func (e *encoder) layer(l *encoderLayer, h *torch.Tensor, causal bool, a attnMod
 	default: // quick_gelu; Validate admits no other
 		x = x.QuickGelu()
 	}
-	return h.Add(l.fc2.apply(x)), probs, nil
+	return h.Add(l.fc2.apply(x)), nil
 }
 
-// attention is CLIPAttention: q, k and v projections, scaled dot-product
-// attention over heads, the output projection.
-func (e *encoder) attention(l *encoderLayer, x *torch.Tensor, causal bool, a attnMode) (*torch.Tensor, *torch.Tensor, error) {
+// attention is CLIPAttention as HF's eager_attention_forward computes it:
+// q, k and v projections, the scores scaled after the product, softmax in
+// float32 and back to the compute dtype, the output projection.
+func (e *encoder) attention(l *encoderLayer, x *torch.Tensor, causal bool, a attnMode) (*torch.Tensor, error) {
 	shape := x.Shape()
 	if len(shape) != 3 {
-		return nil, nil, fmt.Errorf("attention input %s: want [batch, tokens, %d]", x, e.dim)
+		return nil, fmt.Errorf("attention input %s: want [batch, tokens, %d]", x, e.dim)
 	}
 	b, n := shape[0], shape[1]
 	hd := e.dim / e.heads
 	split := func(t *torch.Tensor) *torch.Tensor { return t.View(b, n, e.heads, hd).Transpose(1, 2) }
 	q, k, v := split(l.q.apply(x)), split(l.k.apply(x)), split(l.v.apply(x))
-	var ctx, probs *torch.Tensor
-	if a.eager {
-		// As HF's eager_attention_forward: scale after the product, softmax
-		// in float32, back to the compute dtype.
-		scores := q.Matmul(k.Transpose(2, 3)).MulScalar(1 / math.Sqrt(float64(hd)))
-		if causal {
-			scores = scores.MaskedFill(a.causal, math.Inf(-1))
-		}
-		if a.dtype == torch.Float32 || a.dtype == torch.Float64 {
-			probs = scores.Softmax(-1)
-		} else {
-			probs = scores.ToDType(torch.Float32).Softmax(-1).ToDType(a.dtype)
-		}
-		if a.capture {
-			var err error
-			if probs, err = retain(probs); err != nil {
-				return nil, nil, err
-			}
-		}
-		ctx = probs.Matmul(v)
+	scores := q.Matmul(k.Transpose(2, 3)).MulScalar(1 / math.Sqrt(float64(hd)))
+	if causal {
+		scores = scores.MaskedFill(a.causal, math.Inf(-1))
+	}
+	var probs *torch.Tensor
+	if a.dtype == torch.Float32 || a.dtype == torch.Float64 {
+		probs = scores.Softmax(-1)
 	} else {
-		ctx = torch.ScaledDotProductAttention(q, k, v, nil, causal)
+		probs = scores.ToDType(torch.Float32).Softmax(-1).ToDType(a.dtype)
 	}
-	out := l.out.apply(ctx.Transpose(1, 2).Reshape(b, n, e.dim))
-	if !a.capture {
-		probs = nil
-	}
-	return out, probs, nil
-}
-
-// retain makes p's gradient readable after a backward pass: RetainGrad when
-// p is part of the graph, otherwise p becomes a leaf that requires grad
-// (nothing upstream is tracked, so the gradient reaching p is the same).
-func retain(p *torch.Tensor) (*torch.Tensor, error) {
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	if p.RequiresGrad() {
-		if err := p.RetainGrad(); err != nil {
-			return nil, fmt.Errorf("retaining attention gradient: %w", err)
-		}
-		return p, nil
-	}
-	leaf := p.Detach()
-	if err := leaf.SetRequiresGrad(true); err != nil {
-		return nil, fmt.Errorf("tracking attention probabilities: %w", err)
-	}
-	return leaf, nil
+	return l.out.apply(probs.Matmul(v).Transpose(1, 2).Reshape(b, n, e.dim)), nil
 }
