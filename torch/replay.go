@@ -93,15 +93,20 @@ func NewReplay(dev Device, graph bool, f func(s *Scope) ([]*Tensor, error)) (*Re
 	return r, nil
 }
 
+// work runs f in s with host access refused (see guarded).
+func (r *Replay) work(s *Scope) (res []*Tensor, err error) {
+	err = guarded(func() error {
+		res, err = r.f(s)
+		return err
+	})
+	return res, err
+}
+
 // warm runs f once and makes the outputs from its results.
 func (r *Replay) warm() error {
 	s := NewScope()
 	defer s.Close()
-	var res []*Tensor
-	err := guarded(func() (err error) {
-		res, err = r.f(s)
-		return err
-	})
+	res, err := r.work(s)
 	if err != nil {
 		return err
 	}
@@ -133,11 +138,7 @@ func (r *Replay) capture() error {
 
 // fill runs f in s and copies its results into the outputs.
 func (r *Replay) fill(s *Scope) error {
-	var res []*Tensor
-	err := guarded(func() (err error) {
-		res, err = r.f(s)
-		return err
-	})
+	res, err := r.work(s)
 	if err != nil {
 		return err
 	}
