@@ -160,26 +160,21 @@ func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
 		if err := sync(); err != nil {
 			return rec, err
 		}
-		c0 := torch.Calls()
 		start := time.Now()
+		c0 := torch.Calls()
 		if err := run(); err != nil {
 			return rec, err
 		}
+		calls = torch.Calls() - c0
 		if err := sync(); err != nil {
 			return rec, err
 		}
 		times = append(times, time.Since(start))
-		calls = torch.Calls() - c0
 	}
 	rec.Stats(times)
-	if o.Repeat > 0 {
-		// Every run makes the same calls; the count excludes the sync.
-		n := int64(calls)
-		if dev.IsCUDA() {
-			n--
-		}
-		rec.BindingCalls = &n
-	}
+	// Every run makes the same calls.
+	n := int64(calls)
+	rec.BindingCalls = &n
 	if memStats {
 		st, err := torch.CUDAMemory(dev.Index)
 		if err != nil {
