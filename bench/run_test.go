@@ -16,9 +16,7 @@ import (
 // that no tensor f made outlives it.
 func onTiny(t *testing.T, dev torch.Device, f func(m *model.CLIP) error) {
 	t.Helper()
-	w := torch.NewWorker()
-	defer w.Close()
-	err := w.Do(func() error {
+	onWorker(t, func() error {
 		m, _, err := OpenModel("tiny", model.Options{Device: dev}, 1)
 		if err != nil {
 			return err
@@ -33,7 +31,14 @@ func onTiny(t *testing.T, dev torch.Device, f func(m *model.CLIP) error) {
 		}
 		return nil
 	})
-	if err != nil {
+}
+
+// onWorker runs f on a torch worker and fails the test with its error.
+func onWorker(t *testing.T, f func() error) {
+	t.Helper()
+	w := torch.NewWorker()
+	defer w.Close()
+	if err := w.Do(f); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -97,14 +102,7 @@ func TestRunTiny(t *testing.T) {
 
 func TestRunErrors(t *testing.T) {
 	dev := torchtest.Device(t)
-	w := torch.NewWorker()
-	defer w.Close()
-	err := w.Do(func() error {
-		m, _, err := OpenModel("tiny", model.Options{Device: dev}, 1)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
+	onTiny(t, dev, func(m *model.CLIP) error {
 		for _, c := range []struct {
 			name  string
 			works []Work
@@ -123,16 +121,11 @@ func TestRunErrors(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestOpenModel(t *testing.T) {
 	torchtest.Require(t)
-	w := torch.NewWorker()
-	defer w.Close()
-	err := w.Do(func() error {
+	onWorker(t, func() error {
 		// A folder with a config.json and no weights: random init, noticed.
 		dir := t.TempDir()
 		cfg, err := model.NamedConfig("tiny")
@@ -176,18 +169,13 @@ func TestOpenModel(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestAccuracy: a model against itself differs by nothing; in bf16 it
 // differs, a little.
 func TestAccuracy(t *testing.T) {
 	dev := torchtest.Device(t)
-	w := torch.NewWorker()
-	defer w.Close()
-	err := w.Do(func() error {
+	onWorker(t, func() error {
 		ref, _, err := OpenModel("tiny", model.Options{Device: dev}, 3)
 		if err != nil {
 			return err
@@ -219,23 +207,13 @@ func TestAccuracy(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestAccuracyTF32: TF32 only changes CUDA products, so on the CPU the
 // statement says the model equals itself.
 func TestAccuracyTF32(t *testing.T) {
 	dev := torchtest.Device(t)
-	w := torch.NewWorker()
-	defer w.Close()
-	err := w.Do(func() error {
-		m, _, err := OpenModel("tiny", model.Options{Device: dev}, 3)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
+	onTiny(t, dev, func(m *model.CLIP) error {
 		defer torch.SetAllowTF32(false)
 		got, err := AccuracyTF32(m, DefaultTreeTokens, 1)
 		if err != nil {
@@ -249,9 +227,6 @@ func TestAccuracyTF32(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestRunGraphs runs every row from CUDA graphs, where
