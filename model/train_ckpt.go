@@ -393,7 +393,7 @@ func (t *trainer) loadOptimizer(st *TrainState) error {
 				return err
 			}
 			p := t.params[i].Tensor
-			if !equalShape(ti.Shape, p.Shape()) {
+			if !slices.Equal(ti.Shape, p.Shape()) {
 				return fmt.Errorf("%s: state %s has shape %v, the parameter %v", path, ti.Name, ti.Shape, p.Shape())
 			}
 			state[key] = s.FromFloat32(v, int64(len(v))).Reshape(p.Shape()...).To(p.Device(), p.DType())
@@ -408,18 +408,6 @@ func (t *trainer) loadOptimizer(st *TrainState) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // syncDir flushes a folder's entries to disk.

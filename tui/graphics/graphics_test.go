@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -142,7 +143,7 @@ func TestHalfBlocksHandComputed(t *testing.T) {
 	col := image.NewRGBA(image.Rect(0, 0, 1, 2))
 	col.SetRGBA(0, 0, red)
 	col.SetRGBA(0, 1, blue)
-	if got, want := HalfBlocks(col, 1, 1), []string{"\x1b[38;2;255;0;0;48;2;0;0;255m▀\x1b[0m"}; !equal(got, want) {
+	if got, want := HalfBlocks(col, 1, 1), []string{"\x1b[38;2;255;0;0;48;2;0;0;255m▀\x1b[0m"}; !slices.Equal(got, want) {
 		t.Errorf("1×2: %q, want %q", got, want)
 	}
 
@@ -158,7 +159,7 @@ func TestHalfBlocksHandComputed(t *testing.T) {
 		"\x1b[38;2;255;0;0;48;2;0;0;255m▀▀\x1b[0m",
 		"\x1b[38;2;0;128;0;49m▀▀\x1b[0m",
 	}
-	if got := HalfBlocks(img, 2, 2); !equal(got, want) {
+	if got := HalfBlocks(img, 2, 2); !slices.Equal(got, want) {
 		t.Errorf("2×3: %q, want %q", got, want)
 	}
 	// Only the background changes.
@@ -168,24 +169,12 @@ func TestHalfBlocksHandComputed(t *testing.T) {
 	img2.SetRGBA(0, 1, blue)
 	img2.SetRGBA(1, 1, green)
 	want2 := []string{"\x1b[38;2;255;0;0;48;2;0;0;255m▀\x1b[48;2;0;128;0m▀\x1b[0m"}
-	if got := HalfBlocks(img2, 2, 1); !equal(got, want2) {
+	if got := HalfBlocks(img2, 2, 1); !slices.Equal(got, want2) {
 		t.Errorf("background change: %q, want %q", got, want2)
 	}
 	if got := HalfBlocks(img, 0, 3); got != nil {
 		t.Errorf("no room: %q", got)
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestHalfBlocksGolden keeps the heatmap's half-block rendering at 28×14
