@@ -62,13 +62,9 @@ demo name the embedded model and its synthetic test split.`,
 				if err != nil {
 					return withExit(2, err)
 				}
-				dir, err := demo.ResolveCheckpoint(a.cfg.Checkpoint)
+				dir, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint)
 				if err != nil {
-					return withExit(2, err)
-				}
-				tok, err := model.LoadTokenizer(dir)
-				if err != nil {
-					return withExit(2, fmt.Errorf("--checkpoint %s: %w", a.cfg.Checkpoint, err))
+					return err
 				}
 				w, dev, err := startTorch(a, cmd.ErrOrStderr())
 				if err != nil {

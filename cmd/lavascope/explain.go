@@ -155,13 +155,9 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	if err != nil {
 		return withExit(2, err)
 	}
-	dir, err := demo.ResolveCheckpoint(a.cfg.Checkpoint)
+	dir, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint)
 	if err != nil {
-		return withExit(2, err)
-	}
-	tok, err := model.LoadTokenizer(dir)
-	if err != nil {
-		return withExit(2, fmt.Errorf("--checkpoint %s: %w", a.cfg.Checkpoint, err))
+		return err
 	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return withExit(2, fmt.Errorf("--out: %w", err))

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/model"
 )
 
@@ -46,13 +45,9 @@ per text: {"text", "ids", "tokens", "offsets", "truncated"}.`,
 				if context < 0 {
 					return withExit(2, fmt.Errorf("--context must be 0 (no limit) or at least 2, got %d", context))
 				}
-				resolved, err := demo.ResolveCheckpoint(dir)
+				_, tok, err := openTokenizer("--tokenizer", dir)
 				if err != nil {
-					return withExit(2, err)
-				}
-				tok, err := model.LoadTokenizer(resolved)
-				if err != nil {
-					return withExit(2, err)
+					return err
 				}
 				texts, err := readTexts(cmd, args)
 				if err != nil {

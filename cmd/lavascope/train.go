@@ -312,12 +312,10 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 		}
 		return m, tok, nil
 	case f.from != "":
-		dir, err := demo.ResolveCheckpoint(f.from)
-		if err != nil {
-			return nil, nil, withExit(2, err)
-		}
-		if tok, err = model.LoadTokenizer(dir); err != nil {
-			return nil, nil, withExit(2, fmt.Errorf("--from %s: %w", f.from, err))
+		var dir string
+		var err error
+		if dir, tok, err = openTokenizer("--from", f.from); err != nil {
+			return nil, nil, err
 		}
 		if err := w.Do(func() (err error) { m, err = model.Load(dir, o); return err }); err != nil {
 			return nil, nil, withExit(2, err)
@@ -328,12 +326,8 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 			return nil, nil, withExit(2, fmt.Errorf("--init: %w", err))
 		}
 		if f.tokenizer != "" {
-			dir, err := demo.ResolveCheckpoint(f.tokenizer)
-			if err != nil {
-				return nil, nil, withExit(2, err)
-			}
-			if tok, err = model.LoadTokenizer(dir); err != nil {
-				return nil, nil, withExit(2, fmt.Errorf("--tokenizer: %w", err))
+			if _, tok, err = openTokenizer("--tokenizer", f.tokenizer); err != nil {
+				return nil, nil, err
 			}
 		} else {
 			if tok, err = learnVocab(train, f.o.Style, f.learnVocab); err != nil {
