@@ -516,3 +516,32 @@ func TestAdamWStepLR(t *testing.T) {
 		t.Errorf("step count after StepLR steps: %v, %v; want 3", v, err)
 	}
 }
+
+// TestAdamWLoadStateShape: a state of the wrong shape fails inside the
+// shim with a message naming the parameter, and leaves the optimizer
+// usable (its handle is not taken for a tensor).
+func TestAdamWLoadStateShape(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	e := env{s: s, dev: dev}
+	p := e.f32([]float64{1, 2}, 2)
+	if err := p.SetRequiresGrad(true); err != nil {
+		t.Fatal(err)
+	}
+	opt, err := torch.NewAdamW([]*torch.Tensor{p}, torch.DefaultAdamW())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opt.Close()
+	bad := map[string]*torch.Tensor{
+		"step.0": s.Scalar(1, torch.Options{DType: torch.Int64}), "exp_avg.0": e.f32([]float64{0, 0, 0}, 3), "exp_avg_sq.0": e.f32([]float64{0, 0}, 2),
+	}
+	err = opt.LoadState(bad)
+	if err == nil || !strings.Contains(err.Error(), "state of parameter 0 is f32[3]") {
+		t.Fatalf("LoadState with a state of the wrong shape: %v", err)
+	}
+	setGrad(t, e, p, []float64{1, 1})
+	if err := opt.Step(); err != nil {
+		t.Errorf("Step after the refused state: %v", err)
+	}
+}

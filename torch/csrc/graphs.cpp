@@ -126,9 +126,11 @@ void add_graph_ops(OpTable& t) {
                                           TORCH_VERSION + ")");
 #endif
                }});
+  mark_handles(t, t.size() - 1);
 #if defined(LAVASCOPE_GRAPHS)
+  t.push_back({"cuda_graphs_compiled", [](Ctx& c) { c.ret_i(1); }});
+  size_t from = t.size();
   t.insert(t.end(), {
-      {"cuda_graphs_compiled", [](Ctx& c) { c.ret_i(1); }},
       // ints: device index. Returns the graph's handle.
       {"cuda_graph_new",
        [](Ctx& c) {
@@ -199,8 +201,9 @@ void add_graph_ops(OpTable& t) {
        }},
   });
 #else
+  t.push_back({"cuda_graphs_compiled", [](Ctx& c) { c.ret_i(0); }});
+  size_t from = t.size();
   t.insert(t.end(), {
-      {"cuda_graphs_compiled", [](Ctx& c) { c.ret_i(0); }},
       {"cuda_graph_new", [](Ctx&) { no_graphs(); }},
       {"cuda_graph_stream", [](Ctx&) { no_graphs(); }},
       {"cuda_graph_capture_begin", [](Ctx&) { no_graphs(); }},
@@ -209,6 +212,7 @@ void add_graph_ops(OpTable& t) {
       {"cuda_graph_free", [](Ctx&) { no_graphs(); }},
   });
 #endif
+  mark_handles(t, from);
 }
 
 }  // namespace lt

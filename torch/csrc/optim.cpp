@@ -168,7 +168,9 @@ void add_optim_ops(OpTable& t) {
       {"clip_grad_norm", [](Ctx& c) { c.ret_d(clip_grad_norm(c.tensors(0, c.n_in()), c.d(0))); }},
       // in: params; dbls: max_norm (inf: measure only). out: the norm.
       {"clip_grad_norm_device", [](Ctx& c) { c.ret(clip_grad_norm_device(c.tensors(0, c.n_in()), c.d(0))); }},
-
+  });
+  size_t from = t.size();
+  t.insert(t.end(), {
       // in: params; dbls: lr, beta1, beta2, eps, weight_decay; ints: amsgrad,
       // impl (0 auto, 1 foreach, 2 fused). sout: the implementation chosen.
       {"adamw_new",
@@ -279,6 +281,7 @@ void add_optim_ops(OpTable& t) {
          }
        }},
   });
+  mark_handles(t, from);
 }
 
 }  // namespace lt

@@ -535,7 +535,7 @@ LT_API void lt_tensor_free(void* t) {
 LT_API int64_t lt_op_id(const char* name) {
   const auto& t = ops();
   for (size_t i = 0; i < t.size(); i++) {
-    if (std::strcmp(t[i].first, name) == 0) return static_cast<int64_t>(i);
+    if (std::strcmp(t[i].name, name) == 0) return static_cast<int64_t>(i);
   }
   return -1;
 }
@@ -551,12 +551,10 @@ LT_API void lt_call(int64_t op, Args* a) {
     a->err = dup("unknown op " + std::to_string(op));
     return;
   }
-  // Optimizer and graph ops take a non-tensor handle as first operand and
-  // return one: keep those out of operand descriptions and cleanup.
-  bool opt_op = std::strncmp(t[op].first, "adamw_", 6) == 0 || std::strncmp(t[op].first, "cuda_graph_", 11) == 0;
+  bool handle_op = t[op].handle;
   std::string msg;
   try {
-    t[op].second(c);
+    t[op].fn(c);
     a->nout = c.nout;
     a->ndout = c.ndout;
     a->niout = c.niout;
@@ -568,7 +566,7 @@ LT_API void lt_call(int64_t op, Args* a) {
   } catch (...) {
     msg = "unknown C++ exception";
   }
-  if (!opt_op) {
+  if (!handle_op) {
     for (int64_t i = 0; i < c.nout; i++) lt_tensor_free(a->out[i]);
   }
   a->nout = 0;
@@ -578,7 +576,7 @@ LT_API void lt_call(int64_t op, Args* a) {
     std::free(a->sout);
     a->sout = nullptr;
   }
-  a->err = dup(opt_op ? msg : failure(c, msg.c_str()));
+  a->err = dup(handle_op ? msg : failure(c, msg.c_str()));
 }
 
 // lt_from_data copies nbytes of little-endian data of the given dtype and

@@ -156,7 +156,20 @@ struct Ctx {
 };
 
 using OpFn = void (*)(Ctx&);
-using OpTable = std::vector<std::pair<const char*, OpFn>>;
+// Op is one entry of the op table. A handle op takes a handle (an
+// optimizer, a CUDA graph), not a tensor, as operand 0, or returns one: its
+// failures describe no operand and free no result as a tensor.
+struct Op {
+  const char* name;
+  OpFn fn;
+  bool handle = false;
+};
+using OpTable = std::vector<Op>;
+
+// mark_handles makes the ops of t from index from on handle ops.
+inline void mark_handles(OpTable& t, size_t from) {
+  for (size_t i = from; i < t.size(); i++) t[i].handle = true;
+}
 
 // The ops of optim.cpp (AdamW, gradient clipping), fused.cpp (whole
 // encoders, the relevance rule) and graphs.cpp (CUDA graphs).
