@@ -3,6 +3,8 @@ package explain
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/torch"
@@ -20,19 +22,15 @@ import (
 // mask being causal). Static does not keep whole matrices
 // (Options.Matrices).
 type Static struct {
-	m        *model.CLIP
-	targets  []Target
-	round    []int
-	layout   layout
-	opt      Options
-	images   int
-	texts    int
-	width    int
-	inputs   *torch.Scope
-	px, ids  *torch.Tensor // the static inputs: all images, all texts at width
-	replay   *torch.Replay
-	channels int64
-	size     int64
+	m       *model.CLIP
+	targets []Target
+	round   []int
+	layout  layout
+	inputs  *torch.Scope
+	// px [images,C,S,S] and ids [texts,width] are the static inputs; their
+	// shapes are the batches'.
+	px, ids *torch.Tensor
+	replay  *torch.Replay
 }
 
 // NewStatic prepares the relevance of targets for images [images,C,S,S]
@@ -67,14 +65,13 @@ func NewStatic(m *model.CLIP, images, texts, width int, targets []Target, opt Op
 		return nil, fmt.Errorf("explain: the targets share images or texts, which takes %d passes; a static explainer makes one", len(rounds))
 	}
 	st := &Static{
-		m: m, targets: append([]Target(nil), targets...), round: rounds[0], opt: opt,
-		images: images, texts: texts, width: width, inputs: torch.NewScope(),
-		channels: int64(cfg.Vision.NumChannels), size: int64(cfg.Vision.ImageSize),
+		m: m, targets: append([]Target(nil), targets...), round: rounds[0], inputs: torch.NewScope(),
 	}
 	st.layout = newLayout(st.targets, st.round)
 	dev, dt := m.Device(), m.DType()
 	s := st.inputs
-	st.px = s.Zeros([]int64{int64(images), st.channels, st.size, st.size}, torch.Options{Device: dev, DType: dt})
+	size := int64(cfg.Vision.ImageSize)
+	st.px = s.Zeros([]int64{int64(images), int64(cfg.Vision.NumChannels), size, size}, torch.Options{Device: dev, DType: dt})
 	// Zeros are valid ids, and where the end of text is looked for by
 	// argmax (legacy configs) a text of zeros pools at position 0.
 	st.ids = s.Zeros([]int64{int64(texts), int64(width)}, torch.Options{Device: dev, DType: torch.Int64})
@@ -115,12 +112,13 @@ func (st *Static) Explain(pixels, ids *torch.Tensor) ([]Result, error) {
 	if pixels == nil || ids == nil {
 		return nil, errors.New("explain: need both pixels and ids")
 	}
-	if sh := pixels.Shape(); len(sh) != 4 || sh[0] != int64(st.images) || sh[1] != st.channels || sh[2] != st.size || sh[3] != st.size {
-		return nil, fmt.Errorf("explain: pixels %s: want [%d, %d, %d, %d]", pixels, st.images, st.channels, st.size, st.size)
+	if want := st.px.Shape(); !slices.Equal(pixels.Shape(), want) {
+		return nil, fmt.Errorf("explain: pixels %s: want %s", pixels, strings.ReplaceAll(fmt.Sprint(want), " ", ", "))
 	}
+	texts, width := st.ids.Size(0), int(st.ids.Size(1))
 	sh := ids.Shape()
-	if len(sh) != 2 || sh[0] != int64(st.texts) {
-		return nil, fmt.Errorf("explain: ids %s: want %d texts", ids, st.texts)
+	if len(sh) != 2 || sh[0] != texts {
+		return nil, fmt.Errorf("explain: ids %s: want %d texts", ids, texts)
 	}
 	if err := st.m.CheckIDs(ids); err != nil {
 		return nil, fmt.Errorf("explain: %w", err)
@@ -129,17 +127,17 @@ func (st *Static) Explain(pixels, ids *torch.Tensor) ([]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("explain: %w", err)
 	}
-	if extent > st.width {
-		return nil, fmt.Errorf("explain: a text ends at position %d, beyond the static width %d", extent-1, st.width)
+	if extent > width {
+		return nil, fmt.Errorf("explain: a text ends at position %d, beyond the static width %d", extent-1, width)
 	}
 	s := torch.NewScope()
 	defer s.Close()
 	n := int(sh[1])
 	fit := ids.In(s)
-	if n > st.width {
-		fit = fit.Narrow(1, 0, int64(st.width))
-	} else if n < st.width {
-		pad := s.Zeros([]int64{int64(st.texts), int64(st.width - n)}, torch.Options{Device: ids.Device(), DType: ids.DType()})
+	if n > width {
+		fit = fit.Narrow(1, 0, int64(width))
+	} else if n < width {
+		pad := s.Zeros([]int64{texts, int64(width - n)}, torch.Options{Device: ids.Device(), DType: ids.DType()})
 		fit = torch.Cat([]*torch.Tensor{fit, pad}, 1)
 	}
 	if err := st.px.Copy_(pixels); err != nil {
