@@ -34,7 +34,7 @@ func accuracy(ref, m *model.CLIP, label string, tf32 func(bool) error, treeToken
 	defer s.Close()
 	cfg := ref.Config()
 	width := cfg.Text.MaxPositionEmbeddings
-	ids, err := TokenIDs(&cfg.Text, 2, treeTokens, width, seed)
+	ids, err := model.SyntheticIDs(&cfg.Text, 2, treeTokens, width, seed)
 	if err != nil {
 		return "", err
 	}

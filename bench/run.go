@@ -116,7 +116,7 @@ func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
 		width = cfg.Text.MaxPositionEmbeddings
 	}
 	rec.TextLen = width
-	ids, err := TokenIDs(&cfg.Text, w.Items(), o.TreeTokens, width, o.Seed)
+	ids, err := model.SyntheticIDs(&cfg.Text, w.Items(), o.TreeTokens, width, o.Seed)
 	if err != nil {
 		return rec, err
 	}

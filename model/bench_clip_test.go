@@ -36,16 +36,9 @@ func BenchmarkForwardPair(b *testing.B) {
 		inputs := torch.NewScope()
 		size := int64(cfg.Vision.ImageSize)
 		pixels := inputs.Randn([]int64{2, 3, size, size}, torch.Options{Device: dev})
-		ids := make([]int64, 2*77)
-		for i := range ids {
-			switch p := i % 77; {
-			case p == 0:
-				ids[i] = int64(cfg.Text.BOSTokenID)
-			case p < 40:
-				ids[i] = int64(300 + i)
-			default:
-				ids[i] = 49407
-			}
+		ids, err := SyntheticIDs(&cfg.Text, 2, 39, 77, 1)
+		if err != nil {
+			b.Fatal(err)
 		}
 		idt := inputs.FromInt64(ids, 2, 77).ToDevice(dev)
 		// One pass first, so that the first sub-benchmark does not pay for
