@@ -257,7 +257,7 @@ func prepareGraphScore(m *model.CLIP, px, ids *torch.Tensor) (func() error, func
 		return nil, nil, "", err
 	}
 	run := func() error {
-		if err := m.CheckIDs(ids); err != nil {
+		if _, err := m.CheckIDs(ids); err != nil {
 			return err
 		}
 		if err := r.Run(); err != nil {

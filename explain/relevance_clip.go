@@ -269,21 +269,22 @@ func explainRound(m *model.CLIP, pixels, ids *torch.Tensor, targets []Target, ro
 	px := gatherRows(s, pixels, l.imgs)
 	tx := gatherRows(s, ids, l.txts)
 	width := int(ids.Size(1))
+	// One read of the ids both checks them and finds where the texts end.
+	v, err := m.CheckIDs(tx)
+	if err != nil {
+		return fmt.Errorf("explain: %w", err)
+	}
 	if !opt.Matrices {
 		// The text mask is causal: nothing after the last end of text
 		// reaches any pooled feature or any relevance row that Explain
 		// returns, so those positions need not be computed at all.
-		n, err := textExtent(m, tx)
-		if err != nil {
-			return fmt.Errorf("explain: %w", err)
-		}
-		tx = tx.Narrow(1, 0, int64(n))
+		tx = tx.Narrow(1, 0, int64(textExtent(m, v, width)))
 	}
 	var w *torch.Tensor
 	if method.NeedsGrad() {
 		w = s.FromFloat32(l.weight(targets, round), int64(len(l.imgs)), int64(len(l.txts)))
 	}
-	out, err := roundWork(s, m, px, tx, w, method, opt, model.ForwardOptions{Capture: true})
+	out, err := roundWork(s, m, px, tx, w, method, opt, model.ForwardOptions{Capture: true, CheckedIDs: true})
 	if err != nil {
 		return err
 	}
@@ -406,13 +407,8 @@ func gradients(objective *torch.Tensor, out *model.Output, method Method, start 
 // textExtent is the number of leading positions of ids [T,N] that hold
 // every text's end of text, found by the model's pooling rule: the first
 // eos_token_id, or argmax(ids) for legacy configs.
-func textExtent(m *model.CLIP, ids *torch.Tensor) (int, error) {
-	v, err := ids.Int64s()
-	if err != nil {
-		return 0, fmt.Errorf("ids: %w", err)
-	}
+func textExtent(m *model.CLIP, v []int64, n int) int {
 	tc := m.Config().Text
-	n := int(ids.Size(1))
 	extent := 1
 	for row := range len(v) / n {
 		r := v[row*n : (row+1)*n]
@@ -428,7 +424,7 @@ func textExtent(m *model.CLIP, ids *torch.Tensor) (int, error) {
 		}
 		extent = max(extent, eot+1)
 	}
-	return extent, nil
+	return extent
 }
 
 // gatherRows returns rows idx of t (along dim 0), in s.

@@ -120,19 +120,16 @@ func (st *Static) Explain(pixels, ids *torch.Tensor) ([]Result, error) {
 	if len(sh) != 2 || sh[0] != texts {
 		return nil, fmt.Errorf("explain: ids %s: want %d texts", ids, texts)
 	}
-	if err := st.m.CheckIDs(ids); err != nil {
-		return nil, fmt.Errorf("explain: %w", err)
-	}
-	extent, err := textExtent(st.m, ids)
+	n := int(sh[1])
+	v, err := st.m.CheckIDs(ids)
 	if err != nil {
 		return nil, fmt.Errorf("explain: %w", err)
 	}
-	if extent > width {
+	if extent := textExtent(st.m, v, n); extent > width {
 		return nil, fmt.Errorf("explain: a text ends at position %d, beyond the static width %d", extent-1, width)
 	}
 	s := torch.NewScope()
 	defer s.Close()
-	n := int(sh[1])
 	fit := ids.In(s)
 	if n > width {
 		fit = fit.Narrow(1, 0, int64(width))

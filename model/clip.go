@@ -174,9 +174,10 @@ type ForwardOptions struct {
 
 // CheckIDs checks that ids [T,N] are token ids the text encoder can take:
 // an integer tensor of 1 to max_position_embeddings positions, every id
-// inside the vocabulary. Forward calls it (it reads the ids' extremes back
-// to the host) unless told that the caller did.
-func (m *CLIP) CheckIDs(ids *torch.Tensor) error { return m.text.checkIDs(ids) }
+// inside the vocabulary. It reads the ids back to the host once and
+// returns them, row by row, for a caller that needs them too. Forward calls
+// it unless told that the caller did.
+func (m *CLIP) CheckIDs(ids *torch.Tensor) ([]int64, error) { return m.text.checkIDs(ids) }
 
 // Output is what a forward pass returns. Its tensors belong to the scope
 // given to Forward. Image is nil when no pixels were given, Text when no ids
@@ -238,7 +239,7 @@ func (m *CLIP) Forward(s *torch.Scope, pixels, ids *torch.Tensor, o ForwardOptio
 	if ids != nil && !o.CheckedIDs {
 		// Before any encoder: reading the ids' range back waits for the
 		// device, which then has nothing else queued to finish first.
-		if err := m.text.checkIDs(ids); err != nil {
+		if _, err := m.text.checkIDs(ids); err != nil {
 			return nil, err
 		}
 		o.CheckedIDs = true

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/lavascope/lavascope/torch"
 )
@@ -34,43 +35,38 @@ func newTextModel(c *TextConfig, p param) textModel {
 	}
 }
 
-// checkIDs validates ids; see CLIP.CheckIDs.
-func (t *textModel) checkIDs(ids *torch.Tensor) error {
+// checkIDs validates ids and returns them as read back; see CLIP.CheckIDs.
+func (t *textModel) checkIDs(ids *torch.Tensor) ([]int64, error) {
 	if err := ids.Err(); err != nil {
-		return fmt.Errorf("input ids: %w", err)
+		return nil, fmt.Errorf("input ids: %w", err)
 	}
 	shape := ids.Shape()
 	if len(shape) != 2 || shape[0] < 1 || shape[1] < 1 || shape[1] > t.maxPos {
-		return inputErrorf("input ids %s: want [batch, tokens] with 1 to %d tokens (max_position_embeddings)", ids, t.maxPos)
+		return nil, inputErrorf("input ids %s: want [batch, tokens] with 1 to %d tokens (max_position_embeddings)", ids, t.maxPos)
 	}
 	switch ids.DType() {
 	case torch.Int64, torch.Int32, torch.Uint8:
 	default:
-		return inputErrorf("input ids %s: want an integer tensor", ids)
+		return nil, inputErrorf("input ids %s: want an integer tensor", ids)
 	}
 	// An id outside the vocabulary would fail inside the embedding, and
-	// on a GPU as a device-side assert that kills the process: check first.
-	s := torch.NewScope()
-	defer s.Close()
-	x := ids.In(s)
-	if x.DType() != torch.Int64 {
-		x = x.ToDType(torch.Int64)
-	}
-	// Both extremes in one read: on a GPU each read waits for the device.
-	ext, err := torch.Stack([]*torch.Tensor{x.MinAll(), x.MaxAll()}, 0).Int64s()
+	// on a GPU as a device-side assert that kills the process: check first,
+	// in one read (each waits for the device).
+	v, err := ids.Int64s()
 	if err != nil {
-		return fmt.Errorf("input ids: %w", err)
+		return nil, fmt.Errorf("input ids: %w", err)
 	}
-	if lo, hi := ext[0], ext[1]; lo < 0 || hi >= int64(t.vocab) {
-		return inputErrorf("input ids %s: ids range over [%d, %d], outside the vocabulary [0, %d)", ids, lo, hi, t.vocab)
+	lo, hi := slices.Min(v), slices.Max(v)
+	if lo < 0 || hi >= int64(t.vocab) {
+		return nil, inputErrorf("input ids %s: ids range over [%d, %d], outside the vocabulary [0, %d)", ids, lo, hi, t.vocab)
 	}
-	return nil
+	return v, nil
 }
 
 // forward encodes ids [B,N]; its tensors belong to s.
 func (t *textModel) forward(s *torch.Scope, ids, proj *torch.Tensor, o ForwardOptions, mo Options) (*TextOutput, error) {
 	if !o.CheckedIDs {
-		if err := t.checkIDs(ids); err != nil {
+		if _, err := t.checkIDs(ids); err != nil {
 			return nil, err
 		}
 	}

@@ -39,7 +39,7 @@ func NewStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids
 	if opt.Impl() != torch.AdamWFused {
 		return nil, 0, 0, fmt.Errorf("train step graph: needs the fused AdamW, the optimizer is %s", opt.Impl())
 	}
-	if err := m.CheckIDs(ids); err != nil {
+	if _, err := m.CheckIDs(ids); err != nil {
 		return nil, 0, 0, fmt.Errorf("train step graph: %w", err)
 	}
 	g = &StepGraph{m: m, inputs: torch.NewScope()}
@@ -115,7 +115,7 @@ func (g *StepGraph) Step(pixels, ids *torch.Tensor, lr float64) (loss, norm floa
 	if g.replay == nil {
 		return 0, 0, errors.New("train step graph: closed")
 	}
-	if err := g.m.CheckIDs(ids); err != nil {
+	if _, err := g.m.CheckIDs(ids); err != nil {
 		return 0, 0, fmt.Errorf("train step graph: %w", err)
 	}
 	if err := g.px.Copy_(pixels); err != nil {
