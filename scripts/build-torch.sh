@@ -172,8 +172,17 @@ fi
 abiflags=()
 [[ -n "$abi" ]] && abiflags=(-D_GLIBCXX_USE_CXX11_ABI="$abi")
 
+# From libtorch 2.12 on, ATen's headers stop with "C++20 or later compatible
+# compiler is required"; older ones are built as the C++17 they were made
+# with (the shim itself compiles as either). LAVASCOPE_CXX_STD overrides.
+std=c++17
+if [[ "$version" =~ ^([0-9]+)\.([0-9]+)\. ]] && ((BASH_REMATCH[1] > 2 || (BASH_REMATCH[1] == 2 && BASH_REMATCH[2] >= 12))); then
+	std=c++20
+fi
+std="${LAVASCOPE_CXX_STD:-$std}"
+
 sources=("$root"/torch/csrc/*.cpp)
-flags=(-O2 -fPIC -std=c++17 -fvisibility=hidden -w "${abiflags[@]}" "${cudadefs[@]}")
+flags=(-O2 -fPIC -std="$std" -fvisibility=hidden -w "${abiflags[@]}" "${cudadefs[@]}")
 for i in "${incs[@]}"; do
 	# /usr/include is already a system folder; naming it again breaks #include_next.
 	[[ "$i" == /usr/include ]] || flags+=(-isystem "$i")
@@ -190,6 +199,7 @@ hash="$(
 
 echo "libtorch: $src"
 echo "version:  ${version}${pyver:+ (torch $pyver)}"
+echo "compiler: $("$cxx" --version | head -1), -std=$std"
 if [[ $cuda == 1 ]]; then echo "device:   $cudanote"; else echo "device:   CPU only"; fi
 
 if [[ "${FORCE:-0}" != 1 && -f "$out" && -f "$stamp" && "$(cat "$stamp")" == "$hash" ]]; then

@@ -43,11 +43,11 @@ version="$(printf '#include <torch/version.h>\nTORCH_VERSION\n' | "$cxx" -E -P -
 cudaver="$(sed -n 's/^#define CUDA_VERSION \([0-9]*\).*/\1/p' "$cuda/cuda.h")"
 echo "libtorch headers $version, CUDA headers $cudaver"
 failed=0
-check() { # check LABEL FLAGS...
-	local label="$1"
-	shift
+check() { # check LABEL STD FLAGS...
+	local label="$1" std="$2"
+	shift 2
 	for f in "$root"/torch/csrc/*.cpp; do
-		if "$cxx" -std=c++17 -fsyntax-only -w "$@" -isystem "$torch" -isystem "$torch/torch/csrc/api/include" "$f"; then
+		if "$cxx" -std="$std" -fsyntax-only -w "$@" -isystem "$torch" -isystem "$torch/torch/csrc/api/include" "$f"; then
 			echo "ok    $(basename "$f") ($label)"
 		else
 			echo "FAIL  $(basename "$f") ($label)"
@@ -55,6 +55,8 @@ check() { # check LABEL FLAGS...
 		fi
 	done
 }
-check "libtorch $version, CPU"
-check "libtorch $version, CUDA + graphs" -DLAVASCOPE_CUDA -DLAVASCOPE_GRAPHS -isystem "$stub" -isystem "$cuda"
+check "libtorch $version, CPU, C++17" c++17
+check "libtorch $version, CUDA + graphs, C++17" c++17 -DLAVASCOPE_CUDA -DLAVASCOPE_GRAPHS -isystem "$stub" -isystem "$cuda"
+# build-torch.sh compiles as C++20 for libtorch 2.12 and later.
+check "libtorch $version, CUDA + graphs, C++20" c++20 -DLAVASCOPE_CUDA -DLAVASCOPE_GRAPHS -isystem "$stub" -isystem "$cuda"
 exit "$failed"
