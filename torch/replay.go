@@ -3,6 +3,7 @@ package torch
 import (
 	"errors"
 	"fmt"
+	"runtime"
 )
 
 var (
@@ -53,6 +54,11 @@ type Replay struct {
 // so. A capture that fails (f broke a capture rule) is an error too; the
 // caller may then use a Replay without a graph.
 func NewReplay(dev Device, graph bool, f func(s *Scope) ([]*Tensor, error)) (*Replay, error) {
+	// The side stream is current for one OS thread only: a goroutine moved
+	// to another thread between capture_begin and f would launch f's
+	// kernels on the default stream, which breaks the capture.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	r := &Replay{f: f, dev: dev, outputs: NewScope()}
 	if graph {
 		switch {
