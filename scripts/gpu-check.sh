@@ -169,16 +169,23 @@ lv_json="$logdir/lavascope-bench.jsonl"
 hf_json="$logdir/hf-bench.jsonl"
 rm -f "$lv_json" "$hf_json" "$logdir/compare.txt"
 bench_args=(--config "$config" --warmup "$warmup" --repeat "$repeat" --json)
+# Each kind of work runs in a process of its own, so that a row that fails
+# (or a shim that crashes) costs that kind's later rows, not the others.
+bench_kinds=(explain score train)
 if [[ -x build/lavascope ]]; then
-	step "lavascope bench all ($config, $device)" lavascope-bench.log \
-		bash -c 'out="$1"; shift; exec timeout 150 "$@" >"$out"' _ "$lv_json" \
-		build/lavascope bench all --device "$device" "${bench_args[@]}"
+	for sub in "${bench_kinds[@]}"; do
+		step "lavascope bench $sub ($config, $device)" "lavascope-bench-$sub.log" \
+			bash -c 'out="$1"; shift; exec timeout 90 "$@" >>"$out"' _ "$lv_json" \
+			build/lavascope bench "$sub" --device "$device" "${bench_args[@]}"
+	done
 	# The options a PyTorch user could switch on too: TF32 and CUDA graphs
 	# (the training rows take fused AdamW either way).
 	if [[ $device == cuda* && ${GPU_CHECK_BEST:-1} == 1 ]]; then
-		step "lavascope bench all --tf32 --cuda-graphs ($config, $device)" lavascope-bench-best.log \
-			bash -c 'out="$1"; shift; exec timeout 150 "$@" >>"$out"' _ "$lv_json" \
-			build/lavascope bench all --device "$device" --tf32 --cuda-graphs "${bench_args[@]}"
+		for sub in "${bench_kinds[@]}"; do
+			step "lavascope bench $sub --tf32 --cuda-graphs ($config, $device)" "lavascope-bench-$sub-best.log" \
+				bash -c 'out="$1"; shift; exec timeout 90 "$@" >>"$out"' _ "$lv_json" \
+				build/lavascope bench "$sub" --device "$device" --tf32 --cuda-graphs "${bench_args[@]}"
+		done
 	fi
 	if [[ ${GPU_CHECK_BF16:-0} == 1 ]]; then
 		for sub in explain score; do
