@@ -24,10 +24,6 @@ var (
 	size = synth.DefaultSize
 )
 
-// TestPairs builds the demo's test split in memory: synth.Demo(), 101 pairs
-// with their images.
-func TestPairs() ([]loader.Pair, error) { return synth.Generate(synth.Demo()) }
-
 // Split returns a split of the demo data (train, val or test) whose pairs
 // are drawn when asked for, so that even the large train split takes no
 // memory. It is a model.Split.

@@ -62,7 +62,7 @@ func TestCheckpointExtracts(t *testing.T) {
 }
 
 func TestSplits(t *testing.T) {
-	pairs, err := TestPairs()
+	pairs, err := synth.Generate(synth.Demo())
 	if err != nil {
 		t.Fatal(err)
 	}

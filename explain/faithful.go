@@ -218,12 +218,6 @@ func (g Geometry) ToSource(x, y float64) (float64, float64) {
 		(y + float64(g.Top)) * float64(g.SrcH) / float64(g.ResizedH)
 }
 
-// ToInput maps a point of the source image to the model input.
-func (g Geometry) ToInput(x, y float64) (float64, float64) {
-	return x*float64(g.ResizedW)/float64(g.SrcW) - float64(g.Left),
-		y*float64(g.ResizedH)/float64(g.SrcH) - float64(g.Top)
-}
-
 // PatchCoverage returns, for each patch of a grid×grid split of the model
 // input, the share of its pixels whose centre falls inside one of the boxes
 // (source pixel coordinates, as in the manifest).

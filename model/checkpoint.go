@@ -213,16 +213,6 @@ func OpenCheckpoint(arg string) (*Checkpoint, error) {
 // Close closes the weight files.
 func (c *Checkpoint) Close() error { return c.Weights.Close() }
 
-// HasTokenizer reports whether the folder holds vocab.json and merges.txt.
-func (c *Checkpoint) HasTokenizer() bool {
-	for _, f := range []string{"vocab.json", "merges.txt"} {
-		if st, err := os.Stat(filepath.Join(c.Dir, f)); err != nil || st.IsDir() {
-			return false
-		}
-	}
-	return true
-}
-
 // ignoredBuffers are buffers older transformers versions saved with the
 // weights; HF skips them on load, and so does lavascope.
 var ignoredBuffers = []string{

@@ -219,20 +219,6 @@ func AsDeviceError(err error, dev torch.Device) error {
 	return de
 }
 
-// DeviceStatus is the one-line text a status bar shows for err: Short for
-// a device problem, else the first line of the error.
-func DeviceStatus(err error, dev torch.Device) string {
-	if err == nil {
-		return ""
-	}
-	var de *DeviceError
-	if errors.As(AsDeviceError(err, dev), &de) {
-		return de.Short()
-	}
-	msg, _, _ := strings.Cut(err.Error(), "\n")
-	return msg
-}
-
 // ResolveDevice turns the device setting (auto, cpu, cuda, cuda:N) into a
 // device, after the shim has loaded. auto is the first GPU when libtorch
 // sees one, else the CPU with a notice saying why. An explicit cuda that

@@ -77,11 +77,9 @@ func Grad(outputs, inputs, gradOutputs []*Tensor, createGraph bool) ([]*Tensor, 
 	if bad != nil {
 		return nil, bad.err
 	}
-	if gradOutputs != nil {
-		for _, g := range gradOutputs {
-			if bad := c.optional(opAutogradGrad, dst, g); bad != nil {
-				return nil, bad.err
-			}
+	for _, g := range gradOutputs {
+		if bad := c.optional(opAutogradGrad, dst, g); bad != nil {
+			return nil, bad.err
 		}
 	}
 	c.ints = append(c.ints, int64(len(outputs)), int64(len(inputs)), b2i(createGraph))

@@ -176,28 +176,6 @@ func KittyDelete(id uint32) string {
 	return "\x1b_Ga=d,d=I,i=" + strconv.FormatUint(uint64(id), 10) + ",q=2\x1b\\"
 }
 
-// Clear returns the escapes that remove an image that Encode drew with its
-// top-left cell at (col, row), counted from 0, over cols×rows cells; the
-// cursor is left where it was. Kitty images live above the text and are
-// deleted (by ImageID, or all of them); the other modes are text, or sixel
-// pixels that text replaces, and are overwritten with blanks.
-func (e *Encoder) Clear(col, row, cols, rows int) string {
-	if e.Mode == Kitty {
-		return KittyDelete(e.ImageID)
-	}
-	if cols <= 0 || rows <= 0 {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString(saveCursor + "\x1b[0m")
-	blank := strings.Repeat(" ", cols)
-	for i := range rows {
-		fmt.Fprintf(&b, "\x1b[%d;%dH%s", row+i+1, col+1, blank)
-	}
-	b.WriteString(restoreCursor)
-	return b.String()
-}
-
 // ClearAll returns the escapes that remove every image a mode can leave
 // behind when a program quits: kitty's images outlive the alternate screen,
 // so they are deleted; the others go with the text.

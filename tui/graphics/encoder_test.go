@@ -162,15 +162,6 @@ func TestKittyDeleteAndClear(t *testing.T) {
 	if got := KittyDelete(31); got != "\x1b_Ga=d,d=I,i=31,q=2\x1b\\" {
 		t.Errorf("delete 31: %q", got)
 	}
-	if got := (&Encoder{Mode: Kitty, ImageID: 5}).Clear(3, 4, 10, 2); got != KittyDelete(5) {
-		t.Errorf("kitty clear: %q", got)
-	}
-	want := "\x1b7\x1b[0m\x1b[5;4H   \x1b[6;4H   \x1b8"
-	for _, m := range []Mode{Sixel, Blocks, None} {
-		if got := (&Encoder{Mode: m}).Clear(3, 4, 3, 2); got != want {
-			t.Errorf("%v clear: %q, want %q", m, got, want)
-		}
-	}
 	if ClearAll(Kitty) != KittyDelete(0) || ClearAll(Sixel) != "" || ClearAll(Blocks) != "" {
 		t.Error("ClearAll")
 	}

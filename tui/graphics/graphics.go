@@ -43,9 +43,6 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// ModeNames lists the names [ParseMode] accepts, for help texts.
-func ModeNames() []string { return modeNames[:] }
-
 // ParseMode reads auto, sixel, kitty, blocks or none, in any case.
 func ParseMode(s string) (Mode, error) {
 	for i, n := range modeNames {
