@@ -1,47 +1,52 @@
 #!/usr/bin/env bash
 # check-shim-compile.sh: compile-checks (g++ -fsyntax-only) the libtorch shim
-# against headers this machine's libtorch lacks: libtorch 2.x (Debian
-# trixie's libtorch-dev) and, for the CUDA code (memory statistics, CUDA
-# graphs), the CUDA toolkit's headers (Debian's nvidia-cuda-dev, non-free).
-# It is for a machine without a GPU: `make torch` only compiles the code paths
-# of the libtorch at hand (Debian bookworm's 1.13, CPU), and the libtorch 2 and
-# CUDA paths otherwise meet a compiler only on a lent GPU machine.
+# against headers this machine's libtorch lacks: libtorch 2.x (the
+# libtorch-dev of Debian trixie, 2.6, and of Debian unstable, the newest
+# Debian has: 2.14 when written) and, for the CUDA code (memory statistics,
+# CUDA graphs), the CUDA toolkit's headers (Debian's nvidia-cuda-dev,
+# non-free). It is for a machine without a GPU: `make torch` only compiles the
+# code paths of the libtorch at hand (Debian bookworm's 1.13, CPU), and the
+# libtorch 2 and CUDA paths otherwise meet a compiler only on a lent GPU
+# machine.
 #
-# It fetches the two .deb files with apt-get from deb.debian.org into a cache
-# folder (about 780 MB once; CHECK_CACHE, default ~/.cache/lavascope/shim-check)
-# and unpacks their headers only; nothing is installed. Needs apt-get, dpkg-deb
-# and g++. Not part of `make test`: it needs those downloads.
+# Each libtorch is checked in the C++ standards scripts/build-torch.sh would
+# use for it (C++20 from 2.12 on, whose ATen refuses C++17; else C++17 and
+# C++20).
+#
+# It fetches the .deb files with apt-get from deb.debian.org into a cache
+# folder (about 800 MB once, mostly CUDA; CHECK_CACHE, default
+# ~/.cache/lavascope/shim-check) and unpacks their headers only; nothing is
+# installed. CHECK_SUITES (default "trixie sid") names the Debian suites whose
+# libtorch-dev is checked. Needs apt-get, dpkg-deb and g++. Not part of
+# `make test`: it needs those downloads.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${CHECK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lavascope/shim-check}"
 cxx="${CXX:-g++}"
-mkdir -p "$cache/lists/partial" "$cache/debs"
+suites=(${CHECK_SUITES:-trixie sid})
 
-fetch() { # fetch SUITE COMPONENTS PACKAGE: the .deb of PACKAGE, unpacked under $cache/PACKAGE
+fetch() { # fetch SUITE COMPONENTS PACKAGE: the headers of PACKAGE under $cache/SUITE/PACKAGE
 	local suite="$1" comps="$2" pkg="$3"
-	local list="$cache/$suite.list"
-	[[ -d "$cache/$pkg/usr/include" ]] && return 0
-	echo "deb http://deb.debian.org/debian $suite $comps" >"$list"
-	local apt=(-o Dir::Etc::sourcelist="$list" -o Dir::Etc::sourceparts=/dev/null -o Dir::State::Lists="$cache/lists")
+	local dir="$cache/$suite"
+	[[ -d "$dir/$pkg/usr/include" ]] && return 0
+	mkdir -p "$dir/lists/partial" "$dir/debs"
+	echo "deb http://deb.debian.org/debian $suite $comps" >"$dir/sources.list"
+	local apt=(-o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=/dev/null -o Dir::State::Lists="$dir/lists" -o APT::Sandbox::User=root)
 	apt-get "${apt[@]}" update >/dev/null
-	(cd "$cache/debs" && apt-get "${apt[@]}" download "$pkg" >/dev/null 2>&1)
-	mkdir -p "$cache/$pkg"
-	dpkg-deb --fsys-tarfile "$cache"/debs/"$pkg"_*.deb | tar -x -C "$cache/$pkg" --wildcards './usr/include/*'
+	(cd "$dir/debs" && apt-get "${apt[@]}" download "$pkg" >/dev/null 2>&1)
+	mkdir -p "$dir/$pkg"
+	dpkg-deb --fsys-tarfile "$dir"/debs/"$pkg"_*.deb | tar -x -C "$dir/$pkg" --wildcards './usr/include/*'
 }
 
-fetch trixie main libtorch-dev
 fetch bookworm "non-free contrib" nvidia-cuda-dev
-torch="$cache/libtorch-dev/usr/include"
-cuda="$cache/nvidia-cuda-dev/usr/include"
+cuda="$cache/bookworm/nvidia-cuda-dev/usr/include"
+cudaver="$(sed -n 's/^#define CUDA_VERSION \([0-9]*\).*/\1/p' "$cuda/cuda.h")"
 # A header that a CPU build of libtorch does not ship (CMake writes it).
 stub="$cache/stub"
 mkdir -p "$stub/c10/cuda/impl"
 printf '#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n' >"$stub/c10/cuda/impl/cuda_cmake_macros.h"
 
-version="$(printf '#include <torch/version.h>\nTORCH_VERSION\n' | "$cxx" -E -P -x c++ -isystem "$torch" -isystem "$torch/torch/csrc/api/include" - | tail -1 | tr -d '"')"
-cudaver="$(sed -n 's/^#define CUDA_VERSION \([0-9]*\).*/\1/p' "$cuda/cuda.h")"
-echo "libtorch headers $version, CUDA headers $cudaver"
 failed=0
 check() { # check LABEL STD FLAGS...
 	local label="$1" std="$2"
@@ -55,8 +60,18 @@ check() { # check LABEL STD FLAGS...
 		fi
 	done
 }
-check "libtorch $version, CPU, C++17" c++17
-check "libtorch $version, CUDA + graphs, C++17" c++17 -DLAVASCOPE_CUDA -DLAVASCOPE_GRAPHS -isystem "$stub" -isystem "$cuda"
-# build-torch.sh compiles as C++20 for libtorch 2.12 and later.
-check "libtorch $version, CUDA + graphs, C++20" c++20 -DLAVASCOPE_CUDA -DLAVASCOPE_GRAPHS -isystem "$stub" -isystem "$cuda"
+for suite in "${suites[@]}"; do
+	fetch "$suite" main libtorch-dev
+	torch="$cache/$suite/libtorch-dev/usr/include"
+	version="$(printf '#include <torch/version.h>\nTORCH_VERSION_MAJOR TORCH_VERSION_MINOR TORCH_VERSION_PATCH\n' |
+		"$cxx" -E -P -x c++ -isystem "$torch" -isystem "$torch/torch/csrc/api/include" - | tail -1)"
+	read -r major minor patch <<<"$version"
+	echo "libtorch headers $major.$minor.$patch (Debian $suite), CUDA headers $cudaver"
+	stds=(c++17 c++20)
+	((major > 2 || (major == 2 && minor >= 12))) && stds=(c++20)
+	for std in "${stds[@]}"; do
+		check "libtorch $major.$minor, CPU, $std" "$std"
+		check "libtorch $major.$minor, CUDA + graphs, $std" "$std" -DLAVASCOPE_CUDA -DLAVASCOPE_GRAPHS -isystem "$stub" -isystem "$cuda"
+	done
+done
 exit "$failed"
