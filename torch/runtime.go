@@ -84,10 +84,13 @@ func CUDAMemory(dev int) (CUDAMemStats, error) {
 // CUDAResetPeakMemory starts a new peak for CUDAMemory's PeakAllocated.
 func CUDAResetPeakMemory(dev int) error { return callInts(opCUDAResetPeak, []int64{int64(dev)}) }
 
-// SetNumThreads sets the size of libtorch's CPU thread pool.
+// SetNumThreads sets the size of libtorch's CPU thread pool. With OpenMP
+// (most libtorch builds) the size belongs to each OS thread: set it, and
+// read it with NumThreads, on the Worker that runs the work.
 func SetNumThreads(n int) error { return callInts(opSetNumThreads, []int64{int64(n)}) }
 
-// NumThreads is the size of libtorch's CPU thread pool; 0 before Load.
+// NumThreads is the size of libtorch's CPU thread pool for the calling
+// thread; 0 before Load.
 func NumThreads() int {
 	var n int64
 	if callInts(opGetNumThreads, nil, &n) != nil {

@@ -132,14 +132,28 @@ func checkLibtorch(env *doctorEnv) (checkStatus, string) {
 	return checkOK, fmt.Sprintf("%s (%s)", torch.Version(), kind)
 }
 
+// checkThreads sets and reads the thread count on the worker's thread: with
+// OpenMP, libtorch's count belongs to each thread, and the worker's is the
+// one its work uses.
 func checkThreads(env *doctorEnv) (checkStatus, string) {
-	if n := env.a.cfg.Threads; n > 0 {
-		if err := env.worker.Do(func() error { return torch.SetNumThreads(n) }); err != nil {
-			return checkFail, fmt.Sprintf("threads %d: %v", n, err)
+	n := env.a.cfg.Threads
+	var got int
+	err := env.worker.Do(func() error {
+		if n > 0 {
+			if err := torch.SetNumThreads(n); err != nil {
+				return err
+			}
 		}
-		return checkOK, fmt.Sprintf("%d (set by the threads setting)", torch.NumThreads())
+		got = torch.NumThreads()
+		return nil
+	})
+	switch {
+	case err != nil:
+		return checkFail, fmt.Sprintf("threads %d: %v", n, err)
+	case n > 0:
+		return checkOK, fmt.Sprintf("%d (set by the threads setting)", got)
 	}
-	return checkOK, fmt.Sprintf("%d of %d CPUs (libtorch's default; the threads setting changes it)", torch.NumThreads(), runtime.NumCPU())
+	return checkOK, fmt.Sprintf("%d of %d CPUs (libtorch's default; the threads setting changes it)", got, runtime.NumCPU())
 }
 
 func checkCUDA(env *doctorEnv) (checkStatus, string) {
