@@ -34,6 +34,7 @@
 #   GPU_CHECK_BEST  1 (default, CUDA only): also time lavascope with --tf32
 #                   --cuda-graphs, a column of its own in the table
 #   GPU_CHECK_BF16  1: also time lavascope's relevance and scoring in bf16
+#   GPU_CHECK_HF    0: leave out the transformers reference (no PyTorch there)
 #   GPU_CHECK_DEVICE  cuda (default); cpu runs the same steps on the CPU, to
 #                   try the script on a machine without a GPU
 #   TEST_TIMEOUT    per test binary (default 60s quick, 150s full)
@@ -195,9 +196,11 @@ if [[ -x build/lavascope ]]; then
 		done
 	fi
 fi
-step "hf_bench.py ($config, $device; transformers)" hf-bench.log \
-	bash -c 'out="$1"; shift; exec timeout 240 "$@" >"$out"' _ "$hf_json" \
-	"$python" scripts/reference/hf_bench.py --device "$device" "${bench_args[@]}"
+if [[ ${GPU_CHECK_HF:-1} == 1 ]]; then
+	step "hf_bench.py ($config, $device; transformers)" hf-bench.log \
+		bash -c 'out="$1"; shift; exec timeout 240 "$@" >"$out"' _ "$hf_json" \
+		"$python" scripts/reference/hf_bench.py --device "$device" "${bench_args[@]}"
+fi
 compare=()
 for f in "$hf_json" "$lv_json"; do
 	[[ -s $f ]] && compare+=("$f")
