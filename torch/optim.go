@@ -19,7 +19,13 @@ var (
 	opClipGradNorm   = newOp("clip_grad_norm")
 	opClipGradNormT  = newOp("clip_grad_norm_device")
 	opAdamWStepLR    = newOp("adamw_step_lr")
+	opStepLRCompiled = newOp("adamw_step_lr_compiled")
 )
+
+// TensorLRCompiled reports whether the shim has AdamW.StepLR, the fused
+// step with the learning rate in a tensor that a graphed training step
+// needs (libtorch 2.4 or later).
+func TensorLRCompiled() bool { return flag(opStepLRCompiled) }
 
 // AdamWOptions are the hyper-parameters of AdamW, used as given (a zero Eps
 // is a zero eps); DefaultAdamW has torch's defaults.
@@ -35,9 +41,9 @@ type AdamWOptions struct {
 type AdamWImpl string
 
 const (
-	// AdamWAuto is AdamWFused where libtorch has it for the parameters
-	// (libtorch 2 or later, every parameter on one CUDA device, one dtype),
-	// else AdamWForeach.
+	// AdamWAuto is AdamWFused where libtorch has it for the parameters on
+	// CUDA (libtorch 2 or later, every parameter on one CUDA device, one
+	// dtype), else AdamWForeach.
 	AdamWAuto AdamWImpl = ""
 	// AdamWForeach updates every parameter with multi-tensor ops, a few
 	// kernels per step on CUDA, line by line as PyTorch's per-tensor update
@@ -46,8 +52,8 @@ const (
 	AdamWForeach AdamWImpl = "foreach"
 	// AdamWFused is PyTorch's fused kernel (torch.optim.AdamW(fused=True)):
 	// one kernel per step, computing in float32 with its own order, so
-	// results differ from AdamWForeach in the last bits. NewAdamW refuses it
-	// where libtorch lacks it.
+	// results differ from AdamWForeach in the last bits. libtorch has it on
+	// CUDA from 2.0 and on the CPU from 2.4; NewAdamW refuses it elsewhere.
 	AdamWFused AdamWImpl = "fused"
 )
 
@@ -153,9 +159,9 @@ func (a *AdamW) Step() error {
 // StepLR is Step with the learning rate read from lr, a float32 scalar on
 // the parameters' device, instead of the one SetLR gave: the step a CUDA
 // graph can capture (the learning rate changes between replays by filling
-// lr; nothing is read back). It needs the fused implementation, a shim with
-// CUDA graphs against libtorch 2.4 or later, and the optimizer's state made
-// by an ordinary Step first.
+// lr; nothing is read back). It needs the fused implementation, a shim
+// against libtorch 2.4 or later (TensorLRCompiled), and the optimizer's
+// state made by an ordinary Step first.
 func (a *AdamW) StepLR(lr *Tensor) error {
 	if err := lr.check(opAdamWStepLR.name); err != nil {
 		return err

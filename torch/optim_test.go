@@ -1,6 +1,7 @@
 package torch_test
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -319,14 +320,34 @@ func TestAdamWManyParams(t *testing.T) {
 	}
 }
 
+// libtorchAtLeast reports whether the loaded libtorch is major.minor or
+// later.
+func libtorchAtLeast(t *testing.T, major, minor int) bool {
+	t.Helper()
+	var ma, mi int
+	if _, err := fmt.Sscanf(torch.Version(), "%d.%d", &ma, &mi); err != nil {
+		t.Fatalf("libtorch version %q: %v", torch.Version(), err)
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// fusedAvailable reports whether libtorch has the fused AdamW on dev: on
+// CUDA from 2.0, on the CPU from 2.4.
+func fusedAvailable(t *testing.T, dev torch.Device) bool {
+	if dev.IsCUDA() {
+		return libtorchAtLeast(t, 2, 0)
+	}
+	return libtorchAtLeast(t, 2, 4)
+}
+
 // TestAdamWImpl checks which implementation each choice gets on this
-// device, and on CUDA with libtorch ≥ 2 that the fused kernel agrees with
-// the multi-tensor update.
+// device (auto: fused on CUDA only), and where libtorch has the fused
+// kernel that it agrees with the multi-tensor update.
 func TestAdamWImpl(t *testing.T) {
 	dev := torchtest.Device(t)
 	s := torchtest.Scope(t)
 	e := env{s: s, dev: dev}
-	fusable := dev.IsCUDA() && !strings.HasPrefix(torch.Version(), "1.")
+	fusable := fusedAvailable(t, dev)
 	newParams := func() []*torch.Tensor {
 		ps := []*torch.Tensor{e.f32([]float64{1, -2, 0.5, 3}, 2, 2), e.f32([]float64{0.25}, 1)}
 		for _, p := range ps {
@@ -342,7 +363,7 @@ func TestAdamWImpl(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := torch.AdamWForeach
-	if fusable {
+	if fusable && dev.IsCUDA() {
 		want = torch.AdamWFused
 	}
 	if auto.Impl() != want {
@@ -438,13 +459,17 @@ func TestClipGradNormIn(t *testing.T) {
 	}
 }
 
-// TestAdamWStepLR: where the shim has it, a step with the learning rate in
-// a tensor equals an ordinary step at that rate; elsewhere it says what it
-// needs.
+// TestAdamWStepLR: where the shim has it (the fused AdamW of libtorch ≥
+// 2.4), a step with the learning rate in a tensor equals an ordinary step
+// at that rate; elsewhere it says what it needs.
 func TestAdamWStepLR(t *testing.T) {
 	dev := torchtest.Device(t)
 	s := torchtest.Scope(t)
 	e := env{s: s, dev: dev}
+	o := torch.DefaultAdamW()
+	if fusedAvailable(t, dev) {
+		o.Impl = torch.AdamWFused
+	}
 	newParam := func() *torch.Tensor {
 		p := e.f32([]float64{1, -2, 0.5}, 3)
 		if err := p.SetRequiresGrad(true); err != nil {
@@ -453,12 +478,12 @@ func TestAdamWStepLR(t *testing.T) {
 		return p
 	}
 	a, b := newParam(), newParam()
-	optA, err := torch.NewAdamW([]*torch.Tensor{a}, torch.DefaultAdamW())
+	optA, err := torch.NewAdamW([]*torch.Tensor{a}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer optA.Close()
-	optB, err := torch.NewAdamW([]*torch.Tensor{b}, torch.DefaultAdamW())
+	optB, err := torch.NewAdamW([]*torch.Tensor{b}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +514,7 @@ func TestAdamWStepLR(t *testing.T) {
 			continue
 		}
 		err := optB.StepLR(lr)
-		if optB.Impl() != torch.AdamWFused || !torch.CUDAGraphsCompiled() {
+		if optB.Impl() != torch.AdamWFused || !torch.TensorLRCompiled() {
 			if err == nil {
 				t.Fatalf("StepLR with %s AdamW on %s (libtorch %s): no error", optB.Impl(), dev, torch.Version())
 			}

@@ -14,17 +14,11 @@ var (
 	opGraphCaptureEnd   = newOp("cuda_graph_capture_end")
 	opGraphReplay       = newOp("cuda_graph_replay")
 	opGraphFree         = newOp("cuda_graph_free")
-	opTensorLRCompiled  = newOp("adamw_step_lr_compiled")
 )
 
 // CUDAGraphsCompiled reports whether the shim can capture CUDA graphs: it
 // was built against a CUDA libtorch 2 or later with the CUDA headers.
 func CUDAGraphsCompiled() bool { return flag(opGraphsCompiled) }
-
-// TensorLRCompiled reports whether the shim has AdamW.StepLR, the fused
-// step with the learning rate in a tensor that a graphed training step
-// needs (CUDA graphs against libtorch 2.4 or later).
-func TensorLRCompiled() bool { return flag(opTensorLRCompiled) }
 
 // Replay is a piece of work of fixed shapes that runs again and again on
 // new inputs: f reads tensors the caller owns (the static inputs, refilled

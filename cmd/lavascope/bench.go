@@ -48,7 +48,7 @@ from --device: auto falls back to the CPU with a notice.
 Options a GPU user can turn on, each stated in the records: --tf32 (with its
 accuracy against float32), --cuda-graphs (every row replayed from a CUDA
 graph: the same kernels, one launch), --adamw fused|foreach (the training
-rows' optimizer; auto picks fused where libtorch has it).
+rows' optimizer; auto picks fused on CUDA where libtorch has it).
 
 --json prints one JSON object per row, the records that
 scripts/reference/hf_bench.py prints for the same rows with transformers;

@@ -173,12 +173,12 @@ func checkCUDA(env *doctorEnv) (checkStatus, string) {
 		detail += fmt.Sprintf("\ncuda:%d: %s, %.1f GiB total, %.1f GiB free", i, m.Name, gib(m.Total), gib(m.Free))
 	}
 	switch {
+	case !torch.CUDAGraphsCompiled():
+		detail += "\nCUDA graphs: off (rebuild the shim with `make torch` against a CUDA libtorch 2 or later with its CUDA headers)"
 	case torch.TensorLRCompiled():
 		detail += "\nCUDA graphs: on (explanations, scoring and training steps)"
-	case torch.CUDAGraphsCompiled():
-		detail += "\nCUDA graphs: on for explanations and scoring; graphed training steps need a shim against libtorch 2.4 or later"
 	default:
-		detail += "\nCUDA graphs: off (rebuild the shim with `make torch` against a CUDA libtorch 2 or later with its CUDA headers)"
+		detail += "\nCUDA graphs: on for explanations and scoring; graphed training steps need a shim against libtorch 2.4 or later"
 	}
 	return st, detail
 }

@@ -10,7 +10,7 @@
 // defines when this file compiles with it against the libtorch at hand;
 // otherwise every op says why graphs are off.
 
-#include "optim.h"
+#include "shim.h"
 
 #if defined(LAVASCOPE_GRAPHS)
 #include <ATen/cuda/CUDAEvent.h>
@@ -64,38 +64,7 @@ Graph* graph(Ctx& c) {
   return static_cast<Graph*>(c.a->in[0]);
 }
 
-#endif
-
-// A fused AdamW step with the learning rate read from a device tensor: the
-// _fused_adamw_ overload that takes one (libtorch 2.4 and later).
-#if defined(LAVASCOPE_GRAPHS) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
-#define LT_TENSOR_LR 1
-void adamw_step_lr(AdamW* o, const at::Tensor& lr) {
-  if (!o->fused) {
-    throw std::invalid_argument("a step with the learning rate in a tensor needs the fused AdamW (CUDA, libtorch 2 or later)");
-  }
-  c10::AutoGradMode no_grad(false);
-  std::vector<size_t> idx = o->params_with_grad();
-  if (idx.empty()) return;
-  std::vector<at::Tensor> ps, gs, m, v, vmax, st;
-  for (size_t i : idx) {
-    if (o->steps[i] == 0 || !o->step_t[i].defined()) {
-      throw std::runtime_error("parameter " + std::to_string(i) +
-                               " has no AdamW state yet: take an ordinary step first (a graph cannot create state)");
-    }
-    ps.push_back(o->params[i]);
-    gs.push_back(o->params[i].grad());
-    m.push_back(o->exp_avg[i]);
-    v.push_back(o->exp_avg_sq[i]);
-    if (o->amsgrad) vmax.push_back(o->max_exp_avg_sq[i]);
-    st.push_back(o->step_t[i]);
-  }
-  at::_foreach_add_(st, 1);
-  at::_fused_adamw_(ps, gs, m, v, vmax, st, lr, o->beta1, o->beta2, o->weight_decay, o->eps, o->amsgrad, false);
-}
-#endif
-
-#if !defined(LAVASCOPE_GRAPHS)
+#else
 
 [[noreturn]] void no_graphs() {
   throw std::runtime_error(std::string("CUDA graphs are off in this shim: they need libtorch 2 or later built with CUDA "
@@ -108,25 +77,6 @@ void adamw_step_lr(AdamW* o, const at::Tensor& lr) {
 }  // namespace
 
 void add_graph_ops(OpTable& t) {
-  t.push_back({"adamw_step_lr_compiled", [](Ctx& c) {
-#ifdef LT_TENSOR_LR
-                 c.ret_i(1);
-#else
-                 c.ret_i(0);
-#endif
-               }});
-  // in: optimizer, lr (a float32 scalar on the parameters' device).
-  t.push_back({"adamw_step_lr", [](Ctx& c) {
-#ifdef LT_TENSOR_LR
-                 adamw_step_lr(adamw(c), c.t(1));
-#else
-                 (void)c;
-                 throw std::runtime_error(std::string("a step with the learning rate in a tensor needs a shim with CUDA "
-                                                      "graphs against libtorch 2.4 or later (this is libtorch ") +
-                                          TORCH_VERSION + ")");
-#endif
-               }});
-  mark_handles(t, t.size() - 1);
 #if defined(LAVASCOPE_GRAPHS)
   t.push_back({"cuda_graphs_compiled", [](Ctx& c) { c.ret_i(1); }});
   size_t from = t.size();

@@ -9,17 +9,51 @@
 // or, where libtorch ≥ 2 has it for the parameters' device, with PyTorch's
 // fused kernel (_fused_adamw_: one kernel per step, its own rounding).
 
-#include "optim.h"
+#include "shim.h"
+
+// The _fused_adamw_ overload that reads the learning rate from a tensor
+// (libtorch 2.4 and later, CPU and CUDA).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define LT_TENSOR_LR 1
+#endif
 
 namespace lt {
 namespace {
 
+struct AdamW {
+  std::vector<at::Tensor> params;
+  double lr, beta1, beta2, eps, weight_decay;
+  bool amsgrad;
+  bool fused;  // resolved at creation: the parameters do not move
+  // Per parameter: steps taken (0 = no state yet) and the moments, which
+  // stay undefined until the parameter's first step with a gradient.
+  std::vector<int64_t> steps;
+  std::vector<at::Tensor> exp_avg, exp_avg_sq, max_exp_avg_sq;
+  // The fused kernel reads each step count from a float32 scalar on the
+  // device; made from steps on first use and after a state load.
+  std::vector<at::Tensor> step_t;
+
+  void step();
+  // step_lr is step with the learning rate read from lr, a float32 scalar
+  // on the parameters' device: the fused kernel only, after a step() made
+  // the state (what a CUDA graph captures: nothing is read back).
+  void step_lr(const at::Tensor& lr);
+  // step_count is parameter i's steps taken: the device's count where the
+  // fused kernel keeps one (graphed steps do not pass through the host).
+  int64_t step_count(size_t i) const;
+  // params_with_grad lists the parameters that have a gradient.
+  std::vector<size_t> params_with_grad() const;
+};
+
+
 enum AdamWImpl : int64_t { kAuto = 0, kForeach = 1, kFused = 2 };
 
 // fused_available says whether this libtorch has a fused AdamW kernel for
-// tensors on dev: libtorch ≥ 2 on CUDA.
+// tensors on dev: libtorch ≥ 2 on CUDA, ≥ 2.4 on the CPU too.
 bool fused_available(const at::Device& dev) {
-#if TORCH_VERSION_MAJOR >= 2
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  return dev.is_cuda() || dev.is_cpu();
+#elif TORCH_VERSION_MAJOR >= 2
   return dev.is_cuda();
 #else
   (void)dev;
@@ -142,8 +176,6 @@ at::Tensor clip_grad_norm_device(const std::vector<at::Tensor>& params, double m
 
 const char* impl_name(const AdamW& o) { return o.fused ? "fused" : "foreach"; }
 
-}  // namespace
-
 AdamW* adamw(Ctx& c) {
   if (c.a->nin < 1 || c.a->in[0] == nullptr) throw std::invalid_argument("nil optimizer");
   return static_cast<AdamW*>(c.a->in[0]);
@@ -162,8 +194,46 @@ std::vector<size_t> AdamW::params_with_grad() const {
   return idx;
 }
 
+void AdamW::step_lr(const at::Tensor& lr) {
+#ifdef LT_TENSOR_LR
+  if (!fused) throw std::invalid_argument("a step with the learning rate in a tensor needs the fused AdamW");
+  c10::AutoGradMode no_grad(false);
+  std::vector<size_t> idx = params_with_grad();
+  if (idx.empty()) return;
+  std::vector<at::Tensor> ps, gs, m, v, vmax, st;
+  for (size_t i : idx) {
+    if (steps[i] == 0 || !step_t[i].defined()) {
+      throw std::runtime_error("parameter " + std::to_string(i) +
+                               " has no AdamW state yet: take an ordinary step first (a graph cannot create state)");
+    }
+    ps.push_back(params[i]);
+    gs.push_back(params[i].grad());
+    m.push_back(exp_avg[i]);
+    v.push_back(exp_avg_sq[i]);
+    if (amsgrad) vmax.push_back(max_exp_avg_sq[i]);
+    st.push_back(step_t[i]);
+  }
+  at::_foreach_add_(st, 1);
+  at::_fused_adamw_(ps, gs, m, v, vmax, st, lr, beta1, beta2, weight_decay, eps, amsgrad, false);
+#else
+  (void)lr;
+  throw std::runtime_error(std::string("a step with the learning rate in a tensor needs libtorch 2.4 or later (this is libtorch ") +
+                           TORCH_VERSION + ")");
+#endif
+}
+
+}  // namespace
+
 void add_optim_ops(OpTable& t) {
   t.insert(t.end(), {
+      {"adamw_step_lr_compiled",
+       [](Ctx& c) {
+#ifdef LT_TENSOR_LR
+         c.ret_i(1);
+#else
+         c.ret_i(0);
+#endif
+       }},
       // in: params; dbls: max_norm
       {"clip_grad_norm", [](Ctx& c) { c.ret_d(clip_grad_norm(c.tensors(0, c.n_in()), c.d(0))); }},
       // in: params; dbls: max_norm (inf: measure only). out: the norm.
@@ -189,8 +259,9 @@ void add_optim_ops(OpTable& t) {
          int64_t impl = c.i(1);
          if (impl < kAuto || impl > kFused) throw std::invalid_argument("unknown AdamW implementation " + std::to_string(impl));
          if (impl == kFused && !all_fusable) {
-           throw std::invalid_argument(std::string("fused AdamW needs libtorch 2 or later and every parameter on one "
-                                                   "CUDA device, all of one dtype (this is libtorch ") +
+           throw std::invalid_argument(std::string("fused AdamW needs every parameter on one CUDA device (libtorch 2 or "
+                                                   "later) or on the CPU (libtorch 2.4 or later), all of one dtype (this "
+                                                   "is libtorch ") +
                                        TORCH_VERSION + ", parameter 0 " + (ps.empty() ? "none" : describe(ps[0])) + ")");
          }
          auto* o = new AdamW();
@@ -201,7 +272,9 @@ void add_optim_ops(OpTable& t) {
          o->eps = c.d(3);
          o->weight_decay = c.d(4);
          o->amsgrad = c.b(0);
-         o->fused = impl == kFused || (impl == kAuto && all_fusable);
+         // auto takes the fused kernel on CUDA only: on the CPU the foreach
+         // update is the default, PyTorch's too.
+         o->fused = impl == kFused || (impl == kAuto && all_fusable && o->params[0].is_cuda());
          size_t n = o->params.size();
          o->steps.assign(n, 0);
          o->exp_avg.resize(n);
@@ -213,6 +286,8 @@ void add_optim_ops(OpTable& t) {
        }},
       {"adamw_free", [](Ctx& c) { delete adamw(c); }},
       {"adamw_step", [](Ctx& c) { adamw(c)->step(); }},
+      // in: optimizer, lr (a float32 scalar on the parameters' device).
+      {"adamw_step_lr", [](Ctx& c) { adamw(c)->step_lr(c.t(1)); }},
       {"adamw_zero_grad",
        [](Ctx& c) {
          // Gradients are set to none, as PyTorch 2's zero_grad does by default.
