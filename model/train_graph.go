@@ -36,6 +36,13 @@ type StepGraph struct {
 // capture's warm-up, on pixels and ids at learning rate lr: its loss and
 // gradient norm are returned.
 func NewStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids *torch.Tensor, lr, clipGrad float64) (g *StepGraph, loss, norm float64, err error) {
+	return newStepGraph(m, opt, params, pixels, ids, lr, clipGrad, true)
+}
+
+// newStepGraph is NewStepGraph; without graph each Step runs the same work
+// again op by op (a torch.Replay without a graph), which tests use to check
+// the step's arithmetic where there is no CUDA.
+func newStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids *torch.Tensor, lr, clipGrad float64, graph bool) (g *StepGraph, loss, norm float64, err error) {
 	if opt.Impl() != torch.AdamWFused {
 		return nil, 0, 0, fmt.Errorf("train step graph: needs the fused AdamW, the optimizer is %s", opt.Impl())
 	}
@@ -57,7 +64,7 @@ func NewStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids
 		}
 		return opt.ZeroGrad()
 	})
-	if g.replay, err = torch.NewReplay(dev, true, step); err != nil {
+	if g.replay, err = torch.NewReplay(dev, graph, step); err != nil {
 		return nil, 0, 0, errors.Join(fmt.Errorf("train step graph: %w", err), s.Close())
 	}
 	loss, norm, err = g.read()
