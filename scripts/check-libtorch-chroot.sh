@@ -18,6 +18,10 @@
 #   SUITE    the Debian suite (default sid)
 #   ROOTFS   where its root lives (default /srv/lavascope-$SUITE; about 2 GB)
 #   OUT      where the logs land (default build/libtorch-$SUITE)
+#   GPU_CHECK_HF  1: also run scripts/reference/hf_bench.py there, which needs
+#            python3-torch and python3-transformers installed in the root
+#            (Debian unstable has them); `make torch` then builds against
+#            that PyTorch, as on a GPU machine
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -77,8 +81,8 @@ cp -a "$root/build/lavascope" "$root/build/test" "$work/main/build/"
 [[ -d "$root/../shared" ]] && cp -a "$root/../shared" "$work/shared"
 
 rc=0
-chroot "$rootfs" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=xterm bash -c \
-	'cd /work/main && GPU_CHECK_DEVICE=cpu GPU_CHECK_QUICK=0 GPU_CHECK_HF=0 BENCH_CONFIG=tiny BENCH_WARMUP=2 BENCH_REPEAT=5 TEST_TIMEOUT=900s OUT=/work/out scripts/gpu-check.sh' || rc=$?
+chroot "$rootfs" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=xterm GPU_CHECK_HF="${GPU_CHECK_HF:-0}" bash -c \
+	'cd /work/main && GPU_CHECK_DEVICE=cpu GPU_CHECK_QUICK=0 BENCH_CONFIG=tiny BENCH_WARMUP=2 BENCH_REPEAT=5 TEST_TIMEOUT=900s OUT=/work/out scripts/gpu-check.sh' || rc=$?
 rm -rf "$out"
 mkdir -p "$out"
 cp -a "$work/out/." "$out/"

@@ -188,6 +188,11 @@ class Bench:
     """The model, the inputs and the timing loop, for one device."""
 
     def __init__(self, args):
+        # What lavascope's torch.Load does before libtorch loads, so that
+        # both run alike on the CPU: with an OpenMP libtorch whose BLAS has
+        # threads of its own (Debian's), OpenMP's spinning idle threads make
+        # CPU runs many times slower. A value set by the user wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         import torch
         import transformers
         from transformers import CLIPConfig, CLIPModel
