@@ -53,6 +53,7 @@ var doctorChecks = []doctorCheck{
 	{name: "libtorch shim", run: checkShim},
 	{name: "libtorch", needsTorch: true, run: checkLibtorch},
 	{name: "cpu threads", needsTorch: true, run: checkThreads},
+	{name: "cpu memory", run: checkMalloc},
 	{name: "cuda", needsTorch: true, run: checkCUDA},
 	{name: "device", needsTorch: true, run: checkDevice},
 	{name: "matmul", needsTorch: true, run: checkMatmul},
@@ -154,6 +155,13 @@ func checkThreads(env *doctorEnv) (checkStatus, string) {
 		return checkOK, fmt.Sprintf("%d (set by the threads setting)", got)
 	}
 	return checkOK, fmt.Sprintf("%d of %d CPUs (libtorch's default; the threads setting changes it)", got, runtime.NumCPU())
+}
+
+func checkMalloc(*doctorEnv) (checkStatus, string) {
+	if runtime.GOOS != "linux" {
+		return checkSkip, "the system's allocator"
+	}
+	return checkOK, "glibc malloc: " + mallocSetting()
 }
 
 func checkCUDA(env *doctorEnv) (checkStatus, string) {

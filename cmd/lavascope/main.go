@@ -9,6 +9,7 @@ import (
 )
 
 func main() {
+	reexecWithMallocTunables()
 	os.Exit(run(os.Args[1:]))
 }
 
