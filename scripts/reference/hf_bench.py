@@ -458,5 +458,27 @@ def main(argv):
     return 0
 
 
+# The glibc malloc settings lavascope starts itself with (cmd/lavascope's
+# malloc.go), so that both programs allocate alike on the CPU. glibc reads
+# them only at start, so this script starts itself again once with them,
+# unless glibc's malloc is set already or LAVASCOPE_MALLOC=system.
+MALLOC_TUNABLES = "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864"
+
+
+def reexec_with_malloc_tunables():
+    if not sys.platform.startswith("linux") or os.environ.get("LAVASCOPE_MALLOC") == "system":
+        return
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    user = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
+    if "glibc.malloc." in tunables or any(k in os.environ for k in user):
+        return
+    env = dict(os.environ, GLIBC_TUNABLES=(tunables + ":" if tunables else "") + MALLOC_TUNABLES)
+    try:
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    except OSError:
+        pass
+
+
 if __name__ == "__main__":
+    reexec_with_malloc_tunables()
     sys.exit(main(sys.argv[1:]))
