@@ -241,7 +241,7 @@ func prepareStaticExplain(m *model.CLIP, w Work, o *Options, opt explain.Options
 // prepareGraphScore captures the scoring forward pass in a CUDA graph; a
 // run checks the ids, replays and reads the logits back.
 func prepareGraphScore(m *model.CLIP, px, ids *torch.Tensor) (func() error, func(), string, error) {
-	r, err := torch.NewReplay(m.Device(), true, func(s *torch.Scope) ([]*torch.Tensor, error) {
+	r, err := torch.NewReplay(m.Device(), true, nil, func(s *torch.Scope) ([]*torch.Tensor, error) {
 		var out *model.Output
 		err := torch.NoGrad(func() error {
 			var err error

@@ -26,9 +26,8 @@ type Static struct {
 	targets []Target
 	round   []int
 	layout  layout
-	inputs  *torch.Scope
-	// px [images,C,S,S] and ids [texts,width] are the static inputs; their
-	// shapes are the batches'.
+	// px [images,C,S,S] and ids [texts,width] are the static inputs, in
+	// the scope replay owns; their shapes are the batches'.
 	px, ids *torch.Tensor
 	replay  *torch.Replay
 }
@@ -65,11 +64,11 @@ func NewStatic(m *model.CLIP, images, texts, width int, targets []Target, opt Op
 		return nil, fmt.Errorf("explain: the targets share images or texts, which takes %d passes; a static explainer makes one", len(rounds))
 	}
 	st := &Static{
-		m: m, targets: append([]Target(nil), targets...), round: rounds[0], inputs: torch.NewScope(),
+		m: m, targets: append([]Target(nil), targets...), round: rounds[0],
 	}
 	st.layout = newLayout(st.targets, st.round)
 	dev, dt := m.Device(), m.DType()
-	s := st.inputs
+	s := torch.NewScope()
 	size := int64(cfg.Vision.ImageSize)
 	st.px = s.Zeros([]int64{int64(images), int64(cfg.Vision.NumChannels), size, size}, torch.Options{Device: dev, DType: dt})
 	// Zeros are valid ids, and where the end of text is looked for by
@@ -93,9 +92,9 @@ func NewStatic(m *model.CLIP, images, texts, width int, targets []Target, opt Op
 		}
 		return out.tensors(), nil
 	}
-	r, err := torch.NewReplay(dev, graph, work)
+	r, err := torch.NewReplay(dev, graph, s, work)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("explain: %w", err), s.Close())
+		return nil, fmt.Errorf("explain: %w", err)
 	}
 	st.replay = r
 	return st, nil
@@ -160,15 +159,11 @@ func (st *Static) Graphed() bool { return st.replay != nil && st.replay.Graphed(
 
 // Close frees the graph and the static tensors.
 func (st *Static) Close() error {
-	var err error
-	if st.replay != nil {
-		err = st.replay.Close()
-		st.replay = nil
+	if st.replay == nil {
+		return nil
 	}
-	if st.inputs != nil {
-		err = errors.Join(err, st.inputs.Close())
-		st.inputs = nil
-	}
+	err := st.replay.Close()
+	st.replay = nil
 	return err
 }
 

@@ -21,8 +21,8 @@ import (
 // there). The gradients live in the graph's memory: between Steps the
 // parameters have none.
 type StepGraph struct {
-	m       *CLIP
-	inputs  *torch.Scope
+	m *CLIP
+	// px, ids and lr are the static inputs, in the scope replay owns.
 	px, ids *torch.Tensor
 	lr      *torch.Tensor
 	replay  *torch.Replay
@@ -49,8 +49,8 @@ func newStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids
 	if _, err := m.CheckIDs(ids); err != nil {
 		return nil, 0, 0, fmt.Errorf("train step graph: %w", err)
 	}
-	g = &StepGraph{m: m, inputs: torch.NewScope()}
-	s := g.inputs
+	g = &StepGraph{m: m}
+	s := torch.NewScope()
 	dev := m.Device()
 	g.px = pixels.In(s).To(dev, m.DType()).Clone()
 	g.ids = ids.In(s).To(dev, torch.Int64).Clone()
@@ -64,8 +64,8 @@ func newStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids
 		}
 		return opt.ZeroGrad()
 	})
-	if g.replay, err = torch.NewReplay(dev, graph, step); err != nil {
-		return nil, 0, 0, errors.Join(fmt.Errorf("train step graph: %w", err), s.Close())
+	if g.replay, err = torch.NewReplay(dev, graph, s, step); err != nil {
+		return nil, 0, 0, fmt.Errorf("train step graph: %w", err)
 	}
 	loss, norm, err = g.read()
 	if err != nil {
@@ -153,14 +153,10 @@ func (g *StepGraph) read() (loss, norm float64, err error) {
 
 // Close frees the graph and its inputs; the model and optimizer stay.
 func (g *StepGraph) Close() error {
-	var err error
-	if g.replay != nil {
-		err = g.replay.Close()
-		g.replay = nil
+	if g.replay == nil {
+		return nil
 	}
-	if g.inputs != nil {
-		err = errors.Join(err, g.inputs.Close())
-		g.inputs = nil
-	}
+	err := g.replay.Close()
+	g.replay = nil
 	return err
 }

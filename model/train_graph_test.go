@@ -171,7 +171,7 @@ func TestStepWorkCapturable(t *testing.T) {
 		}
 		return b.opt.ZeroGrad()
 	})
-	r, err := torch.NewReplay(dev, false, work) // the first step
+	r, err := torch.NewReplay(dev, false, nil, work) // the first step
 	if err != nil {
 		t.Fatal(err)
 	}

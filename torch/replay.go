@@ -38,6 +38,7 @@ type Replay struct {
 	f       func(s *Scope) ([]*Tensor, error)
 	dev     Device
 	h       uintptr // the graph; 0 when Run calls f
+	inputs  *Scope
 	outputs *Scope
 	outs    []*Tensor
 }
@@ -47,19 +48,23 @@ type Replay struct {
 // another device, or with a shim without CUDA graphs, is an error that says
 // so. A capture that fails (f broke a capture rule) is an error too; the
 // caller may then use a Replay without a graph.
-func NewReplay(dev Device, graph bool, f func(s *Scope) ([]*Tensor, error)) (*Replay, error) {
+//
+// inputs, when not nil, is the scope of the static inputs f reads: the
+// Replay owns it from this call on and frees it in Close, or here when
+// NewReplay fails.
+func NewReplay(dev Device, graph bool, inputs *Scope, f func(s *Scope) ([]*Tensor, error)) (*Replay, error) {
 	// The side stream is current for one OS thread only: a goroutine moved
 	// to another thread between capture_begin and f would launch f's
 	// kernels on the default stream, which breaks the capture.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	r := &Replay{f: f, dev: dev, outputs: NewScope()}
+	r := &Replay{f: f, dev: dev, inputs: inputs, outputs: NewScope()}
 	if graph {
 		switch {
 		case !dev.IsCUDA():
-			return nil, fmt.Errorf("torch: CUDA graphs need a CUDA device, not %s", dev)
+			return nil, errors.Join(fmt.Errorf("torch: CUDA graphs need a CUDA device, not %s", dev), r.Close())
 		case !CUDAGraphsCompiled():
-			return nil, fmt.Errorf("torch: CUDA graphs are off in this shim: rebuild it (`make torch`) against a CUDA libtorch 2 or later with its CUDA headers (this is libtorch %s)", Version())
+			return nil, errors.Join(fmt.Errorf("torch: CUDA graphs are off in this shim: rebuild it (`make torch`) against a CUDA libtorch 2 or later with its CUDA headers (this is libtorch %s)", Version()), r.Close())
 		}
 		c := getCall()
 		c.ints = append(c.ints, int64(dev.Index))
@@ -68,7 +73,7 @@ func NewReplay(dev Device, graph bool, f func(s *Scope) ([]*Tensor, error)) (*Re
 		h := c.out[0]
 		putCall(c)
 		if err != nil {
-			return nil, &OpError{Op: opGraphNew.name, Err: err}
+			return nil, errors.Join(&OpError{Op: opGraphNew.name, Err: err}, r.Close())
 		}
 		r.h = h
 		// Warm-up on the stream the capture will use: libraries (cuBLAS)
@@ -173,7 +178,7 @@ func (r *Replay) Outputs() []*Tensor { return r.outs }
 // Graphed reports whether Run replays a CUDA graph.
 func (r *Replay) Graphed() bool { return r.h != 0 }
 
-// Close frees the graph and the outputs.
+// Close frees the graph, the outputs and the inputs given to NewReplay.
 func (r *Replay) Close() error {
 	var err error
 	if r.h != 0 {
@@ -183,6 +188,10 @@ func (r *Replay) Close() error {
 	if r.outputs != nil {
 		err = errors.Join(err, r.outputs.Close())
 		r.outputs = nil
+	}
+	if r.inputs != nil {
+		err = errors.Join(err, r.inputs.Close())
+		r.inputs = nil
 	}
 	return err
 }

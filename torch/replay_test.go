@@ -24,7 +24,8 @@ func replayWork(x, w *torch.Tensor) func(s *torch.Scope) ([]*torch.Tensor, error
 
 // TestReplay runs a forward and backward pass again on new input values,
 // without a graph on every device and with a CUDA graph where the shim has
-// them, and checks each run against the same work done directly.
+// them, and checks each run against the same work done directly; Close
+// frees the inputs' scope it was given.
 func TestReplay(t *testing.T) {
 	dev := torchtest.Device(t)
 	modes := []bool{false}
@@ -35,12 +36,13 @@ func TestReplay(t *testing.T) {
 		t.Run(map[bool]string{false: "rerun", true: "cuda-graph"}[graph], func(t *testing.T) {
 			s := torchtest.Scope(t)
 			live := torch.LiveTensors()
-			x := s.FromFloat32([]float32{1, 2, 3, 4, 5, 6}, 2, 3).ToDevice(dev)
-			w := s.FromFloat32([]float32{0.5, -1, 2}, 3, 1).ToDevice(dev)
+			in := torch.NewScope()
+			x := in.FromFloat32([]float32{1, 2, 3, 4, 5, 6}, 2, 3).ToDevice(dev)
+			w := in.FromFloat32([]float32{0.5, -1, 2}, 3, 1).ToDevice(dev)
 			if err := w.SetRequiresGrad(true); err != nil {
 				t.Fatal(err)
 			}
-			r, err := torch.NewReplay(dev, graph, replayWork(x, w))
+			r, err := torch.NewReplay(dev, graph, in, replayWork(x, w))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,11 +85,22 @@ func TestReplayErrors(t *testing.T) {
 	s := torchtest.Scope(t)
 	x := s.Ones([]int64{2}, torch.Options{Device: dev})
 	boom := errors.New("boom")
-	if _, err := torch.NewReplay(dev, false, func(*torch.Scope) ([]*torch.Tensor, error) { return nil, boom }); !errors.Is(err, boom) {
+	live := torch.LiveTensors()
+	in := torch.NewScope()
+	in.Ones([]int64{2}, torch.Options{Device: dev})
+	if _, err := torch.NewReplay(dev, false, in, func(*torch.Scope) ([]*torch.Tensor, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Errorf("f's error: got %v", err)
 	}
-	if _, err := torch.NewReplay(torch.CPU, true, func(s *torch.Scope) ([]*torch.Tensor, error) { return []*torch.Tensor{x}, nil }); err == nil || !strings.Contains(err.Error(), "CUDA") {
+	if n := torch.LiveTensors(); n != live {
+		t.Errorf("%d tensors alive after a failed NewReplay, %d before: its inputs were not freed", n, live)
+	}
+	in = torch.NewScope()
+	in.Ones([]int64{2}, torch.Options{Device: dev})
+	if _, err := torch.NewReplay(torch.CPU, true, in, func(s *torch.Scope) ([]*torch.Tensor, error) { return []*torch.Tensor{x}, nil }); err == nil || !strings.Contains(err.Error(), "CUDA") {
 		t.Errorf("a graph on the CPU: error %v, want one naming CUDA", err)
+	}
+	if n := torch.LiveTensors(); n != live {
+		t.Errorf("%d tensors alive after a refused graph, %d before: its inputs were not freed", n, live)
 	}
 	// Reading a value back, or making a tensor from host data, would break
 	// a capture: refused inside the work on every device, and the device
@@ -113,7 +126,7 @@ func TestReplayErrors(t *testing.T) {
 			return []*torch.Tensor{y}, y.Err()
 		},
 	} {
-		_, err := torch.NewReplay(dev, graph, f)
+		_, err := torch.NewReplay(dev, graph, nil, f)
 		if err == nil || !strings.Contains(err.Error(), "host memory") {
 			t.Errorf("%s inside the work: error %v, want one about host memory", name, err)
 		}
