@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -24,36 +25,42 @@ const envMalloc = "LAVASCOPE_MALLOC"
 
 // userMallocEnv are the environment variables by which glibc's malloc is
 // set; any of them leaves it to the user.
-var userMallocEnv = []string{"MALLOC_ARENA_MAX=", "MALLOC_MMAP_THRESHOLD_=", "MALLOC_TRIM_THRESHOLD_=", "MALLOC_TOP_PAD_=", "MALLOC_MMAP_MAX_="}
+var userMallocEnv = []string{"MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"}
+
+// mallocOwner names what in environ sets glibc's malloc (LAVASCOPE_MALLOC=system,
+// GLIBC_TUNABLES or a MALLOC_ variable), or "" when nothing does.
+func mallocOwner(environ []string) string {
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		switch {
+		case k == envMalloc && v == "system":
+			return kv
+		case k == "GLIBC_TUNABLES" && strings.Contains(v, "glibc.malloc."):
+			return k
+		case slices.Contains(userMallocEnv, k):
+			return k
+		}
+	}
+	return ""
+}
 
 // withMallocTunables returns environ with mallocTunables added to
-// GLIBC_TUNABLES, or false when the user set glibc's malloc already, or
-// LAVASCOPE_MALLOC=system asks to leave it.
+// GLIBC_TUNABLES, or false when something there sets glibc's malloc
+// already (mallocOwner).
 func withMallocTunables(environ []string) ([]string, bool) {
+	if mallocOwner(environ) != "" {
+		return nil, false
+	}
 	out := make([]string, 0, len(environ)+1)
-	tunables := ""
+	tunables := mallocTunables
 	for _, kv := range environ {
-		switch {
-		case kv == envMalloc+"=system":
-			return nil, false
-		case strings.HasPrefix(kv, "GLIBC_TUNABLES="):
-			tunables = strings.TrimPrefix(kv, "GLIBC_TUNABLES=")
-			if strings.Contains(tunables, "glibc.malloc.") {
-				return nil, false
-			}
+		if v, ok := strings.CutPrefix(kv, "GLIBC_TUNABLES="); ok {
+			tunables = v + ":" + mallocTunables
 			continue
-		}
-		for _, p := range userMallocEnv {
-			if strings.HasPrefix(kv, p) {
-				return nil, false
-			}
 		}
 		out = append(out, kv)
 	}
-	if tunables != "" {
-		tunables += ":"
-	}
-	return append(out, "GLIBC_TUNABLES="+tunables+mallocTunables), true
+	return append(out, "GLIBC_TUNABLES="+tunables), true
 }
 
 // reexecWithMallocTunables starts this program again with mallocTunables
@@ -76,19 +83,15 @@ func reexecWithMallocTunables() {
 
 // mallocSetting says how glibc's malloc is set in this process, for doctor.
 func mallocSetting() string {
-	t := os.Getenv("GLIBC_TUNABLES")
-	switch {
-	case os.Getenv(envMalloc) == "system":
-		return "as the system sets it (" + envMalloc + "=system)"
-	case strings.Contains(t, mallocTunables):
+	if strings.Contains(os.Getenv("GLIBC_TUNABLES"), mallocTunables) {
 		return "one arena, mmap above 32 MiB, trim above 64 MiB (set by lavascope; " + envMalloc + "=system leaves it)"
-	case strings.Contains(t, "glibc.malloc."):
-		return "as GLIBC_TUNABLES sets it"
 	}
-	for _, p := range userMallocEnv {
-		if _, set := os.LookupEnv(strings.TrimSuffix(p, "=")); set {
-			return "as " + strings.TrimSuffix(p, "=") + " sets it"
-		}
+	switch owner := mallocOwner(os.Environ()); owner {
+	case "":
+		return "glibc's defaults (per-thread arenas, dynamic thresholds)"
+	case envMalloc + "=system":
+		return "as the system sets it (" + owner + ")"
+	default:
+		return "as " + owner + " sets it"
 	}
-	return "glibc's defaults (per-thread arenas, dynamic thresholds)"
 }
