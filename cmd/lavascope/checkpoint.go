@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/torch"
 )
 
 // openTokenizer resolves a checkpoint argument (a folder, a model id in the
@@ -18,4 +20,22 @@ func openTokenizer(flag, arg string) (dir string, tok *model.Tokenizer, err erro
 		return "", nil, withExit(2, fmt.Errorf("%s %s: %w", flag, arg, err))
 	}
 	return dir, tok, nil
+}
+
+// loadModel starts the torch worker (startTorch) and loads the checkpoint in
+// dir on it; a checkpoint that does not load exits 2. done frees the model
+// on the worker, then the worker.
+func loadModel(a *app, stderr io.Writer, dir string) (w *torch.Worker, m *model.CLIP, done func(), err error) {
+	w, dev, err := startTorch(a, stderr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := w.Do(func() (err error) { m, err = model.Load(dir, model.Options{Device: dev}); return err }); err != nil {
+		w.Close()
+		return nil, nil, nil, withExit(2, err)
+	}
+	return w, m, func() {
+		w.Do(m.Close)
+		w.Close()
+	}, nil
 }

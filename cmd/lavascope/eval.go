@@ -66,16 +66,11 @@ demo name the embedded model and its synthetic test split.`,
 				if err != nil {
 					return err
 				}
-				w, dev, err := startTorch(a, cmd.ErrOrStderr())
+				w, m, done, err := loadModel(a, cmd.ErrOrStderr(), dir)
 				if err != nil {
 					return err
 				}
-				defer w.Close()
-				var m *model.CLIP
-				if err := w.Do(func() (err error) { m, err = model.Load(dir, model.Options{Device: dev}); return err }); err != nil {
-					return withExit(2, err)
-				}
-				defer w.Do(m.Close)
+				defer done()
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 				defer stop()
 				res, err := model.Evaluate(ctx, m, tok, data, model.EvalOptions{Style: st, ChunkPairs: chunk, Worker: w})

@@ -162,16 +162,11 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return withExit(2, fmt.Errorf("--out: %w", err))
 	}
-	w, dev, err := startTorch(a, cmd.ErrOrStderr())
+	w, m, done, err := loadModel(a, cmd.ErrOrStderr(), dir)
 	if err != nil {
 		return err
 	}
-	defer w.Close()
-	var m *model.CLIP
-	if err := w.Do(func() (err error) { m, err = model.Load(dir, model.Options{Device: dev}); return err }); err != nil {
-		return withExit(2, err)
-	}
-	defer w.Do(m.Close)
+	defer done()
 	prep, err := model.PreprocessFor(m)
 	if err != nil {
 		return withExit(2, err)
