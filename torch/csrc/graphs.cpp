@@ -84,13 +84,8 @@ void add_graph_ops(OpTable& t) {
       // ints: device index. Returns the graph's handle.
       {"cuda_graph_new",
        [](Ctx& c) {
-         int64_t dev = c.i(0);
-         int64_t n = static_cast<int64_t>(torch::cuda::device_count());
-         if (dev < 0 || dev >= n) {
-           throw std::out_of_range("cuda:" + std::to_string(dev) + " does not exist (" + std::to_string(n) +
-                                   " CUDA devices)");
-         }
-         c.ret_handle(new Graph(static_cast<c10::DeviceIndex>(dev)));
+         check_cuda_index(c.i(0));
+         c.ret_handle(new Graph(static_cast<c10::DeviceIndex>(c.i(0))));
        }},
       // ints: 1 to run on the graph's side stream (warm-up runs belong
       // there: libraries set up per stream), 0 to return.

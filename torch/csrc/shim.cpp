@@ -143,6 +143,12 @@ void check_cuda_index(int64_t dev) {
   }
 }
 
+#ifndef LAVASCOPE_CUDA
+[[noreturn]] void no_cuda() {
+  throw std::runtime_error("the shim was built without CUDA (rebuild with `make torch` against a CUDA libtorch)");
+}
+#endif
+
 // The caching allocator starts lazily with the first CUDA tensor, and until
 // then refuses statistics ("Invalid device argument"): allocate one.
 void init_cuda_allocator(int64_t dev) {
@@ -198,7 +204,7 @@ OpTable make_ops() {
          c.ret_s(prop.name);
 #else
          (void)c;
-         throw std::runtime_error("the shim was built without CUDA (rebuild with `make torch` against a CUDA libtorch)");
+         no_cuda();
 #endif
        }},
       {"cuda_reset_peak",
@@ -209,7 +215,7 @@ OpTable make_ops() {
          c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<int>(c.i(0)));
 #else
          (void)c;
-         throw std::runtime_error("the shim was built without CUDA (rebuild with `make torch` against a CUDA libtorch)");
+         no_cuda();
 #endif
        }},
       {"set_num_threads",

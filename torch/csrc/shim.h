@@ -75,6 +75,8 @@ const char* dtype_name(at::ScalarType t);
 at::Device device(int64_t type, int64_t index);
 // describe is a tensor as error messages show it: f32[2,3] cuda:0.
 std::string describe(const at::Tensor& t);
+// check_cuda_index throws unless cuda:dev exists.
+void check_cuda_index(int64_t dev);
 // scalar_for is v as a Scalar for an op on t: integral for integral t.
 at::Scalar scalar_for(const at::Tensor& t, double v);
 
