@@ -1,7 +1,6 @@
 package torch_test
 
 import (
-	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -320,24 +319,13 @@ func TestAdamWManyParams(t *testing.T) {
 	}
 }
 
-// libtorchAtLeast reports whether the loaded libtorch is major.minor or
-// later.
-func libtorchAtLeast(t *testing.T, major, minor int) bool {
-	t.Helper()
-	var ma, mi int
-	if _, err := fmt.Sscanf(torch.Version(), "%d.%d", &ma, &mi); err != nil {
-		t.Fatalf("libtorch version %q: %v", torch.Version(), err)
-	}
-	return ma > major || ma == major && mi >= minor
-}
-
 // fusedAvailable reports whether libtorch has the fused AdamW on dev: on
 // CUDA from 2.0, on the CPU from 2.4.
 func fusedAvailable(t *testing.T, dev torch.Device) bool {
 	if dev.IsCUDA() {
-		return libtorchAtLeast(t, 2, 0)
+		return torchtest.AtLeast(t, 2, 0)
 	}
-	return libtorchAtLeast(t, 2, 4)
+	return torchtest.AtLeast(t, 2, 4)
 }
 
 // TestAdamWImpl checks which implementation each choice gets on this

@@ -5,6 +5,7 @@
 package torchtest
 
 import (
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -58,4 +59,16 @@ func Scope(t testing.TB) *torch.Scope {
 	s := torch.NewScope()
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// AtLeast reports whether the loaded libtorch is major.minor or later, for
+// tests whose expectations follow libtorch's version. It calls Require.
+func AtLeast(t testing.TB, major, minor int) bool {
+	t.Helper()
+	Require(t)
+	var ma, mi int
+	if _, err := fmt.Sscanf(torch.Version(), "%d.%d", &ma, &mi); err != nil {
+		t.Fatalf("libtorch version %q: %v", torch.Version(), err)
+	}
+	return ma > major || ma == major && mi >= minor
 }
