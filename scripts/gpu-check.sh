@@ -170,30 +170,26 @@ lv_json="$logdir/lavascope-bench.jsonl"
 hf_json="$logdir/hf-bench.jsonl"
 rm -f "$lv_json" "$hf_json" "$logdir/compare.txt"
 bench_args=(--config "$config" --warmup "$warmup" --repeat "$repeat" --json)
-# Each kind of work runs in a process of its own, so that a row that fails
-# (or a shim that crashes) costs that kind's later rows, not the others.
-bench_kinds=(explain score train)
+# lv_bench KIND TAG FLAGS...: `lavascope bench KIND FLAGS...` appended to
+# lv_json, its log lavascope-bench-KIND[-TAG].log. Each kind runs in a process
+# of its own, so that a row that fails (or a shim that crashes) costs that
+# kind's later rows, not the others.
+lv_bench() {
+	local kind="$1" tag="$2"
+	shift 2
+	step "lavascope bench $kind${*:+ $*} ($config, $device)" "lavascope-bench-$kind${tag:+-$tag}.log" \
+		bash -c 'out="$1"; shift; exec timeout 90 "$@" >>"$out"' _ "$lv_json" \
+		build/lavascope bench "$kind" --device "$device" "$@" "${bench_args[@]}"
+}
 if [[ -x build/lavascope ]]; then
-	for sub in "${bench_kinds[@]}"; do
-		step "lavascope bench $sub ($config, $device)" "lavascope-bench-$sub.log" \
-			bash -c 'out="$1"; shift; exec timeout 90 "$@" >>"$out"' _ "$lv_json" \
-			build/lavascope bench "$sub" --device "$device" "${bench_args[@]}"
-	done
+	for kind in explain score train; do lv_bench "$kind" ""; done
 	# The options a PyTorch user could switch on too: TF32 and CUDA graphs
 	# (the training rows take fused AdamW either way).
 	if [[ $device == cuda* && ${GPU_CHECK_BEST:-1} == 1 ]]; then
-		for sub in "${bench_kinds[@]}"; do
-			step "lavascope bench $sub --tf32 --cuda-graphs ($config, $device)" "lavascope-bench-$sub-best.log" \
-				bash -c 'out="$1"; shift; exec timeout 90 "$@" >>"$out"' _ "$lv_json" \
-				build/lavascope bench "$sub" --device "$device" --tf32 --cuda-graphs "${bench_args[@]}"
-		done
+		for kind in explain score train; do lv_bench "$kind" best --tf32 --cuda-graphs; done
 	fi
 	if [[ ${GPU_CHECK_BF16:-0} == 1 ]]; then
-		for sub in explain score; do
-			step "lavascope bench $sub bf16 ($config, $device)" "lavascope-bench-$sub-bf16.log" \
-				bash -c 'out="$1"; shift; exec timeout 90 "$@" >>"$out"' _ "$lv_json" \
-				build/lavascope bench "$sub" --device "$device" --dtype bf16 "${bench_args[@]}"
-		done
+		for kind in explain score; do lv_bench "$kind" bf16 --dtype bf16; done
 	fi
 fi
 if [[ ${GPU_CHECK_HF:-1} == 1 ]]; then
