@@ -188,11 +188,6 @@ class Bench:
     """The model, the inputs and the timing loop, for one device."""
 
     def __init__(self, args):
-        # What lavascope's torch.Load does before libtorch loads, so that
-        # both run alike on the CPU: with an OpenMP libtorch whose BLAS has
-        # threads of its own (Debian's), OpenMP's spinning idle threads make
-        # CPU runs many times slower. A value set by the user wins.
-        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         import torch
         import transformers
         from transformers import CLIPConfig, CLIPModel
@@ -458,14 +453,20 @@ def main(argv):
     return 0
 
 
-# The glibc malloc settings lavascope starts itself with (cmd/lavascope's
-# malloc.go), so that both programs allocate alike on the CPU. glibc reads
-# them only at start, so this script starts itself again once with them,
-# unless glibc's malloc is set already or LAVASCOPE_MALLOC=system.
+# The process settings lavascope makes, so that both programs run alike on
+# the CPU; a value the user set wins in each.
+#   OMP_WAIT_POLICY=passive, as torch.Load sets it before libtorch loads: with
+#   an OpenMP libtorch whose BLAS has threads of its own (Debian's), OpenMP's
+#   spinning idle threads make CPU runs many times slower.
+#   glibc malloc's tunables, as cmd/lavascope's malloc.go starts lavascope
+#   with them: glibc reads them only at start, so this script starts itself
+#   again once with them, unless glibc's malloc is set already or
+#   LAVASCOPE_MALLOC=system.
 MALLOC_TUNABLES = "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864"
 
 
-def reexec_with_malloc_tunables():
+def process_settings():
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     if not sys.platform.startswith("linux") or os.environ.get("LAVASCOPE_MALLOC") == "system":
         return
     tunables = os.environ.get("GLIBC_TUNABLES", "")
@@ -480,5 +481,5 @@ def reexec_with_malloc_tunables():
 
 
 if __name__ == "__main__":
-    reexec_with_malloc_tunables()
+    process_settings()
     sys.exit(main(sys.argv[1:]))
