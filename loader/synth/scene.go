@@ -187,13 +187,14 @@ func (c *canvas) person(e element) {
 	p := e.who
 	sleeve := shade(p.shirt, 82)
 	var hx, hy int
+	// The legs and shoes, then the body, which differs by pose.
+	c.rect(x-bw*42/100, y-h*45/100, x-bw*4/100, y, p.trousers)
+	c.rect(x+bw*4/100, y-h*45/100, x+bw*42/100, y, p.trousers)
+	c.rect(x-bw*42/100, y-h*4/100, x-bw*4/100+d*h*5/100, y, dark)
+	c.rect(x+bw*4/100, y-h*4/100, x+bw*42/100+d*h*5/100, y, dark)
 	if e.pose == crouching {
 		// Bent over at the hips, head low in front, one arm hanging down to
 		// the object: a silhouette no standing pose has.
-		c.rect(x-bw*42/100, y-h*45/100, x-bw*4/100, y, p.trousers)
-		c.rect(x+bw*4/100, y-h*45/100, x+bw*42/100, y, p.trousers)
-		c.rect(x-bw*42/100, y-h*4/100, x-bw*4/100+d*h*5/100, y, dark)
-		c.rect(x+bw*4/100, y-h*4/100, x+bw*42/100+d*h*5/100, y, dark)
 		hip := y - h*43/100
 		if p.coat {
 			c.rect(x-bw/2, hip, x+bw/2, y-h*22/100, p.shirt)
@@ -204,10 +205,6 @@ func (c *canvas) person(e element) {
 		c.rect(ax-d*h*9/100, hip-bw/2, ax, ay, sleeve)
 		c.rect(ax-d*h*9/100, ay, ax, ay+h*5/100, skin)
 	} else {
-		c.rect(x-bw*42/100, y-h*45/100, x-bw*4/100, y, p.trousers)
-		c.rect(x+bw*4/100, y-h*45/100, x+bw*42/100, y, p.trousers)
-		c.rect(x-bw*42/100, y-h*4/100, x-bw*4/100+d*h*5/100, y, dark)
-		c.rect(x+bw*4/100, y-h*4/100, x+bw*42/100+d*h*5/100, y, dark)
 		bottom := y - h*42/100
 		if p.coat {
 			bottom = y - h*20/100
