@@ -10,7 +10,7 @@
 # machine.
 #
 # Each libtorch is checked in the C++ standards scripts/build-torch.sh would
-# use for it (C++20 from 2.12 on, whose ATen refuses C++17; else C++17 and
+# use for it (C++20 from 2.14 on, whose ATen refuses C++17; else C++17 and
 # C++20).
 #
 # It fetches the .deb files with apt-get from deb.debian.org into a cache
@@ -68,7 +68,7 @@ for suite in "${suites[@]}"; do
 	read -r major minor patch <<<"$version"
 	echo "libtorch headers $major.$minor.$patch (Debian $suite), CUDA headers $cudaver"
 	stds=(c++17 c++20)
-	((major > 2 || (major == 2 && minor >= 12))) && stds=(c++20)
+	((major > 2 || (major == 2 && minor >= 14))) && stds=(c++20)
 	for std in "${stds[@]}"; do
 		check "libtorch $major.$minor, CPU, $std" "$std"
 		check "libtorch $major.$minor, CUDA + graphs, $std" "$std" -DLAVASCOPE_CUDA -DLAVASCOPE_GRAPHS -isystem "$stub" -isystem "$cuda"
