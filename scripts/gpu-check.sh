@@ -2,11 +2,17 @@
 # gpu-check.sh: the one command to run on a CUDA machine that has PyTorch
 # (python3 with torch, and transformers for the reference timings) and g++
 # but no Go and no network. It builds the libtorch shim against that PyTorch,
-# runs `lavascope doctor` on cuda, the prebuilt test binaries with
-# LAVASCOPE_TEST_DEVICE=cuda, the GPU microbenchmarks, then `lavascope bench`
-# and scripts/reference/hf_bench.py (transformers) on the same card, and
-# prints one side-by-side table (`lavascope bench compare`). Budget: under
-# 3 minutes on an H200 in the default quick mode.
+# runs `lavascope doctor` on cuda, then `lavascope bench` and
+# scripts/reference/hf_bench.py (transformers) on the same card and one
+# side-by-side table (`lavascope bench compare`), then the prebuilt test
+# binaries with LAVASCOPE_TEST_DEVICE=cuda and the GPU microbenchmarks.
+#
+# A lent card is scarce, so the table comes first, and the plain lavascope
+# rows before the reference and the optional ones (CUDA graphs) that could
+# fail or hang; every step runs under a timeout cut to what is left of the
+# whole run's budget (GPU_CHECK_BUDGET), and a step with too little left is
+# skipped with a note, so the summary and the table are always printed within
+# the budget. Expected: 3 to 5 minutes on an H200 in the default quick mode.
 #
 # It expects, beside the sources (scripts/, torch/csrc/, the packages' testdata),
 # binaries built on a machine with Go (`make gpu-bundle` does this):
@@ -37,7 +43,10 @@
 #   GPU_CHECK_HF    0: leave out the transformers reference (no PyTorch there)
 #   GPU_CHECK_DEVICE  cuda (default); cpu runs the same steps on the CPU, to
 #                   try the script on a machine without a GPU
-#   TEST_TIMEOUT    per test binary (default 60s quick, 150s full)
+#   TEST_TIMEOUT    seconds per test binary (default 60 quick, 150 full)
+#   GPU_CHECK_BUDGET  seconds for the whole run (default 540 on CUDA, under a
+#                   lent machine's 600 s per command; 0, the CPU's default:
+#                   no limit)
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,24 +76,49 @@ if [[ $quick == 1 ]]; then
 	test_flags=(-test.short "-test.skip=$QUICK_SKIP")
 	benchtime=300ms
 fi
-test_timeout="${TEST_TIMEOUT:-$([[ $quick == 1 ]] && echo 60s || echo 150s)}"
+test_timeout="${TEST_TIMEOUT:-$([[ $quick == 1 ]] && echo 60 || echo 150)}"
+test_timeout="${test_timeout%s}"
+[[ $test_timeout =~ ^[0-9]+$ ]] || { echo "gpu-check: TEST_TIMEOUT=$TEST_TIMEOUT: want seconds" >&2; exit 2; }
+budget="${GPU_CHECK_BUDGET:-$([[ $device == cpu ]] && echo 0 || echo 540)}"
+# What the summary and the table need after the last step.
+reserve=15
 
 summary=()
 failed=0
+skipped=0
 start_all=$SECONDS
 
-# step NAME LOG CMD...: runs CMD with its output shown and saved in LOG.
+# step NAME LOG CAP CMD...: runs CMD with its output shown and saved in LOG,
+# killed after CAP seconds (0: none) or when the run's budget is spent,
+# whichever comes first. With under 20 s of the budget left it is skipped.
 step() {
-	local name="$1" log="$2"
-	shift 2
+	local name="$1" log="$2" cap="$3"
+	shift 3
+	if ((budget > 0)); then
+		local left=$((budget - reserve - (SECONDS - start_all)))
+		if ((left < 20)); then
+			summary+=("skip  $name (GPU_CHECK_BUDGET=${budget}s spent)")
+			skipped=$((skipped + 1))
+			return 1
+		fi
+		((cap == 0 || cap > left)) && cap=$left
+	fi
 	local t0=$SECONDS
+	rm -f "$logdir/$log"
 	echo
 	echo "=== $name"
-	"$@" 2>&1 | tee "$logdir/$log"
+	if ((cap > 0)); then
+		timeout -k 5 "$cap" "$@" 2>&1 | tee "$logdir/$log"
+	else
+		"$@" 2>&1 | tee "$logdir/$log"
+	fi
 	local rc=${PIPESTATUS[0]}
 	local took=$((SECONDS - t0))
 	if [[ $rc == 0 ]]; then
 		summary+=("ok    $name (${took}s)")
+	elif [[ $rc == 124 || $rc == 137 ]]; then
+		summary+=("FAIL  $name (killed after ${cap}s; log $logdir/$log)")
+		failed=$((failed + 1))
 	else
 		summary+=("FAIL  $name (exit $rc, ${took}s; log $logdir/$log)")
 		failed=$((failed + 1))
@@ -97,7 +131,7 @@ if ! command -v nvidia-smi >/dev/null 2>&1; then
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /'
 
-if ! step "build the shim" build-torch.log env FORCE="${FORCE:-0}" "$root/scripts/build-torch.sh"; then
+if ! step "build the shim" build-torch.log 0 env FORCE="${FORCE:-0}" "$root/scripts/build-torch.sh"; then
 	echo "gpu-check: the shim did not build; nothing else can run" >&2
 	printf '%s\n' "${summary[@]}"
 	exit 1
@@ -112,10 +146,56 @@ export LAVASCOPE_REQUIRE_TORCH=1
 export LAVASCOPE_TEST_DEVICE="$device"
 
 if [[ -x build/lavascope ]]; then
-	step "lavascope doctor" doctor.log build/lavascope doctor --device "$device"
+	step "lavascope doctor" doctor.log 60 build/lavascope doctor --device "$device"
 else
 	summary+=("FAIL  build/lavascope missing (build it: CGO_ENABLED=0 go build -o build/lavascope ./cmd/lavascope)")
 	failed=$((failed + 1))
+fi
+
+# lavascope bench and the transformers reference, one after the other on the
+# same card, then one table.
+lv_json="$logdir/lavascope-bench.jsonl"
+hf_json="$logdir/hf-bench.jsonl"
+rm -f "$lv_json" "$hf_json" "$logdir/compare.txt"
+bench_args=(--config "$config" --warmup "$warmup" --repeat "$repeat" --json)
+# lv_bench KIND TAG FLAGS...: `lavascope bench KIND FLAGS...` appended to
+# lv_json, its log lavascope-bench-KIND[-TAG].log. Each kind runs in a process
+# of its own, so that a row that fails (or a shim that crashes) costs that
+# kind's later rows, not the others.
+lv_bench() {
+	local kind="$1" tag="$2"
+	shift 2
+	step "lavascope bench $kind${*:+ $*} ($config, $device)" "lavascope-bench-$kind${tag:+-$tag}.log" 90 \
+		bash -c 'out="$1"; shift; exec "$@" >>"$out"' _ "$lv_json" \
+		build/lavascope bench "$kind" --device "$device" "$@" "${bench_args[@]}"
+}
+if [[ -x build/lavascope ]]; then
+	for kind in explain score train; do lv_bench "$kind" ""; done
+fi
+if [[ ${GPU_CHECK_HF:-1} == 1 ]]; then
+	step "hf_bench.py ($config, $device; transformers)" hf-bench.log 240 \
+		bash -c 'out="$1"; shift; exec "$@" >"$out"' _ "$hf_json" \
+		"$python" scripts/reference/hf_bench.py --device "$device" "${bench_args[@]}"
+fi
+if [[ -x build/lavascope ]]; then
+	# The options a PyTorch user could switch on too: TF32 and CUDA graphs
+	# (the training rows take fused AdamW either way).
+	if [[ $device == cuda* && ${GPU_CHECK_BEST:-1} == 1 ]]; then
+		for kind in explain score train; do lv_bench "$kind" best --tf32 --cuda-graphs; done
+	fi
+	if [[ ${GPU_CHECK_BF16:-0} == 1 ]]; then
+		for kind in explain score; do lv_bench "$kind" bf16 --dtype bf16; done
+	fi
+fi
+compare=()
+for f in "$hf_json" "$lv_json"; do
+	[[ -s $f ]] && compare+=("$f")
+done
+if [[ -x build/lavascope && ${#compare[@]} -gt 0 ]]; then
+	echo
+	echo "=== lavascope vs Hugging Face, same card (median of $repeat runs after $warmup warm-up)"
+	build/lavascope bench compare "${compare[@]}" | tee "$logdir/compare.txt"
+	build/lavascope bench compare --markdown "${compare[@]}" >"$logdir/compare.md"
 fi
 
 shopt -s nullglob
@@ -144,8 +224,10 @@ for bin in "${tests[@]}"; do
 		failed=$((failed + 1))
 		continue
 	fi
-	step "test $name ($device)" "test-$name.log" \
-		bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" "$root/$bin" -test.v -test.count=1 -test.timeout="$test_timeout" ${test_flags[@]+"${test_flags[@]}"} ${run_flags[@]+"${run_flags[@]}"}
+	# Go's own timeout comes first: it prints every goroutine's stack.
+	step "test $name ($device)" "test-$name.log" $((test_timeout + 10)) \
+		bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" "$root/$bin" -test.v -test.count=1 -test.timeout="${test_timeout}s" ${test_flags[@]+"${test_flags[@]}"} ${run_flags[@]+"${run_flags[@]}"}
+	[[ -f "$logdir/test-$name.log" ]] || continue
 	# go test -v prints one line per test; count them for the summary.
 	p=$(grep -c -- '^\s*--- PASS' "$logdir/test-$name.log")
 	f=$(grep -c -- '^\s*--- FAIL' "$logdir/test-$name.log")
@@ -159,62 +241,21 @@ for b in "${BENCHES[@]}"; do
 	bin="build/test/$name.test"
 	[[ -x "$bin" ]] || continue
 	dir="${name//.//}"
-	step "bench $name $expr ($device)" "bench-$name.log" \
+	step "bench $name $expr ($device)" "bench-$name.log" 120 \
 		bash -c 'cd "$1" && exec "$2" -test.run="^$" -test.bench="$3" -test.benchtime="$4"' _ "$dir" "$root/$bin" "$expr" "$benchtime"
+	[[ -f "$logdir/bench-$name.log" ]] || continue
 	while read -r line; do summary+=("      $line"); done < <(grep '^Benchmark' "$logdir/bench-$name.log")
 done
-
-# lavascope bench and the transformers reference, one after the other on the
-# same card, then one table.
-lv_json="$logdir/lavascope-bench.jsonl"
-hf_json="$logdir/hf-bench.jsonl"
-rm -f "$lv_json" "$hf_json" "$logdir/compare.txt"
-bench_args=(--config "$config" --warmup "$warmup" --repeat "$repeat" --json)
-# lv_bench KIND TAG FLAGS...: `lavascope bench KIND FLAGS...` appended to
-# lv_json, its log lavascope-bench-KIND[-TAG].log. Each kind runs in a process
-# of its own, so that a row that fails (or a shim that crashes) costs that
-# kind's later rows, not the others.
-lv_bench() {
-	local kind="$1" tag="$2"
-	shift 2
-	step "lavascope bench $kind${*:+ $*} ($config, $device)" "lavascope-bench-$kind${tag:+-$tag}.log" \
-		bash -c 'out="$1"; shift; exec timeout 90 "$@" >>"$out"' _ "$lv_json" \
-		build/lavascope bench "$kind" --device "$device" "$@" "${bench_args[@]}"
-}
-if [[ -x build/lavascope ]]; then
-	for kind in explain score train; do lv_bench "$kind" ""; done
-	# The options a PyTorch user could switch on too: TF32 and CUDA graphs
-	# (the training rows take fused AdamW either way).
-	if [[ $device == cuda* && ${GPU_CHECK_BEST:-1} == 1 ]]; then
-		for kind in explain score train; do lv_bench "$kind" best --tf32 --cuda-graphs; done
-	fi
-	if [[ ${GPU_CHECK_BF16:-0} == 1 ]]; then
-		for kind in explain score; do lv_bench "$kind" bf16 --dtype bf16; done
-	fi
-fi
-if [[ ${GPU_CHECK_HF:-1} == 1 ]]; then
-	step "hf_bench.py ($config, $device; transformers)" hf-bench.log \
-		bash -c 'out="$1"; shift; exec timeout 240 "$@" >"$out"' _ "$hf_json" \
-		"$python" scripts/reference/hf_bench.py --device "$device" "${bench_args[@]}"
-fi
-compare=()
-for f in "$hf_json" "$lv_json"; do
-	[[ -s $f ]] && compare+=("$f")
-done
-if [[ -x build/lavascope && ${#compare[@]} -gt 0 ]]; then
-	echo
-	echo "=== lavascope vs Hugging Face, same card (median of $repeat runs after $warmup warm-up)"
-	build/lavascope bench compare "${compare[@]}" | tee "$logdir/compare.txt"
-	build/lavascope bench compare --markdown "${compare[@]}" >"$logdir/compare.md"
-fi
 
 echo
 echo "=== gpu-check summary ($((SECONDS - start_all))s)"
 printf '%s\n' "${summary[@]}"
 [[ -s $logdir/compare.txt ]] && cat "$logdir/compare.txt"
 echo "raw outputs: $logdir"
+((skipped == 0)) || echo "gpu-check: $skipped step(s) not run: the budget (GPU_CHECK_BUDGET=${budget}s) was spent"
 if [[ $failed -gt 0 ]]; then
 	echo "gpu-check: $failed step(s) failed"
 	exit 1
 fi
+((skipped == 0)) || exit 1
 echo "gpu-check: all passed"
