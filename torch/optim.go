@@ -41,9 +41,9 @@ type AdamWOptions struct {
 type AdamWImpl string
 
 const (
-	// AdamWAuto is AdamWFused where libtorch has it for the parameters on
-	// CUDA (libtorch 2 or later, every parameter on one CUDA device, one
-	// dtype), else AdamWForeach.
+	// AdamWAuto is AdamWFused where libtorch has it for the parameters
+	// (every parameter on one device, of one dtype; libtorch 2 or later on
+	// CUDA, 2.4 or later on the CPU), else AdamWForeach.
 	AdamWAuto AdamWImpl = ""
 	// AdamWForeach updates every parameter with multi-tensor ops, a few
 	// kernels per step on CUDA, line by line as PyTorch's per-tensor update

@@ -48,7 +48,7 @@ from --device: auto falls back to the CPU with a notice.
 Options a GPU user can turn on, each stated in the records: --tf32 (with its
 accuracy against float32), --cuda-graphs (every row replayed from a CUDA
 graph: the same kernels, one launch), --adamw fused|foreach (the training
-rows' optimizer; auto picks fused on CUDA where libtorch has it).
+rows' optimizer; auto picks fused where libtorch has it).
 
 --json prints one JSON object per row, the records that
 scripts/reference/hf_bench.py prints for the same rows with transformers;
@@ -92,7 +92,7 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 			fs.BoolVar(&f.asJSON, "json", false, "print one JSON record per row")
 			fs.BoolVar(&f.tf32, "tf32", false, "let float32 matrix products and convolutions use TF32 on CUDA (states its accuracy against f32)")
 			fs.BoolVar(&f.o.Graphs, "cuda-graphs", false, "run every row from a CUDA graph (CUDA, a shim against libtorch ≥ 2; training ≥ 2.4 and fused AdamW)")
-			fs.StringVar(&f.adamw, "adamw", "auto", "AdamW of the training rows: auto (fused on CUDA with libtorch ≥ 2, else foreach), foreach or fused")
+			fs.StringVar(&f.adamw, "adamw", "auto", "AdamW of the training rows: auto (fused with libtorch ≥ 2 on CUDA or ≥ 2.4 on the CPU, else foreach), foreach or fused")
 			cmd.AddCommand(c)
 		}
 		var markdown bool
