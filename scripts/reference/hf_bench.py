@@ -11,11 +11,14 @@ bench.Record), so that `lavascope bench compare` can put both side by side.
 Variants:
   hf-default  what the reference notebook and a plain training loop do:
               eager attention, fp32, torch.optim.AdamW with its defaults
-              (foreach on CUDA), texts padded to the context (77), as
+              (foreach on CUDA, a loop over the tensors on the CPU), texts
+              padded to the context (77), as
               clip.tokenize pads them.
   hf-best     the fastest configuration a PyTorch user can switch on: SDPA
               attention, TF32 matmuls (set_float32_matmul_precision("high")),
-              fused AdamW, texts padded to the longest in the batch (as
+              fused AdamW where torch has it for the device (CUDA, the CPU
+              from torch 2.4; the record says which AdamW ran), texts padded
+              to the longest in the batch (as
               lavascope pads them). Relevance has no such variant: it needs
               the attention probabilities, which only eager attention gives.
 
@@ -258,6 +261,10 @@ class Bench:
     def set_tf32(self, on):
         self.torch.set_float32_matmul_precision("high" if on else "highest")
 
+    def precision(self):
+        """What set_tf32(True) means on this device, for the records."""
+        return "tf32 matmul" if self.cuda else "float32 matmul precision high"
+
     def inputs(self, items, width):
         """Random pixels and token ids: bench.TokenIDs draws its ids with Go's
         PCG, so the values differ, the shapes and the special ids do not."""
@@ -345,13 +352,22 @@ class Bench:
             return self.model(input_ids=ids, pixel_values=px).logits_per_image.cpu()
 
     def train_step_fn(self, px, ids, fused):
+        """The training step and its optimizer; fused asks for the fused
+        AdamW, which torch refuses where it has none for the device (the CPU
+        before torch 2.4): the default AdamW then runs, and the optimizer's
+        "fused" default says which it was."""
         torch = self.torch
         model = self.model
         params = list(model.parameters())
         kw = dict(lr=1e-5, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.2)
+        opt = None
         if fused:
-            kw["fused"] = True
-        opt = torch.optim.AdamW(params, **kw)
+            try:
+                opt = torch.optim.AdamW(params, fused=True, **kw)
+            except RuntimeError as e:
+                print("hf_bench: fused AdamW on %s: %s; the default AdamW runs" % (self.dev, e), file=sys.stderr)
+        if opt is None:
+            opt = torch.optim.AdamW(params, **kw)
         clip = self.args.clip_grad
         top = math.log(100)
 
@@ -388,15 +404,16 @@ class Bench:
                     self.time_row(rec, lambda: self.relevance(px, ids, all_layers))
                 elif kind == "score":
                     self.model.eval()
-                    rec["options"] = ("sdpa attention, tf32 matmul, no grad, texts padded to the longest" if best
+                    rec["options"] = ("sdpa attention, %s, no grad, texts padded to the longest" % self.precision() if best
                                       else "eager attention, fp32, no grad, texts padded to 77")
                     self.time_row(rec, lambda: self.score(px, ids))
                 else:
                     self.model.train()
-                    step, opt = self.train_step_fn(px, ids, fused=best and self.cuda)
+                    step, opt = self.train_step_fn(px, ids, fused=best)
                     clip = "clip %g" % args.clip_grad if args.clip_grad > 0 else "no clipping"
-                    rec["options"] = ("sdpa attention, tf32 matmul, fused AdamW, %s, texts padded to the longest" % clip
-                                      if best else "eager attention, fp32, AdamW (torch default), %s, texts padded to 77" % clip)
+                    adamw = "fused AdamW" if opt.defaults.get("fused") else "AdamW (torch default)"
+                    rec["options"] = ("sdpa attention, %s, %s, %s, texts padded to the longest" % (self.precision(), adamw, clip)
+                                      if best else "eager attention, fp32, %s, %s, texts padded to 77" % (adamw, clip))
                     self.time_row(rec, step)
                     # Free the optimizer state before the next row's peak.
                     del step, opt
