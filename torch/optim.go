@@ -48,7 +48,8 @@ const (
 	// AdamWForeach updates every parameter with multi-tensor ops, a few
 	// kernels per step on CUDA, line by line as PyTorch's per-tensor update
 	// (torch.optim.AdamW with foreach=False, and torch::optim::AdamW)
-	// computes it; on the CPU those ops run the per-tensor kernels.
+	// computes it; on the CPU with the same per-tensor kernels, one
+	// parameter at a time (the same values, the parameter in cache).
 	AdamWForeach AdamWImpl = "foreach"
 	// AdamWFused is PyTorch's fused kernel (torch.optim.AdamW(fused=True)):
 	// one kernel per step, computing in float32 with its own order, so

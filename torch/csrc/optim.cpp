@@ -4,9 +4,10 @@
 // torch::optim::AdamW updates one parameter at a time: about ten kernels per
 // tensor, two thousand launches per step for CLIP's ~200 tensors, which on a
 // GPU cost more than the arithmetic. This AdamW does PyTorch's update with
-// the _foreach_ ops (one multi-tensor kernel per line of the update on CUDA;
-// a loop inside ATen on the CPU), in the same order as the per-tensor code,
-// or, where libtorch ≥ 2 has it for the parameters' device, with PyTorch's
+// the _foreach_ ops on CUDA (one multi-tensor kernel per line of the update),
+// in the same order as the per-tensor code, and on the CPU with those same
+// per-tensor kernels a parameter at a time; or, where libtorch has it for
+// the parameters' device (CUDA from 2.0, the CPU from 2.4), with PyTorch's
 // fused kernel (_fused_adamw_: one kernel per step, its own rounding).
 
 #include "shim.h"
@@ -103,6 +104,31 @@ void AdamW::step() {
   }
 #endif
   // torch.optim.AdamW's update (torch::optim::AdamW's too), line by line.
+  if (!ps[0].is_cuda()) {
+    // On the CPU a _foreach_ op is a loop over the tensors, one pass over
+    // every parameter per op; taking each parameter through all the ops in
+    // turn runs the same kernels on the same values (bit for bit: a training
+    // run's weights and state came out identical) while the parameter is in
+    // cache, a fifth off a ViT-B/32 step with libtorch 1.13.
+    for (size_t k = 0; k < ps.size(); k++) {
+      if (weight_decay != 0) ps[k].mul_(1 - lr * weight_decay);
+      m[k].mul_(beta1);
+      m[k].add_(gs[k], 1 - beta1);
+      v[k].mul_(beta2);
+      v[k].addcmul_(gs[k], gs[k], 1 - beta2);
+      at::Tensor denom;
+      if (amsgrad) {
+        at::maximum_out(vmax[k], vmax[k], v[k]);
+        denom = vmax[k].sqrt();
+      } else {
+        denom = v[k].sqrt();
+      }
+      denom.div_(bc2_sqrt[k]);
+      denom.add_(eps);
+      ps[k].addcdiv_(m[k], denom, step_size[k]);
+    }
+    return;
+  }
   if (weight_decay != 0) at::_foreach_mul_(ps, 1 - lr * weight_decay);
   at::_foreach_mul_(m, beta1);
   at::_foreach_add_(m, gs, 1 - beta1);
