@@ -88,6 +88,12 @@ failed=0
 skipped=0
 start_all=$SECONDS
 
+# left: seconds of the budget a step may still take (a large number without
+# a budget).
+left() {
+	if ((budget > 0)); then echo $((budget - reserve - (SECONDS - start_all))); else echo 86400; fi
+}
+
 # step NAME LOG CAP CMD...: runs CMD with its output shown and saved in LOG,
 # killed after CAP seconds (0: none) or when the run's budget is spent,
 # whichever comes first. With under 20 s of the budget left it is skipped.
@@ -95,7 +101,8 @@ step() {
 	local name="$1" log="$2" cap="$3"
 	shift 3
 	if ((budget > 0)); then
-		local left=$((budget - reserve - (SECONDS - start_all)))
+		local left
+		left=$(left)
 		if ((left < 20)); then
 			summary+=("skip  $name (GPU_CHECK_BUDGET=${budget}s spent)")
 			skipped=$((skipped + 1))
@@ -224,9 +231,12 @@ for bin in "${tests[@]}"; do
 		failed=$((failed + 1))
 		continue
 	fi
-	# Go's own timeout comes first: it prints every goroutine's stack.
-	step "test $name ($device)" "test-$name.log" $((test_timeout + 10)) \
-		bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" "$root/$bin" -test.v -test.count=1 -test.timeout="${test_timeout}s" ${test_flags[@]+"${test_flags[@]}"} ${run_flags[@]+"${run_flags[@]}"}
+	# Go's own timeout comes first (it prints every goroutine's stack), also
+	# where the budget cuts the step short.
+	t=$test_timeout
+	(($(left) - 10 < t)) && t=$(($(left) - 10))
+	step "test $name ($device)" "test-$name.log" $((t + 10)) \
+		bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" "$root/$bin" -test.v -test.count=1 -test.timeout="${t}s" ${test_flags[@]+"${test_flags[@]}"} ${run_flags[@]+"${run_flags[@]}"}
 	[[ -f "$logdir/test-$name.log" ]] || continue
 	# go test -v prints one line per test; count them for the summary.
 	p=$(grep -c -- '^\s*--- PASS' "$logdir/test-$name.log")
