@@ -29,7 +29,12 @@ func TestDoctor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("doctor: %v\n%s", err, out)
 	}
-	for _, want := range []string{"libtorch shim", "libtorch ", "cpu threads    1 (set by the threads setting)", "cuda ", "device         cpu", "1024² f32 on cpu", "GFLOP/s"} {
+	// The CPU has the fused AdamW from libtorch 2.4 on.
+	adamw := "optimizer      AdamW foreach on cpu, one parameter at a time"
+	if torchtest.AtLeast(t, 2, 4) {
+		adamw = "optimizer      AdamW fused on cpu"
+	}
+	for _, want := range []string{"libtorch shim", "libtorch ", "cpu threads    1 (set by the threads setting)", "cuda ", "device         cpu", adamw, "1024² f32 on cpu", "GFLOP/s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out)
 		}
