@@ -128,7 +128,8 @@ func NewAdamW(params []*Tensor, o AdamWOptions) (*AdamW, error) {
 // AdamWFused, never AdamWAuto.
 func (a *AdamW) Impl() AdamWImpl { return a.impl }
 
-func (a *AdamW) do(o *opcode, dbls ...float64) (*call, error) {
+// do calls o on the optimizer, then the tensors in, with dbls.
+func (a *AdamW) do(o *opcode, in []*Tensor, dbls ...float64) (*call, error) {
 	if a == nil || a.h == 0 {
 		return nil, &OpError{Op: o.name, Err: errors.New("optimizer is closed")}
 	}
@@ -137,8 +138,16 @@ func (a *AdamW) do(o *opcode, dbls ...float64) (*call, error) {
 			return nil, fmt.Errorf("parameter %d: %w", i, err)
 		}
 	}
+	for _, t := range in {
+		if err := t.check(o.name); err != nil {
+			return nil, err
+		}
+	}
 	c := getCall()
 	c.in = append(c.in, a.h)
+	for _, t := range in {
+		c.in = append(c.in, t.h.ptr)
+	}
 	c.dbls = append(c.dbls, dbls...)
 	if _, err := c.exec(o); err != nil {
 		putCall(c)
@@ -150,7 +159,7 @@ func (a *AdamW) do(o *opcode, dbls ...float64) (*call, error) {
 // Step applies one update from the parameters' gradients (parameters
 // without a gradient are skipped, as in torch).
 func (a *AdamW) Step() error {
-	c, err := a.do(opAdamWStep)
+	c, err := a.do(opAdamWStep, nil)
 	if err == nil {
 		putCall(c)
 	}
@@ -164,24 +173,16 @@ func (a *AdamW) Step() error {
 // against libtorch 2.4 or later (TensorLRCompiled), and the optimizer's
 // state made by an ordinary Step first.
 func (a *AdamW) StepLR(lr *Tensor) error {
-	if err := lr.check(opAdamWStepLR.name); err != nil {
-		return err
+	c, err := a.do(opAdamWStepLR, []*Tensor{lr})
+	if err == nil {
+		putCall(c)
 	}
-	if a == nil || a.h == 0 {
-		return &OpError{Op: opAdamWStepLR.name, Err: errors.New("optimizer is closed")}
-	}
-	c := getCall()
-	defer putCall(c)
-	c.in = append(c.in, a.h, lr.h.ptr)
-	if _, err := c.exec(opAdamWStepLR); err != nil {
-		return &OpError{Op: opAdamWStepLR.name, Err: err}
-	}
-	return nil
+	return err
 }
 
 // ZeroGrad sets every parameter's gradient to none (PyTorch 2's default).
 func (a *AdamW) ZeroGrad() error {
-	c, err := a.do(opAdamWZeroGrad)
+	c, err := a.do(opAdamWZeroGrad, nil)
 	if err == nil {
 		putCall(c)
 	}
@@ -190,7 +191,7 @@ func (a *AdamW) ZeroGrad() error {
 
 // SetLR sets the learning rate of the next steps (for a schedule).
 func (a *AdamW) SetLR(lr float64) error {
-	c, err := a.do(opAdamWSetLR, lr)
+	c, err := a.do(opAdamWSetLR, nil, lr)
 	if err == nil {
 		putCall(c)
 	}
@@ -199,7 +200,7 @@ func (a *AdamW) SetLR(lr float64) error {
 
 // LR is the current learning rate.
 func (a *AdamW) LR() (float64, error) {
-	c, err := a.do(opAdamWLR)
+	c, err := a.do(opAdamWLR, nil)
 	if err != nil {
 		return 0, err
 	}
