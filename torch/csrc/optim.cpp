@@ -21,6 +21,18 @@
 namespace lt {
 namespace {
 
+// Lists are the tensors of one update, a list each, in parameter order.
+struct Lists {
+  std::vector<at::Tensor> ps, gs, m, v, vmax, st;  // vmax with amsgrad, st with the fused kernel
+  std::vector<at::Scalar> step_size, bc2_sqrt;     // the foreach update's
+  // one is parameter k's entries alone.
+  Lists one(size_t k) const {
+    Lists l{{ps[k]}, {gs[k]}, {m[k]}, {v[k]}, {}, {}, {step_size[k]}, {bc2_sqrt[k]}};
+    if (!vmax.empty()) l.vmax = {vmax[k]};
+    return l;
+  }
+};
+
 struct AdamW {
   std::vector<at::Tensor> params;
   double lr, beta1, beta2, eps, weight_decay;
@@ -44,8 +56,21 @@ struct AdamW {
   int64_t step_count(size_t i) const;
   // params_with_grad lists the parameters that have a gradient.
   std::vector<size_t> params_with_grad() const;
+  // lists gathers the tensors of parameters idx, which have state.
+  Lists lists(const std::vector<size_t>& idx) const;
+  // foreach_update is torch.optim.AdamW's update (torch::optim::AdamW's
+  // too) over l, line by line.
+  void foreach_update(Lists& l) const;
+#if TORCH_VERSION_MAJOR >= 2
+  // fused_update is the fused kernel's update over l at learning rate lr
+  // (a double, or a float32 scalar tensor from libtorch 2.4 on).
+  template <class LR>
+  void fused_update(Lists& l, const LR& lr) const {
+    at::_foreach_add_(l.st, 1);
+    at::_fused_adamw_(l.ps, l.gs, l.m, l.v, l.vmax, l.st, lr, beta1, beta2, weight_decay, eps, amsgrad, false);
+  }
+#endif
 };
-
 
 enum AdamWImpl : int64_t { kAuto = 0, kForeach = 1, kFused = 2 };
 
@@ -62,14 +87,10 @@ bool fused_available(const at::Device& dev) {
 #endif
 }
 
-}  // namespace
-
 void AdamW::step() {
   c10::AutoGradMode no_grad(false);
   std::vector<size_t> idx = params_with_grad();
   if (idx.empty()) return;
-  std::vector<at::Tensor> ps, gs, m, v, vmax, st;
-  std::vector<at::Scalar> step_size, bc2_sqrt;
   for (size_t i : idx) {
     const auto& p = params[i];
     if (p.grad().is_sparse()) throw std::invalid_argument("AdamW does not support sparse gradients");
@@ -79,74 +100,68 @@ void AdamW::step() {
       if (amsgrad) max_exp_avg_sq[i] = at::zeros_like(p, at::MemoryFormat::Preserve);
     }
     steps[i]++;
-    ps.push_back(p);
-    gs.push_back(p.grad());
-    m.push_back(exp_avg[i]);
-    v.push_back(exp_avg_sq[i]);
-    if (amsgrad) vmax.push_back(max_exp_avg_sq[i]);
-    if (fused) {
-      if (!step_t[i].defined()) {
-        step_t[i] = at::full({}, static_cast<double>(steps[i] - 1), p.options().dtype(at::kFloat));
-      }
-      st.push_back(step_t[i]);
-    } else {
-      double t = static_cast<double>(steps[i]);
-      double bc1 = 1 - std::pow(beta1, t), bc2 = 1 - std::pow(beta2, t);
-      step_size.emplace_back(-lr / bc1);
-      bc2_sqrt.emplace_back(std::sqrt(bc2));
+    if (fused && !step_t[i].defined()) {
+      step_t[i] = at::full({}, static_cast<double>(steps[i] - 1), p.options().dtype(at::kFloat));
     }
   }
+  Lists l = lists(idx);
 #if TORCH_VERSION_MAJOR >= 2
   if (fused) {
-    at::_foreach_add_(st, 1);
-    at::_fused_adamw_(ps, gs, m, v, vmax, st, lr, beta1, beta2, weight_decay, eps, amsgrad, false);
+    fused_update(l, lr);
     return;
   }
 #endif
-  // torch.optim.AdamW's update (torch::optim::AdamW's too), line by line.
-  if (!ps[0].is_cuda()) {
-    // On the CPU a _foreach_ op is a loop over the tensors, one pass over
-    // every parameter per op; taking each parameter through all the ops in
-    // turn runs the same kernels on the same values (bit for bit: a training
-    // run's weights and state came out identical) while the parameter is in
-    // cache, a fifth off a ViT-B/32 step with libtorch 1.13.
-    for (size_t k = 0; k < ps.size(); k++) {
-      if (weight_decay != 0) ps[k].mul_(1 - lr * weight_decay);
-      m[k].mul_(beta1);
-      m[k].add_(gs[k], 1 - beta1);
-      v[k].mul_(beta2);
-      v[k].addcmul_(gs[k], gs[k], 1 - beta2);
-      at::Tensor denom;
-      if (amsgrad) {
-        at::maximum_out(vmax[k], vmax[k], v[k]);
-        denom = vmax[k].sqrt();
-      } else {
-        denom = v[k].sqrt();
-      }
-      denom.div_(bc2_sqrt[k]);
-      denom.add_(eps);
-      ps[k].addcdiv_(m[k], denom, step_size[k]);
-    }
+  for (size_t i : idx) {
+    double t = static_cast<double>(steps[i]);
+    double bc1 = 1 - std::pow(beta1, t), bc2 = 1 - std::pow(beta2, t);
+    l.step_size.emplace_back(-lr / bc1);
+    l.bc2_sqrt.emplace_back(std::sqrt(bc2));
+  }
+  if (l.ps[0].is_cuda()) {
+    foreach_update(l);
     return;
   }
-  if (weight_decay != 0) at::_foreach_mul_(ps, 1 - lr * weight_decay);
-  at::_foreach_mul_(m, beta1);
-  at::_foreach_add_(m, gs, 1 - beta1);
-  at::_foreach_mul_(v, beta2);
-  at::_foreach_addcmul_(v, gs, gs, 1 - beta2);
-  std::vector<at::Tensor> denom;
-  if (amsgrad) {
-    at::_foreach_maximum_(vmax, v);
-    denom = at::_foreach_sqrt(vmax);
-  } else {
-    denom = at::_foreach_sqrt(v);
+  // On the CPU a _foreach_ op is a loop over the tensors, one pass over
+  // every parameter per op; taking each parameter through all the ops in
+  // turn runs the same kernels on the same values (bit for bit: a training
+  // run's weights and state came out identical) while the parameter is in
+  // cache, a fifth off a ViT-B/32 step with libtorch 1.13.
+  for (size_t k = 0; k < l.ps.size(); k++) {
+    Lists one = l.one(k);
+    foreach_update(one);
   }
-  at::_foreach_div_(denom, bc2_sqrt);
-  at::_foreach_add_(denom, eps);
-  at::_foreach_addcdiv_(ps, m, denom, step_size);
 }
 
-namespace {
+Lists AdamW::lists(const std::vector<size_t>& idx) const {
+  Lists l;
+  for (size_t i : idx) {
+    l.ps.push_back(params[i]);
+    l.gs.push_back(params[i].grad());
+    l.m.push_back(exp_avg[i]);
+    l.v.push_back(exp_avg_sq[i]);
+    if (amsgrad) l.vmax.push_back(max_exp_avg_sq[i]);
+    if (fused) l.st.push_back(step_t[i]);
+  }
+  return l;
+}
+
+void AdamW::foreach_update(Lists& l) const {
+  if (weight_decay != 0) at::_foreach_mul_(l.ps, 1 - lr * weight_decay);
+  at::_foreach_mul_(l.m, beta1);
+  at::_foreach_add_(l.m, l.gs, 1 - beta1);
+  at::_foreach_mul_(l.v, beta2);
+  at::_foreach_addcmul_(l.v, l.gs, l.gs, 1 - beta2);
+  std::vector<at::Tensor> denom;
+  if (amsgrad) {
+    at::_foreach_maximum_(l.vmax, l.v);
+    denom = at::_foreach_sqrt(l.vmax);
+  } else {
+    denom = at::_foreach_sqrt(l.v);
+  }
+  at::_foreach_div_(denom, l.bc2_sqrt);
+  at::_foreach_add_(denom, eps);
+  at::_foreach_addcdiv_(l.ps, l.m, denom, l.step_size);
+}
 
 // clip_grad_norm_ as torch.nn.utils computes it: the 2-norm over every
 // gradient, and the gradients scaled by max_norm / (total + 1e-6) where that
@@ -226,21 +241,14 @@ void AdamW::step_lr(const at::Tensor& lr) {
   c10::AutoGradMode no_grad(false);
   std::vector<size_t> idx = params_with_grad();
   if (idx.empty()) return;
-  std::vector<at::Tensor> ps, gs, m, v, vmax, st;
   for (size_t i : idx) {
     if (steps[i] == 0 || !step_t[i].defined()) {
       throw std::runtime_error("parameter " + std::to_string(i) +
                                " has no AdamW state yet: take an ordinary step first (a graph cannot create state)");
     }
-    ps.push_back(params[i]);
-    gs.push_back(params[i].grad());
-    m.push_back(exp_avg[i]);
-    v.push_back(exp_avg_sq[i]);
-    if (amsgrad) vmax.push_back(max_exp_avg_sq[i]);
-    st.push_back(step_t[i]);
   }
-  at::_foreach_add_(st, 1);
-  at::_fused_adamw_(ps, gs, m, v, vmax, st, lr, beta1, beta2, weight_decay, eps, amsgrad, false);
+  Lists l = lists(idx);
+  fused_update(l, lr);
 #else
   (void)lr;
   throw std::runtime_error(std::string("a step with the learning rate in a tensor needs libtorch 2.4 or later (this is libtorch ") +
