@@ -249,15 +249,16 @@ func newLayout(targets []Target, round []int) layout {
 }
 
 // weight is the objective's weight on each logit of the round's batch
-// [images, texts]: how many of the round's targets use that cell.
-func (l layout) weight(targets []Target, round []int) []float32 {
+// [images, texts], how many of the round's targets use that cell, as a
+// tensor of s on m's device in its dtype.
+func (l layout) weight(s *torch.Scope, m *model.CLIP, targets []Target, round []int) *torch.Tensor {
 	w := make([]float32, len(l.imgs)*len(l.txts))
 	for _, k := range round {
 		for _, c := range targets[k] {
 			w[l.imgAt[c.Image]*len(l.txts)+l.txtAt[c.Text]]++
 		}
 	}
-	return w
+	return s.FromFloat32(w, int64(len(l.imgs)), int64(len(l.txts))).To(m.Device(), m.DType())
 }
 
 // explainRound runs one forward (and backward) for the targets listed in
@@ -282,7 +283,7 @@ func explainRound(m *model.CLIP, pixels, ids *torch.Tensor, targets []Target, ro
 	}
 	var w *torch.Tensor
 	if method.NeedsGrad() {
-		w = s.FromFloat32(l.weight(targets, round), int64(len(l.imgs)), int64(len(l.txts)))
+		w = l.weight(s, m, targets, round)
 	}
 	out, err := roundWork(s, m, px, tx, w, method, opt, model.ForwardOptions{Capture: true, CheckedIDs: true})
 	if err != nil {
@@ -302,11 +303,16 @@ func (o roundOutput) tensors() []*torch.Tensor {
 	return []*torch.Tensor{o.image, o.text, o.logits, o.eot}
 }
 
+// roundOutputOf is the roundOutput whose tensors() are ts.
+func roundOutputOf(ts []*torch.Tensor) roundOutput {
+	return roundOutput{image: ts[0], text: ts[1], logits: ts[2], eot: ts[3]}
+}
+
 // roundWork is the device side of a round: the forward pass with attention
-// captured, the backward pass of the weighted logits (w [images, texts],
-// for the methods that need gradients) and each encoder's relevance
-// matrix. It reads nothing back to the host, so that a CUDA graph can
-// capture it.
+// captured, the backward pass of the weighted logits (w [images, texts] on
+// the model's device and in its dtype, for the methods that need
+// gradients) and each encoder's relevance matrix. It reads nothing back to
+// the host, so that a CUDA graph can capture it.
 func roundWork(s *torch.Scope, m *model.CLIP, px, tx, w *torch.Tensor, method Method, opt Options, fo model.ForwardOptions) (roundOutput, error) {
 	out, err := m.Forward(s, px, tx, fo)
 	if err != nil {
@@ -315,7 +321,7 @@ func roundWork(s *torch.Scope, m *model.CLIP, px, tx, w *torch.Tensor, method Me
 	var gi, gt []*torch.Tensor
 	if method.NeedsGrad() {
 		logits := out.LogitsPerImage
-		objective := logits.Mul(w.To(logits.Device(), logits.DType())).SumAll()
+		objective := logits.Mul(w).SumAll()
 		if gi, gt, err = gradients(objective, out, method, opt.Start); err != nil {
 			return roundOutput{}, fmt.Errorf("explain: %w", err)
 		}
@@ -429,7 +435,16 @@ func textExtent(m *model.CLIP, v []int64, n int) int {
 
 // gatherRows returns rows idx of t (along dim 0), in s.
 func gatherRows(s *torch.Scope, t *torch.Tensor, idx []int) *torch.Tensor {
-	return t.In(s).IndexSelect(0, s.FromInt64(toInt64(idx), int64(len(idx))).ToDevice(t.Device()))
+	return t.In(s).IndexSelect(0, rowIndex(s, idx, t.Device()))
+}
+
+// rowIndex is idx as an int64 tensor of s on dev, for IndexSelect.
+func rowIndex(s *torch.Scope, idx []int, dev torch.Device) *torch.Tensor {
+	v := make([]int64, len(idx))
+	for i, x := range idx {
+		v[i] = int64(x)
+	}
+	return s.FromInt64(v, int64(len(v))).ToDevice(dev)
 }
 
 // imageMaps reads the class-token rows of the image relevance matrices

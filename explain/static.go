@@ -74,11 +74,11 @@ func NewStatic(m *model.CLIP, images, texts, width int, targets []Target, opt Op
 	// Zeros are valid ids, and where the end of text is looked for by
 	// argmax (legacy configs) a text of zeros pools at position 0.
 	st.ids = s.Zeros([]int64{int64(texts), int64(width)}, torch.Options{Device: dev, DType: torch.Int64})
-	imgIdx := s.FromInt64(toInt64(st.layout.imgs), int64(len(st.layout.imgs))).ToDevice(dev)
-	txtIdx := s.FromInt64(toInt64(st.layout.txts), int64(len(st.layout.txts))).ToDevice(dev)
+	imgIdx := rowIndex(s, st.layout.imgs, dev)
+	txtIdx := rowIndex(s, st.layout.txts, dev)
 	var w *torch.Tensor
 	if opt.Method.NeedsGrad() {
-		w = s.FromFloat32(st.layout.weight(st.targets, st.round), int64(len(st.layout.imgs)), int64(len(st.layout.txts))).To(dev, dt)
+		w = st.layout.weight(s, m, st.targets, st.round)
 	}
 	if err := s.Err(); err != nil {
 		return nil, errors.Join(fmt.Errorf("explain: static inputs: %w", err), s.Close())
@@ -145,10 +145,8 @@ func (st *Static) Explain(pixels, ids *torch.Tensor) ([]Result, error) {
 	if err := st.replay.Run(); err != nil {
 		return nil, fmt.Errorf("explain: %w", err)
 	}
-	o := st.replay.Outputs()
-	out := roundOutput{image: o[0], text: o[1], logits: o[2], eot: o[3]}
 	results := make([]Result, len(st.targets))
-	if err := st.layout.results(out, st.targets, st.round, n, false, results); err != nil {
+	if err := st.layout.results(roundOutputOf(st.replay.Outputs()), st.targets, st.round, n, false, results); err != nil {
 		return nil, err
 	}
 	return results, nil
@@ -165,12 +163,4 @@ func (st *Static) Close() error {
 	err := st.replay.Close()
 	st.replay = nil
 	return err
-}
-
-func toInt64(v []int) []int64 {
-	out := make([]int64, len(v))
-	for i, x := range v {
-		out[i] = int64(x)
-	}
-	return out
 }
