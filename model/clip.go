@@ -242,7 +242,6 @@ func (m *CLIP) Forward(s *torch.Scope, pixels, ids *torch.Tensor, o ForwardOptio
 		if _, err := m.text.checkIDs(ids); err != nil {
 			return nil, err
 		}
-		o.CheckedIDs = true
 	}
 	var out *Output
 	pass := func() error {

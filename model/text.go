@@ -63,13 +63,9 @@ func (t *textModel) checkIDs(ids *torch.Tensor) ([]int64, error) {
 	return v, nil
 }
 
-// forward encodes ids [B,N]; its tensors belong to s.
+// forward encodes ids [B,N], which CLIP.Forward has had checked
+// (checkIDs); its tensors belong to s.
 func (t *textModel) forward(s *torch.Scope, ids, proj *torch.Tensor, o ForwardOptions, mo Options) (*TextOutput, error) {
-	if !o.CheckedIDs {
-		if _, err := t.checkIDs(ids); err != nil {
-			return nil, err
-		}
-	}
 	shape := ids.Shape()
 	b, n := shape[0], shape[1]
 	x := ids.In(s).To(mo.Device, torch.Int64)

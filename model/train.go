@@ -326,9 +326,6 @@ func (t *trainer) setup() error {
 			return err
 		}
 		t.opt = opt
-		if t.o.Graphs && opt.Impl() != torch.AdamWFused {
-			return fmt.Errorf("a graphed training step needs the fused AdamW, not %s", opt.Impl())
-		}
 		if saved != nil {
 			return t.loadOptimizer(saved)
 		}
