@@ -469,11 +469,10 @@ func (t *trainer) update(sc *torch.Scope, px, ids *torch.Tensor, lr float64) (lo
 // GraphsUsable says why training on dev with AdamW impl cannot replay its
 // steps from a CUDA graph (TrainOptions.Graphs), or nil when it can.
 func GraphsUsable(dev torch.Device, impl torch.AdamWImpl) error {
+	if err := torch.CUDAGraphsUsable(dev); err != nil {
+		return err
+	}
 	switch {
-	case !dev.IsCUDA():
-		return fmt.Errorf("CUDA graphs need a CUDA device; the model is on %s", dev)
-	case !torch.CUDAGraphsCompiled():
-		return fmt.Errorf("CUDA graphs are off in this shim: rebuild it (`make torch`) against a CUDA libtorch 2.4 or later (this is libtorch %s)", torch.Version())
 	case !torch.TensorLRCompiled():
 		return fmt.Errorf("a graphed training step needs a shim against libtorch 2.4 or later (this is libtorch %s)", torch.Version())
 	case impl == torch.AdamWForeach:

@@ -20,6 +20,18 @@ var (
 // was built against a CUDA libtorch 2 or later with the CUDA headers.
 func CUDAGraphsCompiled() bool { return flag(opGraphsCompiled) }
 
+// CUDAGraphsUsable says why work on dev cannot be captured in a CUDA graph
+// (dev is not a GPU, or the shim has no graphs), or nil when it can.
+func CUDAGraphsUsable(dev Device) error {
+	switch {
+	case !dev.IsCUDA():
+		return fmt.Errorf("CUDA graphs need a CUDA device, not %s", dev)
+	case !CUDAGraphsCompiled():
+		return fmt.Errorf("CUDA graphs are off in this shim: rebuild it (`make torch`) against a CUDA libtorch 2 or later with its CUDA headers (this is libtorch %s)", Version())
+	}
+	return nil
+}
+
 // Replay is a piece of work of fixed shapes that runs again and again on
 // new inputs: f reads tensors the caller owns (the static inputs, refilled
 // with Copy_ before each Run) and returns its results, which Run copies into
@@ -60,11 +72,8 @@ func NewReplay(dev Device, graph bool, inputs *Scope, f func(s *Scope) ([]*Tenso
 	defer runtime.UnlockOSThread()
 	r := &Replay{f: f, dev: dev, inputs: inputs, outputs: NewScope()}
 	if graph {
-		switch {
-		case !dev.IsCUDA():
-			return nil, errors.Join(fmt.Errorf("torch: CUDA graphs need a CUDA device, not %s", dev), r.Close())
-		case !CUDAGraphsCompiled():
-			return nil, errors.Join(fmt.Errorf("torch: CUDA graphs are off in this shim: rebuild it (`make torch`) against a CUDA libtorch 2 or later with its CUDA headers (this is libtorch %s)", Version()), r.Close())
+		if err := CUDAGraphsUsable(dev); err != nil {
+			return nil, errors.Join(fmt.Errorf("torch: %w", err), r.Close())
 		}
 		c := getCall()
 		c.ints = append(c.ints, int64(dev.Index))

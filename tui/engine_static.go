@@ -40,7 +40,7 @@ type staticEntry struct {
 // newStaticCache makes the cache of an engine on dev: on where wanted and
 // explanations can be captured in CUDA graphs.
 func newStaticCache(dev torch.Device, want bool) staticCache {
-	on := want && dev.IsCUDA() && torch.CUDAGraphsCompiled()
+	on := want && torch.CUDAGraphsUsable(dev) == nil
 	return staticCache{on: on, graph: on}
 }
 

@@ -151,11 +151,10 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 		return err
 	}
 	defer w.Close()
-	if f.o.Graphs && !dev.IsCUDA() {
-		return withExit(2, fmt.Errorf("--cuda-graphs needs a CUDA device; this run is on %s", dev))
-	}
-	if f.o.Graphs && !torch.CUDAGraphsCompiled() {
-		return withExit(2, fmt.Errorf("--cuda-graphs: CUDA graphs are off in this shim; rebuild it (`make torch`) against a CUDA libtorch 2 or later with its CUDA headers (this is libtorch %s)", torch.Version()))
+	if f.o.Graphs {
+		if err := torch.CUDAGraphsUsable(dev); err != nil {
+			return withExit(2, fmt.Errorf("--cuda-graphs: %w", err))
+		}
 	}
 	var recs []bench.Record
 	err = w.Do(func() error {
