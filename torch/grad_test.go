@@ -275,10 +275,7 @@ func TestAutogradGradValues(t *testing.T) {
 	dev := torchtest.Device(t)
 	s := torchtest.Scope(t)
 	e := env{s: s, dev: dev}
-	x := e.f32([]float64{1, -2, 3}, 3)
-	if err := x.SetRequiresGrad(true); err != nil {
-		t.Fatal(err)
-	}
+	x := e.leaf(t, []float64{1, -2, 3}, 3)
 	y := x.Pow(2)
 	gs, err := torch.Grad([]*torch.Tensor{y}, []*torch.Tensor{x}, []*torch.Tensor{e.f32([]float64{1, 1, 2}, 3)}, false)
 	if err != nil {
@@ -293,10 +290,7 @@ func TestAutogradGradValues(t *testing.T) {
 		t.Error("torch.Grad filled x.Grad")
 	}
 	// An input that does not take part is an error, not a silent zero.
-	unused := e.f32([]float64{1}, 1)
-	if err := unused.SetRequiresGrad(true); err != nil {
-		t.Fatal(err)
-	}
+	unused := e.leaf(t, []float64{1}, 1)
 	if _, err := torch.Grad([]*torch.Tensor{x.Pow(2).SumAll()}, []*torch.Tensor{unused}, nil, false); err == nil {
 		t.Error("gradient for an unused input: no error")
 	}

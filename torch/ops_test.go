@@ -20,6 +20,17 @@ func (e env) f32(data []float64, shape ...int64) *torch.Tensor {
 	return e.s.FromFloat64(data, shape...).To(e.dev, torch.Float32)
 }
 
+// leaf makes a float32 tensor on the test device that requires grad: a
+// parameter.
+func (e env) leaf(t testing.TB, data []float64, shape ...int64) *torch.Tensor {
+	t.Helper()
+	x := e.f32(data, shape...)
+	if err := x.SetRequiresGrad(true); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
 // i64 makes an int64 tensor on the test device.
 func (e env) i64(data []int64, shape ...int64) *torch.Tensor {
 	return e.s.FromInt64(data, shape...).ToDevice(e.dev)
@@ -374,10 +385,7 @@ func TestInPlace(t *testing.T) {
 	dev := torchtest.Device(t)
 	s := torchtest.Scope(t)
 	e := env{s: s, dev: dev}
-	p := e.f32([]float64{1, 2}, 2)
-	if err := p.SetRequiresGrad(true); err != nil {
-		t.Fatal(err)
-	}
+	p := e.leaf(t, []float64{1, 2}, 2)
 	// Copy_ into a leaf that requires grad works: it runs without autograd.
 	if err := p.Copy_(s.FromFloat64([]float64{5, 6}, 2)); err != nil {
 		t.Fatal(err)

@@ -24,10 +24,7 @@ func TestAdamWStepClosedForm(t *testing.T) {
 	p0 := []float64{1, -2, 0.5, 3}
 	g := []float64{0.1, -0.3, 2, 0}
 	o := torch.AdamWOptions{LR: 0.01, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2}
-	p := e.f32(p0, 4)
-	if err := p.SetRequiresGrad(true); err != nil {
-		t.Fatal(err)
-	}
+	p := e.leaf(t, p0, 4)
 	opt, err := torch.NewAdamW([]*torch.Tensor{p}, o)
 	if err != nil {
 		t.Fatal(err)
@@ -94,13 +91,7 @@ func TestAdamWStateResumesExactly(t *testing.T) {
 	o := torch.DefaultAdamW()
 	o.AMSGrad = true
 	newParams := func() []*torch.Tensor {
-		ps := []*torch.Tensor{e.f32([]float64{1, 2, 3}, 3), e.f32([]float64{-1, 0.5}, 2)}
-		for _, p := range ps {
-			if err := p.SetRequiresGrad(true); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return ps
+		return []*torch.Tensor{e.leaf(t, []float64{1, 2, 3}, 3), e.leaf(t, []float64{-1, 0.5}, 2)}
 	}
 	step := func(opt *torch.AdamW, ps []*torch.Tensor) {
 		if err := opt.ZeroGrad(); err != nil {
@@ -181,12 +172,7 @@ func TestAdamWStateResumesExactly(t *testing.T) {
 // the joint norm 5.
 func gradsNorm5(t *testing.T, e env) (p, q *torch.Tensor) {
 	t.Helper()
-	p, q = e.f32([]float64{0, 0}, 2), e.f32([]float64{0}, 1)
-	for _, x := range []*torch.Tensor{p, q} {
-		if err := x.SetRequiresGrad(true); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p, q = e.leaf(t, []float64{0, 0}, 2), e.leaf(t, []float64{0}, 1)
 	setGrad(t, e, p, []float64{3, 0})
 	setGrad(t, e, q, []float64{4})
 	return p, q
@@ -265,10 +251,7 @@ func TestAdamWManyParams(t *testing.T) {
 			ref := &adamwRef{o: o, step: make([]int, 3), m: make([][]float64, 3), v: make([][]float64, 3), vmax: make([][]float64, 3)}
 			var ps []*torch.Tensor
 			for i, v := range init {
-				p := e.f32(v, shapes[i]...)
-				if err := p.SetRequiresGrad(true); err != nil {
-					t.Fatal(err)
-				}
+				p := e.leaf(t, v, shapes[i]...)
 				ps = append(ps, p)
 				ref.p = append(ref.p, append([]float64(nil), v...))
 			}
@@ -337,13 +320,7 @@ func TestAdamWImpl(t *testing.T) {
 	e := env{s: s, dev: dev}
 	fusable := fusedAvailable(t, dev)
 	newParams := func() []*torch.Tensor {
-		ps := []*torch.Tensor{e.f32([]float64{1, -2, 0.5, 3}, 2, 2), e.f32([]float64{0.25}, 1)}
-		for _, p := range ps {
-			if err := p.SetRequiresGrad(true); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return ps
+		return []*torch.Tensor{e.leaf(t, []float64{1, -2, 0.5, 3}, 2, 2), e.leaf(t, []float64{0.25}, 1)}
 	}
 	o := torch.DefaultAdamW()
 	auto, err := torch.NewAdamW(newParams(), o)
@@ -458,13 +435,7 @@ func TestAdamWStepLR(t *testing.T) {
 	if fusedAvailable(t, dev) {
 		o.Impl = torch.AdamWFused
 	}
-	newParam := func() *torch.Tensor {
-		p := e.f32([]float64{1, -2, 0.5}, 3)
-		if err := p.SetRequiresGrad(true); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	newParam := func() *torch.Tensor { return e.leaf(t, []float64{1, -2, 0.5}, 3) }
 	a, b := newParam(), newParam()
 	optA, err := torch.NewAdamW([]*torch.Tensor{a}, o)
 	if err != nil {
@@ -537,10 +508,7 @@ func TestAdamWLoadStateShape(t *testing.T) {
 	dev := torchtest.Device(t)
 	s := torchtest.Scope(t)
 	e := env{s: s, dev: dev}
-	p := e.f32([]float64{1, 2}, 2)
-	if err := p.SetRequiresGrad(true); err != nil {
-		t.Fatal(err)
-	}
+	p := e.leaf(t, []float64{1, 2}, 2)
 	opt, err := torch.NewAdamW([]*torch.Tensor{p}, torch.DefaultAdamW())
 	if err != nil {
 		t.Fatal(err)

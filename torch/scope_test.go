@@ -12,10 +12,7 @@ func TestScopeFreesEverything(t *testing.T) {
 	start := torch.LiveTensors()
 	s := torch.NewScope()
 	e := env{s: s, dev: dev}
-	x := e.f32([]float64{1, 2, 3, 4}, 2, 2)
-	if err := x.SetRequiresGrad(true); err != nil {
-		t.Fatal(err)
-	}
+	x := e.leaf(t, []float64{1, 2, 3, 4}, 2, 2)
 	y := x.Matmul(x).Softmax(-1).Sum([]int64{0}, false).Reshape(1, 2).Expand(3, 2)
 	y.Select(0, 0).SumAll().Backward(nil)
 	_ = x.Grad()
