@@ -105,3 +105,15 @@ func TestMallocReexec(t *testing.T) {
 		})
 	}
 }
+
+// TestReferenceMallocTunables: scripts/reference/hf_bench.py starts itself
+// with the same malloc settings, so that CPU comparisons stay like for like.
+func TestReferenceMallocTunables(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "scripts", "reference", "hf_bench.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `MALLOC_TUNABLES = "` + mallocTunables + `"`; !strings.Contains(string(src), want) {
+		t.Errorf("hf_bench.py lacks %s", want)
+	}
+}

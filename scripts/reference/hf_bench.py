@@ -12,15 +12,14 @@ Variants:
   hf-default  what the reference notebook and a plain training loop do:
               eager attention, fp32, torch.optim.AdamW with its defaults
               (foreach on CUDA, a loop over the tensors on the CPU), texts
-              padded to the context (77), as
-              clip.tokenize pads them.
+              padded to the context (77), as clip.tokenize pads them.
   hf-best     the fastest configuration a PyTorch user can switch on: SDPA
               attention, TF32 matmuls (set_float32_matmul_precision("high")),
               fused AdamW where torch has it for the device (CUDA, the CPU
               from torch 2.4; the record says which AdamW ran), texts padded
-              to the longest in the batch (as
-              lavascope pads them). Relevance has no such variant: it needs
-              the attention probabilities, which only eager attention gives.
+              to the longest in the batch (as lavascope pads them).
+              Relevance has no such variant: it needs the attention
+              probabilities, which only eager attention gives.
 
 Relevance follows the Transformer-MM-Explainability CLIP notebook
 (interpret()): one forward pass keeping each layer's attention
