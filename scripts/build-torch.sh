@@ -172,13 +172,12 @@ fi
 abiflags=()
 [[ -n "$abi" ]] && abiflags=(-D_GLIBCXX_USE_CXX11_ABI="$abi")
 
-# From libtorch 2.14 on (PyTorch 2.14's release notes, pytorch#178150),
-# ATen's headers stop with "C++20 or later compatible compiler is required";
-# older ones are built as the C++17 they were made with (the shim itself
-# compiles as either). LAVASCOPE_CXX_STD overrides.
+# The C++ standard of the libtorch's headers (scripts/cxx-std.sh);
+# LAVASCOPE_CXX_STD overrides.
+source "$root/scripts/cxx-std.sh"
 std=c++17
-if [[ "$version" =~ ^([0-9]+)\.([0-9]+)\. ]] && ((BASH_REMATCH[1] > 2 || (BASH_REMATCH[1] == 2 && BASH_REMATCH[2] >= 14))); then
-	std=c++20
+if [[ "$version" =~ ^([0-9]+)\.([0-9]+)\. ]]; then
+	std="$(cxx_std "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")"
 fi
 std="${LAVASCOPE_CXX_STD:-$std}"
 

@@ -22,6 +22,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/scripts/cxx-std.sh"
 cache="${CHECK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lavascope/shim-check}"
 cxx="${CXX:-g++}"
 suites=(${CHECK_SUITES:-trixie sid})
@@ -68,7 +69,7 @@ for suite in "${suites[@]}"; do
 	read -r major minor patch <<<"$version"
 	echo "libtorch headers $major.$minor.$patch (Debian $suite), CUDA headers $cudaver"
 	stds=(c++17 c++20)
-	((major > 2 || (major == 2 && minor >= 14))) && stds=(c++20)
+	[[ "$(cxx_std "$major" "$minor")" == c++20 ]] && stds=(c++20)
 	for std in "${stds[@]}"; do
 		check "libtorch $major.$minor, CPU, $std" "$std"
 		check "libtorch $major.$minor, CUDA + graphs, $std" "$std" -DLAVASCOPE_CUDA -DLAVASCOPE_GRAPHS -isystem "$stub" -isystem "$cuda"
