@@ -107,7 +107,8 @@ func TestMallocReexec(t *testing.T) {
 }
 
 // TestReferenceMallocTunables: scripts/reference/hf_bench.py starts itself
-// with the same malloc settings, so that CPU comparisons stay like for like.
+// with the same malloc settings, and leaves them to the user on the same
+// variables, so that CPU comparisons stay like for like.
 func TestReferenceMallocTunables(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join("..", "..", "scripts", "reference", "hf_bench.py"))
 	if err != nil {
@@ -115,5 +116,10 @@ func TestReferenceMallocTunables(t *testing.T) {
 	}
 	if want := `MALLOC_TUNABLES = "` + mallocTunables + `"`; !strings.Contains(string(src), want) {
 		t.Errorf("hf_bench.py lacks %s", want)
+	}
+	for _, k := range append([]string{envMalloc}, userMallocEnv...) {
+		if !strings.Contains(string(src), `"`+k+`"`) {
+			t.Errorf("hf_bench.py does not look at %s", k)
+		}
 	}
 }
