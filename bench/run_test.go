@@ -234,8 +234,8 @@ func TestAccuracyTF32(t *testing.T) {
 // tensor behind.
 func TestRunGraphs(t *testing.T) {
 	dev := torchtest.Device(t)
-	if !dev.IsCUDA() || !torch.CUDAGraphsCompiled() {
-		t.Skipf("CUDA graphs need a CUDA device and a shim with them (device %s)", dev)
+	if err := torch.CUDAGraphsUsable(dev); err != nil {
+		t.Skip(err)
 	}
 	onTiny(t, dev, func(m *model.CLIP) error {
 		o := DefaultOptions()

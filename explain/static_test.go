@@ -18,7 +18,7 @@ func TestStaticMatchesExplain(t *testing.T) {
 	m, pixels, ids, _ := hfTiny(t, s)
 	dev := m.Device()
 	graphs := []bool{false}
-	if dev.IsCUDA() && torch.CUDAGraphsCompiled() {
+	if torch.CUDAGraphsUsable(dev) == nil {
 		graphs = append(graphs, true)
 	}
 	swapped := torch.Stack([]*torch.Tensor{pixels.Select(0, 1), pixels.Select(0, 0)}, 0)

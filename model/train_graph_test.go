@@ -48,12 +48,9 @@ func TestStepGraph(t *testing.T) {
 	s := torchtest.Scope(t)
 	pixels, ids, _ := hfTinyInputs(t, s)
 	lrs := []float64{1e-3, 5e-4, 2e-4}
-	graph := dev.IsCUDA() && torch.CUDAGraphsCompiled()
-	impl := torch.AdamWAuto
-	if !graph && torch.TensorLRCompiled() {
-		impl = torch.AdamWFused
-	}
-	a, b := startTraining(t, dev, impl), startTraining(t, dev, impl)
+	graph := torch.CUDAGraphsUsable(dev) == nil
+	// auto is the fused AdamW wherever libtorch has it.
+	a, b := startTraining(t, dev, torch.AdamWAuto), startTraining(t, dev, torch.AdamWAuto)
 	var lossA []float64
 	for _, lr := range lrs {
 		if err := a.opt.SetLR(lr); err != nil {
@@ -138,7 +135,7 @@ func TestTrainGraphs(t *testing.T) {
 		t.Fatal(err)
 	}
 	graphed, err := run(true)
-	if !dev.IsCUDA() || !torch.CUDAGraphsCompiled() || !torch.TensorLRCompiled() {
+	if GraphsUsable(dev, torch.AdamWAuto) != nil {
 		if err == nil || !strings.Contains(err.Error(), "CUDA") && !strings.Contains(err.Error(), "libtorch") {
 			t.Errorf("Graphs on %s (libtorch %s): error %v, want one saying what it needs", dev, torch.Version(), err)
 		}

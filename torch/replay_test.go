@@ -29,7 +29,7 @@ func replayWork(x, w *torch.Tensor) func(s *torch.Scope) ([]*torch.Tensor, error
 func TestReplay(t *testing.T) {
 	dev := torchtest.Device(t)
 	modes := []bool{false}
-	if dev.IsCUDA() && torch.CUDAGraphsCompiled() {
+	if torch.CUDAGraphsUsable(dev) == nil {
 		modes = append(modes, true)
 	}
 	for _, graph := range modes {
@@ -105,7 +105,7 @@ func TestReplayErrors(t *testing.T) {
 	// Reading a value back, or making a tensor from host data, would break
 	// a capture: refused inside the work on every device, and the device
 	// works as before.
-	graph := dev.IsCUDA() && torch.CUDAGraphsCompiled()
+	graph := torch.CUDAGraphsUsable(dev) == nil
 	for name, f := range map[string]func(s *torch.Scope) ([]*torch.Tensor, error){
 		"item": func(s *torch.Scope) ([]*torch.Tensor, error) {
 			y := x.In(s).MulScalar(2)
