@@ -53,8 +53,6 @@ func TestStats(t *testing.T) {
 	}
 }
 
-// demoText is a config with its own small vocabulary, as the embedded demo
-// has (bos 498, eos 499, pad 1).
 func TestWorkAndTargets(t *testing.T) {
 	ws := slices.Concat(ExplainWork(101), ScoreWork(), TrainWork(DefaultBatchPairs))
 	var ids []string
