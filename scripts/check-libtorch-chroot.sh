@@ -82,7 +82,7 @@ cp -a "$root/build/lavascope" "$root/build/test" "$work/main/build/"
 
 rc=0
 chroot "$rootfs" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=xterm GPU_CHECK_HF="${GPU_CHECK_HF:-0}" bash -c \
-	'cd /work/main && GPU_CHECK_DEVICE=cpu GPU_CHECK_QUICK=0 BENCH_CONFIG=tiny BENCH_WARMUP=2 BENCH_REPEAT=5 TEST_TIMEOUT=900s OUT=/work/out scripts/gpu-check.sh' || rc=$?
+	'cd /work/main && GPU_CHECK_DEVICE=cpu GPU_CHECK_QUICK=0 BENCH_CONFIG=tiny BENCH_WARMUP=2 BENCH_REPEAT=5 TEST_TIMEOUT=900 OUT=/work/out scripts/gpu-check.sh' || rc=$?
 rm -rf "$out"
 mkdir -p "$out"
 cp -a "$work/out/." "$out/"
