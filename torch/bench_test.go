@@ -78,48 +78,57 @@ func BenchmarkMatmul(b *testing.B) {
 	}
 }
 
-// BenchmarkAdamWStep times one AdamW step over parameters shaped like the
-// tiny config's (a 49408×64 token embedding and 80 small tensors), with
-// each implementation this libtorch has on the test device.
+// BenchmarkAdamWStep times one AdamW step, with each implementation this
+// libtorch has on the test device, over the tiny config's shapes (a
+// 49408×64 token embedding and 80 small tensors) and over ViT-B/32's token
+// embedding alone (49408×512, 100 MB: above glibc's mmap threshold, where
+// every temporary is fresh memory).
 func BenchmarkAdamWStep(b *testing.B) {
 	dev := torchtest.Device(b)
-	shapes := [][]int64{{49408, 64}}
+	tiny := [][]int64{{49408, 64}}
 	for range 40 {
-		shapes = append(shapes, []int64{64, 64}, []int64{64})
+		tiny = append(tiny, []int64{64, 64}, []int64{64})
 	}
-	for _, impl := range []torch.AdamWImpl{torch.AdamWForeach, torch.AdamWFused} {
-		b.Run(string(impl), func(b *testing.B) {
-			s := torch.NewScope()
-			defer s.Close()
-			ps := make([]*torch.Tensor, len(shapes))
-			loss := s.Zeros([]int64{}, torch.Options{Device: dev})
-			for i, sh := range shapes {
-				ps[i] = s.Randn(sh, torch.Options{Device: dev})
-				if err := ps[i].SetRequiresGrad(true); err != nil {
-					b.Fatal(err)
-				}
-				loss = loss.Add(ps[i].Mul(s.Randn(sh, torch.Options{Device: dev})).SumAll())
-			}
-			if err := loss.Backward(nil); err != nil {
-				b.Fatal(err)
-			}
-			o := torch.DefaultAdamW()
-			o.Impl = impl
-			opt, err := torch.NewAdamW(ps, o)
-			if err != nil {
-				b.Skipf("%s AdamW on %s: %v", impl, dev, err)
-			}
-			defer opt.Close()
-			for b.Loop() {
-				if err := opt.Step(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if dev.IsCUDA() {
-				if err := torch.CUDASynchronize(dev.Index); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	for _, set := range []struct {
+		name   string
+		shapes [][]int64
+	}{{"tiny", tiny}, {"embedding-512", [][]int64{{49408, 512}}}} {
+		for _, impl := range []torch.AdamWImpl{torch.AdamWForeach, torch.AdamWFused} {
+			b.Run(set.name+"/"+string(impl), func(b *testing.B) { benchAdamW(b, dev, set.shapes, impl) })
+		}
+	}
+}
+
+func benchAdamW(b *testing.B, dev torch.Device, shapes [][]int64, impl torch.AdamWImpl) {
+	s := torch.NewScope()
+	defer s.Close()
+	ps := make([]*torch.Tensor, len(shapes))
+	loss := s.Zeros([]int64{}, torch.Options{Device: dev})
+	for i, sh := range shapes {
+		ps[i] = s.Randn(sh, torch.Options{Device: dev})
+		if err := ps[i].SetRequiresGrad(true); err != nil {
+			b.Fatal(err)
+		}
+		loss = loss.Add(ps[i].Mul(s.Randn(sh, torch.Options{Device: dev})).SumAll())
+	}
+	if err := loss.Backward(nil); err != nil {
+		b.Fatal(err)
+	}
+	o := torch.DefaultAdamW()
+	o.Impl = impl
+	opt, err := torch.NewAdamW(ps, o)
+	if err != nil {
+		b.Skipf("%s AdamW on %s: %v", impl, dev, err)
+	}
+	defer opt.Close()
+	for b.Loop() {
+		if err := opt.Step(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if dev.IsCUDA() {
+		if err := torch.CUDASynchronize(dev.Index); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
