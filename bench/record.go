@@ -61,6 +61,9 @@ type Record struct {
 	// a GPU pays per op, counted the same on any device. Nil for the
 	// reference.
 	BindingCalls *int64 `json:"binding_calls"`
+	// Profile, with bench --profile, says where a run's time went; nil
+	// otherwise and for the reference.
+	Profile *Profile `json:"profile,omitempty"`
 	// Threads is the CPU thread pool's size.
 	Threads int `json:"threads"`
 	// Versions names the software: "lavascope v…, libtorch 2.11.0" or

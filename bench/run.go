@@ -31,6 +31,9 @@ type Options struct {
 	// runs: relevance (explain.Static), scoring (torch.Replay) and training
 	// (model.StepGraph, after one ordinary step for AdamW's state).
 	Graphs bool
+	// Profile runs each row this many more times under libtorch's
+	// profiler after the timed runs (Record.Profile); 0 does not.
+	Profile int
 	// Base is copied into every record before the row fills it: Impl,
 	// Config, DeviceName, Versions, Threads.
 	Base Record
@@ -61,6 +64,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("repeat must be ≥ 1, got %d", o.Repeat)
 	case o.TreeTokens < 1:
 		return fmt.Errorf("tree tokens must be ≥ 1, got %d", o.TreeTokens)
+	case o.Profile < 0:
+		return fmt.Errorf("profiled runs must be ≥ 0, got %d", o.Profile)
 	case !(o.ClipGrad >= 0):
 		return fmt.Errorf("gradient clipping norm must be ≥ 0 (0: off), got %g", o.ClipGrad)
 	}
@@ -181,6 +186,12 @@ func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
 			return rec, err
 		}
 		rec.PeakMemBytes = &st.PeakAllocated
+	}
+	// After the timing and the peak memory: the profiler costs host time.
+	if o.Profile > 0 {
+		if rec.Profile, err = profileRuns(run, sync, o.Profile, dev.IsCUDA()); err != nil {
+			return rec, fmt.Errorf("profiling: %w", err)
+		}
 	}
 	return rec, nil
 }

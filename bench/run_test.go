@@ -112,6 +112,7 @@ func TestRunErrors(t *testing.T) {
 			{"negative warm-up", ScoreWork(), func(o *Options) { o.Warmup = -1 }},
 			{"too many tokens", ScoreWork(), func(o *Options) { o.TreeTokens = 76 }},
 			{"no pairs", TrainWork([]int{0}), func(*Options) {}},
+			{"negative profile", ScoreWork(), func(o *Options) { o.Profile = -1 }},
 		} {
 			o := DefaultOptions()
 			c.edit(&o)

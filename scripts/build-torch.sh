@@ -225,31 +225,46 @@ wait_first() {
 	pids=("${pids[@]:1}")
 	names=("${names[@]:1}")
 }
-# graphs.cpp holds the CUDA-graph code, which needs a CUDA libtorch ≥ 2 and
-# its CUDA headers; it is tried with LAVASCOPE_GRAPHS and, should that fail,
-# built without it (its ops then say graphs are off), so a libtorch whose
-# graph API differs costs the graphs, not the shim.
+# Two files hold optional code, compiled with a define and, should that
+# fail, without it (their ops then say the feature is off), so a libtorch
+# whose API differs costs the feature, not the shim: graphs.cpp the CUDA
+# graphs (LAVASCOPE_GRAPHS; tried with a CUDA libtorch >= 2 and its CUDA
+# headers), profile.cpp libtorch's profiler (LAVASCOPE_PROFILER; always tried).
 graphs=0
 if [[ ${#cudadefs[@]} -gt 0 && "${version%%.*}" =~ ^[0-9]+$ && "${version%%.*}" -ge 2 ]]; then graphs=1; fi
+profiler=1
+optional_define() { # optional_define FILE: the define FILE is tried with, if any
+	case "$1" in
+	graphs.cpp) [[ $graphs == 1 ]] && echo -DLAVASCOPE_GRAPHS ;;
+	profile.cpp) echo -DLAVASCOPE_PROFILER ;;
+	esac
+	return 0
+}
 for f in "${sources[@]}"; do
 	o="$objdir/$(basename "${f%.cpp}").o"
 	objs+=("$o")
-	extra=()
-	[[ "$(basename "$f")" == graphs.cpp && $graphs == 1 ]] && extra=(-DLAVASCOPE_GRAPHS)
+	extra=($(optional_define "$(basename "$f")"))
 	"$cxx" "${flags[@]}" "${extra[@]}" -c "$f" -o "$o" &
 	pids+=($!)
 	names+=("$(basename "$f")")
 	((${#pids[@]} < jobs)) || wait_first
 done
 while ((${#pids[@]} > 0)); do wait_first; done
-if [[ $graphs == 1 && " ${failed[*]} " == *" graphs.cpp "* ]]; then
-	echo "build-torch: graphs.cpp did not compile with CUDA graphs (compiler output above); building it without them" >&2
-	"$cxx" "${flags[@]}" -c "$root/torch/csrc/graphs.cpp" -o "$objdir/graphs.o" || die "compiling graphs.cpp without CUDA graphs failed"
-	graphs=0
-	kept=()
-	for n in "${failed[@]}"; do [[ "$n" == graphs.cpp ]] || kept+=("$n"); done
-	failed=("${kept[@]}")
-fi
+kept=()
+for n in "${failed[@]}"; do
+	def="$(optional_define "$n")"
+	if [[ -z "$def" ]]; then
+		kept+=("$n")
+		continue
+	fi
+	echo "build-torch: $n did not compile with $def (compiler output above); building it without" >&2
+	"$cxx" "${flags[@]}" -c "$root/torch/csrc/$n" -o "$objdir/${n%.cpp}.o" || die "compiling $n without $def failed"
+	case "$n" in
+	graphs.cpp) graphs=0 ;;
+	profile.cpp) profiler=0 ;;
+	esac
+done
+failed=("${kept[@]}")
 ((${#failed[@]} == 0)) || die "compiling ${failed[*]} against $src failed (compiler output above)"
 if ! "$cxx" -shared "${flags[@]}" -o "$tmp" "${objs[@]}" "${libs[@]}"; then
 	die "linking the shim against $src failed (linker output above)"
@@ -259,4 +274,5 @@ echo "$hash" >"$stamp"
 if [[ $cuda == 1 ]]; then
 	if [[ $graphs == 1 ]]; then echo "graphs:   CUDA graphs on"; else echo "graphs:   CUDA graphs off (need libtorch >= 2 with the CUDA headers)"; fi
 fi
+if [[ $profiler == 0 ]]; then echo "profiler: off (its headers did not compile)"; fi
 echo "shim:     $out (built in $((SECONDS - start)) s)"

@@ -2,9 +2,9 @@
 # check-shim-compile.sh: compile-checks (g++ -fsyntax-only) the libtorch shim
 # against headers this machine's libtorch lacks: libtorch 2.x (the
 # libtorch-dev of Debian trixie, 2.6, and of Debian unstable, the newest
-# Debian has: 2.14 when written) and, for the CUDA code (memory statistics,
-# CUDA graphs), the CUDA toolkit's headers (Debian's nvidia-cuda-dev,
-# non-free). It is for a machine without a GPU: `make torch` only compiles the
+# Debian has: 2.14 when written), the optional profiler included, and, for
+# the CUDA code (memory statistics, CUDA graphs), the CUDA toolkit's headers
+# (Debian's nvidia-cuda-dev, non-free). It is for a machine without a GPU: `make torch` only compiles the
 # code paths of the libtorch at hand (Debian bookworm's 1.13, CPU), and the
 # libtorch 2 and CUDA paths otherwise meet a compiler only on a lent GPU
 # machine.
@@ -71,8 +71,8 @@ for suite in "${suites[@]}"; do
 	stds=(c++17 c++20)
 	[[ "$(cxx_std "$major" "$minor")" == c++20 ]] && stds=(c++20)
 	for std in "${stds[@]}"; do
-		check "libtorch $major.$minor, CPU, $std" "$std"
-		check "libtorch $major.$minor, CUDA + graphs, $std" "$std" -DLAVASCOPE_CUDA -DLAVASCOPE_GRAPHS -isystem "$stub" -isystem "$cuda"
+		check "libtorch $major.$minor, CPU, $std" "$std" -DLAVASCOPE_PROFILER
+		check "libtorch $major.$minor, CUDA + graphs, $std" "$std" -DLAVASCOPE_PROFILER -DLAVASCOPE_CUDA -DLAVASCOPE_GRAPHS -isystem "$stub" -isystem "$cuda"
 	done
 done
 exit "$failed"

@@ -5,7 +5,9 @@
 # runs `lavascope doctor` on cuda, then `lavascope bench` and
 # scripts/reference/hf_bench.py (transformers) on the same card and one
 # side-by-side table (`lavascope bench compare`), then the prebuilt test
-# binaries with LAVASCOPE_TEST_DEVICE=cuda and the GPU microbenchmarks.
+# binaries with LAVASCOPE_TEST_DEVICE=cuda, every row again under libtorch's
+# profiler (where the time goes: host ops, GPU kernels) and the GPU
+# microbenchmarks.
 #
 # A lent card is scarce, so the table comes first, and the plain lavascope
 # rows before the reference and the optional ones (CUDA graphs) that could
@@ -40,6 +42,8 @@
 #   GPU_CHECK_BEST  1 (default, CUDA only): also time lavascope with --tf32
 #                   --cuda-graphs, a column of its own in the table
 #   GPU_CHECK_BF16  1: also time lavascope's relevance and scoring in bf16
+#   GPU_CHECK_PROFILE  runs of each row under libtorch's profiler, after the
+#                   tests (default 3; 0: none): where the time goes
 #   GPU_CHECK_HF    0: leave out the transformers reference (no PyTorch there)
 #   GPU_CHECK_DEVICE  cuda (default); cpu runs the same steps on the CPU, to
 #                   try the script on a machine without a GPU
@@ -244,6 +248,27 @@ for bin in "${tests[@]}"; do
 	s=$(grep -c -- '^\s*--- SKIP' "$logdir/test-$name.log")
 	summary+=("      $name: $p passed, $f failed, $s skipped")
 done
+
+# Where each row's time goes (host ops, GPU kernels; bench --profile), in
+# processes of their own after the tests, so that the profiler's CUDA tracing
+# touches neither the timed rows nor the tests. With the options too: what
+# CUDA graphs leave is the card's own time.
+profile_runs="${GPU_CHECK_PROFILE:-3}"
+if [[ -x build/lavascope && $profile_runs -gt 0 ]]; then
+	variants=("")
+	[[ $device == cuda* && ${GPU_CHECK_BEST:-1} == 1 ]] && variants+=(best)
+	for tag in "${variants[@]}"; do
+		flags=()
+		[[ $tag == best ]] && flags=(--tf32 --cuda-graphs)
+		for kind in explain score train; do
+			log="profile-$kind${tag:+-$tag}.log"
+			step "lavascope bench $kind --profile $profile_runs${flags[*]:+ ${flags[*]}} ($config, $device)" "$log" 90 \
+				build/lavascope bench "$kind" --device "$device" --config "$config" --warmup 2 --repeat 1 --profile "$profile_runs" ${flags[@]+"${flags[@]}"}
+			[[ -f "$logdir/$log" ]] || continue
+			while read -r line; do summary+=("      $line"); done < <(awk -v v="${tag:-plain}" '/^profile of /{w=$3} /^  host in ATen ops/{sub(/^  /, ""); print w " (" v "): " $0}' "$logdir/$log")
+		done
+	done
+fi
 
 for b in "${BENCHES[@]}"; do
 	name="${b%%:*}"

@@ -48,7 +48,10 @@ from --device: auto falls back to the CPU with a notice.
 Options a GPU user can turn on, each stated in the records: --tf32 (with its
 accuracy against float32), --cuda-graphs (every row replayed from a CUDA
 graph: the same kernels, one launch), --adamw fused|foreach (the training
-rows' optimizer; auto picks fused where libtorch has it).
+rows' optimizer; auto picks fused where libtorch has it). --profile N runs
+each row N more times under libtorch's profiler and prints where the time
+went: the host's time in ATen ops, the GPU's busy time, the busiest ops and
+kernels.
 
 --json prints one JSON object per row, the records that
 scripts/reference/hf_bench.py prints for the same rows with transformers;
@@ -92,6 +95,7 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 			fs.BoolVar(&f.asJSON, "json", false, "print one JSON record per row")
 			fs.BoolVar(&f.tf32, "tf32", false, "let float32 matrix products and convolutions use TF32 on CUDA (states its accuracy against f32)")
 			fs.BoolVar(&f.o.Graphs, "cuda-graphs", false, "run every row from a CUDA graph (CUDA, a shim against libtorch ≥ 2; training ≥ 2.4 and fused AdamW)")
+			fs.IntVar(&f.o.Profile, "profile", 0, "after timing a row, run it this many more times under libtorch's profiler and print where the time went (host ops, GPU kernels)")
 			fs.StringVar(&f.adamw, "adamw", "auto", "AdamW of the training rows: auto (fused with libtorch ≥ 2 on CUDA or ≥ 2.4 on the CPU, else foreach), foreach or fused")
 			cmd.AddCommand(c)
 		}
@@ -127,8 +131,8 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 			return withExit(2, fmt.Errorf("--batch-pairs %d: want at least 1", k))
 		}
 	}
-	if f.o.Repeat < 1 || f.o.Warmup < 0 || f.o.TreeTokens < 1 || !(f.o.ClipGrad >= 0) {
-		return withExit(2, errors.New("--repeat must be ≥ 1, --warmup ≥ 0, --tokens ≥ 1 and --clip-grad ≥ 0"))
+	if f.o.Repeat < 1 || f.o.Warmup < 0 || f.o.TreeTokens < 1 || !(f.o.ClipGrad >= 0) || f.o.Profile < 0 {
+		return withExit(2, errors.New("--repeat must be ≥ 1, --warmup ≥ 0, --tokens ≥ 1, --clip-grad ≥ 0 and --profile ≥ 0"))
 	}
 	impl, err := torch.ParseAdamWImpl(f.adamw)
 	if err != nil {
@@ -155,6 +159,9 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 		if err := torch.CUDAGraphsUsable(dev); err != nil {
 			return withExit(2, fmt.Errorf("--cuda-graphs: %w", err))
 		}
+	}
+	if f.o.Profile > 0 && !torch.ProfilerCompiled() {
+		return withExit(2, fmt.Errorf("--profile: the libtorch shim has no profiler: its headers did not compile against libtorch %s (see `make torch`'s output)", torch.Version()))
 	}
 	var recs []bench.Record
 	err = w.Do(func() error {
@@ -222,7 +229,10 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 	if f.asJSON {
 		return nil
 	}
-	return bench.WriteTable(cmd.OutOrStdout(), recs)
+	if err := bench.WriteTable(cmd.OutOrStdout(), recs); err != nil {
+		return err
+	}
+	return bench.WriteProfiles(cmd.OutOrStdout(), recs)
 }
 
 // benchProgress reports a finished row: its JSON record on stdout, or a

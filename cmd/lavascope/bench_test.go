@@ -83,6 +83,32 @@ func TestBenchTF32(t *testing.T) {
 	}
 }
 
+func TestBenchProfile(t *testing.T) {
+	dev := torchtest.Device(t)
+	if !torch.ProfilerCompiled() {
+		t.Skip("the shim has no profiler: its headers did not compile against this libtorch")
+	}
+	plain, stderr, err := runBenchCmd(t, "score", "--config", "tiny", "--device", dev.String(), "--warmup", "0", "--repeat", "1", "--profile", "1")
+	if err != nil {
+		t.Fatalf("bench score --profile 1: %v\n%s", err, stderr)
+	}
+	table, profile, ok := strings.Cut(plain, "\nprofile of score")
+	if !ok || !strings.Contains(table, "scoring one pair") || !strings.Contains(profile, "1 run under libtorch's profiler") || !strings.Contains(profile, "aten::") {
+		t.Errorf("want the table, then the profile of its row:\n%s", plain)
+	}
+	out, _, err := runBenchCmd(t, "score", "--config", "tiny", "--device", dev.String(), "--warmup", "0", "--repeat", "1", "--profile", "1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := bench.ReadRecords(strings.NewReader(out), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Profile == nil || len(recs[0].Profile.Top) == 0 {
+		t.Errorf("records %+v: want a profile in the record", recs)
+	}
+}
+
 func TestBenchBadInput(t *testing.T) {
 	torchtest.Require(t)
 	bad := filepath.Join(t.TempDir(), "bad.jsonl")
@@ -94,6 +120,7 @@ func TestBenchBadInput(t *testing.T) {
 		{"explain", "--pairs", "0"},
 		{"train", "--batch-pairs", "0"},
 		{"score", "--repeat", "0"},
+		{"score", "--profile", "-1"},
 		{"train", "--adamw", "sgd"},
 		{"score", "--device", "cpu", "--cuda-graphs"},
 		{"compare", bad},

@@ -423,7 +423,7 @@ class Bench:
 
 FIELDS = ["impl", "work", "title", "config", "device", "device_name", "dtype", "options", "vs_f32", "pairs", "items",
           "tree_tokens", "text_len", "warmup", "repeat", "median_ms", "q1_ms", "q3_ms", "min_ms", "max_ms",
-          "items_per_s", "peak_mem_bytes", "binding_calls", "threads", "versions"]
+          "items_per_s", "peak_mem_bytes", "binding_calls", "profile", "threads", "versions"]
 
 
 def main(argv):
@@ -441,7 +441,8 @@ def main(argv):
 
     def emit(rec):
         # vs_f32 (the accuracy of a lower precision) stays null: every
-        # variant here computes in float32.
+        # variant here computes in float32; binding_calls and profile are
+        # lavascope's.
         rec = {k: rec.get(k) for k in FIELDS}
         done.append(rec)
         if args.json:

@@ -497,6 +497,7 @@ OpTable make_ops() {
   add_optim_ops(table);
   add_fused_ops(table);
   add_graph_ops(table);
+  add_profile_ops(table);
   return table;
 }
 

@@ -1,0 +1,221 @@
+package bench
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lavascope/lavascope/torch"
+)
+
+// Profile says where a row's time went, from libtorch's profiler over a few
+// runs after the timed ones. On a GPU its first line answers what a timing
+// cannot: with the card busy for most of a run only faster kernels help;
+// with the card mostly idle the host, launching kernels, is the bound.
+type Profile struct {
+	// Runs is how many runs the profiler watched; every figure below is
+	// per run.
+	Runs int `json:"runs"`
+	// WallMS is a run's time with the profiler on (longer than the row's
+	// median: the profiler costs host time per op).
+	WallMS float64 `json:"wall_ms"`
+	// HostOpsMS is the host's time inside ATen ops (nested ops counted
+	// once).
+	HostOpsMS float64 `json:"host_ops_ms"`
+	// GPUBusyMS is the time at least one kernel or copy ran on a GPU; nil
+	// without GPU events.
+	GPUBusyMS *float64 `json:"gpu_busy_ms,omitempty"`
+	// Top are the ops and kernels that took the most time, busiest first:
+	// up to ProfileTop on the host (by self time) and as many on the GPU.
+	Top []ProfileEntry `json:"top"`
+}
+
+// ProfileEntry is the time of one op or kernel name per run.
+type ProfileEntry struct {
+	Name string `json:"name"`
+	// Device is "host" or "gpu".
+	Device string `json:"device"`
+	// Calls per run.
+	Calls float64 `json:"calls"`
+	// MS is the time per run; on the host the op's self time, the time not
+	// spent in ops it called.
+	MS float64 `json:"ms"`
+}
+
+// ProfileTop is how many names per device a Profile keeps.
+const ProfileTop = 12
+
+// maxProfileName bounds a kernel's name in the records: a templated
+// kernel's runs to thousands of characters.
+const maxProfileName = 240
+
+// profileRuns runs a row's work runs times under libtorch's profiler.
+func profileRuns(run, sync func() error, runs int, gpu bool) (*Profile, error) {
+	if err := sync(); err != nil {
+		return nil, err
+	}
+	if err := torch.StartProfile(gpu); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	var runErr error
+	for range runs {
+		if runErr = run(); runErr != nil {
+			break
+		}
+	}
+	if runErr == nil {
+		runErr = sync()
+	}
+	wall := time.Since(start)
+	evs, err := torch.StopProfile()
+	if runErr != nil {
+		return nil, runErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := summarize(evs, runs)
+	p.WallMS = ms(wall) / float64(runs)
+	return p, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+type tally struct {
+	calls int
+	time  time.Duration
+}
+
+// summarize turns events into a per-run Profile: self time per host op
+// name (an op's duration less its nested ops', on its thread) and time per
+// GPU kernel name.
+func summarize(evs []torch.ProfileEvent, runs int) *Profile {
+	host := map[string]*tally{}
+	gpu := map[string]*tally{}
+	add := func(m map[string]*tally, name string, d time.Duration) {
+		t := m[name]
+		if t == nil {
+			t = &tally{}
+			m[name] = t
+		}
+		t.calls++
+		t.time += d
+	}
+	byThread := map[uint64][]torch.ProfileEvent{}
+	var kernels []torch.ProfileEvent
+	for _, e := range evs {
+		if e.GPU {
+			add(gpu, e.Name, e.Duration)
+			kernels = append(kernels, e)
+		} else {
+			byThread[e.Thread] = append(byThread[e.Thread], e)
+		}
+	}
+	var hostTop time.Duration
+	for _, es := range byThread {
+		// Parents before their children: by start, the longer first.
+		slices.SortStableFunc(es, func(a, b torch.ProfileEvent) int {
+			return cmp.Or(cmp.Compare(a.Start, b.Start), cmp.Compare(b.Duration, a.Duration))
+		})
+		self := make([]time.Duration, len(es))
+		var stack []int
+		for i, e := range es {
+			self[i] = e.Duration
+			// An op that starts inside another is its child even if it
+			// ends after it: whole-microsecond clocks (libtorch 1.13)
+			// round the start and the duration each on its own.
+			for len(stack) > 0 && e.Start >= es[stack[len(stack)-1]].End() {
+				stack = stack[:len(stack)-1]
+			}
+			if len(stack) > 0 {
+				self[stack[len(stack)-1]] -= e.Duration
+			} else {
+				hostTop += e.Duration
+			}
+			stack = append(stack, i)
+		}
+		for i, e := range es {
+			// The same rounding can make children outlast their parent.
+			add(host, e.Name, max(self[i], 0))
+		}
+	}
+	n := float64(runs)
+	p := &Profile{Runs: runs, HostOpsMS: ms(hostTop) / n}
+	if len(kernels) > 0 {
+		busy := ms(union(kernels)) / n
+		p.GPUBusyMS = &busy
+	}
+	p.Top = append(top(host, "host", n), top(gpu, "gpu", n)...)
+	return p
+}
+
+// union is the time covered by at least one of the events.
+func union(evs []torch.ProfileEvent) time.Duration {
+	evs = slices.Clone(evs)
+	slices.SortFunc(evs, func(a, b torch.ProfileEvent) int { return cmp.Compare(a.Start, b.Start) })
+	var total time.Duration
+	var from, to time.Duration
+	for i, e := range evs {
+		if i == 0 || e.Start > to {
+			total += to - from
+			from, to = e.Start, e.End()
+			continue
+		}
+		to = max(to, e.End())
+	}
+	return total + to - from
+}
+
+func top(m map[string]*tally, device string, runs float64) []ProfileEntry {
+	var out []ProfileEntry
+	for name, t := range m {
+		if len(name) > maxProfileName {
+			name = name[:maxProfileName] + "…"
+		}
+		out = append(out, ProfileEntry{Name: name, Device: device, Calls: float64(t.calls) / runs, MS: ms(t.time) / runs})
+	}
+	slices.SortFunc(out, func(a, b ProfileEntry) int {
+		return cmp.Or(cmp.Compare(b.MS, a.MS), cmp.Compare(a.Name, b.Name))
+	})
+	return out[:min(len(out), ProfileTop)]
+}
+
+// WriteProfiles writes the profile of every record that has one: the
+// run's time with the profiler on, the host's time in ops, the GPU's busy
+// time, and the busiest ops and kernels.
+func WriteProfiles(w io.Writer, recs []Record) error {
+	for _, r := range recs {
+		p := r.Profile
+		if p == nil {
+			continue
+		}
+		runs := fmt.Sprintf("%d runs", p.Runs)
+		if p.Runs == 1 {
+			runs = "1 run"
+		}
+		fmt.Fprintf(w, "\nprofile of %s (%s, %s): %s under libtorch's profiler, %s a run with it on\n",
+			r.Work, r.Impl, r.Title, runs, formatMS(p.WallMS))
+		fmt.Fprintf(w, "  host in ATen ops %s a run", formatMS(p.HostOpsMS))
+		if p.GPUBusyMS != nil {
+			fmt.Fprintf(w, "; GPU busy %s a run (%.0f%% of the run)", formatMS(*p.GPUBusyMS), 100**p.GPUBusyMS/p.WallMS)
+		}
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "  \tms a run\tcalls a run\t")
+		for _, e := range p.Top {
+			name := e.Name
+			if r := []rune(name); len(r) > 90 {
+				name = string(r[:89]) + "…"
+			}
+			fmt.Fprintf(tw, "  %s\t%.3f\t%.0f\t  %s\n", e.Device, e.MS, e.Calls, name)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

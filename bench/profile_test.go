@@ -1,0 +1,179 @@
+package bench
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/torch"
+)
+
+func ev(name string, gpu bool, thread uint64, start, dur time.Duration) torch.ProfileEvent {
+	return torch.ProfileEvent{Name: name, GPU: gpu, Thread: thread, Start: start * time.Microsecond, Duration: dur * time.Microsecond}
+}
+
+func TestSummarize(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		evs     []torch.ProfileEvent
+		runs    int
+		hostOps float64
+		gpuBusy float64 // -1: no GPU events
+		wantTop []ProfileEntry
+	}{
+		{
+			name: "nested ops on two threads, kernels overlapping on two streams",
+			evs: []torch.ProfileEvent{
+				// Thread 1: linear (100 µs) calls addmm (60), which calls
+				// copy_ (10); then relu (20). Listed out of order.
+				ev("aten::addmm", false, 1, 20, 60),
+				ev("aten::linear", false, 1, 0, 100),
+				ev("aten::copy_", false, 1, 30, 10),
+				ev("aten::relu", false, 1, 200, 20),
+				// Thread 2 (autograd's): one op at the same time.
+				ev("aten::mm", false, 2, 50, 40),
+				// Kernels: 0–30 and 20–50 overlap (busy 50), then 100–110.
+				ev("gemm", true, 7, 0, 30),
+				ev("gemm", true, 8, 20, 30),
+				ev("relu_kernel", true, 7, 100, 10),
+			},
+			runs:    2,
+			hostOps: (100 + 20 + 40) / 2 / 1000.0,
+			gpuBusy: 60 / 2 / 1000.0,
+			wantTop: []ProfileEntry{
+				{Name: "aten::addmm", Device: "host", Calls: 0.5, MS: 0.025},
+				{Name: "aten::linear", Device: "host", Calls: 0.5, MS: 0.02},
+				{Name: "aten::mm", Device: "host", Calls: 0.5, MS: 0.02},
+				{Name: "aten::relu", Device: "host", Calls: 0.5, MS: 0.01},
+				{Name: "aten::copy_", Device: "host", Calls: 0.5, MS: 0.005},
+				{Name: "gemm", Device: "gpu", Calls: 1, MS: 0.03},
+				{Name: "relu_kernel", Device: "gpu", Calls: 0.5, MS: 0.005},
+			},
+		},
+		{
+			// libtorch 1.13 rounds to whole microseconds.
+			name: "children summing to more than their parent leave it no self time",
+			evs: []torch.ProfileEvent{
+				ev("aten::matmul", false, 1, 0, 3),
+				ev("aten::mm", false, 1, 0, 2),
+				// Starts as mm ends, ends after matmul: matmul's child.
+				ev("aten::copy_", false, 1, 2, 2),
+			},
+			runs:    1,
+			hostOps: 0.003,
+			gpuBusy: -1,
+			wantTop: []ProfileEntry{
+				{Name: "aten::copy_", Device: "host", Calls: 1, MS: 0.002},
+				{Name: "aten::mm", Device: "host", Calls: 1, MS: 0.002},
+				{Name: "aten::matmul", Device: "host", Calls: 1, MS: 0},
+			},
+		},
+		{
+			name: "a child that outlasts its parent by rounding is counted once",
+			evs: []torch.ProfileEvent{
+				ev("aten::linear", false, 1, 0, 10),
+				ev("aten::addmm", false, 1, 5, 6),
+			},
+			runs:    1,
+			hostOps: 0.010,
+			gpuBusy: -1,
+			wantTop: []ProfileEntry{
+				{Name: "aten::addmm", Device: "host", Calls: 1, MS: 0.006},
+				{Name: "aten::linear", Device: "host", Calls: 1, MS: 0.004},
+			},
+		},
+		{name: "nothing", runs: 3, gpuBusy: -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := summarize(tc.evs, tc.runs)
+			if p.Runs != tc.runs || !near(p.HostOpsMS, tc.hostOps) {
+				t.Errorf("runs %d, host ops %g ms, want %d, %g", p.Runs, p.HostOpsMS, tc.runs, tc.hostOps)
+			}
+			switch {
+			case tc.gpuBusy < 0 && p.GPUBusyMS != nil:
+				t.Errorf("GPU busy %g ms without GPU events", *p.GPUBusyMS)
+			case tc.gpuBusy >= 0 && (p.GPUBusyMS == nil || !near(*p.GPUBusyMS, tc.gpuBusy)):
+				t.Errorf("GPU busy %v, want %g ms", p.GPUBusyMS, tc.gpuBusy)
+			}
+			if !slices.EqualFunc(p.Top, tc.wantTop, func(a, b ProfileEntry) bool {
+				return a.Name == b.Name && a.Device == b.Device && a.Calls == b.Calls && near(a.MS, b.MS)
+			}) {
+				t.Errorf("top\n%+v\nwant\n%+v", p.Top, tc.wantTop)
+			}
+		})
+	}
+}
+
+func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+func TestSummarizeKeepsTheBusiest(t *testing.T) {
+	var evs []torch.ProfileEvent
+	for i := range 3 * ProfileTop {
+		name := strings.Repeat("k", maxProfileName+10) + string(rune('A'+i))
+		evs = append(evs, ev(name, true, 1, time.Duration(100*i), time.Duration(i+1)))
+	}
+	p := summarize(evs, 1)
+	if len(p.Top) != ProfileTop {
+		t.Fatalf("%d entries, want %d", len(p.Top), ProfileTop)
+	}
+	for i, e := range p.Top {
+		if want := float64(3*ProfileTop-i) / 1000; !near(e.MS, want) {
+			t.Errorf("entry %d: %g ms, want %g", i, e.MS, want)
+		}
+		if len(e.Name) > maxProfileName+len("…") {
+			t.Errorf("entry %d: name of %d bytes", i, len(e.Name))
+		}
+	}
+}
+
+// TestRunProfile profiles a row of the tiny model: the ops its forward is
+// made of are in the profile, with their calls per run.
+func TestRunProfile(t *testing.T) {
+	dev := torchtest.Device(t)
+	if !torch.ProfilerCompiled() {
+		t.Skip("the shim has no profiler: its headers did not compile against this libtorch")
+	}
+	onTiny(t, dev, func(m *model.CLIP) error {
+		o := DefaultOptions()
+		o.Warmup, o.Repeat, o.Profile = 1, 1, 2
+		o.Base.Config = "tiny"
+		recs, err := Run(m, ScoreWork(), o)
+		if err != nil {
+			return err
+		}
+		p := recs[0].Profile
+		if p == nil {
+			t.Fatal("no profile")
+		}
+		if p.Runs != 2 || !(p.WallMS > 0) || !(p.HostOpsMS > 0) || p.HostOpsMS > p.WallMS {
+			t.Errorf("profile %+v", p)
+		}
+		if (p.GPUBusyMS != nil) != dev.IsCUDA() {
+			t.Errorf("GPU busy %v on %s", p.GPUBusyMS, dev)
+		}
+		if len(p.Top) == 0 || p.Top[0].Device != "host" {
+			t.Fatalf("top %+v", p.Top)
+		}
+		for _, e := range p.Top {
+			// Whole calls per run: both runs made the same calls.
+			if e.Calls != float64(int(e.Calls)) || e.Calls < 1 {
+				t.Errorf("%s on %s: %g calls a run", e.Name, e.Device, e.Calls)
+			}
+		}
+		var b bytes.Buffer
+		if err := WriteProfiles(&b, recs); err != nil {
+			return err
+		}
+		out := b.String()
+		for _, want := range []string{"profile of score", "2 runs under libtorch's profiler", "host in ATen ops", p.Top[0].Name} {
+			if !strings.Contains(out, want) {
+				t.Errorf("WriteProfiles lacks %q:\n%s", want, out)
+			}
+		}
+		return nil
+	})
+}
