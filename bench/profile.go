@@ -28,6 +28,10 @@ type Profile struct {
 	// GPUBusyMS is the time at least one kernel or copy ran on a GPU; nil
 	// without GPU events.
 	GPUBusyMS *float64 `json:"gpu_busy_ms,omitempty"`
+	// Invalid counts the events left out because the profiler's clock
+	// failed on them (an end before the start: CUPTI does this to a few
+	// kernels; see torch.ProfileEvent).
+	Invalid int `json:"invalid_events,omitempty"`
 	// Top are the ops and kernels that took the most time, busiest first:
 	// up to ProfileTop on the host (by self time) and as many on the GPU.
 	Top []ProfileEntry `json:"top"`
@@ -107,11 +111,15 @@ func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 	}
 	byThread := map[uint64][]torch.ProfileEvent{}
 	var kernels []torch.ProfileEvent
+	invalid := 0
 	for _, e := range evs {
-		if e.GPU {
+		switch {
+		case e.Duration < 0:
+			invalid++
+		case e.GPU:
 			add(gpu, e.Name, e.Duration)
 			kernels = append(kernels, e)
-		} else {
+		default:
 			byThread[e.Thread] = append(byThread[e.Thread], e)
 		}
 	}
@@ -144,7 +152,7 @@ func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 		}
 	}
 	n := float64(runs)
-	p := &Profile{Runs: runs, HostOpsMS: ms(hostTop) / n}
+	p := &Profile{Runs: runs, HostOpsMS: ms(hostTop) / n, Invalid: invalid}
 	if len(kernels) > 0 {
 		busy := ms(union(kernels)) / n
 		p.GPUBusyMS = &busy
@@ -204,6 +212,9 @@ func WriteProfiles(w io.Writer, recs []Record) error {
 			fmt.Fprintf(w, "; GPU busy %s a run (%.0f%% of the run)", formatMS(*p.GPUBusyMS), 100**p.GPUBusyMS/p.WallMS)
 		}
 		fmt.Fprintln(w)
+		if p.Invalid > 0 {
+			fmt.Fprintf(w, "  %d events left out: the profiler's clock gave them an end before their start\n", p.Invalid)
+		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "  \tms a run\tcalls a run\t")
 		for _, e := range p.Top {

@@ -23,6 +23,7 @@ func TestSummarize(t *testing.T) {
 		runs    int
 		hostOps float64
 		gpuBusy float64 // -1: no GPU events
+		invalid int
 		wantTop []ProfileEntry
 	}{
 		{
@@ -86,12 +87,23 @@ func TestSummarize(t *testing.T) {
 				{Name: "aten::linear", Device: "host", Calls: 1, MS: 0.004},
 			},
 		},
+		{
+			name: "an event that ends before it starts is left out and counted",
+			evs: []torch.ProfileEvent{
+				ev("gemm", true, 7, 0, 30),
+				ev("gemm", true, 7, 40, -1000),
+			},
+			runs:    1,
+			gpuBusy: 0.030,
+			invalid: 1,
+			wantTop: []ProfileEntry{{Name: "gemm", Device: "gpu", Calls: 1, MS: 0.03}},
+		},
 		{name: "nothing", runs: 3, gpuBusy: -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := summarize(tc.evs, tc.runs)
-			if p.Runs != tc.runs || !near(p.HostOpsMS, tc.hostOps) {
-				t.Errorf("runs %d, host ops %g ms, want %d, %g", p.Runs, p.HostOpsMS, tc.runs, tc.hostOps)
+			if p.Runs != tc.runs || !near(p.HostOpsMS, tc.hostOps) || p.Invalid != tc.invalid {
+				t.Errorf("runs %d, host ops %g ms, %d invalid, want %d, %g, %d", p.Runs, p.HostOpsMS, p.Invalid, tc.runs, tc.hostOps, tc.invalid)
 			}
 			switch {
 			case tc.gpuBusy < 0 && p.GPUBusyMS != nil:
@@ -176,4 +188,37 @@ func TestRunProfile(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestWriteProfiles(t *testing.T) {
+	busy := 4.0
+	recs := []Record{
+		{Work: "score", Impl: "lavascope", Title: "scoring one pair (forward only)"},
+		{Work: "explain-last", Impl: "lavascope+tf32+graphs", Title: "relevance, one pair, last layer only", Profile: &Profile{
+			Runs: 1, WallMS: 8, HostOpsMS: 0.5, GPUBusyMS: &busy, Invalid: 2,
+			Top: []ProfileEntry{
+				{Name: "cudaGraphLaunch", Device: "host", Calls: 1, MS: 0.4},
+				{Name: "ampere_sgemm_" + strings.Repeat("x", 100), Device: "gpu", Calls: 48, MS: 2.5},
+			},
+		}},
+	}
+	var b bytes.Buffer
+	if err := WriteProfiles(&b, recs); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"profile of explain-last (lavascope+tf32+graphs, relevance, one pair, last layer only): 1 run under libtorch's profiler, 8.00 ms a run with it on",
+		"host in ATen ops 0.50 ms a run; GPU busy 4.00 ms a run (50% of the run)",
+		"2 events left out",
+		"0.400  ", "cudaGraphLaunch",
+		"2.500  ", "48  ", "ampere_sgemm_xxx",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "profile of score") || strings.Contains(out, strings.Repeat("x", 90)) {
+		t.Errorf("a record without a profile, or a name not cut short:\n%s", out)
+	}
 }

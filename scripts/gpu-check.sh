@@ -14,7 +14,9 @@
 # fail or hang; every step runs under a timeout cut to what is left of the
 # whole run's budget (GPU_CHECK_BUDGET), and a step with too little left is
 # skipped with a note, so the summary and the table are always printed within
-# the budget. Expected: 3 to 5 minutes on an H200 in the default quick mode.
+# the budget. Expected (not yet timed on a card): 3 to 5 minutes on an H200
+# in the default quick mode, and a minute or two more for the six profiling
+# processes.
 #
 # It expects, beside the sources (scripts/, torch/csrc/, the packages' testdata),
 # binaries built on a machine with Go (`make gpu-bundle` does this):
