@@ -247,7 +247,7 @@ func benchProgress(stdout, stderr io.Writer, asJSON bool, r bench.Record) {
 		fmt.Fprintf(stdout, "%s\n", b)
 		return
 	}
-	fmt.Fprintf(stderr, "%-14s median %.2f ms (%d runs), %.1f items/s\n", r.Work, r.MedianMS, r.Repeat, r.ItemsPerS)
+	fmt.Fprintf(stderr, "%-14s median %.2f ms (timed runs: %d), %.1f items/s\n", r.Work, r.MedianMS, r.Repeat, r.ItemsPerS)
 }
 
 // benchImpl names lavascope's variant in the records, so that runs with
