@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,9 +23,12 @@ type Profile struct {
 	// WallMS is a run's time with the profiler on (longer than the row's
 	// median: the profiler costs host time per op).
 	WallMS float64 `json:"wall_ms"`
-	// HostOpsMS is the host's time inside ATen ops (nested ops counted
-	// once).
-	HostOpsMS float64 `json:"host_ops_ms"`
+	// HostMS is the host's time in libtorch's ops and CUDA calls, less
+	// WaitMS: its time waiting for a GPU (calls named …Synchronize, such as
+	// the one a read-back makes). WallMS less both is the time outside
+	// them: the binding, Go, the profiler.
+	HostMS float64 `json:"host_ms"`
+	WaitMS float64 `json:"wait_ms"`
 	// GPUBusyMS is the time at least one kernel or copy ran on a GPU; nil
 	// without GPU events.
 	GPUBusyMS *float64 `json:"gpu_busy_ms,omitempty"`
@@ -95,8 +99,8 @@ type tally struct {
 }
 
 // summarize turns events into a per-run Profile: self time per host op
-// name (an op's duration less its nested ops', on its thread) and time per
-// GPU kernel name.
+// name (an op's duration less its nested ops', on its thread), split into
+// work and waits for the GPU, and time per GPU kernel name.
 func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 	host := map[string]*tally{}
 	gpu := map[string]*tally{}
@@ -123,7 +127,7 @@ func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 			byThread[e.Thread] = append(byThread[e.Thread], e)
 		}
 	}
-	var hostTop time.Duration
+	var busyHost, wait time.Duration
 	for _, es := range byThread {
 		// Parents before their children: by start, the longer first.
 		slices.SortStableFunc(es, func(a, b torch.ProfileEvent) int {
@@ -141,18 +145,22 @@ func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 			}
 			if len(stack) > 0 {
 				self[stack[len(stack)-1]] -= e.Duration
-			} else {
-				hostTop += e.Duration
 			}
 			stack = append(stack, i)
 		}
 		for i, e := range es {
 			// The same rounding can make children outlast their parent.
-			add(host, e.Name, max(self[i], 0))
+			d := max(self[i], 0)
+			add(host, e.Name, d)
+			if strings.HasSuffix(e.Name, "Synchronize") {
+				wait += d
+			} else {
+				busyHost += d
+			}
 		}
 	}
 	n := float64(runs)
-	p := &Profile{Runs: runs, HostOpsMS: ms(hostTop) / n, Invalid: invalid}
+	p := &Profile{Runs: runs, HostMS: ms(busyHost) / n, WaitMS: ms(wait) / n, Invalid: invalid}
 	if len(kernels) > 0 {
 		busy := ms(union(kernels)) / n
 		p.GPUBusyMS = &busy
@@ -193,7 +201,7 @@ func top(m map[string]*tally, device string, runs float64) []ProfileEntry {
 }
 
 // WriteProfiles writes the profile of every record that has one: the
-// run's time with the profiler on, the host's time in ops, the GPU's busy
+// run's time with the profiler on, how the host spent it, the GPU's busy
 // time, and the busiest ops and kernels.
 func WriteProfiles(w io.Writer, recs []Record) error {
 	for _, r := range recs {
@@ -207,7 +215,11 @@ func WriteProfiles(w io.Writer, recs []Record) error {
 		}
 		fmt.Fprintf(w, "\nprofile of %s (%s, %s): %s under libtorch's profiler, %s a run with it on\n",
 			r.Work, r.Impl, r.Title, runs, formatMS(p.WallMS))
-		fmt.Fprintf(w, "  host in ATen ops %s a run", formatMS(p.HostOpsMS))
+		fmt.Fprintf(w, "  host: %s a run in libtorch", formatMS(p.HostMS))
+		if p.WaitMS > 0 {
+			fmt.Fprintf(w, ", %s waiting for the GPU", formatMS(p.WaitMS))
+		}
+		fmt.Fprintf(w, ", %s outside libtorch (the binding, Go, the profiler)", formatMS(max(p.WallMS-p.HostMS-p.WaitMS, 0)))
 		if p.GPUBusyMS != nil {
 			fmt.Fprintf(w, "; GPU busy %s a run (%.0f%% of the run)", formatMS(*p.GPUBusyMS), 100**p.GPUBusyMS/p.WallMS)
 		}

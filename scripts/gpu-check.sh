@@ -254,7 +254,8 @@ done
 # Where each row's time goes (host ops, GPU kernels; bench --profile), in
 # processes of their own after the tests, so that the profiler's CUDA tracing
 # touches neither the timed rows nor the tests. With the options too: what
-# CUDA graphs leave is the card's own time.
+# CUDA graphs leave is the card's own time. The summary gets each row's line
+# on the host's time and the card's busy time.
 profile_runs="${GPU_CHECK_PROFILE:-3}"
 if [[ -x build/lavascope && $profile_runs -gt 0 ]]; then
 	variants=("")
@@ -267,7 +268,7 @@ if [[ -x build/lavascope && $profile_runs -gt 0 ]]; then
 			step "lavascope bench $kind --profile $profile_runs${flags[*]:+ ${flags[*]}} ($config, $device)" "$log" 90 \
 				build/lavascope bench "$kind" --device "$device" --config "$config" --warmup 2 --repeat 1 --profile "$profile_runs" ${flags[@]+"${flags[@]}"}
 			[[ -f "$logdir/$log" ]] || continue
-			while read -r line; do summary+=("      $line"); done < <(awk -v v="${tag:-plain}" '/^profile of /{w=$3} /^  host in ATen ops/{sub(/^  /, ""); print w " (" v "): " $0}' "$logdir/$log")
+			while read -r line; do summary+=("      $line"); done < <(awk -v v="${tag:-plain}" '/^profile of /{w=$3} /^  host: /{sub(/^  /, ""); print w " (" v "): " $0}' "$logdir/$log")
 		done
 	done
 fi
