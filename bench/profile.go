@@ -24,9 +24,9 @@ type Profile struct {
 	// median: the profiler costs host time per op).
 	WallMS float64 `json:"wall_ms"`
 	// HostMS is the host's time in libtorch's ops and CUDA calls, less
-	// WaitMS: its time waiting for a GPU (calls named …Synchronize, such as
-	// the one a read-back makes). WallMS less both is the time outside
-	// them: the binding, Go, the profiler.
+	// WaitMS: its time waiting for a GPU (in calls named …Synchronize and
+	// cudaMemcpy…, which a read-back makes). WallMS less both is the time
+	// outside them: the binding, Go, the profiler.
 	HostMS float64 `json:"host_ms"`
 	WaitMS float64 `json:"wait_ms"`
 	// GPUBusyMS is the time at least one kernel or copy ran on a GPU; nil
@@ -152,7 +152,7 @@ func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 			// The same rounding can make children outlast their parent.
 			d := max(self[i], 0)
 			add(host, e.Name, d)
-			if strings.HasSuffix(e.Name, "Synchronize") {
+			if waits(e.Name) {
 				wait += d
 			} else {
 				busyHost += d
@@ -167,6 +167,13 @@ func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 	}
 	p.Top = append(top(host, "host", n), top(gpu, "gpu", n)...)
 	return p
+}
+
+// waits says whether a host call named name waits for a GPU: a
+// synchronisation, or a copy, which waits for the work queued before it (a
+// read-back's copy to pageable memory returns only when done).
+func waits(name string) bool {
+	return strings.HasSuffix(name, "Synchronize") || strings.HasPrefix(name, "cudaMemcpy")
 }
 
 // union is the time covered by at least one of the events.

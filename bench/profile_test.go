@@ -109,8 +109,8 @@ func TestSummarize(t *testing.T) {
 				ev("cudaDeviceSynchronize", false, 1, 300, 50),
 			},
 			runs:    1,
-			host:    0.045,
-			wait:    0.120,
+			host:    0.035,
+			wait:    0.130,
 			gpuBusy: -1,
 			wantTop: []ProfileEntry{
 				{Name: "cudaStreamSynchronize", Device: "host", Calls: 1, MS: 0.07},
