@@ -56,8 +56,8 @@ type ProfileEntry struct {
 // ProfileTop is how many names per device a Profile keeps.
 const ProfileTop = 12
 
-// maxProfileName bounds a kernel's name in the records: a templated
-// kernel's runs to thousands of characters.
+// maxProfileName bounds a name in the records, in bytes: a templated
+// kernel's name runs to thousands of characters.
 const maxProfileName = 240
 
 // profileRuns runs a row's work runs times under libtorch's profiler.
@@ -197,7 +197,7 @@ func top(m map[string]*tally, device string, runs float64) []ProfileEntry {
 	var out []ProfileEntry
 	for name, t := range m {
 		if len(name) > maxProfileName {
-			name = name[:maxProfileName] + "…"
+			name = strings.ToValidUTF8(name[:maxProfileName], "") + "…"
 		}
 		out = append(out, ProfileEntry{Name: name, Device: device, Calls: float64(t.calls) / runs, MS: ms(t.time) / runs})
 	}

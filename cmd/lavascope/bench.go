@@ -50,8 +50,8 @@ accuracy against float32), --cuda-graphs (every row replayed from a CUDA
 graph: the same kernels, one launch), --adamw fused|foreach (the training
 rows' optimizer; auto picks fused where libtorch has it). --profile N runs
 each row N more times under libtorch's profiler and prints where the time
-went: the host's time in ATen ops, the GPU's busy time, the busiest ops and
-kernels.
+went: the host's in libtorch, waiting for the GPU and outside libtorch, the
+GPU's busy time, the busiest ops and kernels.
 
 --json prints one JSON object per row, the records that
 scripts/reference/hf_bench.py prints for the same rows with transformers;
