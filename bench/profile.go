@@ -2,6 +2,7 @@ package bench
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -39,6 +41,9 @@ type Profile struct {
 	// Top are the ops and kernels that took the most time, busiest first:
 	// up to ProfileTop on the host (by self time) and as many on the GPU.
 	Top []ProfileEntry `json:"top"`
+	// Trace is the file the profiled runs' events were written to (Options.
+	// TraceDir), empty when none was.
+	Trace string `json:"trace,omitempty"`
 }
 
 // ProfileEntry is the time of one op or kernel name per run.
@@ -60,8 +65,9 @@ const ProfileTop = 12
 // kernel's name runs to thousands of characters.
 const maxProfileName = 240
 
-// profileRuns runs a row's work runs times under libtorch's profiler.
-func profileRuns(run, sync func() error, runs int, gpu bool) (*Profile, error) {
+// profileRuns runs a row's work runs times under libtorch's profiler and,
+// with trace not empty, writes the events there (WriteTrace).
+func profileRuns(run, sync func() error, runs int, gpu bool, trace string) (*Profile, error) {
 	if err := sync(); err != nil {
 		return nil, err
 	}
@@ -88,7 +94,61 @@ func profileRuns(run, sync func() error, runs int, gpu bool) (*Profile, error) {
 	}
 	p := summarize(evs, runs)
 	p.WallMS = ms(wall) / float64(runs)
+	if trace != "" {
+		if err := loader.WriteFileAtomic(trace, func(w io.Writer) error { return WriteTrace(w, evs) }); err != nil {
+			return nil, err
+		}
+		p.Trace = trace
+	}
 	return p, nil
+}
+
+// traceEvent is an event of Chrome's trace event format, which Perfetto
+// (ui.perfetto.dev) and chrome://tracing open: a complete event ("X") with
+// its start and duration in microseconds, or metadata ("M").
+type traceEvent struct {
+	Name string            `json:"name"`
+	Ph   string            `json:"ph"`
+	Pid  int               `json:"pid"`
+	Tid  uint64            `json:"tid"`
+	Ts   float64           `json:"ts"`
+	Dur  float64           `json:"dur"`
+	Args map[string]string `json:"args,omitempty"`
+}
+
+// WriteTrace writes profiler events as a trace in Chrome's trace event
+// format: the host's ops as process 0, one track per thread, and the GPUs'
+// kernels and copies as process 1, one track per stream, on a clock that
+// starts at the first event. Events whose end precedes their start are left
+// out.
+func WriteTrace(w io.Writer, evs []torch.ProfileEvent) error {
+	out := []traceEvent{
+		{Name: "process_name", Ph: "M", Pid: 0, Args: map[string]string{"name": "host"}},
+		{Name: "process_name", Ph: "M", Pid: 1, Args: map[string]string{"name": "GPU"}},
+	}
+	var origin time.Duration
+	first := true
+	for _, e := range evs {
+		if e.Duration >= 0 && (first || e.Start < origin) {
+			origin, first = e.Start, false
+		}
+	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	for _, e := range evs {
+		if e.Duration < 0 {
+			continue
+		}
+		pid := 0
+		if e.GPU {
+			pid = 1
+		}
+		out = append(out, traceEvent{Name: e.Name, Ph: "X", Pid: pid, Tid: e.Thread, Ts: us(e.Start - origin), Dur: us(e.Duration)})
+	}
+	enc := json.NewEncoder(w)
+	return enc.Encode(struct {
+		TraceEvents     []traceEvent `json:"traceEvents"`
+		DisplayTimeUnit string       `json:"displayTimeUnit"`
+	}{out, "ms"})
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -233,6 +293,9 @@ func WriteProfiles(w io.Writer, recs []Record) error {
 		fmt.Fprintln(w)
 		if p.Invalid > 0 {
 			fmt.Fprintf(w, "  %d events left out: the profiler's clock gave them an end before their start\n", p.Invalid)
+		}
+		if p.Trace != "" {
+			fmt.Fprintf(w, "  trace: %s (Chrome's trace format: ui.perfetto.dev or chrome://tracing)\n", p.Trace)
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "  \tms a run\tcalls a run\t")

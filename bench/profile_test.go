@@ -2,6 +2,10 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -175,6 +179,7 @@ func TestRunProfile(t *testing.T) {
 	onTiny(t, dev, func(m *model.CLIP) error {
 		o := DefaultOptions()
 		o.Warmup, o.Repeat, o.Profile = 1, 1, 2
+		o.TraceDir = filepath.Join(t.TempDir(), "traces")
 		o.Base.Config = "tiny"
 		recs, err := Run(m, ScoreWork(), o)
 		if err != nil {
@@ -200,12 +205,35 @@ func TestRunProfile(t *testing.T) {
 				t.Errorf("%s on %s: %g calls a run", e.Name, e.Device, e.Calls)
 			}
 		}
+		trace := filepath.Join(o.TraceDir, "score.trace.json")
+		if p.Trace != trace {
+			t.Errorf("trace %q, want %q", p.Trace, trace)
+		}
+		data, err := os.ReadFile(trace)
+		if err != nil {
+			return err
+		}
+		var tr struct {
+			TraceEvents []traceEvent `json:"traceEvents"`
+		}
+		if err := json.Unmarshal(data, &tr); err != nil {
+			t.Fatalf("%s: %v", trace, err)
+		}
+		ops := 0
+		for _, e := range tr.TraceEvents {
+			if e.Ph == "X" && strings.HasPrefix(e.Name, "aten::") {
+				ops++
+			}
+		}
+		if ops == 0 {
+			t.Errorf("%s: no op among %d events", trace, len(tr.TraceEvents))
+		}
 		var b bytes.Buffer
 		if err := WriteProfiles(&b, recs); err != nil {
 			return err
 		}
 		out := b.String()
-		for _, want := range []string{"profile of score", "2 runs under libtorch's profiler", "in libtorch", "outside libtorch", p.Top[0].Name} {
+		for _, want := range []string{"profile of score", "2 runs under libtorch's profiler", "in libtorch", "outside libtorch", "trace: " + trace, p.Top[0].Name} {
 			if !strings.Contains(out, want) {
 				t.Errorf("WriteProfiles lacks %q:\n%s", want, out)
 			}
@@ -244,5 +272,37 @@ func TestWriteProfiles(t *testing.T) {
 	}
 	if strings.Contains(out, "profile of score") || strings.Contains(out, strings.Repeat("x", 90)) {
 		t.Errorf("a record without a profile, or a name not cut short:\n%s", out)
+	}
+}
+
+func TestWriteTrace(t *testing.T) {
+	evs := []torch.ProfileEvent{
+		ev("aten::mm", false, 3, 1000, 40),
+		ev("gemm", true, 7, 1010, 20),
+		ev("broken", true, 7, 1, -5),
+		ev("aten::relu", false, 3, 1050, 0),
+	}
+	var b bytes.Buffer
+	if err := WriteTrace(&b, evs); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		TraceEvents []traceEvent `json:"traceEvents"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, b.String())
+	}
+	want := []traceEvent{
+		{Name: "process_name", Ph: "M", Pid: 0, Args: map[string]string{"name": "host"}},
+		{Name: "process_name", Ph: "M", Pid: 1, Args: map[string]string{"name": "GPU"}},
+		{Name: "aten::mm", Ph: "X", Pid: 0, Tid: 3, Ts: 0, Dur: 40},
+		{Name: "gemm", Ph: "X", Pid: 1, Tid: 7, Ts: 10, Dur: 20},
+		{Name: "aten::relu", Ph: "X", Pid: 0, Tid: 3, Ts: 50, Dur: 0},
+	}
+	if fmt.Sprint(got.TraceEvents) != fmt.Sprint(want) {
+		t.Errorf("events\n%+v\nwant\n%+v", got.TraceEvents, want)
+	}
+	if !strings.Contains(b.String(), `"dur":0`) {
+		t.Errorf("an event of no duration lacks its dur: %s", b.String())
 	}
 }

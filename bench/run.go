@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/lavascope/lavascope/explain"
@@ -34,6 +35,9 @@ type Options struct {
 	// Profile runs each row this many more times under libtorch's
 	// profiler after the timed runs (Record.Profile); 0 does not.
 	Profile int
+	// TraceDir, with Profile, is where each row's profiled runs are
+	// written as a trace, WORK.trace.json (WriteTrace).
+	TraceDir string
 	// Base is copied into every record before the row fills it: Impl,
 	// Config, DeviceName, Versions, Threads.
 	Base Record
@@ -66,6 +70,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("tree tokens must be ≥ 1, got %d", o.TreeTokens)
 	case o.Profile < 0:
 		return fmt.Errorf("profiled runs must be ≥ 0, got %d", o.Profile)
+	case o.TraceDir != "" && o.Profile == 0:
+		return errors.New("a trace folder needs profiled runs")
 	case !(o.ClipGrad >= 0):
 		return fmt.Errorf("gradient clipping norm must be ≥ 0 (0: off), got %g", o.ClipGrad)
 	}
@@ -189,7 +195,11 @@ func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
 	}
 	// After the timing and the peak memory: the profiler costs host time.
 	if o.Profile > 0 {
-		if rec.Profile, err = profileRuns(run, sync, o.Profile, dev.IsCUDA()); err != nil {
+		trace := ""
+		if o.TraceDir != "" {
+			trace = filepath.Join(o.TraceDir, w.ID+".trace.json")
+		}
+		if rec.Profile, err = profileRuns(run, sync, o.Profile, dev.IsCUDA(), trace); err != nil {
 			return rec, fmt.Errorf("profiling: %w", err)
 		}
 	}

@@ -113,6 +113,7 @@ func TestRunErrors(t *testing.T) {
 			{"too many tokens", ScoreWork(), func(o *Options) { o.TreeTokens = 76 }},
 			{"no pairs", TrainWork([]int{0}), func(*Options) {}},
 			{"negative profile", ScoreWork(), func(o *Options) { o.Profile = -1 }},
+			{"trace without profile", ScoreWork(), func(o *Options) { o.TraceDir = t.TempDir() }},
 		} {
 			o := DefaultOptions()
 			c.edit(&o)

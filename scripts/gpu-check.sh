@@ -46,6 +46,8 @@
 #   GPU_CHECK_BF16  1: also time lavascope's relevance and scoring in bf16
 #   GPU_CHECK_PROFILE  runs of each row under libtorch's profiler, after the
 #                   tests (default 3; 0: none): where the time goes
+#   GPU_CHECK_TRACES  1: also write those runs as timelines (Chrome's trace
+#                   format, a few MB a row) under traces/ and traces-best/
 #   GPU_CHECK_HF    0: leave out the transformers reference (no PyTorch there)
 #   GPU_CHECK_DEVICE  cuda (default); cpu runs the same steps on the CPU, to
 #                   try the script on a machine without a GPU
@@ -263,6 +265,7 @@ if [[ -x build/lavascope && $profile_runs -gt 0 ]]; then
 	for tag in "${variants[@]}"; do
 		flags=()
 		[[ $tag == best ]] && flags=(--tf32 --cuda-graphs)
+		[[ ${GPU_CHECK_TRACES:-0} == 1 ]] && flags+=(--profile-trace "$logdir/traces${tag:+-$tag}")
 		for kind in explain score train; do
 			log="profile-$kind${tag:+-$tag}.log"
 			step "lavascope bench $kind --profile $profile_runs${flags[*]:+ ${flags[*]}} ($config, $device)" "$log" 90 \

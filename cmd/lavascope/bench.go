@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -51,7 +52,8 @@ graph: the same kernels, one launch), --adamw fused|foreach (the training
 rows' optimizer; auto picks fused where libtorch has it). --profile N runs
 each row N more times under libtorch's profiler and prints where the time
 went: the host's in libtorch, waiting for the GPU and outside libtorch, the
-GPU's busy time, the busiest ops and kernels.
+GPU's busy time, the busiest ops and kernels; --profile-trace DIR also writes
+them as a timeline to open in ui.perfetto.dev.
 
 --json prints one JSON object per row, the records that
 scripts/reference/hf_bench.py prints for the same rows with transformers;
@@ -96,6 +98,7 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 			fs.BoolVar(&f.tf32, "tf32", false, "let float32 matrix products and convolutions use TF32 on CUDA (states its accuracy against f32)")
 			fs.BoolVar(&f.o.Graphs, "cuda-graphs", false, "run every row from a CUDA graph (CUDA, a shim against libtorch ≥ 2; training ≥ 2.4 and fused AdamW)")
 			fs.IntVar(&f.o.Profile, "profile", 0, "after timing a row, run it this many more times under libtorch's profiler and print where the time went (host ops, GPU kernels)")
+			fs.StringVar(&f.o.TraceDir, "profile-trace", "", "with --profile: write each row's profiled runs to `DIR`/WORK.trace.json (Chrome's trace format, for ui.perfetto.dev)")
 			fs.StringVar(&f.adamw, "adamw", "auto", "AdamW of the training rows: auto (fused with libtorch ≥ 2 on CUDA or ≥ 2.4 on the CPU, else foreach), foreach or fused")
 			cmd.AddCommand(c)
 		}
@@ -158,6 +161,15 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 	if f.o.Graphs {
 		if err := torch.CUDAGraphsUsable(dev); err != nil {
 			return withExit(2, fmt.Errorf("--cuda-graphs: %w", err))
+		}
+	}
+	if f.o.TraceDir != "" && f.o.Profile == 0 {
+		return withExit(2, errors.New("--profile-trace needs --profile N: the runs whose trace it writes"))
+	}
+	if f.o.TraceDir != "" {
+		// Before the timing, not after it.
+		if err := os.MkdirAll(f.o.TraceDir, 0o755); err != nil {
+			return withExit(2, fmt.Errorf("--profile-trace: %w", err))
 		}
 	}
 	if f.o.Profile > 0 && !torch.ProfilerCompiled() {

@@ -121,6 +121,8 @@ func TestBenchBadInput(t *testing.T) {
 		{"train", "--batch-pairs", "0"},
 		{"score", "--repeat", "0"},
 		{"score", "--profile", "-1"},
+		{"score", "--profile-trace", "traces"},
+		{"score", "--profile", "1", "--profile-trace", filepath.Join(bad, "sub")},
 		{"train", "--adamw", "sgd"},
 		{"score", "--device", "cpu", "--cuda-graphs"},
 		{"compare", bad},
