@@ -66,7 +66,7 @@ const ProfileTop = 12
 const maxProfileName = 240
 
 // profileRuns runs a row's work runs times under libtorch's profiler and,
-// with trace not empty, writes the events there (WriteTrace).
+// with trace not empty, writes the events there (writeTrace).
 func profileRuns(run, sync func() error, runs int, gpu bool, trace string) (*Profile, error) {
 	if err := sync(); err != nil {
 		return nil, err
@@ -92,10 +92,12 @@ func profileRuns(run, sync func() error, runs int, gpu bool, trace string) (*Pro
 	if err != nil {
 		return nil, err
 	}
+	evs, invalid := dropInvalid(evs)
 	p := summarize(evs, runs)
 	p.WallMS = ms(wall) / float64(runs)
+	p.Invalid = invalid
 	if trace != "" {
-		if err := loader.WriteFileAtomic(trace, func(w io.Writer) error { return WriteTrace(w, evs) }); err != nil {
+		if err := loader.WriteFileAtomic(trace, func(w io.Writer) error { return writeTrace(w, evs) }); err != nil {
 			return nil, err
 		}
 		p.Trace = trace
@@ -116,28 +118,29 @@ type traceEvent struct {
 	Args map[string]string `json:"args,omitempty"`
 }
 
-// WriteTrace writes profiler events as a trace in Chrome's trace event
+// dropInvalid removes the events whose end precedes their start (the
+// profiler's clock failed on them; see torch.ProfileEvent) and counts them.
+func dropInvalid(evs []torch.ProfileEvent) ([]torch.ProfileEvent, int) {
+	n := len(evs)
+	evs = slices.DeleteFunc(evs, func(e torch.ProfileEvent) bool { return e.Duration < 0 })
+	return evs, n - len(evs)
+}
+
+// writeTrace writes profiler events as a trace in Chrome's trace event
 // format: the host's ops as process 0, one track per thread, and the GPUs'
 // kernels and copies as process 1, one track per stream, on a clock that
-// starts at the first event. Events whose end precedes their start are left
-// out.
-func WriteTrace(w io.Writer, evs []torch.ProfileEvent) error {
+// starts at the first event.
+func writeTrace(w io.Writer, evs []torch.ProfileEvent) error {
 	out := []traceEvent{
 		{Name: "process_name", Ph: "M", Pid: 0, Args: map[string]string{"name": "host"}},
 		{Name: "process_name", Ph: "M", Pid: 1, Args: map[string]string{"name": "GPU"}},
 	}
 	var origin time.Duration
-	first := true
-	for _, e := range evs {
-		if e.Duration >= 0 && (first || e.Start < origin) {
-			origin, first = e.Start, false
-		}
+	if len(evs) > 0 {
+		origin = slices.MinFunc(evs, func(a, b torch.ProfileEvent) int { return cmp.Compare(a.Start, b.Start) }).Start
 	}
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	for _, e := range evs {
-		if e.Duration < 0 {
-			continue
-		}
 		pid := 0
 		if e.GPU {
 			pid = 1
@@ -158,9 +161,9 @@ type tally struct {
 	time  time.Duration
 }
 
-// summarize turns events into a per-run Profile: self time per host op
-// name (an op's duration less its nested ops', on its thread), split into
-// work and waits for the GPU, and time per GPU kernel name.
+// summarize turns events (dropInvalid's) into a per-run Profile: self time
+// per host op name (an op's duration less its nested ops', on its thread),
+// split into work and waits for the GPU, and time per GPU kernel name.
 func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 	host := map[string]*tally{}
 	gpu := map[string]*tally{}
@@ -175,15 +178,11 @@ func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 	}
 	byThread := map[uint64][]torch.ProfileEvent{}
 	var kernels []torch.ProfileEvent
-	invalid := 0
 	for _, e := range evs {
-		switch {
-		case e.Duration < 0:
-			invalid++
-		case e.GPU:
+		if e.GPU {
 			add(gpu, e.Name, e.Duration)
 			kernels = append(kernels, e)
-		default:
+		} else {
 			byThread[e.Thread] = append(byThread[e.Thread], e)
 		}
 	}
@@ -220,7 +219,7 @@ func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 		}
 	}
 	n := float64(runs)
-	p := &Profile{Runs: runs, HostMS: ms(busyHost) / n, WaitMS: ms(wait) / n, Invalid: invalid}
+	p := &Profile{Runs: runs, HostMS: ms(busyHost) / n, WaitMS: ms(wait) / n}
 	if len(kernels) > 0 {
 		busy := ms(union(kernels)) / n
 		p.GPUBusyMS = &busy
