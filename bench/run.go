@@ -36,7 +36,7 @@ type Options struct {
 	// profiler after the timed runs (Record.Profile); 0 does not.
 	Profile int
 	// TraceDir, with Profile, is where each row's profiled runs are
-	// written as a trace, WORK.trace.json (WriteTrace).
+	// written as a trace, WORK.trace.json (Chrome's trace event format).
 	TraceDir string
 	// Base is copied into every record before the row fills it: Impl,
 	// Config, DeviceName, Versions, Threads.
@@ -60,7 +60,9 @@ func DefaultOptions() Options {
 	}
 }
 
-func (o *Options) validate() error {
+// Validate says what is wrong with o, if anything: a command checks it
+// before loading a model; Run checks it again.
+func (o *Options) Validate() error {
 	switch {
 	case o.Warmup < 0:
 		return fmt.Errorf("warm-up runs must be ≥ 0, got %d", o.Warmup)
@@ -71,7 +73,7 @@ func (o *Options) validate() error {
 	case o.Profile < 0:
 		return fmt.Errorf("profiled runs must be ≥ 0, got %d", o.Profile)
 	case o.TraceDir != "" && o.Profile == 0:
-		return errors.New("a trace folder needs profiled runs")
+		return errors.New("a trace folder needs profiled runs (bench --profile N) to write")
 	case !(o.ClipGrad >= 0):
 		return fmt.Errorf("gradient clipping norm must be ≥ 0 (0: off), got %g", o.ClipGrad)
 	}
@@ -82,7 +84,7 @@ func (o *Options) validate() error {
 // It must run on the goroutine that runs m's torch calls. The training
 // rows change m's weights; they leave its parameters not requiring grad.
 func Run(m *model.CLIP, works []Work, o Options) ([]Record, error) {
-	if err := o.validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	width := m.Config().Text.MaxPositionEmbeddings

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -134,8 +133,8 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 			return withExit(2, fmt.Errorf("--batch-pairs %d: want at least 1", k))
 		}
 	}
-	if f.o.Repeat < 1 || f.o.Warmup < 0 || f.o.TreeTokens < 1 || !(f.o.ClipGrad >= 0) || f.o.Profile < 0 {
-		return withExit(2, errors.New("--repeat must be ≥ 1, --warmup ≥ 0, --tokens ≥ 1, --clip-grad ≥ 0 and --profile ≥ 0"))
+	if err := f.o.Validate(); err != nil {
+		return withExit(2, fmt.Errorf("bench: %w", err))
 	}
 	impl, err := torch.ParseAdamWImpl(f.adamw)
 	if err != nil {
@@ -162,9 +161,6 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 		if err := torch.CUDAGraphsUsable(dev); err != nil {
 			return withExit(2, fmt.Errorf("--cuda-graphs: %w", err))
 		}
-	}
-	if f.o.TraceDir != "" && f.o.Profile == 0 {
-		return withExit(2, errors.New("--profile-trace needs --profile N: the runs whose trace it writes"))
 	}
 	if f.o.TraceDir != "" {
 		// Before the timing, not after it.
