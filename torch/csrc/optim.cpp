@@ -57,6 +57,8 @@ struct AdamW {
   at::Tensor scratch;
 
   void step();
+  // scratch_like is a tensor shaped as v in scratch, which grows to fit.
+  at::Tensor scratch_like(const at::Tensor& v);
   // step_lr is step with the learning rate read from lr, a float32 scalar
   // on the parameters' device: the fused kernel only, after a step() made
   // the state (what a CUDA graph captures: nothing is read back).
@@ -138,15 +140,16 @@ void AdamW::step() {
   // cache, a fifth off a ViT-B/32 step with libtorch 1.13.
   for (size_t k = 0; k < l.ps.size(); k++) {
     Lists one = l.one(k);
-    const at::Tensor& v = one.v[0];
-    if (v.is_contiguous()) {
-      if (!scratch.defined() || scratch.numel() < v.numel() || scratch.scalar_type() != v.scalar_type()) {
-        scratch = at::empty({std::max<int64_t>(v.numel(), scratch.defined() ? scratch.numel() : 0)}, v.options());
-      }
-      one.denom = scratch.narrow(0, 0, v.numel()).view(v.sizes());
-    }
+    one.denom = scratch_like(one.v[0]);
     foreach_update(one);
   }
+}
+
+at::Tensor AdamW::scratch_like(const at::Tensor& v) {
+  if (!scratch.defined() || scratch.numel() < v.numel() || scratch.scalar_type() != v.scalar_type()) {
+    scratch = at::empty({v.numel()}, v.options());
+  }
+  return scratch.narrow(0, 0, v.numel()).view(v.sizes());
 }
 
 Lists AdamW::lists(const std::vector<size_t>& idx) const {
