@@ -232,7 +232,6 @@ wait_first() {
 # headers), profile.cpp libtorch's profiler (LAVASCOPE_PROFILER; always tried).
 graphs=0
 if [[ ${#cudadefs[@]} -gt 0 && "${version%%.*}" =~ ^[0-9]+$ && "${version%%.*}" -ge 2 ]]; then graphs=1; fi
-profiler=1
 optional_define() { # optional_define FILE: the define FILE is tried with, if any
 	case "$1" in
 	graphs.cpp) [[ $graphs == 1 ]] && echo -DLAVASCOPE_GRAPHS ;;
@@ -251,6 +250,7 @@ for f in "${sources[@]}"; do
 done
 while ((${#pids[@]} > 0)); do wait_first; done
 kept=()
+without=() # the optional files built without their define
 for n in "${failed[@]}"; do
 	def="$(optional_define "$n")"
 	if [[ -z "$def" ]]; then
@@ -259,10 +259,7 @@ for n in "${failed[@]}"; do
 	fi
 	echo "build-torch: $n did not compile with $def (compiler output above); building it without" >&2
 	"$cxx" "${flags[@]}" -c "$root/torch/csrc/$n" -o "$objdir/${n%.cpp}.o" || die "compiling $n without $def failed"
-	case "$n" in
-	graphs.cpp) graphs=0 ;;
-	profile.cpp) profiler=0 ;;
-	esac
+	without+=("$n")
 done
 failed=("${kept[@]}")
 ((${#failed[@]} == 0)) || die "compiling ${failed[*]} against $src failed (compiler output above)"
@@ -272,7 +269,11 @@ fi
 mv -f "$tmp" "$out"
 echo "$hash" >"$stamp"
 if [[ $cuda == 1 ]]; then
-	if [[ $graphs == 1 ]]; then echo "graphs:   CUDA graphs on"; else echo "graphs:   CUDA graphs off (need libtorch >= 2 with the CUDA headers)"; fi
+	if [[ $graphs == 1 && " ${without[*]} " != *" graphs.cpp "* ]]; then
+		echo "graphs:   CUDA graphs on"
+	else
+		echo "graphs:   CUDA graphs off (need libtorch >= 2 with the CUDA headers)"
+	fi
 fi
-if [[ $profiler == 0 ]]; then echo "profiler: off (its headers did not compile)"; fi
+if [[ " ${without[*]} " == *" profile.cpp "* ]]; then echo "profiler: off (its headers did not compile)"; fi
 echo "shim:     $out (built in $((SECONDS - start)) s)"

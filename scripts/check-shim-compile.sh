@@ -4,10 +4,10 @@
 # libtorch-dev of Debian trixie, 2.6, and of Debian unstable, the newest
 # Debian has: 2.14 when written), the optional profiler included, and, for
 # the CUDA code (memory statistics, CUDA graphs), the CUDA toolkit's headers
-# (Debian's nvidia-cuda-dev, non-free). It is for a machine without a GPU: `make torch` only compiles the
-# code paths of the libtorch at hand (Debian bookworm's 1.13, CPU), and the
-# libtorch 2 and CUDA paths otherwise meet a compiler only on a lent GPU
-# machine.
+# (Debian's nvidia-cuda-dev, non-free). It is for a machine without a GPU:
+# `make torch` only compiles the code paths of the libtorch at hand (Debian
+# bookworm's 1.13, CPU), and the libtorch 2 and CUDA paths otherwise meet a
+# compiler only on a lent GPU machine.
 #
 # Each libtorch is checked in the C++ standards scripts/build-torch.sh would
 # use for it (C++20 from 2.14 on, whose ATen refuses C++17; else C++17 and

@@ -47,7 +47,8 @@
 #   GPU_CHECK_PROFILE  runs of each row under libtorch's profiler, after the
 #                   tests (default 3; 0: none): where the time goes
 #   GPU_CHECK_TRACES  1: also write those runs as timelines (Chrome's trace
-#                   format, a few MB a row) under traces/ and traces-best/
+#                   format; 43 MB for the tiny model's rows on a 2-core CPU)
+#                   under traces/ and traces-best/
 #   GPU_CHECK_HF    0: leave out the transformers reference (no PyTorch there)
 #   GPU_CHECK_DEVICE  cuda (default); cpu runs the same steps on the CPU, to
 #                   try the script on a machine without a GPU
@@ -173,6 +174,9 @@ lv_json="$logdir/lavascope-bench.jsonl"
 hf_json="$logdir/hf-bench.jsonl"
 rm -f "$lv_json" "$hf_json" "$logdir/compare.txt"
 bench_args=(--config "$config" --warmup "$warmup" --repeat "$repeat" --json)
+# The options a PyTorch user could switch on too: TF32 and CUDA graphs (the
+# training rows take fused AdamW either way); the "best" rows and profiles.
+best_flags=(--tf32 --cuda-graphs)
 # lv_bench KIND TAG FLAGS...: `lavascope bench KIND FLAGS...` appended to
 # lv_json, its log lavascope-bench-KIND[-TAG].log. Each kind runs in a process
 # of its own, so that a row that fails (or a shim that crashes) costs that
@@ -193,10 +197,8 @@ if [[ ${GPU_CHECK_HF:-1} == 1 ]]; then
 		"$python" scripts/reference/hf_bench.py --device "$device" "${bench_args[@]}"
 fi
 if [[ -x build/lavascope ]]; then
-	# The options a PyTorch user could switch on too: TF32 and CUDA graphs
-	# (the training rows take fused AdamW either way).
 	if [[ $device == cuda* && ${GPU_CHECK_BEST:-1} == 1 ]]; then
-		for kind in explain score train; do lv_bench "$kind" best --tf32 --cuda-graphs; done
+		for kind in explain score train; do lv_bench "$kind" best "${best_flags[@]}"; done
 	fi
 	if [[ ${GPU_CHECK_BF16:-0} == 1 ]]; then
 		for kind in explain score; do lv_bench "$kind" bf16 --dtype bf16; done
@@ -264,7 +266,7 @@ if [[ -x build/lavascope && $profile_runs -gt 0 ]]; then
 	[[ $device == cuda* && ${GPU_CHECK_BEST:-1} == 1 ]] && variants+=(best)
 	for tag in "${variants[@]}"; do
 		flags=()
-		[[ $tag == best ]] && flags=(--tf32 --cuda-graphs)
+		[[ $tag == best ]] && flags=("${best_flags[@]}")
 		[[ ${GPU_CHECK_TRACES:-0} == 1 ]] && flags+=(--profile-trace "$logdir/traces${tag:+-$tag}")
 		for kind in explain score train; do
 			log="profile-$kind${tag:+-$tag}.log"
