@@ -123,13 +123,33 @@ func AddFlags(fs *pflag.FlagSet, names ...string) {
 	}
 }
 
+// keyAnnotation marks the flags addFlag made, so that Load reads those and
+// not a command's own flag that happens to share a key's name (train's and
+// bench's boolean --cuda-graphs beside the explorer's cuda_graphs).
+const keyAnnotation = "lavascope-config-key"
+
 func addFlag(fs *pflag.FlagSet, k key) {
+	name := flagName(k.name)
 	switch d := k.def.(type) {
 	case int:
-		fs.Int(flagName(k.name), d, k.usage)
+		fs.Int(name, d, k.usage)
 	default:
-		fs.String(flagName(k.name), fmt.Sprint(d), k.usage)
+		fs.String(name, fmt.Sprint(d), k.usage)
 	}
+	// The flag was just added, so SetAnnotation cannot fail.
+	_ = fs.SetAnnotation(name, keyAnnotation, []string{k.name})
+}
+
+// setByFlag returns the flag of key name when the command line set it.
+func setByFlag(fs *pflag.FlagSet, name string) (*pflag.Flag, bool) {
+	if fs == nil {
+		return nil, false
+	}
+	f := fs.Lookup(flagName(name))
+	if f == nil || !f.Changed || f.Annotations[keyAnnotation] == nil {
+		return nil, false
+	}
+	return f, true
 }
 
 // DefaultFile is where the configuration file is looked for without --config.
@@ -186,10 +206,8 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 	// Env and flags go on top of the file values, which Set made overrides above:
 	// apply them by hand so that the precedence stays flags > env > file > defaults.
 	source := func(name string) string {
-		if fs != nil {
-			if f := fs.Lookup(flagName(name)); f != nil && f.Changed {
-				return "flag --" + flagName(name)
-			}
+		if _, ok := setByFlag(fs, name); ok {
+			return "flag --" + flagName(name)
 		}
 		if _, ok := os.LookupEnv(envName(name)); ok {
 			return "environment variable " + envName(name)
@@ -205,10 +223,8 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 		if e, ok := os.LookupEnv(envName(k.name)); ok {
 			val = e
 		}
-		if fs != nil {
-			if f := fs.Lookup(flagName(k.name)); f != nil && f.Changed {
-				val = f.Value.String()
-			}
+		if f, ok := setByFlag(fs, k.name); ok {
+			val = f.Value.String()
 		}
 		raw[k.name] = val
 	}

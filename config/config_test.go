@@ -65,6 +65,27 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// TestOwnFlagIsNotAKey: a command's own flag named like a key it does not
+// take (bench's and train's boolean --cuda-graphs) is that command's, not
+// the key's: set, it neither fails the key's check nor overrides the key.
+func TestOwnFlagIsNotAKey(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("LAVASCOPE_CUDA_GRAPHS", "off")
+	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
+	NewLoader().BindPersistentFlags(fs)
+	graphs := fs.Bool("cuda-graphs", false, "")
+	if err := fs.Parse([]string{"--cuda-graphs"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := NewLoader().Load("", fs)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !*graphs || cfg.CUDAGraphs != "off" {
+		t.Errorf("--cuda-graphs %v, cuda_graphs %q; want true and the environment's off", *graphs, cfg.CUDAGraphs)
+	}
+}
+
 func TestDefaultFileIsRead(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", dir)

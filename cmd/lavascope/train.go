@@ -162,6 +162,11 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 		return err
 	}
 	defer w.Close()
+	if f.o.Graphs {
+		if err := model.GraphsUsable(dev, f.o.AdamW.Impl); err != nil {
+			return withExit(2, fmt.Errorf("--cuda-graphs: %w", err))
+		}
+	}
 	m, tok, err := trainModel(w, f, saved, train, dev)
 	if err != nil {
 		return err

@@ -116,6 +116,8 @@ func TestTrainBadFlags(t *testing.T) {
 		{[]string{"train", "--data", data, "--init", cfg, "--learn-vocab", "10", "--input", "image", "--out", out}, "--input"},
 		{[]string{"train", "--data", data, "--init", cfg, "--learn-vocab", "10", "--steps", "5", "--epochs", "1", "--out", out}, "not both"},
 		{[]string{"train", "--data", data, "--out", out, "--resume"}, "--resume"},
+		// The option itself, not the explorer's cuda_graphs setting.
+		{[]string{"train", "--data", data, "--init", cfg, "--learn-vocab", "10", "--out", filepath.Join(out, "graphs"), "--device", "cpu", "--cuda-graphs"}, "--cuda-graphs: CUDA graphs need a CUDA device"},
 		{[]string{"eval", "--checkpoint", out, "--data", data, "--split", "dev"}, "--split"},
 		{[]string{"eval", "--checkpoint", out, "--data", data, "--input", "pixels"}, "--input"},
 	} {
