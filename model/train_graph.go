@@ -64,6 +64,11 @@ func newStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids
 		}
 		return opt.ZeroGrad()
 	})
+	// An earlier step's graph, still alive (its loss held by the caller),
+	// would lend the capture gradient accumulators of the default stream.
+	if err := torch.ResetGradAccumulators(params); err != nil {
+		return nil, 0, 0, errors.Join(fmt.Errorf("train step graph: %w", err), s.Close())
+	}
 	if g.replay, err = torch.NewReplay(dev, graph, s, step); err != nil {
 		return nil, 0, 0, fmt.Errorf("train step graph: %w", err)
 	}

@@ -14,6 +14,7 @@ var (
 	opAutogradGrad    = newOp("autograd_grad")
 	opSetGradEnabled  = newOp("set_grad_enabled")
 	opIsGradEnabled   = newOp("is_grad_enabled")
+	opResetGradAcc    = newOp("reset_grad_accumulators")
 )
 
 // SetRequiresGrad makes autograd track (or stop tracking) the leaf t.
@@ -55,6 +56,21 @@ func (t *Tensor) Backward(seed *Tensor) error {
 // BackwardRetainGraph is Backward keeping the graph for another pass.
 func (t *Tensor) BackwardRetainGraph(seed *Tensor) error {
 	return mutate(opBackward, t, []*Tensor{seed}, []int64{1}, nil)
+}
+
+// ResetGradAccumulators makes the next graph built over the leaves ts
+// accumulate their gradients through nodes of its own instead of those of
+// graphs still alive (an earlier step's loss held somewhere keeps its graph).
+// A CUDA graph's capture needs it: libtorch (2.11 at least) runs such a node
+// on the stream it was made on, and one of the default stream's breaks the
+// capture of a backward on a side stream ("operation would make the legacy
+// stream depend on a capturing blocking stream"). Graphs built before keep
+// their nodes, and accumulate into the same Grad.
+func ResetGradAccumulators(ts []*Tensor) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	return mutate(opResetGradAcc, ts[0], ts[1:], nil, nil)
 }
 
 // Grad returns t's accumulated gradient; poisoned when t has none.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/lavascope/lavascope/internal/torchtest"
@@ -216,6 +217,36 @@ func TestBackwardSeedAndGrad(t *testing.T) {
 	z := e.f32([]float64{1}, 1)
 	if err := z.Grad().Err(); err == nil {
 		t.Error("Grad of a tensor without gradient: no error")
+	}
+}
+
+// TestResetGradAccumulators: a graph built before the reset and one built
+// after accumulate into the same Grad; a tensor that is not a leaf is
+// refused.
+func TestResetGradAccumulators(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	e := env{s: s, dev: dev}
+	w := e.f32([]float64{1, -2}, 2)
+	if err := w.SetRequiresGrad(true); err != nil {
+		t.Fatal(err)
+	}
+	before := w.MulScalar(2).SumAll()
+	if err := torch.ResetGradAccumulators([]*torch.Tensor{w}); err != nil {
+		t.Fatal(err)
+	}
+	after := w.MulScalar(3).SumAll()
+	for i, y := range []*torch.Tensor{after, before} {
+		if err := y.Backward(nil); err != nil {
+			t.Fatal(err)
+		}
+		want := []float64{3, 5}[i]
+		if g, err := w.Grad().Float64s(); err != nil || !near(g, []float64{want, want}, 0) {
+			t.Errorf("grad after %d backward passes = %v, %v; want %g", i+1, g, err, want)
+		}
+	}
+	if err := torch.ResetGradAccumulators([]*torch.Tensor{w, before}); err == nil || !strings.Contains(err.Error(), "not a leaf") {
+		t.Errorf("a tensor that is not a leaf: %v, want an error saying so", err)
 	}
 }
 

@@ -80,6 +80,53 @@ func TestReplay(t *testing.T) {
 	}
 }
 
+// TestReplayBackwardAfterEagerStep captures a Backward into a leaf's Grad
+// while the graph of an eager step over the leaf, made on the default
+// stream, is still alive (its loss is held): ResetGradAccumulators lets the
+// capture make its own accumulator on its stream. Each replay gives the
+// eager step's gradient.
+func TestReplayBackwardAfterEagerStep(t *testing.T) {
+	dev := torchtest.Device(t)
+	s := torchtest.Scope(t)
+	x := s.FromFloat32([]float32{1, 2, 3, 4, 5, 6}, 2, 3).ToDevice(dev)
+	w := s.FromFloat32([]float32{0.5, -1, 2}, 3, 1).ToDevice(dev)
+	if err := w.SetRequiresGrad(true); err != nil {
+		t.Fatal(err)
+	}
+	// The loss stays in s, and so does its graph over w, to the end.
+	if err := x.Matmul(w).Pow(2).SumAll().Backward(nil); err != nil {
+		t.Fatal(err)
+	}
+	want := w.Grad().Clone()
+	if err := w.Grad().Zero_(); err != nil {
+		t.Fatal(err)
+	}
+	if err := torch.ResetGradAccumulators([]*torch.Tensor{w}); err != nil {
+		t.Fatal(err)
+	}
+	graph := torch.CUDAGraphsUsable(dev) == nil
+	r, err := torch.NewReplay(dev, graph, torch.NewScope(), func(sc *torch.Scope) ([]*torch.Tensor, error) {
+		if err := x.In(sc).Matmul(w).Pow(2).SumAll().Backward(nil); err != nil {
+			return nil, err
+		}
+		g := w.In(sc).Grad()
+		out := g.Clone()
+		return []*torch.Tensor{out}, g.Zero_()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for run := range 2 {
+		if err := r.Run(); err != nil {
+			t.Fatal(err)
+		}
+		if d := maxDiff(t, "gradient", r.Outputs()[0], want); d > 1e-5 {
+			t.Errorf("run %d (graph %v): the gradient differs from the eager step's by %g", run+1, graph, d)
+		}
+	}
+}
+
 func TestReplayErrors(t *testing.T) {
 	dev := torchtest.Device(t)
 	s := torchtest.Scope(t)

@@ -157,6 +157,16 @@ void init_cuda_allocator(int64_t dev) {
 
 // The op table. Argument conventions are documented beside each op's Go
 // wrapper in package torch; both sides must agree.
+// clear_grad_accumulator drops t's reference to the node that accumulates
+// its gradient, whose weak pointer type changed in libtorch 2 (std::weak_ptr,
+// then c10::weak_intrusive_ptr): W is set's parameter, an empty one made from
+// an empty strong pointer.
+template <typename W>
+void clear_grad_accumulator(void (*set)(const torch::autograd::Variable&, W), const at::Tensor& t) {
+  using Strong = decltype(torch::autograd::impl::try_get_grad_accumulator(t));
+  set(t, W(Strong()));
+}
+
 OpTable make_ops() {
   OpTable table = {
       // --- process-wide ---------------------------------------------------
@@ -470,6 +480,18 @@ OpTable make_ops() {
                                        describe(t));
          }
          t.backward(seed, c.b(0) ? lt_optional<bool>(true) : LT_NULLOPT);
+       }},
+      // in: leaf tensors. Autograd keeps a leaf's gradient accumulator while
+      // any graph built over the leaf lives, and (libtorch 2.11 at least)
+      // runs on the stream it was made on: a graph captured on a side stream
+      // must not reach one of the default stream's. Dropped, the next graph makes
+      // its own on the stream current then; older graphs keep theirs.
+      {"reset_grad_accumulators",
+       [](Ctx& c) {
+         for (const auto& t : c.tensors(0, c.n_in())) {
+           if (!t.is_leaf()) throw std::invalid_argument("not a leaf: " + describe(t));
+           clear_grad_accumulator(&torch::autograd::impl::set_grad_accumulator, t);
+         }
        }},
       {"grad",
        [](Ctx& c) {
