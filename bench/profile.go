@@ -27,8 +27,9 @@ type Profile struct {
 	WallMS float64 `json:"wall_ms"`
 	// HostMS is the host's time in libtorch's ops and CUDA calls, less
 	// WaitMS: its time waiting for a GPU (in calls named …Synchronize and
-	// cudaMemcpy…, which a read-back makes). WallMS less both is the time
-	// outside them: the binding, Go, the profiler.
+	// cudaMemcpy…, which a read-back makes, and in launches stalled by a
+	// full queue). WallMS less both is the time outside them: the binding,
+	// Go, the profiler (its own records are left out of HostMS and Top).
 	HostMS float64 `json:"host_ms"`
 	WaitMS float64 `json:"wait_ms"`
 	// GPUBusyMS is the time at least one kernel or copy ran on a GPU; nil
@@ -208,6 +209,9 @@ func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 			stack = append(stack, i)
 		}
 		for i, e := range es {
+			if profilerOwn(e.Name) {
+				continue
+			}
 			// The same rounding can make children outlast their parent.
 			d := max(self[i], 0)
 			add(host, e.Name, d)
@@ -229,10 +233,22 @@ func summarize(evs []torch.ProfileEvent, runs int) *Profile {
 }
 
 // waits says whether a host call named name waits for a GPU: a
-// synchronisation, or a copy, which waits for the work queued before it (a
-// read-back's copy to pageable memory returns only when done).
+// synchronisation; a copy, which waits for the work queued before it (a
+// read-back's copy to pageable memory returns only when done); or a launch
+// stalled because the GPU's queue is full (CUPTI's "Command Buffer Full").
 func waits(name string) bool {
-	return strings.HasSuffix(name, "Synchronize") || strings.HasPrefix(name, "cudaMemcpy")
+	return strings.HasSuffix(name, "Synchronize") || strings.HasPrefix(name, "cudaMemcpy") || name == "Command Buffer Full"
+}
+
+// profilerOwn says whether a host event named name is the profiler's own
+// work (CUPTI's overhead records, as Kineto names them), which is not the
+// row's: it counts as time outside libtorch.
+func profilerOwn(name string) bool {
+	switch name {
+	case "Activity Buffer Request", "Buffer Flush", "Instrumentation", "Resource", "UVM Activity Init":
+		return true
+	}
+	return false
 }
 
 // union is the time covered by at least one of the events.

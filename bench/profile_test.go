@@ -112,6 +112,23 @@ func TestSummarize(t *testing.T) {
 				{Name: "cudaMemcpyAsync", Device: "host", Calls: 1, MS: 0.01},
 			},
 		},
+		{
+			name: "the profiler's own records left out, a stalled launch waits",
+			evs: []torch.ProfileEvent{
+				ev("cudaLaunchKernel", false, 1, 0, 100),
+				ev("Command Buffer Full", false, 1, 10, 60),
+				ev("Activity Buffer Request", false, 1, 80, 15),
+				ev("Activity Buffer Request", false, 2, 0, 40),
+			},
+			runs:    1,
+			host:    0.025,
+			wait:    0.06,
+			gpuBusy: -1,
+			wantTop: []ProfileEntry{
+				{Name: "Command Buffer Full", Device: "host", Calls: 1, MS: 0.06},
+				{Name: "cudaLaunchKernel", Device: "host", Calls: 1, MS: 0.025},
+			},
+		},
 		{name: "nothing", runs: 3, gpuBusy: -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,7 +204,11 @@ func TestRunProfile(t *testing.T) {
 			t.Fatalf("top %+v", p.Top)
 		}
 		for _, e := range p.Top {
-			// Whole calls per run: both runs made the same calls.
+			// Whole calls per run of the row's ops: both runs made the same
+			// (CUDA's calls and CUPTI's records may differ between runs).
+			if !strings.HasPrefix(e.Name, "aten::") {
+				continue
+			}
 			if e.Calls != float64(int(e.Calls)) || e.Calls < 1 {
 				t.Errorf("%s on %s: %g calls a run", e.Name, e.Device, e.Calls)
 			}
