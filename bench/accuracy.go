@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -17,19 +18,45 @@ import (
 // be fresh (not trained by Run) and on the same device. Call it on the
 // models' torch worker.
 func Accuracy(ref, m *model.CLIP, treeTokens int, seed uint64) (string, error) {
-	return accuracy(ref, m, m.DType().String(), func(bool) error { return nil }, treeTokens, seed)
+	return accuracy(ref, m, m.DType().String(), func(bool) error { return nil }, false, false, treeTokens, seed)
 }
 
-// AccuracyTF32 states, as Accuracy does, how far m with TF32 matrix
-// products (torch.SetAllowTF32) is from m in full float32. It leaves TF32
-// on. Call it on m's torch worker.
-func AccuracyTF32(m *model.CLIP, treeTokens int, seed uint64) (string, error) {
-	return accuracy(m, m, "f32 with TF32", torch.SetAllowTF32, treeTokens, seed)
+// AccuracyOptions states, as Accuracy does, how far m with TF32 matrix
+// products (torch.SetAllowTF32, left on) and/or from CUDA graphs (the
+// Static explainer and a replayed forward pass, as the bench rows run with
+// Graphs) is from m in full float32 op by op. Call it on m's torch worker.
+func AccuracyOptions(m *model.CLIP, tf32, graphs bool, treeTokens int, seed uint64) (string, error) {
+	if graphs {
+		if err := torch.CUDAGraphsUsable(m.Device()); err != nil {
+			return "", err
+		}
+	}
+	return accuracyOptions(m, tf32, graphs, graphs, treeTokens, seed)
+}
+
+// accuracyOptions is AccuracyOptions; replays runs m's side through the
+// replays graphs would capture, in CUDA graphs when graph is set (tests
+// run the replays without graphs where there is no CUDA).
+func accuracyOptions(m *model.CLIP, tf32, replays, graph bool, treeTokens int, seed uint64) (string, error) {
+	label := "f32"
+	if tf32 {
+		label += " with TF32"
+	}
+	if replays {
+		label += " from CUDA graphs"
+	}
+	set := func(bool) error { return nil }
+	if tf32 {
+		set = torch.SetAllowTF32
+	}
+	return accuracy(m, m, label, set, replays, graph, treeTokens, seed)
 }
 
 // accuracy compares m with ref; tf32 is called with false before each
-// computation of ref and with true before each of m.
-func accuracy(ref, m *model.CLIP, label string, tf32 func(bool) error, treeTokens int, seed uint64) (string, error) {
+// computation of ref and with true before each of m. With replays m's
+// logits come from a replayed forward pass and its relevance from the
+// Static explainer, captured in CUDA graphs when graph is set.
+func accuracy(ref, m *model.CLIP, label string, tf32 func(bool) error, replays, graph bool, treeTokens int, seed uint64) (string, error) {
 	s := torch.NewScope()
 	defer s.Close()
 	cfg := ref.Config()
@@ -48,6 +75,20 @@ func accuracy(ref, m *model.CLIP, label string, tf32 func(bool) error, treeToken
 	logits := func(c *model.CLIP, low bool) ([]float32, error) {
 		if err := tf32(low); err != nil {
 			return nil, err
+		}
+		if low && replays {
+			if _, err := c.CheckIDs(idt); err != nil {
+				return nil, err
+			}
+			r, err := newScoreReplay(c, px, idt, graph)
+			if err != nil {
+				return nil, err
+			}
+			defer r.Close()
+			if err := r.Run(); err != nil {
+				return nil, err
+			}
+			return r.Outputs()[0].Float32s()
 		}
 		out, err := c.Forward(s, px, idt, model.ForwardOptions{})
 		if err != nil {
@@ -74,7 +115,16 @@ func accuracy(ref, m *model.CLIP, label string, tf32 func(bool) error, treeToken
 	if err := tf32(true); err != nil {
 		return "", err
 	}
-	rm, err := explain.Explain(m, px, idt, explain.Own(2), opt)
+	var rm []explain.Result
+	if replays {
+		var st *explain.Static
+		if st, err = explain.NewStatic(m, 2, 2, treeTokens+2, explain.Own(2), opt, graph); err == nil {
+			rm, err = st.Explain(px, idt)
+			err = errors.Join(err, st.Close())
+		}
+	} else {
+		rm, err = explain.Explain(m, px, idt, explain.Own(2), opt)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%s relevance: %w", label, err)
 	}

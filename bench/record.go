@@ -52,8 +52,8 @@ type Record struct {
 	// ItemsPerS is Items over the median time.
 	ItemsPerS float64 `json:"items_per_s"`
 	// PeakMemBytes is the most memory the CUDA caching allocator held in
-	// tensors during the row (weights and optimizer state included); nil
-	// on the CPU.
+	// tensors during the row, its preparation (a CUDA graph's capture)
+	// included, and so weights and optimizer state; nil on the CPU.
 	PeakMemBytes *int64 `json:"peak_mem_bytes"`
 	// BindingCalls is how many ops one run called through lavascope's
 	// libtorch binding (torch.Calls: device synchronisation and the copies

@@ -143,6 +143,15 @@ func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
 		return rec, fmt.Errorf("inputs: %w", err)
 	}
 
+	// A shim built against a CUDA libtorch without the CUDA headers runs
+	// on the GPU but has no memory statistics. The peak counts from before
+	// prepare: a CUDA graph's capture takes the memory its replays reuse.
+	memStats := dev.IsCUDA() && torch.CUDACompiled()
+	if memStats {
+		if err := torch.CUDAResetPeakMemory(dev.Index); err != nil {
+			return rec, err
+		}
+	}
 	run, done, note, err := prepare(m, w, o, px, idt)
 	if err != nil {
 		return rec, err
@@ -153,14 +162,6 @@ func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
 	sync := func() error { return nil }
 	if dev.IsCUDA() {
 		sync = func() error { return torch.CUDASynchronize(dev.Index) }
-	}
-	// A shim built against a CUDA libtorch without the CUDA headers runs
-	// on the GPU but has no memory statistics.
-	memStats := dev.IsCUDA() && torch.CUDACompiled()
-	if memStats {
-		if err := torch.CUDAResetPeakMemory(dev.Index); err != nil {
-			return rec, err
-		}
 	}
 	for range o.Warmup {
 		if err := run(); err != nil {
@@ -264,18 +265,7 @@ func prepareStaticExplain(m *model.CLIP, w Work, o *Options, opt explain.Options
 // prepareGraphScore captures the scoring forward pass in a CUDA graph; a
 // run checks the ids, replays and reads the logits back.
 func prepareGraphScore(m *model.CLIP, px, ids *torch.Tensor) (func() error, func(), string, error) {
-	r, err := torch.NewReplay(m.Device(), true, nil, func(s *torch.Scope) ([]*torch.Tensor, error) {
-		var out *model.Output
-		err := torch.NoGrad(func() error {
-			var err error
-			out, err = m.Forward(s, px, ids, model.ForwardOptions{CheckedIDs: true})
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		return []*torch.Tensor{out.LogitsPerImage}, nil
-	})
+	r, err := newScoreReplay(m, px, ids, true)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -290,6 +280,23 @@ func prepareGraphScore(m *model.CLIP, px, ids *torch.Tensor) (func() error, func
 		return err
 	}
 	return run, func() { r.Close() }, "CUDA graph", nil
+}
+
+// newScoreReplay is the scoring forward pass on px and ids as a Replay
+// whose output is the logits per image; in a CUDA graph with graph.
+func newScoreReplay(m *model.CLIP, px, ids *torch.Tensor, graph bool) (*torch.Replay, error) {
+	return torch.NewReplay(m.Device(), graph, nil, func(s *torch.Scope) ([]*torch.Tensor, error) {
+		var out *model.Output
+		err := torch.NoGrad(func() error {
+			var err error
+			out, err = m.Forward(s, px, ids, model.ForwardOptions{CheckedIDs: true})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return []*torch.Tensor{out.LogitsPerImage}, nil
+	})
 }
 
 // prepareTrain makes the parameters trainable and an optimizer, and

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -211,13 +212,16 @@ func TestAccuracy(t *testing.T) {
 	})
 }
 
-// TestAccuracyTF32: TF32 only changes CUDA products, so on the CPU the
-// statement says the model equals itself.
-func TestAccuracyTF32(t *testing.T) {
+// TestAccuracyOptions: TF32 only changes CUDA products, so on the CPU the
+// statement says the model equals itself; the replays CUDA graphs would
+// capture (run without graphs where CUDA has none) give the results op by
+// op gives, within float32 rounding.
+func TestAccuracyOptions(t *testing.T) {
 	dev := torchtest.Device(t)
+	graph := torch.CUDAGraphsUsable(dev) == nil
 	onTiny(t, dev, func(m *model.CLIP) error {
 		defer torch.SetAllowTF32(false)
-		got, err := AccuracyTF32(m, DefaultTreeTokens, 1)
+		got, err := AccuracyOptions(m, true, false, DefaultTreeTokens, 1)
 		if err != nil {
 			return err
 		}
@@ -227,6 +231,27 @@ func TestAccuracyTF32(t *testing.T) {
 		if !dev.IsCUDA() && (!strings.Contains(got, "logits max |Δ| 0 ") || !strings.Contains(got, "image 0, text 0")) {
 			t.Errorf("TF32 on the CPU changed the results: %q", got)
 		}
+		if _, err := AccuracyOptions(m, false, true, DefaultTreeTokens, 1); (err == nil) != graph {
+			t.Errorf("AccuracyOptions with graphs on %s: %v", dev, err)
+		}
+		if err := torch.SetAllowTF32(false); err != nil {
+			return err
+		}
+		got, err = accuracyOptions(m, false, true, graph, DefaultTreeTokens, 1)
+		if err != nil {
+			return err
+		}
+		var logits, img, txt float64
+		if _, err := fmt.Sscanf(got[strings.Index(got, "logits max"):], "logits max |Δ| %g", &logits); err != nil {
+			t.Fatalf("statement %q: %v", got, err)
+		}
+		if _, err := fmt.Sscanf(got[strings.Index(got, "relevance max"):], "relevance max |Δ| image %g, text %g", &img, &txt); err != nil {
+			t.Fatalf("statement %q: %v", got, err)
+		}
+		if !strings.HasPrefix(got, "f32 from CUDA graphs vs f32") || logits > 1e-5 || img > 1e-4 || txt > 1e-4 {
+			t.Errorf("replays against op by op: %q", got)
+		}
+		t.Log(got)
 		return nil
 	})
 }

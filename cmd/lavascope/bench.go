@@ -47,7 +47,8 @@ from --device: auto falls back to the CPU with a notice.
 
 Options a GPU user can turn on, each stated in the records: --tf32 (with its
 accuracy against float32), --cuda-graphs (every row replayed from a CUDA
-graph: the same kernels, one launch), --adamw fused|foreach (the training
+graph: the same kernels, one launch; its accuracy against float32 op by op
+too), --adamw fused|foreach (the training
 rows' optimizer; auto picks fused where libtorch has it). --profile N runs
 each row N more times under libtorch's profiler and prints where the time
 went: the host's in libtorch, waiting for the GPU and outside libtorch, the
@@ -196,15 +197,16 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 				return fmt.Errorf("accuracy of %s: %w", dt, err)
 			}
 		}
+		// TF32 is process-wide; bf16 and f16 products do not use it, so a
+		// lower dtype keeps its own accuracy statement.
+		if dt == torch.Float32 && (f.tf32 || f.o.Graphs) {
+			if vsF32, err = bench.AccuracyOptions(m, f.tf32, f.o.Graphs, f.o.TreeTokens, f.o.Seed); err != nil {
+				return fmt.Errorf("accuracy of the options against float32: %w", err)
+			}
+		}
 		if f.tf32 {
-			// Process-wide; bf16 and f16 products do not use it, so a
-			// lower dtype keeps its own accuracy statement.
 			o.TF32 = true
-			if dt == torch.Float32 {
-				if vsF32, err = bench.AccuracyTF32(m, f.o.TreeTokens, f.o.Seed); err != nil {
-					return fmt.Errorf("accuracy of TF32: %w", err)
-				}
-			} else if err := torch.SetAllowTF32(true); err != nil {
+			if err := torch.SetAllowTF32(true); err != nil {
 				return err
 			}
 			defer torch.SetAllowTF32(false)

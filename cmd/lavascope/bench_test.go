@@ -133,6 +133,11 @@ func TestBenchBadInput(t *testing.T) {
 			t.Errorf("bench %v: %v, want exit status 2", args, err)
 		}
 	}
+	// The option itself is read, not the explorer's cuda_graphs setting of
+	// the same name, whose values are auto and off.
+	if _, _, err := runBenchCmd(t, "score", "--device", "cpu", "--cuda-graphs"); err == nil || !strings.HasPrefix(err.Error(), "--cuda-graphs: ") {
+		t.Errorf("bench --cuda-graphs on the CPU: %v, want the option's own error", err)
+	}
 }
 
 // TestBenchDeviceMessages: asking for CUDA where there is none gives one
