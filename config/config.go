@@ -43,6 +43,9 @@ type Config struct {
 	// CUDAGraphs is auto (the explorer replays explanations and fine-tuning
 	// steps from CUDA graphs where the device and the shim have them) or off.
 	CUDAGraphs string
+	// TF32 lets CUDA's matrix products run in TF32 (the explorer and
+	// train): faster, with logits and relevance about 1e-3 from float32.
+	TF32 bool
 	// File is the configuration file that was read, empty when none.
 	File string
 }
@@ -91,6 +94,7 @@ var keys = []key{
 	{name: "method", def: "chefer", usage: "relevance method: chefer, rollout, attention or gradattn", check: oneOf("chefer", "rollout", "attention", "gradattn")},
 	{name: "start_layer", def: "last", usage: "first layer of the relevance rule: last, all or a number", check: matches(layerPat, "last, all or a layer number")},
 	{name: "cuda_graphs", def: "auto", usage: "explanations and fine-tuning steps replayed from CUDA graphs: auto (where the GPU and the shim have them) or off", check: oneOf("auto", "off")},
+	{name: "tf32", def: false, usage: "TF32 matrix products on CUDA: faster; logits and relevance move by about 1e-3 (docs/performance.md)"},
 }
 
 func flagName(k string) string { return strings.ReplaceAll(k, "_", "-") }
@@ -133,6 +137,8 @@ func addFlag(fs *pflag.FlagSet, k key) {
 	switch d := k.def.(type) {
 	case int:
 		fs.Int(name, d, k.usage)
+	case bool:
+		fs.Bool(name, d, k.usage)
 	default:
 		fs.String(name, fmt.Sprint(d), k.usage)
 	}
@@ -248,6 +254,10 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 	if err != nil || threads < 0 {
 		errs = append(errs, fmt.Errorf("%s: threads must be a whole number ≥ 0, got %v", source("threads"), raw["threads"]))
 	}
+	tf32, err := cast.ToBoolE(raw["tf32"])
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: tf32 must be true or false, got %v", source("tf32"), raw["tf32"]))
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -262,6 +272,7 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 		Method:     str("method"),
 		StartLayer: str("start_layer"),
 		CUDAGraphs: str("cuda_graphs"),
+		TF32:       tf32,
 		File:       file,
 	}, nil
 }

@@ -86,6 +86,43 @@ func TestOwnFlagIsNotAKey(t *testing.T) {
 	}
 }
 
+// TestTF32 reads the boolean key from each source, flags over the file.
+func TestTF32(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	on := writeFile(t, "tf32: true\n")
+	for _, tc := range []struct {
+		name string
+		file string
+		env  string
+		args []string
+		want bool
+	}{
+		{name: "default", want: false},
+		{name: "file", file: on, want: true},
+		{name: "env", env: "1", want: true},
+		{name: "flag", args: []string{"--tf32"}, want: true},
+		{name: "flag over file", file: on, args: []string{"--tf32=false"}, want: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("LAVASCOPE_TF32", tc.env)
+			}
+			fs := pflag.NewFlagSet("explore", pflag.ContinueOnError)
+			AddFlags(fs, "tf32")
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := NewLoader().Load(tc.file, fs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.TF32 != tc.want {
+				t.Errorf("TF32 = %v, want %v", cfg.TF32, tc.want)
+			}
+		})
+	}
+}
+
 func TestDefaultFileIsRead(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", dir)
@@ -121,6 +158,7 @@ func TestErrors(t *testing.T) {
 		{name: "bad flag", args: []string{"--start-layer", "first"}, want: []string{"flag --start-layer", "last, all or a layer number"}},
 		{name: "two problems at once", file: "colormap: rainbow\nmethod: magic\n", want: []string{`key "colormap"`, `key "method"`}},
 		{name: "cuda graphs", file: "cuda_graphs: maybe\n", want: []string{`key "cuda_graphs"`, `"maybe" is not one of auto, off`}},
+		{name: "tf32 in env", env: map[string]string{"LAVASCOPE_TF32": "maybe"}, want: []string{"LAVASCOPE_TF32", "true or false", "maybe"}},
 		{name: "not yaml", file: "device: [cpu\n", want: []string{"config.yaml"}},
 	}
 	for _, tc := range tests {

@@ -143,6 +143,30 @@ func directLogits(t *testing.T, e *TorchEngine, p *loader.Pair) [][]float64 {
 	return out
 }
 
+// TestTorchEngineTF32: the TF32 option shows in the engine's device on
+// CUDA, where it is on for the process until set off, and does nothing on
+// the CPU; scores come either way.
+func TestTorchEngineTF32(t *testing.T) {
+	f := newTorchFixture(t)
+	t.Cleanup(func() {
+		w := torch.NewWorker()
+		defer w.Close()
+		if err := w.Do(func() error { return torch.SetAllowTF32(false) }); err != nil {
+			t.Error(err)
+		}
+	})
+	o := f.opts
+	o.TF32 = true
+	e := f.open(t, o)
+	dev := e.Info().Device
+	if strings.HasSuffix(dev, ", TF32") != strings.HasPrefix(dev, "cuda") {
+		t.Errorf("device %q with TF32 asked for", dev)
+	}
+	if _, err := e.Score(context.Background(), f.ids()[:2]); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTorchEngineScoreMatchesForward(t *testing.T) {
 	f := newTorchFixture(t)
 	e := f.open(t, f.opts)

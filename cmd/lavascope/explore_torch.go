@@ -12,7 +12,7 @@ func init() {
 		return func(ctx context.Context) (tui.Engine, error) {
 			o := tui.TorchOptions{
 				Checkpoint: a.cfg.Checkpoint, Device: a.cfg.Device, TorchLib: a.cfg.TorchLib, Threads: a.cfg.Threads,
-				Data: data.shown, DataName: a.cfg.Data, NoGraphs: a.cfg.CUDAGraphs == "off",
+				Data: data.shown, DataName: a.cfg.Data, NoGraphs: a.cfg.CUDAGraphs == "off", TF32: a.cfg.TF32,
 			}
 			var err error
 			if o.Train, o.Val, err = data.splits(); err != nil {

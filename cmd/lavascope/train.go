@@ -59,7 +59,10 @@ every step and evaluation.
 On a GPU, --cuda-graphs replays each step from a CUDA graph: one launch for
 the thousands of kernels of a step (texts are padded to the context so that
 every full batch has one shape; the first step and a last partial batch run
-op by op). It needs a shim built against a CUDA libtorch 2.4 or later.
+op by op). It needs a shim built against a CUDA libtorch 2.4 or later. --tf32
+(or the tf32 setting) lets the matrix products run in TF32: on an H200 the
+64-item step of ViT-B/32 went from 813 to 1429 items/s with it, 2172 with both;
+the loss and weights then differ from float32's by TF32's rounding.
 
 --init needs a tokenizer: --tokenizer DIR, or --learn-vocab N to learn a BPE
 vocabulary of at most N merges from the training split's inputs (trees and
@@ -75,7 +78,7 @@ sentences), which also sets the config's vocabulary size and special ids.
 			},
 		}
 		fs := cmd.Flags()
-		config.AddFlags(fs, "data")
+		config.AddFlags(fs, "data", "tf32")
 		fs.StringVar(&f.from, "from", "", "checkpoint to fine-tune: HF folder, HF cache model id, or demo")
 		fs.StringVar(&f.init, "init", "", "train from random weights of a configuration: vit-b-32, tiny or a config.json")
 		fs.StringVar(&f.tokenizer, "tokenizer", "", "with --init: folder (or HF model id) with vocab.json and merges.txt")
@@ -167,6 +170,14 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 			return withExit(2, fmt.Errorf("--cuda-graphs: %w", err))
 		}
 	}
+	tf32 := a.cfg.TF32 && dev.IsCUDA()
+	if tf32 {
+		if err := w.Do(func() error { return torch.SetAllowTF32(true) }); err != nil {
+			return err
+		}
+	} else if a.cfg.TF32 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "tf32: no effect on %s\n", dev)
+	}
 	m, tok, err := trainModel(w, f, saved, train, dev)
 	if err != nil {
 		return err
@@ -204,6 +215,9 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	}
 	if f.o.Resume {
 		what = fmt.Sprintf("%s from step %d", what, saved.Step)
+	}
+	if tf32 {
+		what += " with TF32"
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "training %s on %s: %d train pairs, %d val pairs, input %s, batch %d pairs\n",
 		what, dataName, train.Len(), lenOf(val), f.o.Input, f.o.BatchPairs)

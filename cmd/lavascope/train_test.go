@@ -47,9 +47,16 @@ func TestTrainAndEvalCommands(t *testing.T) {
 	data, cfg := smallData(t)
 	out := filepath.Join(t.TempDir(), "run")
 	stdout, stderr, code := runCLI(t, "", "train", "--data", data, "--init", cfg, "--learn-vocab", "200",
-		"--batch-pairs", "2", "--steps", "6", "--eval-every", "3", "--lr", "1e-3", "--out", out, "--device", dev.String(), "--progress", "lines")
+		"--batch-pairs", "2", "--steps", "6", "--eval-every", "3", "--lr", "1e-3", "--out", out, "--device", dev.String(), "--progress", "lines", "--tf32")
 	if code != 0 {
 		t.Fatalf("train: exit %d\n%s%s", code, stdout, stderr)
+	}
+	tf32Said := "tf32: no effect on " + dev.String()
+	if dev.IsCUDA() {
+		tf32Said = "with TF32 on"
+	}
+	if !strings.Contains(stderr, tf32Said) {
+		t.Errorf("train --tf32 on %s does not say %q:\n%s", dev, tf32Said, stderr)
 	}
 	for _, want := range []string{"6 of 6 steps", "best val_accuracy", "last: " + filepath.Join(out, "last")} {
 		if !strings.Contains(stdout, want) {
