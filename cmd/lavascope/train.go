@@ -61,8 +61,9 @@ the thousands of kernels of a step (texts are padded to the context so that
 every full batch has one shape; the first step and a last partial batch run
 op by op). It needs a shim built against a CUDA libtorch 2.4 or later. --tf32
 (or the tf32 setting) lets the matrix products run in TF32: on an H200 the
-64-item step of ViT-B/32 went from 813 to 1429 items/s with it, 2172 with both;
-the loss and weights then differ from float32's by TF32's rounding.
+64-item step of ViT-B/32 went from about 810 items/s to 1400–2000 with it and
+2180 with both; the loss and weights then differ from float32's by TF32's
+rounding.
 
 --init needs a tokenizer: --tokenizer DIR, or --learn-vocab N to learn a BPE
 vocabulary of at most N merges from the training split's inputs (trees and
