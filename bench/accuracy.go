@@ -18,7 +18,7 @@ import (
 // be fresh (not trained by Run) and on the same device. Call it on the
 // models' torch worker.
 func Accuracy(ref, m *model.CLIP, treeTokens int, seed uint64) (string, error) {
-	return accuracy(ref, m, m.DType().String(), func(bool) error { return nil }, false, false, treeTokens, seed)
+	return accuracy(ref, m, m.DType().String(), false, false, false, treeTokens, seed)
 }
 
 // AccuracyOptions states, as Accuracy does, how far m with TF32 matrix
@@ -45,18 +45,20 @@ func accuracyOptions(m *model.CLIP, tf32, replays, graph bool, treeTokens int, s
 	if replays {
 		label += " from CUDA graphs"
 	}
-	set := func(bool) error { return nil }
-	if tf32 {
-		set = torch.SetAllowTF32
-	}
-	return accuracy(m, m, label, set, replays, graph, treeTokens, seed)
+	return accuracy(m, m, label, tf32, replays, graph, treeTokens, seed)
 }
 
-// accuracy compares m with ref; tf32 is called with false before each
-// computation of ref and with true before each of m. With replays m's
+// accuracy compares m with ref; with tf32, TF32 is off for each
+// computation of ref and on for each of m (and left on). With replays m's
 // logits come from a replayed forward pass and its relevance from the
 // Static explainer, captured in CUDA graphs when graph is set.
-func accuracy(ref, m *model.CLIP, label string, tf32 func(bool) error, replays, graph bool, treeTokens int, seed uint64) (string, error) {
+func accuracy(ref, m *model.CLIP, label string, tf32, replays, graph bool, treeTokens int, seed uint64) (string, error) {
+	setTF32 := func(on bool) error {
+		if !tf32 {
+			return nil
+		}
+		return torch.SetAllowTF32(on)
+	}
 	s := torch.NewScope()
 	defer s.Close()
 	cfg := ref.Config()
@@ -73,7 +75,7 @@ func accuracy(ref, m *model.CLIP, label string, tf32 func(bool) error, replays, 
 	px := s.Randn([]int64{2, int64(cfg.Vision.NumChannels), size, size}, torch.Options{Device: dev})
 	idt := s.FromInt64(ids, 2, int64(width)).ToDevice(dev)
 	logits := func(c *model.CLIP, low bool) ([]float32, error) {
-		if err := tf32(low); err != nil {
+		if err := setTF32(low); err != nil {
 			return nil, err
 		}
 		if low && replays {
@@ -105,14 +107,14 @@ func accuracy(ref, m *model.CLIP, label string, tf32 func(bool) error, replays, 
 		return "", fmt.Errorf("%s logits: %w", label, err)
 	}
 	opt := explain.Options{Method: explain.Chefer, Start: explain.AllLayers}
-	if err := tf32(false); err != nil {
+	if err := setTF32(false); err != nil {
 		return "", err
 	}
 	rr, err := explain.Explain(ref, px, idt, explain.Own(2), opt)
 	if err != nil {
 		return "", fmt.Errorf("float32 relevance: %w", err)
 	}
-	if err := tf32(true); err != nil {
+	if err := setTF32(true); err != nil {
 		return "", err
 	}
 	var rm []explain.Result

@@ -75,17 +75,17 @@ type Record struct {
 // interpolated linearly between the sorted values (numpy's default, which
 // the reference reproduces).
 func (r *Record) Stats(times []time.Duration) {
-	ms := make([]float64, len(times))
+	v := make([]float64, len(times))
 	for i, t := range times {
-		ms[i] = float64(t) / float64(time.Millisecond)
+		v[i] = ms(t)
 	}
-	slices.Sort(ms)
-	r.Repeat = len(ms)
-	if len(ms) == 0 {
+	slices.Sort(v)
+	r.Repeat = len(v)
+	if len(v) == 0 {
 		return
 	}
-	r.MinMS, r.MaxMS = ms[0], ms[len(ms)-1]
-	r.Q1MS, r.MedianMS, r.Q3MS = quantile(ms, 0.25), quantile(ms, 0.5), quantile(ms, 0.75)
+	r.MinMS, r.MaxMS = v[0], v[len(v)-1]
+	r.Q1MS, r.MedianMS, r.Q3MS = quantile(v, 0.25), quantile(v, 0.5), quantile(v, 0.75)
 	if r.MedianMS > 0 {
 		r.ItemsPerS = float64(r.Items) / (r.MedianMS / 1000)
 	}

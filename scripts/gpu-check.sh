@@ -256,10 +256,10 @@ for bin in "${tests[@]}"; do
 done
 
 # What a user fine-tunes with, end to end: the demo's data, a tiny model, the
-# step graph and TF32 where there is CUDA.
+# best variant's options (the step graph and TF32) where there is CUDA.
 if [[ -x build/lavascope ]]; then
 	train_flags=()
-	[[ $device == cuda* ]] && train_flags=(--cuda-graphs --tf32)
+	[[ $device == cuda* ]] && train_flags=("${best_flags[@]}")
 	run_dir="$(mktemp -d)"
 	step "lavascope train${train_flags[*]:+ ${train_flags[*]}} (demo data, tiny, $device)" train.log 90 \
 		build/lavascope train --data demo --init tiny --learn-vocab 200 --steps 40 --eval-every 20 --batch-pairs 2 \

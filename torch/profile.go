@@ -42,11 +42,7 @@ func ProfilerCompiled() bool { return flag(opProfileCompiled) }
 // StartProfile, the work and StopProfile from the goroutine that runs torch
 // calls (a Worker's), never from two at once.
 func StartProfile(gpu bool) error {
-	var g int64
-	if gpu {
-		g = 1
-	}
-	if err := callInts(opProfileBegin, []int64{g}); err != nil {
+	if err := callInts(opProfileBegin, []int64{b2i(gpu)}); err != nil {
 		return fmt.Errorf("torch: starting the profiler: %w", err)
 	}
 	return nil

@@ -48,12 +48,12 @@ from --device: auto falls back to the CPU with a notice.
 Options a GPU user can turn on, each stated in the records: --tf32 (with its
 accuracy against float32), --cuda-graphs (every row replayed from a CUDA
 graph: the same kernels, one launch; its accuracy against float32 op by op
-too), --adamw fused|foreach (the training
-rows' optimizer; auto picks fused where libtorch has it). --profile N runs
-each row N more times under libtorch's profiler and prints where the time
-went: the host's in libtorch, waiting for the GPU and outside libtorch, the
-GPU's busy time, the busiest ops and kernels; --profile-trace DIR also writes
-them as a timeline to open in ui.perfetto.dev.
+too), --adamw fused|foreach (the training rows' optimizer; auto picks fused
+where libtorch has it). --profile N runs each row N more times under
+libtorch's profiler and prints where the time went: the host's in libtorch,
+waiting for the GPU and outside libtorch, the GPU's busy time, the busiest
+ops and kernels; --profile-trace DIR also writes them as a timeline to open
+in ui.perfetto.dev.
 
 --json prints one JSON object per row, the records that
 scripts/reference/hf_bench.py prints for the same rows with transformers;
