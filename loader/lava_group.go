@@ -94,7 +94,22 @@ func (im *lavaImport) pairs() []madePair {
 			made[i].ID = fmt.Sprintf("lava-%04d", i+1)
 		}
 	}
+	uniqueIDs(made)
 	return made
+}
+
+// uniqueIDs numbers ids that would make the same file name as an earlier
+// one: sentence ids such as "a b" and "a_b", or "A" and "a", do.
+func uniqueIDs(made []madePair) {
+	seen := map[string]bool{}
+	for i := range made {
+		id := made[i].ID
+		for n := 2; seen[strings.ToLower(FileName(id))]; n++ {
+			id = fmt.Sprintf("%s-%d", made[i].ID, n)
+		}
+		seen[strings.ToLower(FileName(id))] = true
+		made[i].ID = id
+	}
 }
 
 // indexIDs names every entry by its sentenceID and variantID, which

@@ -116,6 +116,31 @@ func TestImportLAVAGrouping(t *testing.T) {
 	}
 }
 
+func TestImportLAVAUniqueIDs(t *testing.T) {
+	entry := func(sid string, v int, frame string, attach bool) string {
+		tree := "(S (NP (NNP Danny)) (VP (VBD approached) (NP (DT the) (NN chair)) (PP (IN with) (NP (DT a) (NN bag)))))"
+		if attach {
+			tree = "(S (NP (NNP Danny)) (VP (VBD approached) (NP (NP (DT the) (NN chair)) (PP (IN with) (NP (DT a) (NN bag))))))"
+		}
+		return fmt.Sprintf(`{"sentenceID": %q, "variantID": %d, "text": "Danny approached the chair with a bag", "syntactic_tree": %q, "visualFilename": %q, "contrastVariants": ["%s,%d"]}`,
+			sid, v, tree, frame, sid, 3-v)
+	}
+	json := "[" + strings.Join([]string{
+		entry("a b", 1, "00022-10090-10190", false), entry("a b", 2, "00022-10300-10400", true),
+		entry("A_b", 1, "00031-00500-00600", false), entry("A_b", 2, "00031-00700-00800", true),
+	}, ",") + "]"
+	pairs, _, err := importString(t, json, LAVAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) != 2 || pairs[0].ID != "lava-a_b-1-2" || pairs[1].ID != "lava-A_b-1-2-2" {
+		t.Errorf("pairs %q", summary(pairs))
+	}
+	if err := Validate(pairs, "pairs.jsonl"); err != nil {
+		t.Error(err)
+	}
+}
+
 // importString imports a lava.json given as text, in a copy of the corpus
 // whose frames it can name.
 func importString(t *testing.T, json string, opts LAVAOptions) ([]Pair, LAVAReport, error) {
@@ -184,4 +209,43 @@ func TestImportLAVABadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzImportLAVA imports arbitrary lava.json text beside the fixture's
+// frames: whatever it holds, the import returns an error or pairs that make
+// a valid manifest, and no entry is both used and skipped.
+func FuzzImportLAVA(f *testing.F) {
+	data, err := os.ReadFile(filepath.Join(layoutCorpus, "lava.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data, false)
+	f.Add(data, true)
+	f.Add([]byte(`[{"sentenceID": 1, "variantID": 1, "text": "a b", "syntactic_tree": "(S (X a) (Y b))", "visualFilename": "00022-10090-10190", "contrastVariants": ["1,2", "1,1"]},
+		{"sentenceID": 1, "variantID": 2, "text": "a b", "syntactic_tree": "(S (Z (X a) (Y b)))", "contrastVariants": ["1,1"], "equivalentVariants": ["1,1"]}]`), false)
+	dir := f.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "images"), os.DirFS(filepath.Join(layoutCorpus, "images"))); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, keep bool) {
+		if err := os.WriteFile(filepath.Join(dir, "lava.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pairs, rep, err := ImportLAVA(LAVAOptions{Corpus: dir, OutDir: dir, KeepTriples: keep, Split: SplitAuthors})
+		if err != nil {
+			return
+		}
+		if err := Validate(pairs, "pairs.jsonl"); err != nil {
+			t.Fatalf("imported pairs do not check: %v", err)
+		}
+		used := map[string]bool{}
+		for _, p := range pairs {
+			for _, r := range p.Readings {
+				used[r.Tree+"\x00"+r.Image] = true
+			}
+		}
+		if rep.SkippedEntries()+len(used) > rep.Entries {
+			t.Fatalf("%d entries, %d skipped and %d readings used", rep.Entries, rep.SkippedEntries(), len(used))
+		}
+	})
 }
