@@ -1,9 +1,6 @@
 package loader
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -12,7 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -31,12 +27,31 @@ const (
 // LAVAFields lists the fields in the order help texts show them.
 var LAVAFields = []string{FieldText, FieldImage, FieldTree, FieldGloss, FieldAmbiguity, FieldSplit, FieldGroup}
 
-// DefaultLAVAFields are the keys of the LAVA distribution's corpus/lava.json
-// as far as they are known: the text and visualFilename keys are documented;
-// parse is a guess, so the key list is printed when it does not fit.
+// The keys of LAVA's own lava.json that tie its entries together. An entry is
+// named "sentenceID,variantID" by the other entries' lists.
+const (
+	keySentenceID = "sentenceID"
+	keyVariantID  = "variantID"
+	keyContrast   = "contrastVariants"
+	keyEquivalent = "equivalentVariants"
+)
+
+// DefaultLAVAFields are the keys of LAVA's lava.json. Only syntactic
+// ambiguities have a syntactic_tree; the logical form serves as the gloss.
 func DefaultLAVAFields() map[string]string {
-	return map[string]string{FieldText: "text", FieldImage: "visualFilename", FieldTree: "parse"}
+	return map[string]string{FieldText: "text", FieldImage: "visualFilename", FieldTree: "syntactic_tree", FieldGloss: "logicalForm"}
 }
+
+// The split modes of LAVAOptions.Split beyond the split names themselves.
+const (
+	// SplitAuto puts a sentence in train, val or test (8:1:1) by a hash of
+	// its text, so that no sentence is in two splits.
+	SplitAuto = "auto"
+	// SplitAuthors shuffles the pairs with LAVAOptions.Seed and cuts them
+	// 70/10/20, as the paper's authors split LAVA: by pair, so that the pairs
+	// of one sentence can fall into different splits.
+	SplitAuthors = "authors"
+)
 
 // LAVAOptions configure ImportLAVA.
 type LAVAOptions struct {
@@ -46,9 +61,18 @@ type LAVAOptions struct {
 	// Fields maps the importer's fields (FieldText, ...) to keys of an entry;
 	// a key may be a dotted path into nested objects and lists ("parse.0").
 	Fields map[string]string
-	// Split is given to pairs that have no split field: train, val, test, or
-	// auto for a stable 8:1:1 split by sentence.
+	// Split is given to pairs that have no split field: train, val, test,
+	// SplitAuto or SplitAuthors; empty means test.
 	Split string
+	// Seed seeds SplitAuthors.
+	Seed uint64
+	// SplitsDir is a folder with the authors' split files (train.json,
+	// val.json, tst.json); each pair gets the split of the file that holds it,
+	// and pairs no file holds are left out. It excludes Split.
+	SplitsDir string
+	// KeepTriples keeps a group of three or more readings as one pair with
+	// all of them, instead of making a pair of each two of three readings.
+	KeepTriples bool
 	// OutDir is the folder of the manifest to be written; image paths are made
 	// relative to it.
 	OutDir string
@@ -60,24 +84,73 @@ type LAVAOptions struct {
 
 // LAVAReport says what ImportLAVA did.
 type LAVAReport struct {
-	File    string
-	Entries int
-	// Sentences is the number of groups of entries with the same sentence.
-	Sentences int
-	Pairs     int
-	// OneReading counts sentences skipped because all their entries had the
-	// same tree.
-	OneReading int
-	// SpareFrames counts entries whose tree an earlier entry of the same
-	// sentence already had; the first frame of each reading is used.
-	SpareFrames int
+	File string
+	// Contrast says whether the readings were grouped by contrastVariants
+	// (LAVA's own layout) rather than by sentence.
+	Contrast bool
+	Entries  int
+	// Groups is the number of groups of readings (with a tree) found: sets
+	// of contrasting readings, or of entries with the same sentence.
+	Groups int
+	Pairs  int
+	// Skipped says which entries (or pairs) were left out and why, in the
+	// order the reasons first occurred.
+	Skipped []Skip
+	// Filled counts readings whose frame came from an equivalent variant.
+	Filled int
+	// Splits are the split files read (SplitsDir). Unsplit counts pairs
+	// that no split file holds, left out; Unmatched the split files' pairs
+	// that match no imported pair; Leaked the pairs that split files put in
+	// more than one split, written once for each.
+	Splits                     []string
+	Unsplit, Unmatched, Leaked int
+	// UnmatchedAt locates the first unmatched pair of the split files.
+	UnmatchedAt string
 	Copied      int
 }
 
-// ImportLAVA reads a LAVA corpus and groups its entries by sentence into
-// pairs, one reading per distinct tree. All problems are returned together;
-// when the entries lack a required field altogether, the error lists the keys
-// they do have.
+// Skip is one reason for leaving entries (or, for Unit "pairs", pairs) out.
+type Skip struct {
+	Reason string
+	Count  int
+	Unit   string
+	// First names the first entry or pair left out for it.
+	First string
+}
+
+// SkippedEntries is the number of entries left out, for any reason.
+func (r *LAVAReport) SkippedEntries() int {
+	n := 0
+	for _, s := range r.Skipped {
+		if s.Unit == unitEntries {
+			n += s.Count
+		}
+	}
+	return n
+}
+
+const (
+	unitEntries = "entries"
+	unitPairs   = "pairs"
+)
+
+func (r *LAVAReport) skip(reason, unit, first string, n int) {
+	for i := range r.Skipped {
+		if r.Skipped[i].Reason == reason {
+			r.Skipped[i].Count += n
+			return
+		}
+	}
+	r.Skipped = append(r.Skipped, Skip{Reason: reason, Count: n, Unit: unit, First: first})
+}
+
+// ImportLAVA reads a LAVA corpus and makes pairs of its readings. In LAVA's
+// own layout (entries with contrastVariants) the readings that contrast form a
+// group, grouped as the paper's authors group them; otherwise the entries of
+// one sentence do, one reading per distinct tree. Entries without a tree or a
+// frame are left out and counted in the report; malformed entries are
+// problems, all returned together. When the entries lack a required field
+// altogether, the error lists the keys they do have.
 func ImportLAVA(opts LAVAOptions) ([]Pair, LAVAReport, error) {
 	var rep LAVAReport
 	file, err := findLAVA(opts.Corpus)
@@ -92,12 +165,8 @@ func ImportLAVA(opts LAVAOptions) ([]Pair, LAVAReport, error) {
 		}
 		fields[k] = v
 	}
-	split := opts.Split
-	if split == "" {
-		split = SplitTest
-	}
-	if split != "auto" && !slices.Contains(Splits, split) {
-		return nil, rep, fmt.Errorf("split %q is not one of train, val, test, auto", split)
+	if err := checkSplitMode(opts); err != nil {
+		return nil, rep, err
 	}
 	entries, err := readEntries(file)
 	if err != nil {
@@ -112,115 +181,36 @@ func ImportLAVA(opts LAVAOptions) ([]Pair, LAVAReport, error) {
 			return nil, rep, &misfit{file: file, field: f, key: fields[f], entries: entries}
 		}
 	}
-	images := filepath.Join(filepath.Dir(file), "images")
-	type reading struct {
-		Reading
-		entry int
+	im := &lavaImport{
+		opts: opts, file: file, images: filepath.Join(filepath.Dir(file), "images"),
+		fields: fields, entries: entries, rep: &rep,
 	}
-	type group struct {
-		key, text        string
-		ambiguity, split string
-		readings         []reading
-		trees            map[string]bool
+	_, grouped := fields[FieldGroup]
+	im.contrast = !grouped && !missingEverywhere(entries, keyContrast)
+	rep.Contrast = im.contrast
+	made := im.pairs()
+	if len(im.problems) > 0 {
+		return nil, rep, errors.New(strings.Join(im.problems, "\n"))
 	}
-	var order []*group
-	groups := map[string]*group{}
-	var problems []string
-	bad := func(i int, format string, args ...any) {
-		problems = append(problems, fmt.Sprintf("%s: %s: %s", file, entries[i].label, fmt.Sprintf(format, args...)))
-	}
-	for i, e := range entries {
-		text, ok1 := e.str(fields[FieldText])
-		img, ok2 := e.str(fields[FieldImage])
-		tree, ok3 := e.str(fields[FieldTree])
-		for _, c := range []struct {
-			ok    bool
-			field string
-		}{{ok1, FieldText}, {ok2, FieldImage}, {ok3, FieldTree}} {
-			if !c.ok {
-				bad(i, "%s", e.describe(c.field, fields[c.field]))
-			}
-		}
-		if !ok1 || !ok2 || !ok3 {
-			continue
-		}
-		if _, err := treeWords(tree); err != nil {
-			bad(i, "%s (key %q) does not parse: %v", FieldTree, fields[FieldTree], err)
-			continue
-		}
-		frame, err := findFrame(images, filepath.Dir(file), img)
-		if err != nil {
-			bad(i, "%s (key %q): %v", FieldImage, fields[FieldImage], err)
-			continue
-		}
-		key := strings.Join(strings.Fields(text), " ")
-		if k, ok := fields[FieldGroup]; ok {
-			if v, ok := e.str(k); ok {
-				key = v
-			} else {
-				bad(i, "%s", e.describe(FieldGroup, k))
-				continue
-			}
-		}
-		g := groups[key]
-		if g == nil {
-			g = &group{key: key, text: strings.Join(strings.Fields(text), " "), trees: map[string]bool{}}
-			groups[key] = g
-			order = append(order, g)
-		}
-		if k, ok := fields[FieldAmbiguity]; ok && g.ambiguity == "" {
-			g.ambiguity, _ = e.str(k)
-		}
-		if k, ok := fields[FieldSplit]; ok && g.split == "" {
-			g.split, _ = e.str(k)
-		}
-		norm := strings.Join(strings.Fields(tree), " ")
-		if g.trees[norm] {
-			rep.SpareFrames++
-			continue
-		}
-		g.trees[norm] = true
-		r := reading{Reading: Reading{Tree: norm, Image: frame}, entry: i}
-		if k, ok := fields[FieldGloss]; ok {
-			r.Gloss, _ = e.str(k)
-		}
-		g.readings = append(g.readings, r)
-	}
-	rep.Sentences = len(order)
-	var pairs []Pair
-	for _, g := range order {
-		if len(g.readings) < 2 {
-			rep.OneReading++
-			continue
-		}
-		p := Pair{ID: fmt.Sprintf("lava-%04d", len(pairs)+1), Sentence: g.text, Ambiguity: g.ambiguity, Split: g.split}
-		if p.Split == "" {
-			p.Split = split
-			if split == "auto" {
-				p.Split = autoSplit(g.key)
-			}
-		}
-		if !slices.Contains(Splits, p.Split) {
-			bad(g.readings[0].entry, "split %q is not one of %s", p.Split, strings.Join(Splits, ", "))
-			continue
-		}
-		w0, _ := treeWords(g.readings[0].Tree)
-		for _, r := range g.readings {
-			if w, _ := treeWords(r.Tree); !slices.Equal(w, w0) {
-				bad(r.entry, "its tree's words %q differ from those of %s %q, the same sentence", strings.Join(w, " "), entries[g.readings[0].entry].label, strings.Join(w0, " "))
-			}
-			p.Readings = append(p.Readings, r.Reading)
-		}
-		pairs = append(pairs, p)
-	}
-	if len(problems) > 0 {
-		return nil, rep, errors.New(strings.Join(problems, "\n"))
+	pairs, err := im.split(made)
+	if err != nil {
+		return nil, rep, err
 	}
 	if err := placeFrames(pairs, opts, &rep); err != nil {
 		return nil, rep, err
 	}
 	rep.Pairs = len(pairs)
 	return pairs, rep, nil
+}
+
+func checkSplitMode(opts LAVAOptions) error {
+	if opts.SplitsDir != "" && opts.Split != "" {
+		return fmt.Errorf("a split mode (%q) and split files (%s) exclude each other", opts.Split, opts.SplitsDir)
+	}
+	if opts.Split != "" && opts.Split != SplitAuto && opts.Split != SplitAuthors && !slices.Contains(Splits, opts.Split) {
+		return fmt.Errorf("split %q is not one of train, val, test, %s, %s", opts.Split, SplitAuto, SplitAuthors)
+	}
+	return nil
 }
 
 func findLAVA(dir string) (string, error) {
@@ -324,224 +314,4 @@ func autoSplit(key string) string {
 		return SplitTest
 	}
 	return SplitTrain
-}
-
-// entry is one LAVA entry, as decoded JSON.
-type entry struct {
-	label string // how problems name it: "entry 3", "entry data[3]", "entry \"e1\"", "line 5"
-	v     map[string]any
-}
-
-// lookup follows a dotted path ("parse.0.tree") through objects and lists.
-func (e entry) lookup(key string) (any, bool) {
-	var cur any = e.v
-	if v, ok := e.v[key]; ok {
-		return v, true
-	}
-	for _, part := range strings.Split(key, ".") {
-		switch c := cur.(type) {
-		case map[string]any:
-			v, ok := c[part]
-			if !ok {
-				return nil, false
-			}
-			cur = v
-		case []any:
-			i, err := strconv.Atoi(part)
-			if err != nil || i < 0 || i >= len(c) {
-				return nil, false
-			}
-			cur = c[i]
-		default:
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-func (e entry) str(key string) (string, bool) {
-	v, ok := e.lookup(key)
-	if !ok {
-		return "", false
-	}
-	switch s := v.(type) {
-	case string:
-		return s, strings.TrimSpace(s) != ""
-	case float64:
-		return strconv.FormatFloat(s, 'f', -1, 64), true
-	}
-	return "", false
-}
-
-// describe says why a field could not be read from the entry.
-func (e entry) describe(field, key string) string {
-	v, ok := e.lookup(key)
-	switch {
-	case !ok:
-		return fmt.Sprintf("no key %q for the %s (set it with --field %s=KEY)", key, field, field)
-	case v == nil:
-		return fmt.Sprintf("key %q (the %s) is null", key, field)
-	}
-	if l, ok := v.([]any); ok {
-		return fmt.Sprintf("key %q (the %s) holds a list of %d, not a string; pick one with --field %s=%s.0", key, field, len(l), field, key)
-	}
-	if s, ok := v.(string); ok && strings.TrimSpace(s) == "" {
-		return fmt.Sprintf("key %q (the %s) is empty", key, field)
-	}
-	return fmt.Sprintf("key %q (the %s) holds %s, not a string", key, field, describeValue(v))
-}
-
-func missingEverywhere(entries []entry, key string) bool {
-	for _, e := range entries {
-		if _, ok := e.lookup(key); ok {
-			return false
-		}
-	}
-	return true
-}
-
-// readEntries reads the entries of a lava.json: a list of objects, an object
-// holding such a list, an object of objects (keyed by id), or JSON lines.
-func readEntries(file string) ([]entry, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	return parseEntries(data, file)
-}
-
-// parseEntries decodes the text of a lava.json; file names it in errors.
-func parseEntries(data []byte, file string) ([]entry, error) {
-	var top any
-	if err := json.Unmarshal(data, &top); err != nil {
-		var entries []entry
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, maxLine)
-		line := 0
-		for sc.Scan() {
-			line++
-			if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-				continue
-			}
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) != nil || m == nil {
-				return nil, fmt.Errorf("%s: neither one JSON value (%v) nor JSON lines (line %d is not an object)", file, err, line)
-			}
-			entries = append(entries, entry{label: "line " + strconv.Itoa(line), v: m})
-		}
-		return entries, sc.Err()
-	}
-	list := func(l []any, where string) ([]entry, error) {
-		out := make([]entry, 0, len(l))
-		for i, v := range l {
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("%s: %s[%d] is %s, not an object", file, where, i, describeValue(v))
-			}
-			label := fmt.Sprintf("entry %d", i)
-			if where != "" {
-				label = fmt.Sprintf("entry %s[%d]", where, i)
-			}
-			out = append(out, entry{label: label, v: m})
-		}
-		return out, nil
-	}
-	switch t := top.(type) {
-	case []any:
-		return list(t, "")
-	case map[string]any:
-		keys := sortedKeys(t)
-		for _, k := range keys {
-			if l, ok := t[k].([]any); ok && len(l) > 0 {
-				if _, ok := l[0].(map[string]any); ok {
-					return list(l, k)
-				}
-			}
-		}
-		var out []entry
-		for _, k := range keys {
-			m, ok := t[k].(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("%s: a JSON object but neither a list of entries nor entries by key (%q is %s); keys: %s",
-					file, k, describeValue(t[k]), strings.Join(keys, ", "))
-			}
-			out = append(out, entry{label: "entry " + strconv.Quote(k), v: m})
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("%s: holds %s, not entries", file, describeValue(top))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-func describeValue(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return "null"
-	case string:
-		if len(t) > 50 {
-			t = t[:47] + "..."
-		}
-		return strconv.Quote(t)
-	case []any:
-		return fmt.Sprintf("a list of %d", len(t))
-	case map[string]any:
-		return fmt.Sprintf("an object with keys %s", strings.Join(sortedKeys(t), ", "))
-	case bool:
-		return strconv.FormatBool(t)
-	}
-	return fmt.Sprint(v)
-}
-
-// misfit is the error for a file whose entries lack a required field: it
-// lists every key the entries have, how often, with an example, so that the
-// right --field can be chosen.
-type misfit struct {
-	file, field, key string
-	entries          []entry
-}
-
-func (m *misfit) Error() string {
-	type info struct {
-		n       int
-		example any
-	}
-	keys := map[string]*info{}
-	var walk func(prefix string, v map[string]any, depth int)
-	walk = func(prefix string, v map[string]any, depth int) {
-		for k, x := range v {
-			name := prefix + k
-			in := keys[name]
-			if in == nil {
-				in = &info{example: x}
-				keys[name] = in
-			}
-			in.n++
-			if sub, ok := x.(map[string]any); ok && depth < 2 {
-				walk(name+".", sub, depth+1)
-			}
-		}
-	}
-	for _, e := range m.entries {
-		walk("", e.v, 0)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: none of the %d entries has the key %q for the %s (--field %s=%s).\nKeys the entries have (entries with it, an example):\n",
-		m.file, len(m.entries), m.key, m.field, m.field, m.key)
-	width := 0
-	for k := range keys {
-		width = max(width, len(k))
-	}
-	for _, k := range sortedKeys(keys) {
-		fmt.Fprintf(&b, "  %-*s  %5d  %s\n", width, k, keys[k].n, describeValue(keys[k].example))
-	}
-	fmt.Fprintf(&b, "Name the keys with --field text=KEY --field image=KEY --field tree=KEY (dotted paths such as parse.0 reach inside).")
-	return b.String()
 }

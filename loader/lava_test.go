@@ -6,6 +6,7 @@ import (
 	"image/jpeg"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -48,18 +49,29 @@ func lavaCorpus(t *testing.T, lavaJSON string) string {
 	return root
 }
 
+// parseKey names the tree key of the sample in testdata/lava, a layout other
+// than LAVA's own.
+var parseKey = map[string]string{FieldTree: "parse"}
+
 func TestImportLAVA(t *testing.T) {
 	root := lavaCorpus(t, "")
 	out := filepath.Join(root, "corpus")
 	pairs, rep, err := ImportLAVA(LAVAOptions{
 		Corpus: root, OutDir: out,
-		Fields: map[string]string{FieldGloss: "interpretation", FieldAmbiguity: "ambiguityType"},
+		Fields: map[string]string{FieldTree: "parse", FieldGloss: "interpretation", FieldAmbiguity: "ambiguityType"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Entries != 6 || rep.Sentences != 3 || rep.Pairs != 2 || rep.OneReading != 1 || rep.SpareFrames != 1 || rep.Copied != 0 {
+	if rep.Contrast || rep.Entries != 6 || rep.Groups != 3 || rep.Pairs != 2 || rep.Copied != 0 || rep.SkippedEntries() != 2 {
 		t.Errorf("report %+v", rep)
+	}
+	wantSkips := []Skip{
+		{Reason: "the tree of an earlier entry of the same sentence (a further frame of that reading)", Count: 1, Unit: unitEntries, First: "entry 2"},
+		{Reason: "the only distinct tree of its sentence", Count: 1, Unit: unitEntries, First: "entry 5"},
+	}
+	if !slices.Equal(rep.Skipped, wantSkips) {
+		t.Errorf("skipped %+v, want %+v", rep.Skipped, wantSkips)
 	}
 	p := pairs[0]
 	if p.ID != "lava-0001" || p.Sentence != "Danny approached the chair with a bag." || p.Ambiguity != "PP" || p.Split != SplitTest {
@@ -86,11 +98,11 @@ func TestImportLAVA(t *testing.T) {
 func TestImportLAVAFramesOutside(t *testing.T) {
 	root := lavaCorpus(t, "")
 	out := t.TempDir()
-	_, _, err := ImportLAVA(LAVAOptions{Corpus: filepath.Join(root, "corpus"), OutDir: out})
+	_, _, err := ImportLAVA(LAVAOptions{Corpus: filepath.Join(root, "corpus"), OutDir: out, Fields: parseKey})
 	if err == nil || !strings.Contains(err.Error(), "outside") || !strings.Contains(err.Error(), "--copy-images") {
 		t.Errorf("frames outside the manifest's folder: %v", err)
 	}
-	pairs, rep, err := ImportLAVA(LAVAOptions{Corpus: root, OutDir: out, CopyImages: true, Split: "auto"})
+	pairs, rep, err := ImportLAVA(LAVAOptions{Corpus: root, OutDir: out, CopyImages: true, Split: "auto", Fields: parseKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +115,7 @@ func TestImportLAVAFramesOutside(t *testing.T) {
 	if _, err := Load(filepath.Join(out, "pairs.jsonl"), Options{CheckImages: true}); err != nil {
 		t.Errorf("manifest with copied frames: %v", err)
 	}
-	again, _, err := ImportLAVA(LAVAOptions{Corpus: root, OutDir: out, CopyImages: true, Split: "auto"})
+	again, _, err := ImportLAVA(LAVAOptions{Corpus: root, OutDir: out, CopyImages: true, Split: "auto", Fields: parseKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +124,7 @@ func TestImportLAVAFramesOutside(t *testing.T) {
 			t.Errorf("auto split is not stable: %s then %s", pairs[i].Split, again[i].Split)
 		}
 	}
-	pairs, _, err = ImportLAVA(LAVAOptions{Corpus: root, OutDir: out, AllowOutside: true})
+	pairs, _, err = ImportLAVA(LAVAOptions{Corpus: root, OutDir: out, AllowOutside: true, Fields: parseKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,24 +152,22 @@ func TestImportLAVAMisfit(t *testing.T) {
 			wants: []string{`none of the 1 entries has the key "text"`, "video.frame", "video.start", "sentence"},
 		},
 		{
-			name:  "a list where a string belongs",
-			json:  `[{"text": "Danny left.", "visualFilename": "00022-10090-10190", "parse": ["(S (NP (NNP Danny)) (VP (VBD left)) (. .))", "(S (NP (NNP Danny)) (VP (VBD left) (. .)))"]}]`,
-			wants: []string{"lava.json: entry 0: ", `key "parse" (the tree) holds a list of 2, not a string; pick one with --field tree=parse.0`},
+			name:   "a list where a string belongs",
+			fields: parseKey,
+			json:   `[{"text": "Danny left.", "visualFilename": "00022-10090-10190", "parse": ["(S (NP (NNP Danny)) (VP (VBD left)) (. .))", "(S (NP (NNP Danny)) (VP (VBD left) (. .)))"]}]`,
+			wants:  []string{"lava.json: entry 0: ", `key "parse" (the tree) holds a list of 2, not a string; pick one with --field tree=parse.0`},
 		},
 		{
-			name:  "a tree that does not parse",
-			json:  `[{"text": "Danny left.", "visualFilename": "00022-10090-10190", "parse": "(S (NP Danny"}]`,
-			wants: []string{"lava.json: entry 0: tree (key \"parse\") does not parse"},
+			name:   "a tree that does not parse",
+			fields: parseKey,
+			json:   `[{"text": "Danny left.", "visualFilename": "00022-10090-10190", "parse": "(S (NP Danny"}]`,
+			wants:  []string{"lava.json: entry 0: tree (key \"parse\") does not parse"},
 		},
 		{
-			name:  "a frame that is not there",
-			json:  `[{"text": "Danny left.", "visualFilename": "99999-0-1", "parse": "(S (NP (NNP Danny)) (VP (VBD left)) (. .))"}]`,
-			wants: []string{`image (key "visualFilename"): no frame "99999-0-1"`},
-		},
-		{
-			name:  "readings with different words",
-			json:  `[{"text": "Danny left.", "visualFilename": "00022-10090-10190", "parse": "(S (NP (NNP Danny)) (VP (VBD left)) (. .))"}, {"text": "Danny left.", "visualFilename": "00022-10300-10400", "parse": "(S (NP (NNP Danny)) (VP (VBD went)) (. .))"}]`,
-			wants: []string{`lava.json: entry 1: its tree's words "Danny went ." differ from those of entry 0`},
+			name:   "a frame name that is not a string",
+			fields: parseKey,
+			json:   `[{"text": "Danny left.", "visualFilename": {"file": "x"}, "parse": "(S (NP (NNP Danny)) (VP (VBD left)) (. .))"}]`,
+			wants:  []string{`lava.json: entry 0: key "visualFilename" (the image) holds an object with keys file, not a string`},
 		},
 		{
 			name:  "not entries",
@@ -199,7 +209,7 @@ func TestImportLAVAShapes(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			root := lavaCorpus(t, text)
-			pairs, _, err := ImportLAVA(LAVAOptions{Corpus: root, OutDir: filepath.Join(root, "corpus")})
+			pairs, _, err := ImportLAVA(LAVAOptions{Corpus: root, OutDir: filepath.Join(root, "corpus"), Fields: parseKey})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -216,6 +226,11 @@ func FuzzLAVAEntries(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(data)
+	if data, err = os.ReadFile(filepath.Join(layoutCorpus, "lava.json")); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	f.Add([]byte(`[{"sentenceID": "1", "variantID": 1.5, "contrastVariants": ["1,2", 3], "equivalentVariants": "1,1"}]`))
 	f.Add([]byte(`{"entries": [{"text": "a", "parse": ["(S (X a))"], "video": {"frame": 3}}]}`))
 	f.Add([]byte(`{"e1": {"text": null}}` + "\n"))
 	f.Add([]byte("{\"text\": \"a\"}\n{\"text\": 1}\n"))
@@ -238,6 +253,22 @@ func FuzzLAVAEntries(f *testing.F) {
 				}
 			}
 			e.str("a.0.b.1")
+			for _, key := range []string{keyContrast, keyEquivalent} {
+				if refs, err := e.refs(key); err == nil {
+					for _, r := range refs {
+						if r != normRef(r) {
+							t.Fatalf("reference %q is not normalised", r)
+						}
+					}
+				} else if !strings.HasPrefix(err.Error(), key) {
+					t.Fatalf("error does not name the key: %v", err)
+				}
+			}
+			for _, key := range []string{keySentenceID, keyVariantID} {
+				if id, err := e.idPart(key); err == nil && (id == "" || strings.Contains(id, ",")) {
+					t.Fatalf("id part %q", id)
+				}
+			}
 		}
 		if len(entries) > 0 {
 			_ = (&misfit{file: "lava.json", field: FieldTree, key: "nope", entries: entries}).Error()

@@ -351,17 +351,26 @@ func Load(path string, opts Options) (*Dataset, error) {
 // calls good, in file order, for every pair without problems and returns all
 // problems; the error is for a manifest that cannot be read at all.
 func Check(path string, opts Options, good func(Pair)) (Errors, error) {
+	return CheckLines(path, opts, func(_ int, p Pair) {
+		if good != nil {
+			good(p)
+		}
+	})
+}
+
+// CheckLines is Check that also tells good the pair's line.
+func CheckLines(path string, opts Options, good func(line int, p Pair)) (Errors, error) {
 	r, err := Open(path, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	var problems Errors
-	err = r.scan(func(_ int, p Pair, errs Errors) {
+	err = r.scan(func(line int, p Pair, errs Errors) {
 		if len(errs) > 0 {
 			problems = append(problems, errs...)
-		} else if good != nil {
-			good(p)
+		} else {
+			good(line, p)
 		}
 	})
 	return problems, err

@@ -27,6 +27,7 @@ func init() {
 
 func dataCheckCmd(a *app) *cobra.Command {
 	var opts loader.Options
+	var allowLeakage bool
 	cmd := &cobra.Command{
 		Use:   "check --data FILE",
 		Short: "Report every problem in a manifest; exit 1 when there is any",
@@ -35,6 +36,9 @@ as FILE:LINE: FIELD: what is wrong. It checks required fields and their
 types, at least two readings a pair, unique ids, trees that parse and share
 their words, image files that exist inside the manifest's folder, and boxes
 that lie inside their image. --check-images also decodes every image.
+A pair (same trees and images) or a sentence in more than one split is a
+leak, reported at each line of the later splits; --allow-leakage makes
+leaks warnings.
 
 --data demo checks the embedded demo's pairs.`,
 		Args: cobra.NoArgs,
@@ -43,20 +47,31 @@ that lie inside their image. --check-images also decodes every image.
 			var problems loader.Errors
 			pairs := 0
 			name := a.cfg.Data
+			leaks := loader.NewLeakage(name)
 			if name == "demo" {
 				ps, err := synth.Generate(synth.Demo())
 				if err != nil {
 					return err
 				}
 				pairs = len(ps)
+				for i := range ps {
+					leaks.Add(i+1, &ps[i])
+				}
 				if err := loader.Validate(ps, "demo"); err != nil && !errors.As(err, &problems) {
 					return err
 				}
 			} else {
 				var err error
-				problems, err = loader.Check(name, opts, func(loader.Pair) { pairs++ })
+				problems, err = loader.CheckLines(name, opts, func(line int, p loader.Pair) { pairs++; leaks.Add(line, &p) })
 				if err != nil {
 					return withExit(2, err)
+				}
+			}
+			for _, l := range leaks.Errors() {
+				if allowLeakage {
+					fmt.Fprintln(w, "warning:", l)
+				} else {
+					problems = append(problems, l)
 				}
 			}
 			lines := map[int]bool{}
@@ -75,6 +90,7 @@ that lie inside their image. --check-images also decodes every image.
 	config.AddFlags(cmd.Flags(), "data")
 	cmd.Flags().BoolVar(&opts.CheckImages, "check-images", false, "decode every image, not only check that it exists")
 	cmd.Flags().BoolVar(&opts.AllowOutside, "allow-outside", false, "accept image paths outside the manifest's folder")
+	cmd.Flags().BoolVar(&allowLeakage, "allow-leakage", false, "report pairs and sentences in more than one split as warnings, not problems")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 	return cmd
 }

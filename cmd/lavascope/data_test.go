@@ -142,7 +142,7 @@ func TestImportLAVACommand(t *testing.T) {
 	out := filepath.Join(corpus, "pairs.jsonl")
 
 	_, stderr, code := runCLI(t, "", "import-lava", "--corpus", root, "--out", out)
-	if code != 2 || !strings.Contains(stderr, `has the key "parse" for the tree`) || !strings.Contains(stderr, "syntax.ptb") {
+	if code != 2 || !strings.Contains(stderr, `has the key "syntactic_tree" for the tree`) || !strings.Contains(stderr, "syntax.ptb") {
 		t.Errorf("misfit: exit %d\n%s", code, stderr)
 	}
 	_, stderr, code = runCLI(t, "", "import-lava", "--corpus", root, "--out", out, "--field", "tree")

@@ -9,32 +9,68 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/trees"
 )
 
 func init() {
 	addCommand(func(a *app) *cobra.Command {
 		var (
-			corpus, out string
-			fields      []string
-			opts        loader.LAVAOptions
+			corpus, out, triples string
+			fields               []string
+			opts                 loader.LAVAOptions
 		)
 		cmd := &cobra.Command{
 			Use:   "import-lava --corpus DIR --out FILE",
 			Short: "Convert the LAVA corpus into a pair manifest",
-			Long: `import-lava reads LAVA's corpus/lava.json (entries with a sentence, a frame
-and a parse tree; frames under corpus/images/) and groups the entries by
-sentence into pairs, one reading per distinct tree, the first frame of each.
+			Long: `import-lava reads LAVA's lava.json (in DIR or DIR/corpus; frames are
+images/<visualFilename>.png beside it) and makes pairs of its readings.
 
-The keys of an entry are set with --field, one for each of: ` + strings.Join(loader.LAVAFields, ", ") + `.
-text, image and tree are required; the defaults are text=text,
-image=visualFilename, tree=parse. A key may be a dotted path (parse.0.tree).
-When the file does not fit, the error lists the keys its entries have.`,
-			Example: `  lavascope import-lava --corpus ~/LAVA --out ~/LAVA/corpus/pairs.jsonl
-  lavascope import-lava --corpus ~/LAVA --out pairs.jsonl --copy-images --field tree=trees.0 --split auto`,
+In LAVA's own layout (entries with sentenceID, variantID, contrastVariants,
+equivalentVariants) the readings that contrast form a group, as the paper's
+authors group them: a group of two is a pair, a group of three gives a pair
+of each two readings (--triples keep: one pair of all three). A reading
+without a visualFilename or logicalForm takes those of the first of its
+equivalentVariants. Entries without a syntactic_tree (semantic and discourse
+ambiguities) are skipped, as are readings whose frame file is missing; the
+summary counts every skipped entry by reason. The family of a pair comes
+from how its two trees differ. Pair ids are lava-SENTENCE-VARIANT-VARIANT.
+
+Other layouts: entries are grouped by sentence, one reading per distinct
+tree. The keys of an entry are set with --field, one for each of:
+` + strings.Join(loader.LAVAFields, ", ") + `. text, image and tree are required; the
+defaults are text=text, image=visualFilename, tree=syntactic_tree,
+gloss=logicalForm. A key may be a dotted path (parse.0.tree); --field
+group=KEY groups by that key instead. When the file does not fit, the error
+lists the keys its entries have.
+
+Splits: --split train, val or test puts every pair there; auto splits 8:1:1
+by a hash of the sentence; authors shuffles the pairs with --seed and cuts
+them 70/10/20, as the authors did. --splits DIR reads the authors' split
+files (train.json, val.json, tst.json from their filesplit.py) and gives each
+pair the split of the file that holds it, matching readings by text, tree
+and visualFilename; a pair that their k=2 files put in two splits is written
+once for each (lavascope data check then names it), and pairs in no file
+are left out.`,
+			Example: `  lavascope import-lava --corpus ~/LAVA --out ~/LAVA/corpus/pairs.jsonl --split authors --seed 1
+  lavascope import-lava --corpus ~/LAVA --out ~/LAVA/corpus/pairs.jsonl --splits ~/FormalismCLIP/data/LAVA
+  lavascope import-lava --corpus ~/other --out pairs.jsonl --copy-images --field tree=trees.0 --split auto`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				if corpus == "" || out == "" {
 					return withExit(2, fmt.Errorf("--corpus and --out are both required"))
+				}
+				switch triples {
+				case "split":
+				case "keep":
+					opts.KeepTriples = true
+				default:
+					return withExit(2, fmt.Errorf("--triples %q: want split or keep", triples))
+				}
+				if opts.SplitsDir != "" {
+					if cmd.Flags().Changed("split") {
+						return withExit(2, fmt.Errorf("--split and --splits exclude each other: the split files say each pair's split"))
+					}
+					opts.Split = ""
 				}
 				opts.Corpus = corpus
 				opts.OutDir = filepath.Dir(out)
@@ -50,8 +86,15 @@ When the file does not fit, the error lists the keys its entries have.`,
 				if err != nil {
 					return withExit(2, err)
 				}
+				w := cmd.OutOrStdout()
+				layout := "readings grouped by sentence"
+				if rep.Contrast {
+					layout = "LAVA's layout: readings grouped by contrastVariants"
+				}
+				fmt.Fprintf(w, "read %d entries of %s (%s): %d groups\n", rep.Entries, trees.Sanitize(rep.File), layout, rep.Groups)
+				writeSkipped(w, &rep)
 				if len(pairs) == 0 {
-					return withExit(2, fmt.Errorf("%s: %d entries in %d sentences gave no pair: every sentence had only one distinct tree", rep.File, rep.Entries, rep.Sentences))
+					return withExit(2, fmt.Errorf("%s: %d entries gave no pair (see above why each was skipped)", rep.File, rep.Entries))
 				}
 				err = loader.WriteFileAtomic(out, func(w io.Writer) error {
 					mw := loader.NewWriter(w)
@@ -65,15 +108,12 @@ When the file does not fit, the error lists the keys its entries have.`,
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				fmt.Fprintf(w, "read %d entries of %s: %d sentences\n", rep.Entries, rep.File, rep.Sentences)
-				fmt.Fprintf(w, "wrote %d pairs to %s", rep.Pairs, out)
-				if rep.OneReading > 0 {
-					fmt.Fprintf(w, "; skipped %d sentence(s) with one distinct tree", rep.OneReading)
+				count := map[string]int{}
+				for _, p := range pairs {
+					count[p.Split]++
 				}
-				if rep.SpareFrames > 0 {
-					fmt.Fprintf(w, "; %d further frame(s) of a reading unused", rep.SpareFrames)
-				}
+				fmt.Fprintf(w, "wrote %d pairs to %s (train %d, val %d, test %d)", rep.Pairs, trees.Sanitize(out),
+					count[loader.SplitTrain], count[loader.SplitVal], count[loader.SplitTest])
 				if rep.Copied > 0 {
 					fmt.Fprintf(w, "; copied %d frame(s)", rep.Copied)
 				}
@@ -85,10 +125,46 @@ When the file does not fit, the error lists the keys its entries have.`,
 		f.StringVar(&corpus, "corpus", "", "LAVA folder (holding lava.json or corpus/lava.json)")
 		f.StringVar(&out, "out", "", "manifest to write")
 		f.StringArrayVar(&fields, "field", nil, "FIELD=KEY: the entry key to read a field from (repeatable)")
-		f.StringVar(&opts.Split, "split", loader.SplitTest, "split of every pair without a split field: train, val, test, or auto (8:1:1 by sentence)")
+		f.StringVar(&opts.Split, "split", loader.SplitTest, "split of every pair without a split field: train, val, test, auto (8:1:1 by sentence) or authors (70/10/20 by pair, seeded)")
+		f.Uint64Var(&opts.Seed, "seed", 1, "seed of --split authors")
+		f.StringVar(&opts.SplitsDir, "splits", "", "folder of the authors' split files (train.json, val.json, tst.json): each pair gets its file's split")
+		f.StringVar(&triples, "triples", "split", "a group of three readings: split (a pair of each two, as the authors) or keep (one three-way pair)")
 		f.BoolVar(&opts.CopyImages, "copy-images", false, "copy frames outside the manifest's folder into its images/")
 		f.BoolVar(&opts.AllowOutside, "allow-outside", false, "write image paths that leave the manifest's folder")
 		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
+}
+
+// writeSkipped says what was left out and why, and how the split files
+// matched.
+func writeSkipped(w io.Writer, rep *loader.LAVAReport) {
+	if n := rep.SkippedEntries(); n > 0 {
+		fmt.Fprintf(w, "skipped %d of %d entries:\n", n, rep.Entries)
+	}
+	for _, s := range rep.Skipped {
+		if s.Unit == "entries" {
+			fmt.Fprintf(w, "  %5d  %s (first: %s)\n", s.Count, trees.Sanitize(s.Reason), trees.Sanitize(s.First))
+		}
+	}
+	for _, s := range rep.Skipped {
+		if s.Unit != "entries" {
+			fmt.Fprintf(w, "skipped %d %s: %s (first: %s)\n", s.Count, s.Unit, trees.Sanitize(s.Reason), trees.Sanitize(s.First))
+		}
+	}
+	if rep.Filled > 0 {
+		fmt.Fprintf(w, "took the frame of %d reading(s) from their first equivalent variant\n", rep.Filled)
+	}
+	if len(rep.Splits) > 0 {
+		fmt.Fprintf(w, "split files: %s\n", trees.Sanitize(strings.Join(rep.Splits, ", ")))
+	}
+	if rep.Leaked > 0 {
+		fmt.Fprintf(w, "  %d pair(s) are in more than one split file: written once for each split (lavascope data check names them)\n", rep.Leaked)
+	}
+	if rep.Unsplit > 0 {
+		fmt.Fprintf(w, "  %d pair(s) are in no split file: left out\n", rep.Unsplit)
+	}
+	if rep.Unmatched > 0 {
+		fmt.Fprintf(w, "  %d pair(s) of the split files match no imported pair (first: %s)\n", rep.Unmatched, trees.Sanitize(rep.UnmatchedAt))
+	}
 }
