@@ -245,9 +245,10 @@ func diffBounds(a, b *image.RGBA, r image.Rectangle) image.Rectangle {
 	return out
 }
 
-// sentence joins words, attaching the final full stop.
+// sentence joins words. As in LAVA, neither the sentence nor its trees end in
+// punctuation, so `))))` closes the NP-attachment reading as the paper notes.
 func sentence(words []string) string {
-	return strings.ReplaceAll(strings.Join(words, " "), " .", ".")
+	return strings.Join(words, " ")
 }
 
 var errNoRoom = errors.New("scene does not fit")
@@ -429,14 +430,14 @@ func ppScene(r *rng, size int) scene {
 	sc := scene{family: PPAttachment}
 	var gloss string
 	if looked {
-		sc.words = []string{who.name, "looked", "at", "the", c1.name, "chair", "with", "a", c2.name, noun, "."}
-		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) %s) %s) (. .))", nnp(who.name), chairNP, withPP)
-		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) (NP %s %s))) (. .))", nnp(who.name), chairNP, withPP)
+		sc.words = []string{who.name, "looked", "at", "the", c1.name, "chair", "with", "a", c2.name, noun}
+		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) %s) %s))", nnp(who.name), chairNP, withPP)
+		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) (NP %s %s))))", nnp(who.name), chairNP, withPP)
 		gloss = fmt.Sprintf("%s looks through the %s %s", who.name, c2.name, noun)
 	} else {
-		sc.words = []string{who.name, "approached", "the", c1.name, "chair", "with", "a", c2.name, noun, "."}
-		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD approached) %s %s) (. .))", nnp(who.name), chairNP, withPP)
-		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD approached) (NP %s %s)) (. .))", nnp(who.name), chairNP, withPP)
+		sc.words = []string{who.name, "approached", "the", c1.name, "chair", "with", "a", c2.name, noun}
+		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD approached) %s %s))", nnp(who.name), chairNP, withPP)
+		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD approached) (NP %s %s)))", nnp(who.name), chairNP, withPP)
 		gloss = fmt.Sprintf("%s carries the %s %s", who.name, c2.name, noun)
 	}
 	sc.glosses = [2]string{gloss, fmt.Sprintf("the %s %s is on the %s chair", c2.name, noun, c1.name)}
@@ -491,13 +492,13 @@ func adjScene(r *rng, size int) scene {
 	narrow := fmt.Sprintf("(NP (NP (DT the) (JJ %s) (NN %s)) (CC and) (NP (NN %s)))", c.name, objectNames[n1], objectNames[n2])
 	sc := scene{family: AdjectiveScope}
 	if verb == "looked" {
-		sc.words = []string{who.name, "looked", "at", "the", c.name, objectNames[n1], "and", objectNames[n2], "."}
-		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) %s)) (. .))", nnp(who.name), wide)
-		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) %s)) (. .))", nnp(who.name), narrow)
+		sc.words = []string{who.name, "looked", "at", "the", c.name, objectNames[n1], "and", objectNames[n2]}
+		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) %s)))", nnp(who.name), wide)
+		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) %s)))", nnp(who.name), narrow)
 	} else {
-		sc.words = []string{who.name, verb, "the", c.name, objectNames[n1], "and", objectNames[n2], "."}
-		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD %s) %s) (. .))", nnp(who.name), verb, wide)
-		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD %s) %s) (. .))", nnp(who.name), verb, narrow)
+		sc.words = []string{who.name, verb, "the", c.name, objectNames[n1], "and", objectNames[n2]}
+		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD %s) %s))", nnp(who.name), verb, wide)
+		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD %s) %s))", nnp(who.name), verb, narrow)
 	}
 	sc.glosses = [2]string{
 		fmt.Sprintf("the %s and the %s are both %s", objectNames[n1], objectNames[n2], c.name),
@@ -562,13 +563,13 @@ func vpScene(r *rng, size int) scene {
 	picking := fmt.Sprintf("(VP (VBG picking) (PRT (RP up)) (NP (DT the) (NN %s)))", noun)
 	sc := scene{family: VPAttachment}
 	if r.chance(50) {
-		sc.words = []string{p1.name, "looked", "at", p2.name, "picking", "up", "the", noun, "."}
-		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) %s) (S %s)) (. .))", nnp(p1.name), nnp(p2.name), picking)
-		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) (NP %s %s))) (. .))", nnp(p1.name), nnp(p2.name), picking)
+		sc.words = []string{p1.name, "looked", "at", p2.name, "picking", "up", "the", noun}
+		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) %s) (S %s)))", nnp(p1.name), nnp(p2.name), picking)
+		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD looked) (PP (IN at) (NP %s %s))))", nnp(p1.name), nnp(p2.name), picking)
 	} else {
-		sc.words = []string{p1.name, "watched", p2.name, "picking", "up", "the", noun, "."}
-		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD watched) %s (S %s)) (. .))", nnp(p1.name), nnp(p2.name), picking)
-		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD watched) (NP %s %s)) (. .))", nnp(p1.name), nnp(p2.name), picking)
+		sc.words = []string{p1.name, "watched", p2.name, "picking", "up", "the", noun}
+		sc.trees[0] = fmt.Sprintf("(S %s (VP (VBD watched) %s (S %s)))", nnp(p1.name), nnp(p2.name), picking)
+		sc.trees[1] = fmt.Sprintf("(S %s (VP (VBD watched) (NP %s %s)))", nnp(p1.name), nnp(p2.name), picking)
 	}
 	sc.glosses = [2]string{
 		fmt.Sprintf("%s picks up the %s", p1.name, noun),
