@@ -27,8 +27,8 @@ func TestScheduleLR(t *testing.T) {
 		{5, 5, 5, 1},
 	}
 	for _, tc := range tests {
-		if got := ScheduleLR(1, tc.s, tc.warmup, tc.total); math.Abs(got-tc.want) > 1e-12 {
-			t.Errorf("ScheduleLR(1, %d, %d, %d) = %g, want %g", tc.s, tc.warmup, tc.total, got, tc.want)
+		if got := ScheduleCosine.LR(1, tc.s, tc.warmup, tc.total); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("cosine LR(1, %d, %d, %d) = %g, want %g", tc.s, tc.warmup, tc.total, got, tc.want)
 		}
 	}
 }

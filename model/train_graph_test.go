@@ -56,7 +56,7 @@ func TestStepGraph(t *testing.T) {
 		if err := a.opt.SetLR(lr); err != nil {
 			t.Fatal(err)
 		}
-		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, 1)
+		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, StepOptions{ClipGrad: 1, ClampLogitScale: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,19 +65,19 @@ func TestStepGraph(t *testing.T) {
 	if err := b.opt.SetLR(lrs[0]); err != nil {
 		t.Fatal(err)
 	}
-	loss0, _, err := OptimizerStep(s, b.m, b.opt, b.params, pixels, ids, 1)
+	loss0, _, err := OptimizerStep(s, b.m, b.opt, b.params, pixels, ids, StepOptions{ClipGrad: 1, ClampLogitScale: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !graph {
-		if _, _, _, err := NewStepGraph(b.m, b.opt, b.params, pixels, ids, lrs[1], 1); err == nil || !strings.Contains(err.Error(), "fused") && !strings.Contains(err.Error(), "CUDA") {
+		if _, _, _, err := NewStepGraph(b.m, b.opt, b.params, pixels, ids, lrs[1], StepOptions{ClipGrad: 1, ClampLogitScale: true}); err == nil || !strings.Contains(err.Error(), "fused") && !strings.Contains(err.Error(), "CUDA") {
 			t.Errorf("a step graph with %s AdamW on %s: error %v, want one naming what it needs", b.opt.Impl(), dev, err)
 		}
 		if b.opt.Impl() != torch.AdamWFused {
 			return
 		}
 	}
-	g, loss1, _, err := newStepGraph(b.m, b.opt, b.params, pixels, ids, lrs[1], 1, graph)
+	g, loss1, _, err := newStepGraph(b.m, b.opt, b.params, pixels, ids, lrs[1], StepOptions{ClipGrad: 1, ClampLogitScale: true}, graph)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestStepWorkCapturable(t *testing.T) {
 	pixels, ids, _ := hfTinyInputs(t, s)
 	a, b := startTraining(t, dev, torch.AdamWForeach), startTraining(t, dev, torch.AdamWForeach)
 	px, tx := pixels.To(dev, torch.Float32), ids.ToDevice(dev)
-	work := stepWork(b.m, px, tx, b.params, 1, func() error {
+	work := stepWork(b.m, px, tx, b.params, StepOptions{ClipGrad: 1, ClampLogitScale: true}, func() error {
 		if err := b.opt.Step(); err != nil {
 			return err
 		}
@@ -179,7 +179,7 @@ func TestStepWorkCapturable(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, 1)
+		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, StepOptions{ClipGrad: 1, ClampLogitScale: true})
 		if err != nil {
 			t.Fatal(err)
 		}

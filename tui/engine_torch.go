@@ -625,7 +625,10 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progres
 	if err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	to.BatchPairs, to.Steps, to.FreezeVision = opt.BatchPairs, opt.Steps, opt.FreezeVision
+	to.BatchPairs, to.Steps = opt.BatchPairs, opt.Steps
+	if opt.FreezeVision {
+		to.Freeze = model.FreezeVision
+	}
 	to.AdamW.LR = opt.LR
 	// The default warmup (50 of 1000 steps) scaled to the run.
 	to.Warmup = opt.Steps / 20
