@@ -137,10 +137,13 @@ func TestOutcome(t *testing.T) {
 		}
 	}
 	var ta Tally
-	for _, o := range []Outcome{Correct, Tie, Wrong, Tie} {
-		ta.add(o)
+	for _, o := range []struct {
+		o     Outcome
+		first bool
+	}{{Correct, true}, {Tie, true}, {Wrong, false}, {Tie, true}} {
+		ta.add(o.o, o.first)
 	}
-	if ta != (Tally{Readings: 4, Correct: 1, Ties: 2, Wrong: 1, Accuracy: 50}) {
+	if ta != (Tally{Readings: 4, Correct: 1, Ties: 2, Wrong: 1, Accuracy: 50, TiesFirstIndex: 2, AccuracyFirstIndex: 75}) {
 		t.Errorf("tally %+v", ta)
 	}
 }
