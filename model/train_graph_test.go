@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -155,14 +156,23 @@ func TestTrainGraphs(t *testing.T) {
 // TestStepWorkCapturable runs the graphed step's work, with the optimizer's
 // ordinary step in place of the graph's, as a Replay on this device (no
 // graph): nothing in it reads from or writes to the host (the Replay
-// refuses that), and each run is the step OptimizerStep takes.
+// refuses that), and each run is the step OptimizerStep takes, with the
+// default clipping and clamp and with the authors' (neither).
 func TestStepWorkCapturable(t *testing.T) {
+	for _, so := range []StepOptions{{ClipGrad: 1, ClampLogitScale: true}, {}} {
+		t.Run(fmt.Sprintf("clip %g clamp %v", so.ClipGrad, so.ClampLogitScale), func(t *testing.T) {
+			stepWorkCapturable(t, so)
+		})
+	}
+}
+
+func stepWorkCapturable(t *testing.T, so StepOptions) {
 	dev := torchtest.Device(t)
 	s := torchtest.Scope(t)
 	pixels, ids, _ := hfTinyInputs(t, s)
 	a, b := startTraining(t, dev, torch.AdamWForeach), startTraining(t, dev, torch.AdamWForeach)
 	px, tx := pixels.To(dev, torch.Float32), ids.ToDevice(dev)
-	work := stepWork(b.m, px, tx, b.params, StepOptions{ClipGrad: 1, ClampLogitScale: true}, func() error {
+	work := stepWork(b.m, px, tx, b.params, so, func() error {
 		if err := b.opt.Step(); err != nil {
 			return err
 		}
@@ -179,7 +189,7 @@ func TestStepWorkCapturable(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, StepOptions{ClipGrad: 1, ClampLogitScale: true})
+		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, so)
 		if err != nil {
 			t.Fatal(err)
 		}
