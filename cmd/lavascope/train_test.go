@@ -296,7 +296,7 @@ func readDir(t *testing.T, dir string) map[string][]byte {
 }
 
 // TestTrainRecipe: --recipe authors sets its flags, a flag given beside it
-// (here before it) wins, the run records both, --resume continues with
+// (--lr before it, --clip-grad after it) wins, the run records both, --resume continues with
 // them and refuses a flag that contradicts them; a resume from a last/
 // without optimizer state exits 2; the help lists every setting.
 func TestTrainRecipe(t *testing.T) {
@@ -304,7 +304,7 @@ func TestTrainRecipe(t *testing.T) {
 	data, cfg := smallData(t)
 	out := filepath.Join(t.TempDir(), "run")
 	_, stderr, code := runCLI(t, "", "train", "--data", data, "--init", cfg, "--learn-vocab", "200", "--batch-pairs", "2",
-		"--lr", "1e-3", "--recipe", "authors", "--steps", "4", "--stop-after", "2", "--eval-every", "2", "--out", out,
+		"--lr", "1e-3", "--recipe", "authors", "--clip-grad", "0.5", "--steps", "4", "--stop-after", "2", "--eval-every", "2", "--out", out,
 		"--device", dev.String(), "--progress", "none")
 	if code != 0 {
 		t.Fatalf("train --recipe authors: exit %d: %s", code, stderr)
@@ -318,7 +318,7 @@ func TestTrainRecipe(t *testing.T) {
 	}
 	a := st.Args
 	want := model.TrainArgs{Recipe: "authors", Input: a.Input, Style: a.Style, BatchPairs: 2, Steps: 4, LR: 1e-3,
-		Beta1: 0.9, Beta2: 0.999, Eps: 1e-6, WeightDecay: 0, Warmup: 0, Schedule: "linear", ClipGrad: 0,
+		Beta1: 0.9, Beta2: 0.999, Eps: 1e-6, WeightDecay: 0, Warmup: 0, Schedule: "linear", ClipGrad: 0.5,
 		NoLogitScaleClamp: true, Freeze: "vision-model", Seed: a.Seed, EvalEvery: 2}
 	if a != want {
 		t.Errorf("recorded settings\n%+v\nwant\n%+v", a, want)
