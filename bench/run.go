@@ -322,7 +322,7 @@ func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() erro
 	step := func() error {
 		s := torch.NewScope()
 		defer s.Close()
-		_, _, err := model.OptimizerStep(s, m, opt, ts, px, ids, o.ClipGrad)
+		_, _, err := model.OptimizerStep(s, m, opt, ts, px, ids, model.StepOptions{ClipGrad: o.ClipGrad, ClampLogitScale: true})
 		return err
 	}
 	note := "AdamW " + string(opt.Impl())
@@ -334,7 +334,7 @@ func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() erro
 		done()
 		return nil, nil, "", err
 	}
-	g, _, _, err := model.NewStepGraph(m, opt, ts, px, ids, o.AdamW.LR, o.ClipGrad)
+	g, _, _, err := model.NewStepGraph(m, opt, ts, px, ids, o.AdamW.LR, model.StepOptions{ClipGrad: o.ClipGrad, ClampLogitScale: true})
 	if err != nil {
 		done()
 		return nil, nil, "", err

@@ -40,6 +40,9 @@ type Config struct {
 	Method string
 	// StartLayer is last, all or a layer number.
 	StartLayer string
+	// StartLayerText is the text encoder's start layer when it differs
+	// from StartLayer (the notebook's start_layer_text); empty: the same.
+	StartLayerText string
 	// CUDAGraphs is auto (the explorer replays explanations and fine-tuning
 	// steps from CUDA graphs where the device and the shim have them) or off.
 	CUDAGraphs string
@@ -61,6 +64,8 @@ type key struct {
 var (
 	devicePat = regexp.MustCompile(`^(auto|cpu|cuda(:[0-9]+)?)$`)
 	layerPat  = regexp.MustCompile(`^(last|all|-?[0-9]+)$`)
+	// optLayerPat is layerPat or nothing (not set).
+	optLayerPat = regexp.MustCompile(`^(last|all|-?[0-9]+)?$`)
 )
 
 func oneOf(vals ...string) func(string) error {
@@ -92,7 +97,8 @@ var keys = []key{
 	{name: "graphics", def: "auto", usage: "terminal graphics: auto, sixel, kitty, blocks or none", check: oneOf("auto", "sixel", "kitty", "blocks", "none"), persist: true},
 	{name: "colormap", def: "jet", usage: "heatmap colormap: jet, viridis, turbo or diverging", check: oneOf("jet", "viridis", "turbo", "diverging")},
 	{name: "method", def: "chefer", usage: "relevance method: chefer, rollout, attention or gradattn", check: oneOf("chefer", "rollout", "attention", "gradattn")},
-	{name: "start_layer", def: "last", usage: "first layer of the relevance rule: last, all or a number", check: matches(layerPat, "last, all or a layer number")},
+	{name: "start_layer", def: "last", usage: "first layer of the relevance rule: last, all or a number (negative: from the end)", check: matches(layerPat, "last, all or a layer number")},
+	{name: "start_layer_text", def: "", usage: "the text encoder's first layer of the relevance rule, if not start_layer's: last, all or a number", check: matches(optLayerPat, "last, all or a layer number")},
 	{name: "cuda_graphs", def: "auto", usage: "explanations and fine-tuning steps replayed from CUDA graphs: auto (where the GPU and the shim have them) or off", check: oneOf("auto", "off")},
 	{name: "tf32", def: false, usage: "TF32 matrix products on CUDA: faster; logits and relevance move by about 1e-3 (docs/performance.md)"},
 }
@@ -261,7 +267,7 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &Config{
+	c := &Config{
 		TorchLib:   str("torch_lib"),
 		Device:     str("device"),
 		Threads:    threads,
@@ -274,7 +280,9 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 		CUDAGraphs: str("cuda_graphs"),
 		TF32:       tf32,
 		File:       file,
-	}, nil
+	}
+	c.StartLayerText = str("start_layer_text")
+	return c, nil
 }
 
 func known(k string) bool {

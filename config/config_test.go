@@ -156,6 +156,7 @@ func TestErrors(t *testing.T) {
 		{name: "negative threads", file: "threads: -2\n", want: []string{`key "threads"`}},
 		{name: "bad env", env: map[string]string{"LAVASCOPE_DEVICE": "tpu"}, want: []string{"LAVASCOPE_DEVICE", `"tpu"`}},
 		{name: "bad flag", args: []string{"--start-layer", "first"}, want: []string{"flag --start-layer", "last, all or a layer number"}},
+		{name: "bad text start layer", file: "start_layer_text: first\n", want: []string{`key "start_layer_text"`, "last, all or a layer number"}},
 		{name: "two problems at once", file: "colormap: rainbow\nmethod: magic\n", want: []string{`key "colormap"`, `key "method"`}},
 		{name: "cuda graphs", file: "cuda_graphs: maybe\n", want: []string{`key "cuda_graphs"`, `"maybe" is not one of auto, off`}},
 		{name: "tf32 in env", env: map[string]string{"LAVASCOPE_TF32": "maybe"}, want: []string{"LAVASCOPE_TF32", "true or false", "maybe"}},

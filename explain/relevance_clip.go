@@ -38,9 +38,20 @@ type Options struct {
 	// Start is the first layer of Chefer's rule. The zero value is
 	// AllLayers; the notebook's default is LastLayer.
 	Start StartLayer
+	// TextStart, when set, is the text encoder's first layer in place of
+	// Start, as the notebook's start_layer_text.
+	TextStart *StartLayer
 	// Matrices keeps each encoder's whole relevance matrix in the results,
 	// not only the rows that explain the target.
 	Matrices bool
+}
+
+// textStart is the text encoder's first layer.
+func (o Options) textStart() StartLayer {
+	if o.TextStart != nil {
+		return *o.TextStart
+	}
+	return o.Start
 }
 
 // Result is the relevance of one target.
@@ -322,7 +333,7 @@ func roundWork(s *torch.Scope, m *model.CLIP, px, tx, w *torch.Tensor, method Me
 	if method.NeedsGrad() {
 		logits := out.LogitsPerImage
 		objective := logits.Mul(w).SumAll()
-		if gi, gt, err = gradients(objective, out, method, opt.Start); err != nil {
+		if gi, gt, err = gradients(objective, out, method, opt.Start, opt.textStart()); err != nil {
 			return roundOutput{}, fmt.Errorf("explain: %w", err)
 		}
 	}
@@ -330,7 +341,7 @@ func roundWork(s *torch.Scope, m *model.CLIP, px, tx, w *torch.Tensor, method Me
 	if err != nil {
 		return roundOutput{}, fmt.Errorf("explain: image encoder: %w", err)
 	}
-	rt, err := method.Matrix(s, out.Text.Attentions, gt, opt.Start)
+	rt, err := method.Matrix(s, out.Text.Attentions, gt, opt.textStart())
 	if err != nil {
 		return roundOutput{}, fmt.Errorf("explain: text encoder: %w", err)
 	}
@@ -384,18 +395,18 @@ func (l layout) results(out roundOutput, targets []Target, round []int, width in
 // attention maps of both encoders that the method reads, from one backward
 // pass, and nil for the others: autograd then only walks back as far as the
 // first map it needs (the last layer alone for the notebook's default).
-func gradients(objective *torch.Tensor, out *model.Output, method Method, start StartLayer) (gi, gt []*torch.Tensor, err error) {
-	first := func(maps []*torch.Tensor) (int, error) {
+func gradients(objective *torch.Tensor, out *model.Output, method Method, start, textStart StartLayer) (gi, gt []*torch.Tensor, err error) {
+	first := func(maps []*torch.Tensor, start StartLayer) (int, error) {
 		if method == GradAttn {
 			return len(maps) - 1, nil
 		}
 		return start.Index(len(maps))
 	}
-	fi, err := first(out.Image.Attentions)
+	fi, err := first(out.Image.Attentions, start)
 	if err != nil {
 		return nil, nil, fmt.Errorf("image encoder: %w", err)
 	}
-	ft, err := first(out.Text.Attentions)
+	ft, err := first(out.Text.Attentions, textStart)
 	if err != nil {
 		return nil, nil, fmt.Errorf("text encoder: %w", err)
 	}

@@ -385,6 +385,40 @@ func TestParityHFTiny(t *testing.T) {
 	}
 }
 
+// TestTextStartLayer: a start layer for the text encoder alone (the
+// notebook's start_layer_text) changes the text's relevance and not the
+// image's: all layers for the image and the last for the text give the
+// reference's all-layer image and last-layer text, and the other way round.
+func TestTextStartLayer(t *testing.T) {
+	s := torchtest.Scope(t)
+	m, pixels, ids, want := hfTiny(t, s)
+	for _, tc := range []struct {
+		start, text       StartLayer
+		imageTag, textTag string
+	}{{AllLayers, LastLayer, "all", "last"}, {LastLayer, AllLayers, "last", "all"}} {
+		text := tc.text
+		res, err := Explain(m, pixels, ids, Own(2), Options{Method: Chefer, Start: tc.start, TextStart: &text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var img, txt []float32
+		for b, r := range res {
+			img = append(img, r.Image(b).Raw...)
+			txt = append(txt, r.Text(b).Raw...)
+		}
+		if e := relErr(img, want["rel_image_"+tc.imageTag]); e > relTol {
+			t.Errorf("start %s, text %s: image relevance %.3g from the reference's %s", tc.start, tc.text, e, tc.imageTag)
+		}
+		if e := relErr(txt, want["rel_text_"+tc.textTag]); e > relTol {
+			t.Errorf("start %s, text %s: text relevance %.3g from the reference's %s", tc.start, tc.text, e, tc.textTag)
+		}
+	}
+	// The references differ, so the test tells the layers apart.
+	if e := relErr(want["rel_text_all"], want["rel_text_last"]); e < 1e-2 {
+		t.Errorf("the fixture's text relevance of all layers and of the last differ by only %.3g", e)
+	}
+}
+
 // TestRoundsMatchSeparateTargets explains targets that share images and
 // texts (each reading against both images, the summed target, own and twin
 // together) in one call and compares every result with the same target

@@ -2,6 +2,8 @@ package model
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -30,6 +32,13 @@ import (
 // Evaluate also scores the other direction: each reading's image against the
 // inputs of the pair's readings (ImageToText). There identical texts give
 // equal logits, so text input ties on every reading, which counts 50% too.
+//
+// The authors' own scripts break ties differently: torch's argmax over the
+// pair's images returns the first of the highest, so a tie is right for
+// the pair's first reading and wrong for the others (AccuracyFirstIndex).
+// Text input scores exactly 50% by that rule too: both readings see the
+// same two logits, and whichever image wins, or the first on a tie, is the
+// own image of exactly one of them.
 
 // Outcome is how one reading fared.
 type Outcome int8
@@ -63,19 +72,31 @@ type Tally struct {
 	// Accuracy is (Correct + Ties/2) / Readings in percent; 0 without
 	// readings.
 	Accuracy float64 `json:"accuracy"`
+	// TiesFirstIndex counts the ties whose reading's own image is the
+	// first of the highest, which the authors' argmax counts as right;
+	// AccuracyFirstIndex is (Correct + TiesFirstIndex) / Readings.
+	TiesFirstIndex     int     `json:"ties_first_index"`
+	AccuracyFirstIndex float64 `json:"accuracy_first_index"`
 }
 
-func (t *Tally) add(o Outcome) {
+// add counts an outcome; first says whether the reading's own image is the
+// first of the highest logits.
+func (t *Tally) add(o Outcome, first bool) {
 	t.Readings++
 	switch o {
 	case Correct:
 		t.Correct++
 	case Tie:
 		t.Ties++
+		if first {
+			t.TiesFirstIndex++
+		}
 	default:
 		t.Wrong++
 	}
-	t.Accuracy = 100 * (float64(t.Correct) + 0.5*float64(t.Ties)) / float64(t.Readings)
+	n := float64(t.Readings)
+	t.Accuracy = 100 * (float64(t.Correct) + 0.5*float64(t.Ties)) / n
+	t.AccuracyFirstIndex = 100 * float64(t.Correct+t.TiesFirstIndex) / n
 }
 
 // FamilyTally is the tally of one ambiguity family.
@@ -92,8 +113,11 @@ type ReadingScore struct {
 	// Logits are the reading's input against each image of the pair, in
 	// reading order (its own image at index Reading).
 	Logits []float64 `json:"logits"`
-	// Outcome is the text-to-image outcome (the paper's).
-	Outcome Outcome `json:"outcome"`
+	// Outcome is the text-to-image outcome (the paper's); FirstIndex says
+	// whether the authors' argmax (the first of the highest logits) picks
+	// the reading's own image.
+	Outcome    Outcome `json:"outcome"`
+	FirstIndex bool    `json:"first_index_correct"`
 	// ImageLogits are the reading's image against the input of each
 	// reading; ImageOutcome is that direction's outcome.
 	ImageLogits  []float64 `json:"image_logits"`
@@ -111,6 +135,8 @@ type EvalResult struct {
 	ImageToText Tally `json:"image_to_text"`
 	// Families are the tallies per ambiguity family, by name.
 	Families []FamilyTally `json:"families"`
+	// Retrieval is R@1/5/10 over the whole split (EvalOptions.Retrieval).
+	Retrieval *Retrieval `json:"retrieval,omitempty"`
 	// Scores are every reading's logits and outcomes, pairs in split order.
 	Scores []ReadingScore `json:"scores,omitempty"`
 	// Truncated counts the inputs cut to the context length.
@@ -128,6 +154,9 @@ type EvalOptions struct {
 	Preprocess *loader.PreprocessConfig
 	// Worker runs the torch calls; nil starts one.
 	Worker *torch.Worker
+	// Retrieval adds R@1/5/10 over the whole split (see RetrievalOf): each
+	// reading's input against every distinct image of the split.
+	Retrieval bool
 }
 
 // Evaluate scores every reading of split with m, as the seed paper's Table
@@ -155,6 +184,10 @@ func Evaluate(ctx context.Context, m *CLIP, tok *Tokenizer, split Split, o EvalO
 	}
 	e := &evaluator{m: m, tok: tok, split: split, style: o.Style, prep: *prep, res: &EvalResult{Style: o.Style}}
 	families := map[string]*Tally{}
+	var all *splitEmbeds
+	if o.Retrieval {
+		all = newSplitEmbeds()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for c := range e.chunks(ctx, chunk) {
@@ -165,7 +198,7 @@ func Evaluate(ctx context.Context, m *CLIP, tok *Tokenizer, split Split, o EvalO
 			return nil, err
 		}
 		e.res.Truncated += c.truncated
-		var lpt []float32
+		var lpt, textEmb, imageEmb []float32
 		err := w.Do(func() error {
 			s := torch.NewScope()
 			defer s.Close()
@@ -176,28 +209,43 @@ func Evaluate(ctx context.Context, m *CLIP, tok *Tokenizer, split Split, o EvalO
 			if err != nil {
 				return err
 			}
-			lpt, err = out.LogitsPerText.Contiguous().Float32s()
+			if lpt, err = out.LogitsPerText.Contiguous().Float32s(); err != nil || all == nil {
+				return err
+			}
+			if textEmb, err = out.Text.Embeds.Contiguous().Float32s(); err != nil {
+				return err
+			}
+			imageEmb, err = out.Image.Embeds.Contiguous().Float32s()
 			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("evaluate: %w", err)
 		}
+		var rows, cols []int
+		if all != nil {
+			rows, cols = all.add(c, textEmb, imageEmb)
+		}
 		for _, p := range c.pairs {
 			for r := range p.textRow {
+				if all != nil {
+					all.textOf = append(all.textOf, rows[p.textRow[r]])
+					all.imageOf = append(all.imageOf, cols[p.imageCol[r]])
+				}
 				sc := ReadingScore{Pair: p.id, Family: p.family, Reading: r}
 				for k := range p.textRow {
 					sc.Logits = append(sc.Logits, float64(lpt[p.textRow[r]*c.images+p.imageCol[k]]))
 					sc.ImageLogits = append(sc.ImageLogits, float64(lpt[p.textRow[k]*c.images+p.imageCol[r]]))
 				}
 				sc.Outcome = outcome(sc.Logits, r)
+				sc.FirstIndex = firstArgmax(sc.Logits) == r
 				sc.ImageOutcome = outcome(sc.ImageLogits, r)
-				e.res.Tally.add(sc.Outcome)
-				e.res.ImageToText.add(sc.ImageOutcome)
+				e.res.Tally.add(sc.Outcome, sc.FirstIndex)
+				e.res.ImageToText.add(sc.ImageOutcome, firstArgmax(sc.ImageLogits) == r)
 				fam := p.family
 				if families[fam] == nil {
 					families[fam] = &Tally{}
 				}
-				families[fam].add(sc.Outcome)
+				families[fam].add(sc.Outcome, sc.FirstIndex)
 				e.res.Scores = append(e.res.Scores, sc)
 			}
 		}
@@ -214,7 +262,25 @@ func Evaluate(ctx context.Context, m *CLIP, tok *Tokenizer, split Split, o EvalO
 	}) {
 		e.res.Families = append(e.res.Families, FamilyTally{Family: name, Tally: *families[name]})
 	}
+	if all != nil {
+		var err error
+		if e.res.Retrieval, err = all.retrieval(m, w); err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
+		}
+	}
 	return e.res, nil
+}
+
+// firstArgmax is the index torch's argmax returns: the first of the
+// highest values.
+func firstArgmax(v []float64) int {
+	best := 0
+	for i := range v {
+		if v[i] > v[best] {
+			best = i
+		}
+	}
+	return best
 }
 
 // outcome judges entry own of logits against the others.
@@ -246,7 +312,11 @@ type evaluator struct {
 // evalChunk is a few pairs ready for the model: their images, and the
 // distinct texts of their readings.
 type evalChunk struct {
-	pairs         []evalPair
+	pairs []evalPair
+	// textKeys are the inputs of the rows, imageKeys the SHA-256 of the
+	// columns' pixels: what makes them the same across chunks.
+	textKeys      []string
+	imageKeys     [][sha256.Size]byte
 	images, texts int
 	pixels        []float32
 	ids           []int64
@@ -318,6 +388,7 @@ func (e *evaluator) chunk(b *batcher, lo, hi int) (*evalChunk, error) {
 				row = len(encs)
 				rows[texts[r]] = row
 				encs = append(encs, enc)
+				c.textKeys = append(c.textKeys, texts[r])
 				c.length = max(c.length, len(enc.IDs))
 			}
 			ep.textRow = append(ep.textRow, row)
@@ -338,6 +409,7 @@ func (e *evaluator) chunk(b *batcher, lo, hi int) (*evalChunk, error) {
 				col = c.images
 				cols[h] = append(cols[h], col)
 				c.pixels = append(c.pixels, px...)
+				c.imageKeys = append(c.imageKeys, pixelKey(px))
 				c.images++
 			}
 			ep.imageCol = append(ep.imageCol, col)
@@ -348,6 +420,87 @@ func (e *evaluator) chunk(b *batcher, lo, hi int) (*evalChunk, error) {
 	var err error
 	c.ids, err = b.tok.Pack(encs, c.length)
 	return c, err
+}
+
+// pixelKey is the SHA-256 of the values' bits: equal keys are equal
+// pixels.
+func pixelKey(px []float32) [sha256.Size]byte {
+	b := make([]byte, 4*len(px))
+	for i, v := range px {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return sha256.Sum256(b)
+}
+
+// splitEmbeds gathers the distinct inputs and images of a split with their
+// embeddings, for the retrieval over the whole split.
+type splitEmbeds struct {
+	texts  map[string]int
+	images map[[sha256.Size]byte]int
+	// textEmb and imageEmb are the embeddings, one row each, in order.
+	textEmb, imageEmb []float32
+	dim               int
+	// textOf and imageOf locate each reading's input and image.
+	textOf, imageOf []int
+}
+
+func newSplitEmbeds() *splitEmbeds {
+	return &splitEmbeds{texts: map[string]int{}, images: map[[sha256.Size]byte]int{}}
+}
+
+// add takes in a chunk's embeddings ([texts,P] and [images,P]) and returns
+// the split-wide index of each of its rows and columns.
+func (e *splitEmbeds) add(c *evalChunk, textEmb, imageEmb []float32) (rows, cols []int) {
+	e.dim = len(textEmb) / max(1, len(c.textKeys))
+	for i, k := range c.textKeys {
+		rows = append(rows, intern(e.texts, &e.textEmb, k, textEmb[i*e.dim:(i+1)*e.dim]))
+	}
+	for i, k := range c.imageKeys {
+		cols = append(cols, intern(e.images, &e.imageEmb, k, imageEmb[i*e.dim:(i+1)*e.dim]))
+	}
+	return rows, cols
+}
+
+// intern returns the index of key, giving a new key the next index and
+// appending its embedding to emb.
+func intern[K comparable](index map[K]int, emb *[]float32, key K, row []float32) int {
+	j, ok := index[key]
+	if !ok {
+		j = len(index)
+		index[key] = j
+		*emb = append(*emb, row...)
+	}
+	return j
+}
+
+// retrieval scores every distinct input against every distinct image, as
+// CLIPModel does (exp(logit_scale) times the cosine), and ranks them.
+func (e *splitEmbeds) retrieval(m *CLIP, w *torch.Worker) (*Retrieval, error) {
+	nt, ni := len(e.texts), len(e.images)
+	var flat []float32
+	err := w.Do(func() error {
+		scale, err := m.LogitScale()
+		if err != nil {
+			return err
+		}
+		s := torch.NewScope()
+		defer s.Close()
+		te := s.FromFloat32(e.textEmb, int64(nt), int64(e.dim))
+		ie := s.FromFloat32(e.imageEmb, int64(ni), int64(e.dim))
+		flat, err = te.Matmul(ie.T()).MulScalar(scale).Contiguous().Float32s()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retrieval logits: %w", err)
+	}
+	logits := make([][]float64, nt)
+	for t := range logits {
+		logits[t] = make([]float64, ni)
+		for i := range ni {
+			logits[t][i] = float64(flat[t*ni+i])
+		}
+	}
+	return RetrievalOf(logits, e.textOf, e.imageOf)
 }
 
 // hashPixels is FNV-1a over the bits of the values.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/trees"
 )
 
 // TestEvaluateTextInputIsHalf: with text input both readings of a pair read
@@ -93,5 +94,39 @@ func TestEvaluateChunks(t *testing.T) {
 	}
 	if _, err := Evaluate(context.Background(), m, tok, DatasetSplit(&loader.Dataset{}, ""), EvalOptions{}); err == nil {
 		t.Error("empty split: no error")
+	}
+}
+
+// TestEvaluateRetrieval: the retrieval covers every reading and every image
+// of the split; with text input the twin readings' identical inputs can
+// never both rank first, in either direction, so R@1 is at most 50%, and
+// the first-index accuracy is exactly 50% as the half-each one is.
+func TestEvaluateRetrieval(t *testing.T) {
+	train, _, test := synthSplits(t, 100, 13)
+	m, tok := smallCLIP(t, train, 7)
+	for _, input := range []string{InputText, InputTree} {
+		st, _ := InputStyle(input, trees.StylePaper)
+		r, err := Evaluate(context.Background(), m, tok, test, EvalOptions{Style: st, ChunkPairs: 3, Retrieval: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ret := r.Retrieval
+		if ret == nil || ret.Readings != r.Readings || ret.Images != r.Readings {
+			t.Fatalf("%s input: retrieval %+v for %d readings with distinct images", input, ret, r.Readings)
+		}
+		t.Logf("%s input: accuracy %.2f, first index %.2f, retrieval %+v", input, r.Accuracy, r.AccuracyFirstIndex, *ret)
+		for _, rc := range []Recall{ret.TextToImage, ret.ImageToText} {
+			if !(rc.At1 <= rc.At5 && rc.At5 <= rc.At10 && rc.At10 <= 100) {
+				t.Errorf("%s input: recalls %+v do not grow with K", input, rc)
+			}
+		}
+		if input == InputText {
+			if ret.TextToImage.At1 > 50 || ret.ImageToText.At1 > 50 {
+				t.Errorf("text input: R@1 %g and %g, want at most 50", ret.TextToImage.At1, ret.ImageToText.At1)
+			}
+			if r.AccuracyFirstIndex != 50 {
+				t.Errorf("text input: first-index accuracy %.4f, want exactly 50", r.AccuracyFirstIndex)
+			}
+		}
 	}
 }

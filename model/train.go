@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/lavascope/lavascope/loader"
@@ -37,10 +36,15 @@ type TrainOptions struct {
 	// the schedule.
 	AdamW torch.AdamWOptions
 	// Warmup is the number of steps over which the learning rate rises
-	// linearly from 0; a cosine decay to 0 follows.
-	Warmup int
+	// linearly from 0; Schedule's decay follows.
+	Warmup   int
+	Schedule Schedule
 	// ClipGrad is the largest joint 2-norm of the gradients; 0 does not clip.
 	ClipGrad float64
+	// NoLogitScaleClamp leaves the logit scale free after each step, as
+	// transformers' CLIPModel does; otherwise it is clamped to [0, ln 100]
+	// as OpenAI trained CLIP.
+	NoLogitScaleClamp bool
 	// Graphs replays the training step from a CUDA graph (StepGraph): texts
 	// are padded to the context so every full batch has one shape; the
 	// first step runs op by op (it makes AdamW's state), the second builds
@@ -48,8 +52,16 @@ type TrainOptions struct {
 	// device, a shim with CUDA graphs against libtorch 2.4 or later, and
 	// the fused AdamW.
 	Graphs bool
-	// FreezeVision keeps the vision tower and the visual projection fixed.
-	FreezeVision bool
+	// Freeze is the parameter groups kept fixed.
+	Freeze Freeze
+	// OptimizerAtEnd writes the optimizer state into last/ only when this
+	// run ends (its last step, StopAfter, or a cancelled context), not at
+	// every evaluation: for ViT-B/32 it is about 1.2 GB. A run killed in
+	// between leaves a last/ that cannot be resumed exactly.
+	OptimizerAtEnd bool
+	// Recipe names the recipe the settings came from (TrainRecipes), for
+	// the record; it changes nothing by itself.
+	Recipe string
 	// Seed fixes the data order.
 	Seed uint64
 	// EvalEvery is the number of steps between evaluations on the val
@@ -74,7 +86,8 @@ type TrainOptions struct {
 
 // DefaultTrainOptions returns tree input in the paper's style, batches of
 // one pair, 1000 steps, AdamW with lr 1e-5, betas 0.9/0.98, eps 1e-6, weight
-// decay 0.2 (CLIP's fine-tuning values), 50 warmup steps and clipping at 1.
+// decay 0.2 (CLIP's fine-tuning values), 50 warmup steps then a cosine
+// decay, clipping at 1, the logit scale clamped, nothing frozen.
 func DefaultTrainOptions() TrainOptions {
 	return TrainOptions{
 		Input:      InputTree,
@@ -83,6 +96,7 @@ func DefaultTrainOptions() TrainOptions {
 		Steps:      1000,
 		AdamW:      torch.AdamWOptions{LR: 1e-5, Beta1: 0.9, Beta2: 0.98, Eps: 1e-6, WeightDecay: 0.2},
 		Warmup:     50,
+		Schedule:   ScheduleCosine,
 		ClipGrad:   1,
 		Seed:       1,
 	}
@@ -90,6 +104,12 @@ func DefaultTrainOptions() TrainOptions {
 
 func (o *TrainOptions) validate() error {
 	if _, err := InputStyle(o.Input, o.Style); err != nil {
+		return err
+	}
+	if o.Schedule == "" {
+		o.Schedule = ScheduleCosine
+	}
+	if _, err := ParseSchedule(string(o.Schedule)); err != nil {
 		return err
 	}
 	switch {
@@ -109,6 +129,10 @@ func (o *TrainOptions) validate() error {
 		return fmt.Errorf("AdamW eps and weight decay must be ≥ 0, got %g and %g", o.AdamW.Eps, o.AdamW.WeightDecay)
 	case o.Warmup < 0:
 		return fmt.Errorf("warmup must be ≥ 0 steps, got %d", o.Warmup)
+	case o.Freeze&^freezeAll != 0:
+		return fmt.Errorf("freeze: unknown groups %#x", uint8(o.Freeze))
+	case o.Freeze == freezeAll:
+		return errors.New("freeze: every parameter is frozen; nothing would train")
 	case !(o.ClipGrad >= 0):
 		return fmt.Errorf("gradient clipping norm must be ≥ 0 (0: off), got %g", o.ClipGrad)
 	case o.EvalEvery < 0:
@@ -117,17 +141,6 @@ func (o *TrainOptions) validate() error {
 		return errors.New("resuming needs the run's output folder")
 	}
 	return nil
-}
-
-// ScheduleLR is the learning rate of step s (0-based) of a run of total
-// steps: base·s/warmup during the warmup, then base·½(1+cos(π·progress))
-// down to 0 at the end; transformers' get_cosine_schedule_with_warmup.
-func ScheduleLR(base float64, s, warmup, total int) float64 {
-	if s < warmup {
-		return base * float64(s) / float64(max(1, warmup))
-	}
-	progress := float64(s-warmup) / float64(max(1, total-warmup))
-	return base * max(0, 0.5*(1+math.Cos(math.Pi*progress)))
 }
 
 // ContrastiveLoss is CLIP's symmetric loss over a batch whose item i is
@@ -144,6 +157,29 @@ func ContrastiveLoss(logitsPerImage, logitsPerText *torch.Tensor) *torch.Tensor 
 // maxLogitScale is ln 100: CLIP's training clamps the learned temperature
 // so that logits never exceed 100 times the cosine similarity.
 var maxLogitScale = math.Log(100)
+
+// maxNorm is the clipping norm for torch.ClipGradNorm: +Inf measures
+// without clipping.
+func (o StepOptions) maxNorm() float64 {
+	if o.ClipGrad > 0 {
+		return o.ClipGrad
+	}
+	return math.Inf(1)
+}
+
+// clamp clamps the logit scale where o asks for it.
+func (o StepOptions) clamp(sc *torch.Scope, m *CLIP) error {
+	if !o.ClampLogitScale {
+		return nil
+	}
+	err := torch.NoGrad(func() error {
+		return m.logitScale.Copy_(m.logitScale.In(sc).Clamp(0, maxLogitScale))
+	})
+	if err != nil {
+		return fmt.Errorf("clamping logit_scale: %w", err)
+	}
+	return nil
+}
 
 // Progress is one report of a running training.
 type Progress struct {
@@ -213,15 +249,17 @@ type trainer struct {
 	graph   *StepGraph
 	stepped bool
 
-	start      time.Time
-	stepTime   time.Duration
-	items      int
-	lossSum    float64 // since the last evaluation, for runs without val
-	lossSteps  int
-	savedLast  int // step of the latest last/ checkpoint
-	runStart   int // step this run started from
-	result     TrainResult
-	lastReport Progress
+	start     time.Time
+	stepTime  time.Duration
+	items     int
+	lossSum   float64 // since the last evaluation, for runs without val
+	lossSteps int
+	savedLast int // step of the latest last/ checkpoint
+	// savedLastOptimizer says whether that checkpoint holds the optimizer.
+	savedLastOptimizer bool
+	runStart           int // step this run started from
+	result             TrainResult
+	lastReport         Progress
 }
 
 // Train fine-tunes m on the train split with the contrastive loss, AdamW
@@ -293,6 +331,8 @@ func (t *trainer) setup() error {
 		Args:    argsOf(&t.o),
 		Data:    DataInfo{Source: t.o.Data, TrainPairs: t.train.Len(), Fingerprint: fp},
 		Command: t.o.Command,
+		// Kept so that a resumed run saves as the run did.
+		OptimizerAtEnd: t.o.OptimizerAtEnd,
 	}
 	if t.val != nil && t.val.Len() > 0 {
 		t.state.BestMetric = "val_accuracy"
@@ -307,7 +347,7 @@ func (t *trainer) setup() error {
 		}
 	}
 	for _, p := range t.m.Params() {
-		if t.o.FreezeVision && isVisionParam(p.Name) {
+		if t.o.Freeze.Frozen(p.Name) {
 			continue
 		}
 		t.params = append(t.params, p)
@@ -336,7 +376,7 @@ func (t *trainer) setup() error {
 	}
 	if saved != nil {
 		t.state = *saved
-		t.savedLast = saved.Step
+		t.savedLast, t.savedLastOptimizer = saved.Step, true
 	}
 	if t.o.Out != "" {
 		t.log, err = openRunLog(t.o.Out, t.state.Step)
@@ -344,9 +384,12 @@ func (t *trainer) setup() error {
 	return err
 }
 
-// isVisionParam reports whether a parameter belongs to the vision side.
-func isVisionParam(name string) bool {
-	return strings.HasPrefix(name, "vision_model.") || name == "visual_projection.weight"
+// stepOptions are the options of each OptimizerStep of the run.
+func (t *trainer) stepOptions() StepOptions {
+	return StepOptions{
+		ClipGrad:        t.o.ClipGrad,
+		ClampLogitScale: !t.o.NoLogitScaleClamp && !t.o.Freeze.Frozen("logit_scale"),
+	}
 }
 
 // close frees the optimizer, closes the log and turns gradients off.
@@ -419,7 +462,7 @@ func (t *trainer) run() (*TrainResult, error) {
 
 // step runs the forward, backward and update of step s (0-based).
 func (t *trainer) step(s int, eb *encodedBatch) (Progress, error) {
-	lr := ScheduleLR(t.o.AdamW.LR, s, t.o.Warmup, t.o.Steps)
+	lr := t.o.Schedule.LR(t.o.AdamW.LR, s, t.o.Warmup, t.o.Steps)
 	var loss, norm float64
 	err := t.w.Do(func() error {
 		sc := torch.NewScope()
@@ -454,14 +497,14 @@ func (t *trainer) update(sc *torch.Scope, px, ids *torch.Tensor, lr float64) (lo
 		case t.graph != nil && t.graph.Fits(px, ids):
 			return t.graph.Step(px, ids, lr)
 		case t.graph == nil && full:
-			t.graph, loss, norm, err = NewStepGraph(t.m, t.opt, t.tensors, px, ids, lr, t.o.ClipGrad)
+			t.graph, loss, norm, err = NewStepGraph(t.m, t.opt, t.tensors, px, ids, lr, t.stepOptions())
 			return loss, norm, err
 		}
 	}
 	if err := t.opt.SetLR(lr); err != nil {
 		return 0, 0, err
 	}
-	loss, norm, err = OptimizerStep(sc, t.m, t.opt, t.tensors, px, ids, t.o.ClipGrad)
+	loss, norm, err = OptimizerStep(sc, t.m, t.opt, t.tensors, px, ids, t.stepOptions())
 	t.stepped = t.stepped || err == nil
 	return loss, norm, err
 }
@@ -481,14 +524,23 @@ func GraphsUsable(dev torch.Device, impl torch.AdamWImpl) error {
 	return nil
 }
 
+// StepOptions say what a training step does besides the optimizer's step.
+type StepOptions struct {
+	// ClipGrad is the largest joint 2-norm of the gradients; ≤ 0 does not
+	// clip (the norm is still measured).
+	ClipGrad float64
+	// ClampLogitScale clamps the logit scale to [0, ln 100] after the step,
+	// as OpenAI trained CLIP.
+	ClampLogitScale bool
+}
+
 // OptimizerStep is the step `lavascope train` takes on a batch whose image i
 // goes with text i: forward, CLIP's contrastive loss, backward, clipping of
-// the gradients of params (opt's parameters) to the 2-norm clipGrad (≤ 0: no
-// clipping, the norm is still measured), opt's step, zeroing the gradients,
-// and the clamp of the logit scale to ln 100, as OpenAI trained CLIP. It
-// returns the loss and the gradient norm before clipping. It runs on the
-// model's torch worker; the intermediate tensors belong to sc.
-func OptimizerStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor, px, ids *torch.Tensor, clipGrad float64) (loss, norm float64, err error) {
+// the gradients of params (opt's parameters), opt's step, zeroing the
+// gradients, and the clamp of the logit scale (see StepOptions). It returns
+// the loss and the gradient norm before clipping. It runs on the model's
+// torch worker; the intermediate tensors belong to sc.
+func OptimizerStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor, px, ids *torch.Tensor, o StepOptions) (loss, norm float64, err error) {
 	out, err := m.Forward(sc, px, ids, ForwardOptions{Grad: true})
 	if err != nil {
 		return 0, 0, err
@@ -497,11 +549,7 @@ func OptimizerStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.T
 	if err := l.Backward(nil); err != nil {
 		return 0, 0, fmt.Errorf("backward: %w", err)
 	}
-	maxNorm := math.Inf(1)
-	if clipGrad > 0 {
-		maxNorm = clipGrad
-	}
-	if norm, err = torch.ClipGradNorm(params, maxNorm); err != nil {
+	if norm, err = torch.ClipGradNorm(params, o.maxNorm()); err != nil {
 		return 0, 0, err
 	}
 	if err := opt.Step(); err != nil {
@@ -510,11 +558,8 @@ func OptimizerStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.T
 	if err := opt.ZeroGrad(); err != nil {
 		return 0, 0, err
 	}
-	err = torch.NoGrad(func() error {
-		return m.logitScale.Copy_(m.logitScale.In(sc).Clamp(0, maxLogitScale))
-	})
-	if err != nil {
-		return 0, 0, fmt.Errorf("clamping logit_scale: %w", err)
+	if err := o.clamp(sc, m); err != nil {
+		return 0, 0, err
 	}
 	loss, err = l.Item()
 	return loss, norm, err
@@ -554,7 +599,7 @@ func (t *trainer) after(s int, rep *Progress) error {
 		}
 	}
 	if t.o.Out != "" && (s%t.o.EvalEvery == 0 || final) && t.savedLast != s {
-		if err := t.saveLast(); err != nil {
+		if err := t.saveLast(final); err != nil {
 			return err
 		}
 		rep.Saved = append(rep.Saved, "last")
@@ -630,8 +675,8 @@ func (t *trainer) evaluate(s int, rep *Progress) error {
 // best/ is left alone.
 func (t *trainer) interrupt() (*TrainResult, error) {
 	t.result.Interrupted = true
-	if t.o.Out != "" && (t.savedLast != t.state.Step || !exists(filepath.Join(t.o.Out, LastDir))) {
-		if err := t.saveLast(); err != nil {
+	if t.o.Out != "" && (t.savedLast != t.state.Step || !t.savedLastOptimizer || !exists(filepath.Join(t.o.Out, LastDir))) {
+		if err := t.saveLast(true); err != nil {
 			return &t.result, errors.Join(t.ctx.Err(), err)
 		}
 	}

@@ -45,41 +45,76 @@ const (
 // TrainArgs are the settings of a run that fix its result; a resumed run
 // must have the same.
 type TrainArgs struct {
-	Input        string  `json:"input"`
-	Style        string  `json:"style"`
-	BatchPairs   int     `json:"batch_pairs"`
-	Steps        int     `json:"steps"`
-	LR           float64 `json:"lr"`
-	Beta1        float64 `json:"beta1"`
-	Beta2        float64 `json:"beta2"`
-	Eps          float64 `json:"eps"`
-	WeightDecay  float64 `json:"weight_decay"`
-	Warmup       int     `json:"warmup"`
-	ClipGrad     float64 `json:"clip_grad"`
-	FreezeVision bool    `json:"freeze_vision"`
-	Seed         uint64  `json:"seed"`
-	EvalEvery    int     `json:"eval_every"`
+	// Recipe is the recipe the settings started from, if any; the values
+	// below are what the run used, overrides included.
+	Recipe      string  `json:"recipe,omitempty"`
+	Input       string  `json:"input"`
+	Style       string  `json:"style"`
+	BatchPairs  int     `json:"batch_pairs"`
+	Steps       int     `json:"steps"`
+	LR          float64 `json:"lr"`
+	Beta1       float64 `json:"beta1"`
+	Beta2       float64 `json:"beta2"`
+	Eps         float64 `json:"eps"`
+	WeightDecay float64 `json:"weight_decay"`
+	Warmup      int     `json:"warmup"`
+	// Schedule is empty in the states of versions before it, which had
+	// the cosine schedule only.
+	Schedule          string  `json:"schedule,omitempty"`
+	ClipGrad          float64 `json:"clip_grad"`
+	NoLogitScaleClamp bool    `json:"no_logit_scale_clamp,omitempty"`
+	// Freeze is Freeze's String; earlier versions wrote FreezeVision
+	// instead, which ReadTrainState turns into Freeze.
+	Freeze       string `json:"freeze,omitempty"`
+	FreezeVision bool   `json:"freeze_vision,omitempty"`
+	Seed         uint64 `json:"seed"`
+	EvalEvery    int    `json:"eval_every"`
 }
 
 func argsOf(o *TrainOptions) TrainArgs {
 	return TrainArgs{
-		Input: o.Input, Style: o.Style.String(), BatchPairs: o.BatchPairs, Steps: o.Steps,
+		Recipe: o.Recipe, Input: o.Input, Style: o.Style.String(), BatchPairs: o.BatchPairs, Steps: o.Steps,
 		LR: o.AdamW.LR, Beta1: o.AdamW.Beta1, Beta2: o.AdamW.Beta2, Eps: o.AdamW.Eps,
-		WeightDecay: o.AdamW.WeightDecay, Warmup: o.Warmup, ClipGrad: o.ClipGrad,
-		FreezeVision: o.FreezeVision, Seed: o.Seed, EvalEvery: o.EvalEvery,
+		WeightDecay: o.AdamW.WeightDecay, Warmup: o.Warmup, Schedule: string(o.Schedule), ClipGrad: o.ClipGrad,
+		NoLogitScaleClamp: o.NoLogitScaleClamp, Freeze: o.Freeze.String(), Seed: o.Seed, EvalEvery: o.EvalEvery,
 	}
+}
+
+// normalize writes the settings of an earlier version's state as this
+// version does, so that they compare equal to the same run's.
+func (a *TrainArgs) normalize() {
+	if a.Schedule == "" {
+		a.Schedule = string(ScheduleCosine)
+	}
+	if a.Freeze == "" {
+		a.Freeze = FreezeNone.String()
+		if a.FreezeVision {
+			a.Freeze = FreezeVision.String()
+		}
+	}
+	a.FreezeVision = false
 }
 
 // Options turns saved settings back into TrainOptions, for resuming.
 func (a TrainArgs) Options() (TrainOptions, error) {
+	a.normalize()
 	st, err := trees.ParseStyle(a.Style)
 	if err != nil {
 		return TrainOptions{}, err
 	}
+	sch, err := ParseSchedule(a.Schedule)
+	if err != nil {
+		return TrainOptions{}, err
+	}
+	fr, err := ParseFreeze(a.Freeze)
+	if err != nil {
+		return TrainOptions{}, err
+	}
 	return TrainOptions{
-		Input: a.Input, Style: st, BatchPairs: a.BatchPairs, Steps: a.Steps,
+		Recipe: a.Recipe, Input: a.Input, Style: st, BatchPairs: a.BatchPairs, Steps: a.Steps,
 		AdamW:  torch.AdamWOptions{LR: a.LR, Beta1: a.Beta1, Beta2: a.Beta2, Eps: a.Eps, WeightDecay: a.WeightDecay},
-		Warmup: a.Warmup, ClipGrad: a.ClipGrad, FreezeVision: a.FreezeVision, Seed: a.Seed, EvalEvery: a.EvalEvery,
+		Warmup: a.Warmup, Schedule: sch, ClipGrad: a.ClipGrad, NoLogitScaleClamp: a.NoLogitScaleClamp,
+		Freeze: fr, Seed: a.Seed, EvalEvery: a.EvalEvery,
 	}, nil
 }
 
@@ -114,7 +149,14 @@ type TrainState struct {
 	Command string `json:"command,omitempty"`
 	// Truncated counts the training texts cut to the context length.
 	Truncated int `json:"truncated"`
+	// OptimizerAtEnd says the run writes the optimizer state into last/
+	// only when it ends (TrainOptions.OptimizerAtEnd).
+	OptimizerAtEnd bool `json:"optimizer_at_end,omitempty"`
 }
+
+// ErrNoOptimizerState is why a run whose last/ lacks the optimizer state
+// cannot be resumed.
+var ErrNoOptimizerState = errors.New("no optimizer state")
 
 // EvalSummary is an evaluation without its per-reading scores.
 type EvalSummary struct {
@@ -146,6 +188,7 @@ func ReadTrainState(dir string) (*TrainState, error) {
 	if st.Step < 0 || st.Step > st.Steps {
 		return nil, fmt.Errorf("%s: step %d is outside 0..%d", path, st.Step, st.Steps)
 	}
+	st.Args.normalize()
 	return &st, nil
 }
 
@@ -216,6 +259,11 @@ func (t *trainer) prepareOut() (*TrainState, error) {
 	if st.BestMetric != t.state.BestMetric {
 		return nil, fmt.Errorf("cannot resume the run in %s: it chose its best checkpoint by %s, this run would by %s (is the val split missing?)", out, st.BestMetric, t.state.BestMetric)
 	}
+	if _, err := os.Stat(filepath.Join(last, optimizerFile)); st.Step > 0 && errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("cannot resume the run in %s: %s (step %d of %d) has %w; the run writes it only when it ends "+
+			"(--save-optimizer end) and was killed before, so AdamW would restart and the run would not continue exactly; "+
+			"start a new run from it instead (--from %s)", out, last, st.Step, st.Steps, ErrNoOptimizerState, last)
+	}
 	return st, nil
 }
 
@@ -251,14 +299,16 @@ func removeTemps(out string) error {
 	return nil
 }
 
-// saveLast writes last/ with the optimizer state.
-func (t *trainer) saveLast() error {
+// saveLast writes last/, with the optimizer state unless the run keeps it
+// for its end and this is not the end.
+func (t *trainer) saveLast(end bool) error {
 	t.state.Complete = t.state.Step >= t.state.Steps
-	err := t.w.Do(func() error { return t.writeCheckpoint(LastDir, true) })
+	optimizer := end || !t.o.OptimizerAtEnd
+	err := t.w.Do(func() error { return t.writeCheckpoint(LastDir, optimizer) })
 	if err != nil {
 		return fmt.Errorf("saving %s: %w", filepath.Join(t.o.Out, LastDir), err)
 	}
-	t.savedLast = t.state.Step
+	t.savedLast, t.savedLastOptimizer = t.state.Step, optimizer
 	return nil
 }
 

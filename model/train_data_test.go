@@ -27,8 +27,8 @@ func TestScheduleLR(t *testing.T) {
 		{5, 5, 5, 1},
 	}
 	for _, tc := range tests {
-		if got := ScheduleLR(1, tc.s, tc.warmup, tc.total); math.Abs(got-tc.want) > 1e-12 {
-			t.Errorf("ScheduleLR(1, %d, %d, %d) = %g, want %g", tc.s, tc.warmup, tc.total, got, tc.want)
+		if got := ScheduleCosine.LR(1, tc.s, tc.warmup, tc.total); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("cosine LR(1, %d, %d, %d) = %g, want %g", tc.s, tc.warmup, tc.total, got, tc.want)
 		}
 	}
 }
@@ -137,10 +137,13 @@ func TestOutcome(t *testing.T) {
 		}
 	}
 	var ta Tally
-	for _, o := range []Outcome{Correct, Tie, Wrong, Tie} {
-		ta.add(o)
+	for _, o := range []struct {
+		o     Outcome
+		first bool
+	}{{Correct, true}, {Tie, true}, {Wrong, false}, {Tie, true}} {
+		ta.add(o.o, o.first)
 	}
-	if ta != (Tally{Readings: 4, Correct: 1, Ties: 2, Wrong: 1, Accuracy: 50}) {
+	if ta != (Tally{Readings: 4, Correct: 1, Ties: 2, Wrong: 1, Accuracy: 50, TiesFirstIndex: 2, AccuracyFirstIndex: 75}) {
 		t.Errorf("tally %+v", ta)
 	}
 }

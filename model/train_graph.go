@@ -3,7 +3,6 @@ package model
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/lavascope/lavascope/torch"
@@ -12,7 +11,8 @@ import (
 // StepGraph is OptimizerStep captured in a CUDA graph, for batches of one
 // shape: each Step copies a batch in, sets the learning rate and replays
 // the whole step (forward, contrastive loss, backward, clipping, fused
-// AdamW, zeroing the gradients, clamping the logit scale) with one launch,
+// AdamW, zeroing the gradients, clamping the logit scale where asked) with
+// one launch,
 // where the step op by op launches thousands of kernels, each paid for on
 // the host.
 //
@@ -30,19 +30,19 @@ type StepGraph struct {
 
 // NewStepGraph builds the graph of a step on batches shaped like pixels
 // [B,C,S,S] and ids [B,N] (image i goes with text i) for opt over params,
-// clipping gradients to the 2-norm clipGrad (≤ 0: no clipping). The
+// with what o asks besides the optimizer's step (clipping, the clamp). The
 // optimizer must have taken an ordinary step (OptimizerStep) before: a
 // graph cannot create AdamW's state. Building it takes one real step, the
 // capture's warm-up, on pixels and ids at learning rate lr: its loss and
 // gradient norm are returned.
-func NewStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids *torch.Tensor, lr, clipGrad float64) (g *StepGraph, loss, norm float64, err error) {
-	return newStepGraph(m, opt, params, pixels, ids, lr, clipGrad, true)
+func NewStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids *torch.Tensor, lr float64, o StepOptions) (g *StepGraph, loss, norm float64, err error) {
+	return newStepGraph(m, opt, params, pixels, ids, lr, o, true)
 }
 
 // newStepGraph is NewStepGraph; without graph each Step runs the same work
 // again op by op (a torch.Replay without a graph), which tests use to check
 // the step's arithmetic where there is no CUDA.
-func newStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids *torch.Tensor, lr, clipGrad float64, graph bool) (g *StepGraph, loss, norm float64, err error) {
+func newStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids *torch.Tensor, lr float64, o StepOptions, graph bool) (g *StepGraph, loss, norm float64, err error) {
 	if opt.Impl() != torch.AdamWFused {
 		return nil, 0, 0, fmt.Errorf("train step graph: needs the fused AdamW, the optimizer is %s", opt.Impl())
 	}
@@ -58,7 +58,7 @@ func newStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids
 	if err := s.Err(); err != nil {
 		return nil, 0, 0, errors.Join(fmt.Errorf("train step graph: inputs: %w", err), s.Close())
 	}
-	step := stepWork(m, g.px, g.ids, params, clipGrad, func() error {
+	step := stepWork(m, g.px, g.ids, params, o, func() error {
 		if err := opt.StepLR(g.lr); err != nil {
 			return err
 		}
@@ -83,11 +83,7 @@ func newStepGraph(m *CLIP, opt *torch.AdamW, params []*torch.Tensor, pixels, ids
 // Replay's work: OptimizerStep with the gradients clipped on the device and
 // update as the optimizer's step and zeroing, returning the loss and the
 // norm.
-func stepWork(m *CLIP, px, ids *torch.Tensor, params []*torch.Tensor, clipGrad float64, update func() error) func(sc *torch.Scope) ([]*torch.Tensor, error) {
-	maxNorm := math.Inf(1)
-	if clipGrad > 0 {
-		maxNorm = clipGrad
-	}
+func stepWork(m *CLIP, px, ids *torch.Tensor, params []*torch.Tensor, o StepOptions, update func() error) func(sc *torch.Scope) ([]*torch.Tensor, error) {
 	return func(sc *torch.Scope) ([]*torch.Tensor, error) {
 		out, err := m.Forward(sc, px, ids, ForwardOptions{Grad: true, CheckedIDs: true})
 		if err != nil {
@@ -97,18 +93,15 @@ func stepWork(m *CLIP, px, ids *torch.Tensor, params []*torch.Tensor, clipGrad f
 		if err := l.Backward(nil); err != nil {
 			return nil, fmt.Errorf("backward: %w", err)
 		}
-		n := torch.ClipGradNormIn(sc, params, maxNorm)
+		n := torch.ClipGradNormIn(sc, params, o.maxNorm())
 		if err := n.Err(); err != nil {
 			return nil, err
 		}
 		if err := update(); err != nil {
 			return nil, err
 		}
-		err = torch.NoGrad(func() error {
-			return m.logitScale.Copy_(m.logitScale.In(sc).Clamp(0, maxLogitScale))
-		})
-		if err != nil {
-			return nil, fmt.Errorf("clamping logit_scale: %w", err)
+		if err := o.clamp(sc, m); err != nil {
+			return nil, err
 		}
 		return []*torch.Tensor{l.Detach(), n}, nil
 	}

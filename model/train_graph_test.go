@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -56,7 +57,7 @@ func TestStepGraph(t *testing.T) {
 		if err := a.opt.SetLR(lr); err != nil {
 			t.Fatal(err)
 		}
-		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, 1)
+		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, StepOptions{ClipGrad: 1, ClampLogitScale: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,19 +66,19 @@ func TestStepGraph(t *testing.T) {
 	if err := b.opt.SetLR(lrs[0]); err != nil {
 		t.Fatal(err)
 	}
-	loss0, _, err := OptimizerStep(s, b.m, b.opt, b.params, pixels, ids, 1)
+	loss0, _, err := OptimizerStep(s, b.m, b.opt, b.params, pixels, ids, StepOptions{ClipGrad: 1, ClampLogitScale: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !graph {
-		if _, _, _, err := NewStepGraph(b.m, b.opt, b.params, pixels, ids, lrs[1], 1); err == nil || !strings.Contains(err.Error(), "fused") && !strings.Contains(err.Error(), "CUDA") {
+		if _, _, _, err := NewStepGraph(b.m, b.opt, b.params, pixels, ids, lrs[1], StepOptions{ClipGrad: 1, ClampLogitScale: true}); err == nil || !strings.Contains(err.Error(), "fused") && !strings.Contains(err.Error(), "CUDA") {
 			t.Errorf("a step graph with %s AdamW on %s: error %v, want one naming what it needs", b.opt.Impl(), dev, err)
 		}
 		if b.opt.Impl() != torch.AdamWFused {
 			return
 		}
 	}
-	g, loss1, _, err := newStepGraph(b.m, b.opt, b.params, pixels, ids, lrs[1], 1, graph)
+	g, loss1, _, err := newStepGraph(b.m, b.opt, b.params, pixels, ids, lrs[1], StepOptions{ClipGrad: 1, ClampLogitScale: true}, graph)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,14 +156,23 @@ func TestTrainGraphs(t *testing.T) {
 // TestStepWorkCapturable runs the graphed step's work, with the optimizer's
 // ordinary step in place of the graph's, as a Replay on this device (no
 // graph): nothing in it reads from or writes to the host (the Replay
-// refuses that), and each run is the step OptimizerStep takes.
+// refuses that), and each run is the step OptimizerStep takes, with the
+// default clipping and clamp and with the authors' (neither).
 func TestStepWorkCapturable(t *testing.T) {
+	for _, so := range []StepOptions{{ClipGrad: 1, ClampLogitScale: true}, {}} {
+		t.Run(fmt.Sprintf("clip %g clamp %v", so.ClipGrad, so.ClampLogitScale), func(t *testing.T) {
+			stepWorkCapturable(t, so)
+		})
+	}
+}
+
+func stepWorkCapturable(t *testing.T, so StepOptions) {
 	dev := torchtest.Device(t)
 	s := torchtest.Scope(t)
 	pixels, ids, _ := hfTinyInputs(t, s)
 	a, b := startTraining(t, dev, torch.AdamWForeach), startTraining(t, dev, torch.AdamWForeach)
 	px, tx := pixels.To(dev, torch.Float32), ids.ToDevice(dev)
-	work := stepWork(b.m, px, tx, b.params, 1, func() error {
+	work := stepWork(b.m, px, tx, b.params, so, func() error {
 		if err := b.opt.Step(); err != nil {
 			return err
 		}
@@ -179,7 +189,7 @@ func TestStepWorkCapturable(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, 1)
+		loss, _, err := OptimizerStep(s, a.m, a.opt, a.params, pixels, ids, so)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,10 +8,10 @@ import (
 
 // staticKey is a kind of explanation request: the work of a CUDA graph.
 type staticKey struct {
-	readings int
-	method   explain.Method
-	start    explain.StartLayer
-	target   Target
+	readings         int
+	method           explain.Method
+	start, textStart explain.StartLayer
+	target           Target
 }
 
 // maxStatics bounds the captured graphs: each keeps the memory of one
@@ -57,7 +57,7 @@ func (c *staticCache) get(m *model.CLIP, key staticKey, width int, targets []exp
 	if c.failed[key] {
 		return nil
 	}
-	st, err := explain.NewStatic(m, key.readings, key.readings, width, targets, explain.Options{Method: key.method, Start: key.start}, c.graph)
+	st, err := explain.NewStatic(m, key.readings, key.readings, width, targets, explain.Options{Method: key.method, Start: key.start, TextStart: &key.textStart}, c.graph)
 	if err != nil {
 		if c.failed == nil {
 			c.failed = map[staticKey]bool{}

@@ -35,6 +35,10 @@ type TorchOptions struct {
 	// NoGraphs keeps explanations and fine-tuning steps op by op even
 	// where CUDA graphs could replay them.
 	NoGraphs bool
+	// StartLayerText is the text encoder's start layer of Chefer's rule
+	// (explain.ParseStartLayer) for every explanation; empty: the
+	// request's StartLayer, as for the image.
+	StartLayerText string
 	// TF32 lets matrix products on a CUDA device run in TF32
 	// (torch.SetAllowTF32, for the whole process): faster, with logits and
 	// relevance about 1e-3 from float32. No effect on the CPU.
@@ -489,6 +493,12 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 			return nil, err
 		}
 	}
+	textStart := start
+	if e.opt.StartLayerText != "" {
+		if textStart, err = explain.ParseStartLayer(e.opt.StartLayerText); err != nil {
+			return nil, fmt.Errorf("start_layer_text: %w", err)
+		}
+	}
 	if req.Target < TargetOwn || req.Target > TargetAll {
 		return nil, fmt.Errorf("unknown target %v", req.Target)
 	}
@@ -547,7 +557,7 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 		px := s.FromFloat32(pixels, int64(n), 3, size, size).ToDevice(e.rt.dev)
 		tx := s.FromInt64(tokens, int64(n), int64(length)).ToDevice(e.rt.dev)
 		if e.statics.on {
-			key := staticKey{readings: n, method: method, start: start, target: req.Target}
+			key := staticKey{readings: n, method: method, start: start, textStart: textStart, target: req.Target}
 			if st := e.statics.get(e.m, key, e.textContext, targets); st != nil {
 				var err error
 				res, err = st.Explain(px, tx)
@@ -555,7 +565,7 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 			}
 		}
 		var err error
-		res, err = explain.Explain(e.m, px, tx, targets, explain.Options{Method: method, Start: start})
+		res, err = explain.Explain(e.m, px, tx, targets, explain.Options{Method: method, Start: start, TextStart: &textStart})
 		return err
 	})
 	if err != nil {
@@ -625,7 +635,10 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progres
 	if err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	to.BatchPairs, to.Steps, to.FreezeVision = opt.BatchPairs, opt.Steps, opt.FreezeVision
+	to.BatchPairs, to.Steps = opt.BatchPairs, opt.Steps
+	if opt.FreezeVision {
+		to.Freeze = model.FreezeVision
+	}
 	to.AdamW.LR = opt.LR
 	// The default warmup (50 of 1000 steps) scaled to the run.
 	to.Warmup = opt.Steps / 20

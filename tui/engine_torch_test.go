@@ -359,7 +359,7 @@ func TestTorchEngineExplainStatic(t *testing.T) {
 	if n := len(e.statics.entries); n != maxStatics {
 		t.Errorf("%d static explainers kept, want the cap %d", n, maxStatics)
 	}
-	if !e.statics.failed[staticKey{readings: len(p.Readings), method: explain.Chefer, start: explain.LastLayer, target: TargetAll}] {
+	if !e.statics.failed[staticKey{readings: len(p.Readings), method: explain.Chefer, start: explain.LastLayer, textStart: explain.LastLayer, target: TargetAll}] {
 		t.Error("the all-images target, which takes two passes, is not marked as falling back")
 	}
 }
@@ -696,5 +696,44 @@ func TestTorchEngineCloseWaitsForFineTune(t *testing.T) {
 	}
 	if _, err := e.FineTune(context.Background(), FineTuneOptions{Steps: 1, LR: 1e-5, BatchPairs: 1, Input: "tree"}, progress); !errors.Is(err, errEngineClosed) {
 		t.Errorf("FineTune on a closed engine: %v", err)
+	}
+}
+
+// TestTorchEngineStartLayerText: the engine's StartLayerText gives the text
+// encoder its own start layer: the image keeps the request's (last), the
+// text gets all layers, as a request for all layers gives it.
+func TestTorchEngineStartLayerText(t *testing.T) {
+	f := newTorchFixture(t)
+	e := f.open(t, f.opts)
+	o := f.opts
+	o.StartLayerText = "all"
+	et := f.open(t, o)
+	p := &f.ds.Pairs[0]
+	explainWith := func(e *TorchEngine, layer string) *Explanation {
+		exp, err := e.Explain(context.Background(), ExplainRequest{PairID: p.ID, Method: explain.Chefer, StartLayer: layer, Target: TargetOwn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return exp
+	}
+	last, all, mixed := explainWith(e, "last"), explainWith(e, "all"), explainWith(et, "last")
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-5*max(1, math.Abs(b)) }
+	differ := false
+	for j := range mixed.Readings {
+		m := mixed.Readings[j]
+		for k := range m.Patches.V {
+			if !near(float64(m.Patches.V[k]), float64(last.Readings[j].Patches.V[k])) {
+				t.Fatalf("reading %d patch %d: %g, the last layer's %g", j, k, m.Patches.V[k], last.Readings[j].Patches.V[k])
+			}
+		}
+		for k := range m.Tokens {
+			if !near(m.Tokens[k].Relevance, all.Readings[j].Tokens[k].Relevance) {
+				t.Fatalf("reading %d token %d: %g, all layers' %g", j, k, m.Tokens[k].Relevance, all.Readings[j].Tokens[k].Relevance)
+			}
+			differ = differ || !near(m.Tokens[k].Relevance, last.Readings[j].Tokens[k].Relevance)
+		}
+	}
+	if !differ {
+		t.Error("the text's relevance of all layers equals the last layer's: the test cannot tell them apart")
 	}
 }

@@ -34,18 +34,33 @@ the seed paper's Table 1. For each reading, the reading's input (its linearized
 tree with --input tree, the sentence with --input text) is scored against every
 image of its pair: the reading is correct when its own image has the strictly
 highest logit. A tie (its own image shares the highest logit) counts half and
-is reported separately. Accuracy = (correct + ties/2) / readings.
+is reported separately. Accuracy = (correct + ties/2) / readings. Beside it,
+"first index" is the authors' rule (their scripts take torch's argmax, the
+first of the highest logits): a tie is right for the pair's first reading and
+wrong for the other.
 
 With --input text both readings of a pair read the same sentence and so score
 the pair's images identically: one reading is right and the other wrong (or
-both tie), and the accuracy is exactly 50%, the paper's text baseline. The
-other direction, each image against the readings' inputs, is reported too
-(image_to_text): there identical sentences tie on every reading.
+both tie), and the accuracy is exactly 50% by either rule, the paper's text
+baseline. The other direction, each image against the readings' inputs, is
+reported too (image_to_text): there identical sentences tie on every reading.
+
+Retrieval over the whole split, as the authors' test script reports it:
+R@1, R@5 and R@10 text→image (each reading's input against every distinct
+image of the split; identical pixels are one image; its own image is the
+answer) and image→text (each distinct image against every reading's input,
+one per reading, identical inputs not merged; the image's readings are the
+answers). Candidates with equal logits are ranked in random order and R@K is
+the expected share found in the top K (a two-way tie for first counts 0.5 at
+R@1), like the half-each rule.
 
 Accuracy is shown overall and per ambiguity family. --json prints one object
-with accuracy (percent), readings, correct, ties, wrong, image_to_text and
-families; --scores adds every reading's logits. --checkpoint demo and --data
-demo name the embedded model and its synthetic test split.`,
+with accuracy (percent), accuracy_first_index, readings, correct, ties,
+ties_first_index, wrong, image_to_text, families (each with the same fields)
+and retrieval (readings, images, text_to_image and image_to_text, each with
+r_at_1, r_at_5, r_at_10 in percent); --scores adds every reading's logits.
+--checkpoint demo and --data demo name the embedded model and its synthetic
+test split.`,
 			Example: `  lavascope eval --checkpoint demo --data demo --input tree
   lavascope eval --checkpoint runs/tree-b4/best --data data/pairs.jsonl --input text --json`,
 			Args: cobra.NoArgs,
@@ -73,7 +88,7 @@ demo name the embedded model and its synthetic test split.`,
 				defer done()
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 				defer stop()
-				res, err := model.Evaluate(ctx, m, tok, data, model.EvalOptions{Style: st, ChunkPairs: chunk, Worker: w})
+				res, err := model.Evaluate(ctx, m, tok, data, model.EvalOptions{Style: st, ChunkPairs: chunk, Worker: w, Retrieval: true})
 				if err != nil {
 					if errors.Is(err, context.Canceled) {
 						return withExit(130, errors.New("interrupted"))
@@ -162,12 +177,23 @@ func writeEvalTable(w io.Writer, r *evalReport) {
 	for _, l := range labels {
 		width = max(width, len(l))
 	}
-	fmt.Fprintf(w, "%-*s  %8s  %8s  %7s  %4s  %5s\n", width, "Input", "Accuracy", "Readings", "Correct", "Ties", "Wrong")
+	fmt.Fprintf(w, "%-*s  %8s  %11s  %8s  %7s  %4s  %5s\n", width, "Input", "Accuracy", "First index", "Readings", "Correct", "Ties", "Wrong")
 	for i, t := range tallies {
-		fmt.Fprintf(w, "%-*s  %8.2f  %8d  %7d  %4d  %5d\n", width, labels[i], t.Accuracy, t.Readings, t.Correct, t.Ties, t.Wrong)
+		fmt.Fprintf(w, "%-*s  %8.2f  %11.2f  %8d  %7d  %4d  %5d\n", width, labels[i], t.Accuracy, t.AccuracyFirstIndex, t.Readings, t.Correct, t.Ties, t.Wrong)
 	}
-	fmt.Fprintf(w, "\nA reading is correct when its own image has the strictly highest logit; ties count 0.5.\n")
+	fmt.Fprintf(w, "\nA reading is correct when its own image has the strictly highest logit; ties count 0.5\n"+
+		"(first index: the authors' argmax, a tie goes to the pair's first reading).\n")
 	fmt.Fprintf(w, "Image to text (each image against the readings' inputs): %.2f (%d ties).\n", r.ImageToText.Accuracy, r.ImageToText.Ties)
+	if ret := r.Retrieval; ret != nil {
+		fmt.Fprintf(w, "\nRetrieval over the split (%d readings' inputs, %d distinct images; ties ranked at random):\n", ret.Readings, ret.Images)
+		fmt.Fprintf(w, "%-13s  %6s  %6s  %6s\n", "", "R@1", "R@5", "R@10")
+		for _, row := range []struct {
+			name string
+			rc   model.Recall
+		}{{"text to image", ret.TextToImage}, {"image to text", ret.ImageToText}} {
+			fmt.Fprintf(w, "%-13s  %6.2f  %6.2f  %6.2f\n", row.name, row.rc.At1, row.rc.At5, row.rc.At10)
+		}
+	}
 	if r.Truncated > 0 {
 		fmt.Fprintf(w, "warning: %d inputs were cut to the context length\n", r.Truncated)
 	}

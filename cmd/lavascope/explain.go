@@ -46,9 +46,14 @@ notebook of Transformer-MM-Explainability computes it; --start-layer last (the
 notebook's default), all or a number selects its layers. The baselines are
 rollout (attention rollout over every layer), attention (the last layer's
 attention) and gradattn (the last layer's gradient × attention); they ignore
---start-layer. --target own explains each reading's text against its own
-image, twin against the other reading's image, all the sum over the pair's
-images.
+--start-layer. --start-layer-text gives the text encoder its own start layer
+(the notebook's start_layer_text; by default --start-layer's). A negative
+number counts from the end: -1 is the last layer, -2 the last two. The
+notebook reads -1 as the last layer too, but any other negative number takes
+every layer (its loop skips the layers below the number).
+
+--target own explains each reading's text against its own image, twin against
+the other reading's image, all the sum over the pair's images.
 
 Per reading it writes to --out:
   PAIR-rJ.png    the image(s) of the target with the patch relevance overlaid
@@ -77,7 +82,7 @@ when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 			},
 		}
 		fs := cmd.Flags()
-		config.AddFlags(fs, "checkpoint", "data", "method", "start_layer", "colormap")
+		config.AddFlags(fs, "checkpoint", "data", "method", "start_layer", "start_layer_text", "colormap")
 		fs.StringVar(&f.pair, "pair", "", "explain only the pair with this id")
 		fs.StringVar(&f.split, "split", loader.SplitTest, "split to explain: train, val, test, or all (a manifest only)")
 		fs.IntVar(&f.limit, "limit", 0, "explain at most this many pairs (0: all)")
@@ -101,6 +106,9 @@ type explainSettings struct {
 	cmap    *explain.Colormap
 	show    graphics.Mode
 	showing bool
+
+	// textStart is the text encoder's start layer, nil when start's.
+	textStart *explain.StartLayer
 }
 
 func parseExplainFlags(a *app, f explainFlags) (explainSettings, error) {
@@ -114,6 +122,13 @@ func parseExplainFlags(a *app, f explainFlags) (explainSettings, error) {
 	}
 	if st.start, err = explain.ParseStartLayer(a.cfg.StartLayer); err != nil {
 		return st, fmt.Errorf("--start-layer: %w", err)
+	}
+	if a.cfg.StartLayerText != "" {
+		ts, err := explain.ParseStartLayer(a.cfg.StartLayerText)
+		if err != nil {
+			return st, fmt.Errorf("--start-layer-text: %w", err)
+		}
+		st.textStart = &ts
 	}
 	switch f.target {
 	case "own", "twin", "all":
@@ -340,7 +355,7 @@ func (r *explainRun) chunk(idx []int) error {
 		defer s.Close()
 		px := s.FromFloat32(pix, int64(len(pix)/(3*size*size)), 3, int64(size), int64(size))
 		tx := s.FromInt64(ids, int64(len(encs)), int64(ctxLen))
-		opt := explain.Options{Method: r.st.method, Start: r.st.start}
+		opt := explain.Options{Method: r.st.method, Start: r.st.start, TextStart: r.st.textStart}
 		var err error
 		if drawn, err = explain.Explain(r.m, px, tx, targets, opt); err != nil {
 			return err
@@ -476,6 +491,9 @@ type explainDoc struct {
 	Images     []explainImage    `json:"images"`
 	Figure     string            `json:"figure"`
 	Metrics    *explain.Metrics  `json:"metrics,omitempty"`
+
+	// StartLayerText is the text encoder's start layer, when it differs.
+	StartLayerText string `json:"start_layer_text,omitempty"`
 }
 
 type explainToken struct {
@@ -510,6 +528,9 @@ func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, 
 	doc.StartLayer = "-"
 	if r.st.method == explain.Chefer {
 		doc.StartLayer = r.st.start.String()
+		if r.st.textStart != nil {
+			doc.StartLayerText = r.st.textStart.String()
+		}
 	}
 	for _, c := range drawn.Target {
 		doc.Cells = append(doc.Cells, [2]int{c.Image - ep.img, c.Text - ep.txt})
@@ -709,6 +730,9 @@ func (r *explainRun) finish() error {
 	fmt.Fprintf(r.stdout, "\n%d readings, %d with the own image above the twin; method %s", len(r.rows), correct, r.st.method)
 	if r.st.method == explain.Chefer {
 		fmt.Fprintf(r.stdout, ", start layer %s", r.st.start)
+		if r.st.textStart != nil {
+			fmt.Fprintf(r.stdout, " (text %s)", r.st.textStart)
+		}
 	}
 	fmt.Fprintln(r.stdout)
 	if r.metrics {

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,5 +228,66 @@ func TestExplainErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want failure mentioning %q", code, stderr, tc.want)
 			}
 		})
+	}
+}
+
+// TestExplainStartLayerText: --start-layer-text moves the text's relevance
+// and leaves the image's as it was (within 1e-5 relative), and the JSON
+// records it.
+func TestExplainStartLayerText(t *testing.T) {
+	dev := torchtest.Device(t)
+	type doc struct {
+		StartLayer     string `json:"start_layer"`
+		StartLayerText string `json:"start_layer_text"`
+		Tokens         []struct {
+			Relevance float64 `json:"relevance"`
+		} `json:"tokens"`
+		Images []struct {
+			Relevance []float64 `json:"relevance"`
+		} `json:"images"`
+	}
+	read := func(extra ...string) doc {
+		out := t.TempDir()
+		args := append([]string{"explain", "--checkpoint", "demo", "--data", "demo", "--pair", "pp-00009", "--metrics=false",
+			"--out", out, "--device", dev.String()}, extra...)
+		if _, stderr, code := runCLI(t, "", args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "pp-00009-r0.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d doc
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	base, text := read(), read("--start-layer-text", "all")
+	if base.StartLayerText != "" || text.StartLayer != "last" || text.StartLayerText != "all" {
+		t.Errorf("start layers recorded: %q/%q, then %q/%q", base.StartLayer, base.StartLayerText, text.StartLayer, text.StartLayerText)
+	}
+	maxRel := func(a, b []float64) float64 {
+		scale, worst := 0.0, 0.0
+		for _, v := range a {
+			scale = max(scale, math.Abs(v))
+		}
+		for i := range a {
+			worst = max(worst, math.Abs(a[i]-b[i])/scale)
+		}
+		return worst
+	}
+	img := maxRel(base.Images[0].Relevance, text.Images[0].Relevance)
+	var tb, tt []float64
+	for i := range base.Tokens {
+		tb, tt = append(tb, base.Tokens[i].Relevance), append(tt, text.Tokens[i].Relevance)
+	}
+	tok := maxRel(tb, tt)
+	t.Logf("image relevance moved by %.3g, token relevance by %.3g (relative to the largest)", img, tok)
+	if img > 1e-5 {
+		t.Errorf("--start-layer-text moved the image's relevance by %.3g", img)
+	}
+	if tok < 1e-3 {
+		t.Errorf("--start-layer-text all left the text's relevance as the last layer's (%.3g)", tok)
 	}
 }

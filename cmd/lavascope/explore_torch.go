@@ -13,6 +13,7 @@ func init() {
 			o := tui.TorchOptions{
 				Checkpoint: a.cfg.Checkpoint, Device: a.cfg.Device, TorchLib: a.cfg.TorchLib, Threads: a.cfg.Threads,
 				Data: data.shown, DataName: a.cfg.Data, NoGraphs: a.cfg.CUDAGraphs == "off", TF32: a.cfg.TF32,
+				StartLayerText: a.cfg.StartLayerText,
 			}
 			var err error
 			if o.Train, o.Val, err = data.splits(); err != nil {

@@ -31,6 +31,8 @@ type trainFlags struct {
 	input, style          string
 	o                     model.TrainOptions
 	progress              string
+	recipe                string
+	freezeVision          bool
 }
 
 func init() {
@@ -45,8 +47,17 @@ does: every batch holds whole pairs, so both readings of a sentence are always
 in the same batch (--batch-pairs K gives batches of 2K items; the paper's batch
 2 and 4 are K = 1 and 2). The text encoder reads the linearized tree (--input
 tree, in --style) or the sentence (--input text). The loss is CLIP's symmetric
-contrastive loss, the optimizer torch's AdamW with a linear warmup and a
-cosine decay, gradients are clipped to --clip-grad.
+contrastive loss, the optimizer torch's AdamW with a linear warmup (--warmup)
+and then --schedule's decay to 0 (cosine, linear) or none (constant);
+gradients are clipped to --clip-grad (0: not clipped), and the logit scale is
+clamped to [0, ln 100] after each step as OpenAI trained CLIP
+(--logit-scale-clamp off leaves it free, as transformers' CLIPModel does).
+--freeze keeps parameter groups fixed (no gradient, no optimizer state, no
+update): none, or a comma-separated list of vision-model (vision_model.*),
+visual-projection, text-model, text-projection, logit-scale, or the
+shorthands vision (vision-model,visual-projection) and text.
+
+` + recipeHelp() + `
 
 Every --eval-every steps (by default ten times a run) the model is evaluated
 on the val split as ` + "`lavascope eval`" + ` does; DIR/best/ keeps the best evaluation
@@ -54,7 +65,10 @@ and DIR/last/ the latest state, both Hugging Face checkpoints, each replaced
 atomically. last/ also holds the optimizer state and the position in the data,
 so --resume continues exactly where the run stopped. Ctrl-C finishes the
 current step, writes last/ (never best/) and exits 0. DIR/log.jsonl records
-every step and evaluation.
+every step and evaluation. The optimizer state is twice the trainable weights
+(about 1.2 GB for ViT-B/32): --save-optimizer end writes it only when the run
+ends (its last step, --stop-after or Ctrl-C), so a run killed in between
+cannot be resumed (--resume refuses it; start again with --from DIR/last).
 
 On a GPU, --cuda-graphs replays each step from a CUDA graph: one launch for
 the thousands of kernels of a step (texts are padded to the context so that
@@ -95,9 +109,15 @@ sentences), which also sets the config's vocabulary size and special ids.
 		fs.Float64Var(&f.o.AdamW.Beta2, "beta2", f.o.AdamW.Beta2, "AdamW beta2")
 		fs.Float64Var(&f.o.AdamW.Eps, "eps", f.o.AdamW.Eps, "AdamW eps")
 		fs.Float64Var(&f.o.AdamW.WeightDecay, "weight-decay", f.o.AdamW.WeightDecay, "AdamW decoupled weight decay")
-		fs.IntVar(&f.o.Warmup, "warmup", f.o.Warmup, "steps of linear learning-rate warmup before the cosine decay")
+		fs.IntVar(&f.o.Warmup, "warmup", f.o.Warmup, "steps of linear learning-rate warmup before --schedule's decay (0: none)")
+		fs.Var(&f.o.Schedule, "schedule", "learning rate after the warmup: cosine or linear decay to 0, or constant")
 		fs.Float64Var(&f.o.ClipGrad, "clip-grad", f.o.ClipGrad, "largest gradient 2-norm (0: no clipping)")
-		fs.BoolVar(&f.o.FreezeVision, "freeze-vision", false, "keep the vision tower and visual projection fixed")
+		fs.Var(choiceFlag{&f.o.NoLogitScaleClamp, "off", "on"}, "logit-scale-clamp", "on: clamp the logit scale to [0, ln 100] after each step; off: leave it free")
+		fs.Var(&f.o.Freeze, "freeze", "parameter groups kept fixed: none, or a list of "+strings.Join(model.FreezeNames(), ", "))
+		fs.BoolVar(&f.freezeVision, "freeze-vision", false, "the same as --freeze vision")
+		_ = fs.MarkDeprecated("freeze-vision", "use --freeze vision")
+		fs.StringVar(&f.recipe, "recipe", "", "start from a recipe's settings ("+recipeNames()+"); flags given as well override it")
+		fs.Var(choiceFlag{&f.o.OptimizerAtEnd, "end", "every"}, "save-optimizer", "when last/ gets the optimizer state: every (each time last/ is written) or end (when the run ends)")
 		fs.BoolVar(&f.o.Graphs, "cuda-graphs", false, "replay each step from a CUDA graph (CUDA, a shim against libtorch ≥ 2.4; texts padded to the context)")
 		fs.Uint64Var(&f.o.Seed, "seed", f.o.Seed, "seed of the data order (and of --init's weights)")
 		fs.IntVar(&f.o.EvalEvery, "eval-every", 0, "steps between evaluations on the val split (0: ten times a run)")
@@ -143,6 +163,9 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 		}
 		if fs.Changed("epochs") {
 			f.o.Steps = 0
+		}
+		if err := applyRecipe(fs, f); err != nil {
+			return withExit(2, err)
 		}
 		st, err := trees.ParseStyle(f.style)
 		if err != nil {
@@ -220,9 +243,16 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	if tf32 {
 		what += " with TF32"
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "training %s on %s: %d train pairs, %d val pairs, input %s, batch %d pairs\n",
-		what, dataName, train.Len(), lenOf(val), f.o.Input, f.o.BatchPairs)
+	recipe := ""
+	if f.o.Recipe != "" {
+		recipe = ", recipe " + f.o.Recipe
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "training %s on %s: %d train pairs, %d val pairs, input %s, batch %d pairs%s\n",
+		what, dataName, train.Len(), lenOf(val), f.o.Input, f.o.BatchPairs, recipe)
 	res, err := model.Train(ctx, m, tok, train, val, f.o)
+	if errors.Is(err, model.ErrNoOptimizerState) {
+		return withExit(2, err)
+	}
 	close(progress)
 	<-done
 	disp.finish()
@@ -237,6 +267,92 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	writeTrainSummary(cmd.OutOrStdout(), f.o.Out, res)
 	return nil
 }
+
+// applyRecipe gives the flags of --recipe their values, except the flags
+// given on the command line, which win wherever they stand; and turns the
+// deprecated --freeze-vision into --freeze vision.
+func applyRecipe(fs *pflag.FlagSet, f *trainFlags) error {
+	if f.freezeVision {
+		if fs.Changed("freeze") {
+			return errors.New("give --freeze or --freeze-vision, not both")
+		}
+		f.o.Freeze = model.FreezeVision
+	}
+	if f.recipe == "" {
+		return nil
+	}
+	r, err := model.FindRecipe(f.recipe)
+	if err != nil {
+		return fmt.Errorf("--recipe: %w", err)
+	}
+	for _, s := range r.Settings {
+		fl := fs.Lookup(s.Flag)
+		if fl == nil {
+			return fmt.Errorf("--recipe %s: no flag --%s", r.Name, s.Flag)
+		}
+		if fl.Changed || (s.Flag == "freeze" && f.freezeVision) {
+			continue
+		}
+		if err := fl.Value.Set(s.Value); err != nil {
+			return fmt.Errorf("--recipe %s: --%s %s: %w", r.Name, s.Flag, s.Value, err)
+		}
+	}
+	f.o.Recipe = r.Name
+	return nil
+}
+
+// recipeNames lists the recipes --recipe takes.
+func recipeNames() string {
+	var names []string
+	for _, r := range model.TrainRecipes {
+		names = append(names, r.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// recipeHelp is the help's paragraph on the recipes: exactly the flags
+// each sets.
+func recipeHelp() string {
+	var b strings.Builder
+	for _, r := range model.TrainRecipes {
+		fmt.Fprintf(&b, "--recipe %s sets exactly these flags, the settings of %s:\n", r.Name, r.Source)
+		for _, s := range r.Settings {
+			fmt.Fprintf(&b, "  %-26s %s\n", "--"+s.Flag+" "+s.Value, s.Why)
+		}
+	}
+	b.WriteString(`Flags given beside --recipe, before or after it, override its values. The
+others (steps or epochs, batch, input, data, the starting checkpoint) keep
+their usual defaults: give them as the run needs. The run records the recipe
+and every value in last/trainer_state.json, and --resume continues with them.`)
+	return b.String()
+}
+
+// choiceFlag is a flag of two words for a bool: yes sets it, no clears it.
+type choiceFlag struct {
+	p       *bool
+	yes, no string
+}
+
+func (c choiceFlag) String() string {
+	if c.p != nil && *c.p {
+		return c.yes
+	}
+	return c.no
+}
+
+func (c choiceFlag) Set(s string) error {
+	switch s {
+	case c.yes:
+		*c.p = true
+	case c.no:
+		*c.p = false
+	default:
+		return fmt.Errorf("%q: want %s or %s", s, c.no, c.yes)
+	}
+	return nil
+}
+
+func (c choiceFlag) Type() string { return c.no + "|" + c.yes }
 
 func lenOf(s model.Split) int {
 	if s == nil {
@@ -273,8 +389,12 @@ func resumeFlags(fs *pflag.FlagSet, f *trainFlags) (*model.TrainState, error) {
 	check("eps", f.o.AdamW.Eps, o.AdamW.Eps)
 	check("weight-decay", f.o.AdamW.WeightDecay, o.AdamW.WeightDecay)
 	check("warmup", f.o.Warmup, o.Warmup)
+	check("schedule", f.o.Schedule, o.Schedule)
 	check("clip-grad", f.o.ClipGrad, o.ClipGrad)
-	check("freeze-vision", f.o.FreezeVision, o.FreezeVision)
+	check("logit-scale-clamp", f.o.NoLogitScaleClamp, o.NoLogitScaleClamp)
+	check("freeze", f.o.Freeze, o.Freeze)
+	check("freeze-vision", f.freezeVision, o.Freeze == model.FreezeVision)
+	check("recipe", f.recipe, o.Recipe)
 	check("seed", f.o.Seed, o.Seed)
 	check("eval-every", f.o.EvalEvery, o.EvalEvery)
 	for _, name := range []string{"epochs", "from", "init", "tokenizer", "learn-vocab"} {
@@ -286,6 +406,10 @@ func resumeFlags(fs *pflag.FlagSet, f *trainFlags) (*model.TrainState, error) {
 		return nil, fmt.Errorf("--resume continues the saved run; these flags differ from it: %s", strings.Join(bad, ", "))
 	}
 	o.Out, o.Resume, o.StopAfter, o.Graphs = f.o.Out, true, f.o.StopAfter, f.o.Graphs
+	o.OptimizerAtEnd = st.OptimizerAtEnd
+	if fs.Changed("save-optimizer") {
+		o.OptimizerAtEnd = f.o.OptimizerAtEnd
+	}
 	f.o = o
 	return st, nil
 }

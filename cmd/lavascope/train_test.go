@@ -294,3 +294,65 @@ func readDir(t *testing.T, dir string) map[string][]byte {
 	}
 	return out
 }
+
+// TestTrainRecipe: --recipe authors sets its flags, a flag given beside it
+// (--lr before it, --clip-grad after it) wins, the run records both, --resume continues with
+// them and refuses a flag that contradicts them; a resume from a last/
+// without optimizer state exits 2; the help lists every setting.
+func TestTrainRecipe(t *testing.T) {
+	dev := torchtest.Device(t)
+	data, cfg := smallData(t)
+	out := filepath.Join(t.TempDir(), "run")
+	_, stderr, code := runCLI(t, "", "train", "--data", data, "--init", cfg, "--learn-vocab", "200", "--batch-pairs", "2",
+		"--lr", "1e-3", "--recipe", "authors", "--clip-grad", "0.5", "--steps", "4", "--stop-after", "2", "--eval-every", "2", "--out", out,
+		"--device", dev.String(), "--progress", "none")
+	if code != 0 {
+		t.Fatalf("train --recipe authors: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "recipe authors") {
+		t.Errorf("train does not say its recipe:\n%s", stderr)
+	}
+	st, err := model.ReadTrainState(filepath.Join(out, "last"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := st.Args
+	want := model.TrainArgs{Recipe: "authors", Input: a.Input, Style: a.Style, BatchPairs: 2, Steps: 4, LR: 1e-3,
+		Beta1: 0.9, Beta2: 0.999, Eps: 1e-6, WeightDecay: 0, Warmup: 0, Schedule: "linear", ClipGrad: 0.5,
+		NoLogitScaleClamp: true, Freeze: "vision-model", Seed: a.Seed, EvalEvery: 2}
+	if a != want {
+		t.Errorf("recorded settings\n%+v\nwant\n%+v", a, want)
+	}
+	_, stderr, code = runCLI(t, "", "train", "--out", out, "--resume", "--schedule", "cosine", "--device", dev.String())
+	if code != 2 || !strings.Contains(stderr, "--schedule cosine (the run has linear)") {
+		t.Errorf("resume with another schedule: exit %d: %s", code, stderr)
+	}
+	if err := os.Remove(filepath.Join(out, "last", "optimizer.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = runCLI(t, "", "train", "--out", out, "--resume", "--recipe", "authors", "--device", dev.String(), "--progress", "none")
+	if code != 2 || !strings.Contains(stderr, "no optimizer state") {
+		t.Errorf("resume without optimizer state: exit %d: %s", code, stderr)
+	}
+
+	help, _, code := runCLI(t, "", "train", "--recipe", "authors", "--help")
+	if code != 0 {
+		t.Fatalf("train --help: exit %d", code)
+	}
+	r, err := model.FindRecipe("authors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range r.Settings {
+		if line := "--" + s.Flag + " " + s.Value + " "; !strings.Contains(help, line) {
+			t.Errorf("train --help does not list %q", line)
+		}
+	}
+	for _, bad := range [][]string{{"--recipe", "openai"}, {"--freeze", "vision-tower"}, {"--schedule", "step"},
+		{"--logit-scale-clamp", "no"}, {"--save-optimizer", "never"}, {"--freeze", "text", "--freeze-vision"}} {
+		args := append([]string{"train", "--data", data, "--init", cfg, "--learn-vocab", "10", "--out", t.TempDir()}, bad...)
+		if _, stderr, code := runCLI(t, "", args...); code != 2 || !strings.Contains(stderr, bad[0]) {
+			t.Errorf("%v: exit %d: %s", bad, code, stderr)
+		}
+	}
+}
