@@ -83,7 +83,9 @@ def main():
     small["scalar"] = torch.tensor(2.6592)
     small["row1"] = base[1]
     small["col2"] = base[:, 2]
-    save({"model": small, "optimizer": {"lr": 1e-3, "betas": (0.9, 0.999)}}, "small.pt")
+    # Protocol 4 (torch.save's pickle_protocol), for the opcodes protocol 2
+    # does not use: FRAME, MEMOIZE, STACK_GLOBAL, SHORT_BINUNICODE.
+    save({"model": small, "optimizer": {"lr": 1e-3, "betas": (0.9, 0.999)}}, "small.pt", pickle_protocol=4)
 
     # evil.pt: a pickle that calls os.system when Python unpickles it (never
     # load it with torch.load(weights_only=False)).
