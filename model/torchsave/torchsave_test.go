@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -144,25 +146,96 @@ func TestTruncated(t *testing.T) {
 }
 
 // archive builds a torch.save-like zip from a pickle and storage records.
-func archive(t *testing.T, pkl []byte, records map[string][]byte) []byte {
+func archive(t *testing.T, pkl []byte, storages map[string][]byte) []byte {
+	t.Helper()
+	records := map[string][]byte{"x/data.pkl": pkl}
+	for k, v := range storages {
+		records["x/data/"+k] = v
+	}
+	return zipOf(t, zip.Store, records)
+}
+
+// zipOf writes records, in name order, with one compression method.
+func zipOf(t *testing.T, method uint16, records map[string][]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	add := func(name string, data []byte) {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+	names := slices.Sorted(maps.Keys(records))
+	for _, name := range names {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: method})
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(data)
-	}
-	add("x/data.pkl", pkl)
-	for k, v := range records {
-		add("x/data/"+k, v)
+		w.Write(records[name])
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+func TestBigEndian(t *testing.T) {
+	data := make([]byte, 4*6)
+	for i := range 6 {
+		binary.BigEndian.PutUint32(data[4*i:], math.Float32bits(float32(i)))
+	}
+	b := zipOf(t, zip.Store, map[string][]byte{
+		"x/data.pkl":  tensorPickle(6, 0, []byte{3, 2}, []byte{1, 3}),
+		"x/byteorder": []byte("big"),
+		"x/data/0":    data,
+	})
+	f, err := Read(bytes.NewReader(b), int64(len(b)), "big.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := f.StateDict()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := float32s(t, f, sd["w"]), []float32{0, 3, 1, 4, 2, 5}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// A torch.save file zipped again with deflate reads the same.
+func TestDeflated(t *testing.T) {
+	path := filepath.Join(fixtures, "small.pt")
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	records := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		records[f.Name], err = io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := zipOf(t, zip.Deflate, records)
+	deflated, err := Read(bytes.NewReader(b), int64(len(b)), "deflated.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := deflated.StateDict()
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := openFixture(t, "small.pt")
+	want, err := orig.StateDict()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range want {
+		if g := got[name]; g == nil || !slices.Equal(float32s(t, deflated, g), float32s(t, orig, w)) {
+			t.Errorf("%s differs once deflated", name)
+		}
+	}
 }
 
 // tensorPickle is {"w": _rebuild_tensor_v2(FloatStorage "0" of numel, off, size, stride, False, OrderedDict())}.
