@@ -74,9 +74,13 @@ def main():
     save({"epoch": 3, "state_dict": half, "best_acc": 0.8366}, "clip-tiny-f16.pth")
 
     # small.pt: the reader's unit cases: bfloat16 under "model", an
-    # nn.Parameter, an int64 buffer, a scalar, two views of one storage.
+    # nn.Parameter, an int64 buffer, a scalar, two views of one storage,
+    # module metadata.
     base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
-    small = collections.OrderedDict()
+    # A module's state_dict: an OrderedDict with a _metadata attribute,
+    # which the pickle sets with BUILD.
+    small = torch.nn.Identity().state_dict()
+    assert hasattr(small, "_metadata")
     small["bf16"] = base.to(torch.bfloat16)
     small["param"] = torch.nn.Parameter(torch.tensor([0.5, -1.25, 3.0]))
     small["ids"] = torch.arange(5)
