@@ -89,7 +89,7 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("refused: the pickle names the Python global %s; only tensors, dicts, lists, tuples, numbers and strings are read, and nothing in the file is run", e.Global)
+	return fmt.Sprintf("refused: the pickle names the Python global %s; only tensors, dicts, lists, tuples, numbers and strings are read, and nothing in the file is run (for a whole model saved with torch.save(model), save model.state_dict() instead)", e.Global)
 }
 
 func resolveGlobal(module, name string) (any, error) {
