@@ -60,14 +60,20 @@ func (d *dict) get(k string) (any, bool) {
 type global string
 
 const (
-	gOrderedDict     global = "collections.OrderedDict"
-	gRebuildTensor   global = "torch._utils._rebuild_tensor_v2"
-	gRebuildParam    global = "torch._utils._rebuild_parameter"
-	gTorchSize       global = "torch.Size"
-	gCodecsEncode    global = "_codecs.encode"
-	maxStack                = 1 << 20
-	maxMemo                 = 1 << 20
-	maxContainerSize        = 1 << 24
+	gOrderedDict   global = "collections.OrderedDict"
+	gRebuildTensor global = "torch._utils._rebuild_tensor_v2"
+	gRebuildParam  global = "torch._utils._rebuild_parameter"
+	gTorchSize     global = "torch.Size"
+	gCodecsEncode  global = "_codecs.encode"
+)
+
+// Caps that keep a hostile pickle's memory bounded whatever its length
+// fields say, far above what a state_dict uses (a few memo entries per
+// tensor).
+const (
+	maxStack         = 1 << 20
+	maxMemo          = 1 << 20
+	maxContainerSize = 1 << 24
 )
 
 // storageType is a torch.*Storage class named in a persistent id.

@@ -338,14 +338,12 @@ func (f *File) StateDict() (map[string]*Tensor, error) {
 		out[name] = t
 		prefixed = prefixed && strings.HasPrefix(name, "module.")
 	}
-	if prefixed {
+	if prefixed { // removing a prefix all names share keeps them distinct
 		stripped := make(map[string]*Tensor, len(out))
 		for name, t := range out {
 			stripped[strings.TrimPrefix(name, "module.")] = t
 		}
-		if len(stripped) == len(out) {
-			out = stripped
-		}
+		out = stripped
 	}
 	return out, nil
 }
