@@ -28,8 +28,12 @@ type Config struct {
 	Device string
 	// Threads caps libtorch's CPU threads; 0 leaves libtorch's default.
 	Threads int
-	// Checkpoint is a Hugging Face CLIP folder, a model id in the HF cache, or "demo".
+	// Checkpoint is a Hugging Face CLIP folder, a model id in the HF cache,
+	// a torch.save state_dict file (.pt, .pth, .bin), or "demo".
 	Checkpoint string
+	// Base gives a torch.save checkpoint its config.json and tokenizer: a
+	// folder or model id; empty means the folder that holds the file.
+	Base string
 	// Data is a manifest (JSONL) or "demo".
 	Data string
 	// Graphics is how images reach the terminal: auto, sixel, kitty, blocks or none.
@@ -92,7 +96,8 @@ var keys = []key{
 	{name: "torch_lib", def: "", usage: "path of liblavascope_torch.so, as built by make torch (default: beside the executable, then ./build)", persist: true},
 	{name: "device", def: "auto", usage: "compute device: auto, cpu, cuda or cuda:N", check: matches(devicePat, "auto, cpu, cuda or cuda:N"), persist: true},
 	{name: "threads", def: 0, usage: "CPU threads for libtorch (0 = libtorch's default)", persist: true},
-	{name: "checkpoint", def: "demo", usage: "CLIP checkpoint: HF folder, HF cache model id, or demo"},
+	{name: "checkpoint", def: "demo", usage: "CLIP checkpoint: HF folder, HF cache model id, torch.save state_dict (.pt, .pth, .bin), or demo"},
+	{name: "base", def: "", usage: "config.json and tokenizer of a .pt checkpoint: HF folder or HF cache model id (default: the .pt file's folder)"},
 	{name: "data", def: "demo", usage: "pair manifest (JSONL) or demo"},
 	{name: "graphics", def: "auto", usage: "terminal graphics: auto, sixel, kitty, blocks or none", check: oneOf("auto", "sixel", "kitty", "blocks", "none"), persist: true},
 	{name: "colormap", def: "jet", usage: "heatmap colormap: jet, viridis, turbo or diverging", check: oneOf("jet", "viridis", "turbo", "diverging")},
@@ -272,6 +277,7 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 		Device:     str("device"),
 		Threads:    threads,
 		Checkpoint: str("checkpoint"),
+		Base:       str("base"),
 		Data:       str("data"),
 		Graphics:   str("graphics"),
 		Colormap:   str("colormap"),

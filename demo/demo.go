@@ -71,6 +71,20 @@ func ResolveCheckpoint(arg string) (string, error) {
 	return model.ResolveCheckpoint(arg)
 }
 
+// Locate resolves a checkpoint argument and its --base as every command
+// takes them: Name, as either, is the embedded model; anything else goes to
+// model.Locate.
+func Locate(arg, base string) (model.Location, error) {
+	if arg == Name || base == Name {
+		dir, err := Checkpoint()
+		if err != nil || arg == Name {
+			return model.Location{Dir: dir}, err
+		}
+		base = dir
+	}
+	return model.Locate(arg, base)
+}
+
 func extract() (string, error) {
 	sum, err := digest()
 	if err != nil {

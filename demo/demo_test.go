@@ -176,3 +176,18 @@ func BenchmarkEvalDemo(b *testing.B) {
 }
 
 var _ model.Split = (*SynthSplit)(nil)
+
+func TestLocateBase(t *testing.T) {
+	dir, err := Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := filepath.Join("..", "testdata", "pt", "clip-tiny.pt")
+	loc, err := Locate(pt, Name)
+	if err != nil || loc.Dir != dir || loc.File != pt {
+		t.Errorf("Locate(%s, demo) = %+v, %v; want the demo's folder %s as its base", pt, loc, err, dir)
+	}
+	if loc, err := Locate(Name, "elsewhere"); err != nil || loc.Dir != dir || loc.File != "" {
+		t.Errorf("Locate(demo, elsewhere) = %+v, %v; want the demo's folder", loc, err)
+	}
+}

@@ -46,7 +46,8 @@ func HubCacheDirs() []string {
 
 // ResolveCheckpoint turns a checkpoint argument into a folder. It does not
 // check what the folder holds (OpenCheckpoint does); a pickle file given
-// directly is refused. When nothing is found the error says where it looked.
+// directly is refused (Locate takes torch.save files). When nothing is found
+// the error says where it looked.
 func ResolveCheckpoint(arg string) (string, error) {
 	if arg == "" {
 		return "", errors.New("no checkpoint given")
@@ -56,7 +57,10 @@ func ResolveCheckpoint(arg string) (string, error) {
 		if !st.IsDir() {
 			switch {
 			case isPickle(arg):
-				return "", &PickleError{Path: arg}
+				if err := checkTorchZip(arg); err != nil {
+					return "", err
+				}
+				return "", fmt.Errorf("%s is a torch.save file of weights only; here give the folder (or model id) with config.json and the tokenizer", arg)
 			case strings.HasSuffix(arg, ".safetensors"):
 				return filepath.Dir(arg), nil
 			}
@@ -136,20 +140,23 @@ func isPickle(path string) bool {
 	return slices.Contains(pickleExts, strings.ToLower(filepath.Ext(path)))
 }
 
-// PickleError refuses a checkpoint stored as Python pickle.
+// PickleError refuses a checkpoint stored as a legacy Python pickle (not the
+// zip archive torch.save writes since PyTorch 1.6).
 type PickleError struct {
 	Path string // the pickle file
 }
 
 func (e *PickleError) Error() string {
 	dir := filepath.Dir(e.Path)
-	return fmt.Sprintf(`%s is a PyTorch pickle; lavascope reads safetensors only (unpickling can run arbitrary code).
-Convert a Hugging Face CLIP folder once, where transformers is installed:
+	return fmt.Sprintf(`%s is a PyTorch pickle in the legacy format; lavascope reads safetensors and torch.save zip files (unpickling this one could run arbitrary code).
+Re-save a state_dict in the zip format once, where PyTorch is installed, if you trust the file:
+    import torch; torch.save(torch.load(%[2]q, map_location="cpu"), %[3]q)
+or convert a Hugging Face CLIP folder, where transformers is installed:
     from transformers import CLIPModel, CLIPProcessor
-    CLIPModel.from_pretrained(%[2]q).save_pretrained(%[3]q, safe_serialization=True)
-    CLIPProcessor.from_pretrained(%[2]q).save_pretrained(%[3]q)
+    CLIPModel.from_pretrained(%[4]q).save_pretrained(%[5]q, safe_serialization=True)
+    CLIPProcessor.from_pretrained(%[4]q).save_pretrained(%[5]q)
 (an original OpenAI .pt file first goes through transformers' convert_clip_original_pytorch_to_hf.py)`,
-		e.Path, dir, dir+"-safetensors")
+		e.Path, e.Path, strings.TrimSuffix(e.Path, filepath.Ext(e.Path))+"-zip"+filepath.Ext(e.Path), dir, dir+"-safetensors")
 }
 
 // findPickle returns a pickle weight file in dir, if any.
@@ -163,26 +170,39 @@ func findPickle(dir string) string {
 	return ""
 }
 
-// Checkpoint is an opened CLIP checkpoint folder with validated weights.
+// Checkpoint is an opened CLIP checkpoint with validated weights.
 type Checkpoint struct {
-	Dir     string
+	Dir     string // config.json and the tokenizer
 	Config  *CLIPConfig
 	Weights *Weights
 }
 
-// OpenCheckpoint resolves arg (see ResolveCheckpoint), reads config.json, opens
-// the safetensors weights and checks them against the configuration. Tensor
-// data is read only when asked for.
+// OpenCheckpoint resolves arg (see Locate, with no base) and opens it as
+// OpenLocation does.
 func OpenCheckpoint(arg string) (*Checkpoint, error) {
-	dir, err := ResolveCheckpoint(arg)
+	loc, err := Locate(arg, "")
 	if err != nil {
 		return nil, err
 	}
-	_, serr := os.Stat(filepath.Join(dir, singleFile))
-	_, ierr := os.Stat(filepath.Join(dir, indexFile))
-	if serr != nil && ierr != nil {
-		if p := findPickle(dir); p != "" {
-			return nil, &PickleError{Path: p}
+	return OpenLocation(loc)
+}
+
+// OpenLocation reads config.json, opens the weights (the folder's
+// safetensors, else its torch.save pytorch_model.bin, or loc.File) and
+// checks them against the configuration. Tensor data is read only when
+// asked for.
+func OpenLocation(loc Location) (*Checkpoint, error) {
+	dir, file := loc.Dir, loc.File
+	if file == "" {
+		_, serr := os.Stat(filepath.Join(dir, singleFile))
+		_, ierr := os.Stat(filepath.Join(dir, indexFile))
+		if serr != nil && ierr != nil {
+			if p := findPickle(dir); p != "" {
+				if err := checkTorchZip(p); err != nil {
+					return nil, err
+				}
+				file = p
+			}
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.json")
@@ -199,7 +219,12 @@ func OpenCheckpoint(arg string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := OpenWeights(dir)
+	var w *Weights
+	if file != "" {
+		w, err = OpenTorchWeights(file)
+	} else {
+		w, err = OpenWeights(dir)
+	}
 	if err != nil {
 		return nil, err
 	}

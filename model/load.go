@@ -7,13 +7,24 @@ import (
 	"github.com/lavascope/lavascope/torch"
 )
 
-// Load opens a checkpoint (a HF CLIP folder, a HF cache snapshot or a model
-// id in the local HF cache; see ResolveCheckpoint), checks its tensors
+// Load opens a checkpoint (a HF CLIP folder, a HF cache snapshot, a model
+// id in the local HF cache, or a torch.save file beside a config.json; see
+// Locate), checks its tensors
 // against its config.json and loads them onto o.Device in o.DType, whatever
 // floating-point dtype they are stored in. Errors name the file and what is
 // wrong with it. The parameters do not require grad; see SetRequiresGrad.
 func Load(arg string, o Options) (*CLIP, error) {
-	ck, err := OpenCheckpoint(arg)
+	loc, err := Locate(arg, "")
+	if err != nil {
+		return nil, err
+	}
+	return LoadLocation(loc, o)
+}
+
+// LoadLocation loads a resolved checkpoint (see Locate) as Load does. The
+// model's Source is loc.Dir, the folder of its config and tokenizer.
+func LoadLocation(loc Location, o Options) (*CLIP, error) {
+	ck, err := OpenLocation(loc)
 	if err != nil {
 		return nil, err
 	}

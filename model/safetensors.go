@@ -518,9 +518,14 @@ const (
 // to read its raw little-endian bytes.
 type TensorRef struct {
 	TensorInfo
-	// File is the safetensors file that holds it.
+	// File is the file that holds it (safetensors or torch.save).
 	File string
-	src  *Safetensors
+	src  tensorSource
+}
+
+// tensorSource reads a tensor's contiguous little-endian bytes by name.
+type tensorSource interface {
+	ReadInto(name string, dst []byte) error
 }
 
 // ReadInto reads the tensor's bytes into dst, which must be exactly its size
@@ -528,17 +533,30 @@ type TensorRef struct {
 func (r TensorRef) ReadInto(dst []byte) error { return r.src.ReadInto(r.Name, dst) }
 
 // Bytes returns the tensor's bytes.
-func (r TensorRef) Bytes() ([]byte, error) { return r.src.Bytes(r.Name) }
+func (r TensorRef) Bytes() ([]byte, error) {
+	b := make([]byte, r.End-r.Begin)
+	return b, r.ReadInto(b)
+}
 
 // Float32s returns the tensor's values converted to float32.
-func (r TensorRef) Float32s() ([]float32, error) { return r.src.Float32s(r.Name) }
+func (r TensorRef) Float32s() ([]float32, error) {
+	b, err := r.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	v, err := DecodeFloat32s(r.DType, b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tensor %q: %w", r.File, r.Name, err)
+	}
+	return v, nil
+}
 
-// Weights are the tensors of a checkpoint folder: model.safetensors, or the
-// shards listed by model.safetensors.index.json.
+// Weights are the tensors of a checkpoint: model.safetensors, the shards
+// listed by model.safetensors.index.json, or a torch.save file.
 type Weights struct {
-	// Files are the safetensors files read, for messages.
+	// Files are the files read, for messages.
 	Files   []string
-	files   []*Safetensors
+	closers []func() error
 	tensors map[string]TensorRef
 }
 
@@ -610,7 +628,7 @@ func (w *Weights) add(path string, want map[string]bool) error {
 	if err != nil {
 		return err
 	}
-	w.files = append(w.files, s)
+	w.closers = append(w.closers, s.Close)
 	w.Files = append(w.Files, path)
 	for _, t := range s.tensors {
 		if want != nil && !want[t.Name] {
@@ -646,10 +664,10 @@ func (w *Weights) Names() []string {
 // Close closes every file.
 func (w *Weights) Close() error {
 	var errs []error
-	for _, f := range w.files {
-		errs = append(errs, f.Close())
+	for _, c := range w.closers {
+		errs = append(errs, c())
 	}
-	w.files = nil
+	w.closers = nil
 	return errors.Join(errs...)
 }
 

@@ -23,8 +23,11 @@ import (
 // TorchOptions say what OpenTorch opens.
 type TorchOptions struct {
 	// Checkpoint is "demo" (the embedded demo model), a Hugging Face CLIP
-	// folder, or a model id in the Hugging Face cache.
+	// folder, a model id in the Hugging Face cache, or a torch.save file.
 	Checkpoint string
+	// Base holds a torch.save checkpoint's config.json and tokenizer (see
+	// model.Locate).
+	Base string
 	// Device is auto, cpu, cuda or cuda:N; empty means auto.
 	Device string
 	// TorchLib is the path of the libtorch shim; empty searches where
@@ -64,8 +67,8 @@ type TorchOptions struct {
 type TorchEngine struct {
 	rt   *torchRuntime
 	info EngineInfo
-	// dir is the checkpoint folder the weights came from.
-	dir  string
+	// loc is the checkpoint the weights came from.
+	loc  model.Location
 	tok  *model.Tokenizer
 	prep loader.PreprocessConfig
 	// prepKey tells pixel-cache entries of different preprocessing apart.
@@ -186,11 +189,11 @@ func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
 	if name == "" {
 		name = demo.Name
 	}
-	dir, err := demo.ResolveCheckpoint(name)
+	loc, err := demo.Locate(name, o.Base)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", name, err)
 	}
-	style, err := checkpointStyle(dir)
+	style, err := checkpointStyle(loc.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +225,7 @@ func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
 		rt.release()
 		return nil, err
 	}
-	e, err := newTorchEngine(ctx, rt, o, name, dir, style, nil)
+	e, err := newTorchEngine(ctx, rt, o, name, loc, style, nil)
 	if err != nil {
 		rt.release()
 		return nil, err
@@ -231,11 +234,11 @@ func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
 	return e, nil
 }
 
-// newTorchEngine makes an engine over the checkpoint in dir, loading its
+// newTorchEngine makes an engine over the checkpoint at loc, loading its
 // weights unless m holds them already. On error it frees m but leaves rt's
 // reference to the caller.
-func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name, dir string, style trees.Style, m *model.CLIP) (*TorchEngine, error) {
-	e := &TorchEngine{rt: rt, dir: dir, opt: o, scoreBatch: scoreBatchPairs, m: m, statics: newStaticCache(rt.dev, !o.NoGraphs)}
+func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name string, loc model.Location, style trees.Style, m *model.CLIP) (*TorchEngine, error) {
+	e := &TorchEngine{rt: rt, loc: loc, opt: o, scoreBatch: scoreBatchPairs, m: m, statics: newStaticCache(rt.dev, !o.NoGraphs)}
 	fail := func(err error) (*TorchEngine, error) {
 		if e.m != nil {
 			_ = rt.w.Do(e.m.Close)
@@ -243,12 +246,12 @@ func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name,
 		return nil, err
 	}
 	var err error
-	if e.tok, err = model.LoadTokenizer(dir); err != nil {
+	if e.tok, err = model.LoadTokenizer(loc.Dir); err != nil {
 		return fail(fmt.Errorf("checkpoint %s: %w", name, err))
 	}
 	if e.m == nil {
 		err := rt.doWait(ctx, func() (err error) {
-			e.m, err = model.Load(dir, model.Options{Device: rt.dev})
+			e.m, err = model.LoadLocation(loc, model.Options{Device: rt.dev})
 			return err
 		})
 		if err != nil {
@@ -663,7 +666,7 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progres
 	to.Out = run
 	var m *model.CLIP
 	err = e.rt.doWait(ctx, func() (err error) {
-		m, err = model.Load(e.dir, model.Options{Device: e.rt.dev})
+		m, err = model.LoadLocation(e.loc, model.Options{Device: e.rt.dev})
 		return err
 	})
 	fail := func(err error) (Engine, error) {
@@ -710,7 +713,7 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progres
 		return fail(err)
 	}
 	m.Source = last
-	next, err := newTorchEngine(context.Background(), e.rt, e.opt, last, last, newStyle, m)
+	next, err := newTorchEngine(context.Background(), e.rt, e.opt, last, model.Location{Dir: last}, newStyle, m)
 	m = nil // next holds it, or newTorchEngine freed it
 	if err != nil {
 		return fail(err)

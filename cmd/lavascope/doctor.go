@@ -75,7 +75,7 @@ func init() {
 				return runDoctor(a, cmd.OutOrStdout())
 			},
 		}
-		config.AddFlags(cmd.Flags(), "checkpoint")
+		config.AddFlags(cmd.Flags(), "checkpoint", "base")
 		return cmd
 	})
 }

@@ -16,11 +16,12 @@ func init() {
 // the tokenizer against the text encoder's vocabulary and end-of-text id.
 func checkCheckpoint(env *doctorEnv) (checkStatus, string) {
 	arg := env.a.cfg.Checkpoint
-	dir, err := demo.ResolveCheckpoint(arg)
+	loc, err := demo.Locate(arg, env.a.cfg.Base)
 	if err != nil {
 		return checkFail, err.Error()
 	}
-	ck, err := model.OpenCheckpoint(dir)
+	dir := loc.Dir
+	ck, err := model.OpenLocation(loc)
 	if err != nil {
 		return checkFail, err.Error()
 	}
@@ -33,6 +34,10 @@ func checkCheckpoint(env *doctorEnv) (checkStatus, string) {
 		return checkFail, fmt.Sprintf("%s: %v", dir, err)
 	}
 	v, t := ck.Config.Vision, ck.Config.Text
+	where := dir
+	if loc.File != "" {
+		where = "config and tokenizer from " + dir
+	}
 	return checkOK, fmt.Sprintf("%s (%s)\nvision %d layers × %d wide, %d px in %d px patches; text %d layers × %d wide, %d tokens",
-		arg, dir, v.NumHiddenLayers, v.HiddenSize, v.ImageSize, v.PatchSize, t.NumHiddenLayers, t.HiddenSize, tok.VocabSize())
+		arg, where, v.NumHiddenLayers, v.HiddenSize, v.ImageSize, v.PatchSize, t.NumHiddenLayers, t.HiddenSize, tok.VocabSize())
 }

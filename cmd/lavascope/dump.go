@@ -129,7 +129,7 @@ func init() {
 	addCommand(func(a *app) *cobra.Command {
 		var inputs, out, dtype string
 		cmd := &cobra.Command{
-			Use:   "dump --checkpoint DIR --inputs FILE --out FILE",
+			Use:   "dump --checkpoint DIR|FILE [--base DIR] --inputs FILE --out FILE",
 			Short: "Run a checkpoint on stored inputs and write its outputs (for parity checks)",
 			Long: `dump runs a CLIP checkpoint on the pixel_values [I,3,S,S] and input_ids [T,N]
 of a safetensors file and writes, under the names transformers' reference files
@@ -159,10 +159,12 @@ whatever --dtype the model computes in.`,
 					return err
 				}
 				defer w.Close()
-				return w.Do(func() error { return runDump(a.cfg.Checkpoint, inputs, out, model.Options{Device: dev, DType: dt}) })
+				return w.Do(func() error {
+					return runDump(a.cfg.Checkpoint, a.cfg.Base, inputs, out, model.Options{Device: dev, DType: dt})
+				})
 			},
 		}
-		config.AddFlags(cmd.Flags(), "checkpoint")
+		config.AddFlags(cmd.Flags(), "checkpoint", "base")
 		cmd.Flags().StringVar(&inputs, "inputs", "", "safetensors file with pixel_values and input_ids")
 		cmd.Flags().StringVar(&out, "out", "", "safetensors file to write")
 		cmd.Flags().StringVar(&dtype, "dtype", "f32", "compute dtype: f32, f16 or bf16")
@@ -176,12 +178,12 @@ whatever --dtype the model computes in.`,
 }
 
 // runDump is the body of dump, on the torch worker.
-func runDump(checkpoint, inputs, out string, o model.Options) error {
-	dir, err := demo.ResolveCheckpoint(checkpoint)
+func runDump(checkpoint, baseDir, inputs, out string, o model.Options) error {
+	loc, err := demo.Locate(checkpoint, baseDir)
 	if err != nil {
 		return withExit(2, err)
 	}
-	m, err := model.Load(dir, o)
+	m, err := model.LoadLocation(loc, o)
 	if err != nil {
 		return withExit(2, err)
 	}

@@ -77,11 +77,11 @@ test split.`,
 				if err != nil {
 					return withExit(2, err)
 				}
-				dir, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint)
+				loc, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, a.cfg.Base)
 				if err != nil {
 					return err
 				}
-				w, m, done, err := loadModel(a, cmd.ErrOrStderr(), dir)
+				w, m, done, err := loadModel(a, cmd.ErrOrStderr(), loc)
 				if err != nil {
 					return err
 				}
@@ -107,7 +107,7 @@ test split.`,
 				return nil
 			},
 		}
-		config.AddFlags(cmd.Flags(), "checkpoint", "data")
+		config.AddFlags(cmd.Flags(), "checkpoint", "base", "data")
 		cmd.Flags().StringVar(&split, "split", loader.SplitTest, "split to score: train, val or test")
 		cmd.Flags().StringVar(&input, "input", model.InputTree, "what the text encoder reads: tree or text")
 		cmd.Flags().StringVar(&style, "style", trees.StylePaper.String(), "linearization of --input tree: "+strings.Join(trees.StyleNames(), ", "))

@@ -82,7 +82,7 @@ when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 			},
 		}
 		fs := cmd.Flags()
-		config.AddFlags(fs, "checkpoint", "data", "method", "start_layer", "start_layer_text", "colormap")
+		config.AddFlags(fs, "checkpoint", "base", "data", "method", "start_layer", "start_layer_text", "colormap")
 		fs.StringVar(&f.pair, "pair", "", "explain only the pair with this id")
 		fs.StringVar(&f.split, "split", loader.SplitTest, "split to explain: train, val, test, or all (a manifest only)")
 		fs.IntVar(&f.limit, "limit", 0, "explain at most this many pairs (0: all)")
@@ -170,14 +170,14 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	if err != nil {
 		return withExit(2, err)
 	}
-	dir, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint)
+	loc, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, a.cfg.Base)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return withExit(2, fmt.Errorf("--out: %w", err))
 	}
-	w, m, done, err := loadModel(a, cmd.ErrOrStderr(), dir)
+	w, m, done, err := loadModel(a, cmd.ErrOrStderr(), loc)
 	if err != nil {
 		return err
 	}

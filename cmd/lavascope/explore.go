@@ -80,7 +80,7 @@ Images are drawn with sixel, the kitty graphics protocol or half-blocks, as
 			},
 		}
 		fs := cmd.Flags()
-		config.AddFlags(fs, "checkpoint", "data", "colormap", "method", "start_layer", "start_layer_text", "cuda_graphs", "tf32")
+		config.AddFlags(fs, "checkpoint", "base", "data", "colormap", "method", "start_layer", "start_layer_text", "cuda_graphs", "tf32")
 		fs.StringVar(&f.split, "split", loader.SplitTest, "split to show: train, val, test, or all")
 		fs.StringVar(&f.target, "target", "own", "logit to explain for each reading: own, twin or all")
 		fs.StringVar(&f.exportDir, "export-dir", "lavascope-export", "folder that e writes PNG and JSON files into")

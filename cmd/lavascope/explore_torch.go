@@ -11,7 +11,7 @@ func init() {
 	engineOpeners["torch"] = func(a *app, data exploreData, _ exploreFlags) func(context.Context) (tui.Engine, error) {
 		return func(ctx context.Context) (tui.Engine, error) {
 			o := tui.TorchOptions{
-				Checkpoint: a.cfg.Checkpoint, Device: a.cfg.Device, TorchLib: a.cfg.TorchLib, Threads: a.cfg.Threads,
+				Checkpoint: a.cfg.Checkpoint, Base: a.cfg.Base, Device: a.cfg.Device, TorchLib: a.cfg.TorchLib, Threads: a.cfg.Threads,
 				Data: data.shown, DataName: a.cfg.Data, NoGraphs: a.cfg.CUDAGraphs == "off", TF32: a.cfg.TF32,
 				StartLayerText: a.cfg.StartLayerText,
 			}

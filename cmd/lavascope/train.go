@@ -26,13 +26,13 @@ import (
 
 // trainFlags are the flags of train.
 type trainFlags struct {
-	from, init, tokenizer string
-	learnVocab            int
-	input, style          string
-	o                     model.TrainOptions
-	progress              string
-	recipe                string
-	freezeVision          bool
+	from, base, init, tokenizer string
+	learnVocab                  int
+	input, style                string
+	o                           model.TrainOptions
+	progress                    string
+	recipe                      string
+	freezeVision                bool
 }
 
 func init() {
@@ -93,8 +93,8 @@ sentences), which also sets the config's vocabulary size and special ids.
 			},
 		}
 		fs := cmd.Flags()
-		config.AddFlags(fs, "data", "tf32")
-		fs.StringVar(&f.from, "from", "", "checkpoint to fine-tune: HF folder, HF cache model id, or demo")
+		config.AddFlags(fs, "data", "tf32", "base")
+		fs.StringVar(&f.from, "from", "", "checkpoint to fine-tune: HF folder, HF cache model id, torch.save state_dict (with --base), or demo")
 		fs.StringVar(&f.init, "init", "", "train from random weights of a configuration: vit-b-32, tiny or a config.json")
 		fs.StringVar(&f.tokenizer, "tokenizer", "", "with --init: folder (or HF model id) with vocab.json and merges.txt")
 		fs.IntVar(&f.learnVocab, "learn-vocab", 0, "with --init: learn a BPE vocabulary of at most N merges from the training inputs")
@@ -202,6 +202,7 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	} else if a.cfg.TF32 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "tf32: no effect on %s\n", dev)
 	}
+	f.base = a.cfg.Base
 	m, tok, err := trainModel(w, f, saved, train, dev)
 	if err != nil {
 		return err
@@ -456,12 +457,12 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 		}
 		return m, tok, nil
 	case f.from != "":
-		var dir string
+		var loc model.Location
 		var err error
-		if dir, tok, err = openTokenizer("--from", f.from); err != nil {
+		if loc, tok, err = openTokenizer("--from", f.from, f.base); err != nil {
 			return nil, nil, err
 		}
-		if err := w.Do(func() (err error) { m, err = model.Load(dir, o); return err }); err != nil {
+		if err := w.Do(func() (err error) { m, err = model.LoadLocation(loc, o); return err }); err != nil {
 			return nil, nil, withExit(2, err)
 		}
 	default:
@@ -470,7 +471,7 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 			return nil, nil, withExit(2, fmt.Errorf("--init: %w", err))
 		}
 		if f.tokenizer != "" {
-			if _, tok, err = openTokenizer("--tokenizer", f.tokenizer); err != nil {
+			if _, tok, err = openTokenizer("--tokenizer", f.tokenizer, ""); err != nil {
 				return nil, nil, err
 			}
 		} else {
