@@ -3,6 +3,7 @@ package demo
 import (
 	"fmt"
 	"image"
+	"slices"
 
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
@@ -61,6 +62,16 @@ func (s *SynthSplit) Pair(i int) (loader.Pair, error) {
 		return loader.Pair{}, fmt.Errorf("demo %s split: no pair %d of %d", s.name, i, len(s.idx))
 	}
 	return synth.Make(seed, s.idx[i], size), nil
+}
+
+// Find returns the position in the split of the pair with the given id,
+// without drawing any pair.
+func (s *SynthSplit) Find(id string) (int, bool) {
+	i, ok := synth.IndexOf(id)
+	if !ok || i >= s.pairs {
+		return 0, false
+	}
+	return slices.BinarySearch(s.idx, i)
 }
 
 // Image returns the image a drawn reading holds.

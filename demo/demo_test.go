@@ -191,3 +191,33 @@ func TestLocateBase(t *testing.T) {
 		t.Errorf("Locate(demo, elsewhere) = %+v, %v; want the demo's folder", loc, err)
 	}
 }
+
+// TestFind: every pair of the test split is found where it is, and ids of
+// other splits, families or formats are not.
+func TestFind(t *testing.T) {
+	test, err := Split(loader.SplitTest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, err := Split(loader.SplitTrain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range test.Len() {
+		p, err := test.Pair(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at, ok := test.Find(p.ID); !ok || at != i {
+			t.Errorf("Find(%q) = %d, %v; want %d", p.ID, at, ok, i)
+		}
+		if _, ok := train.Find(p.ID); ok {
+			t.Errorf("the train split finds the test pair %s", p.ID)
+		}
+	}
+	for _, id := range []string{"", "pp", "pp-9", "pp-00010", "vp-00009", "pp-+0009", "pp--0009", "pp-99999", "xx-00009"} {
+		if at, ok := test.Find(id); ok {
+			t.Errorf("Find(%q) = %d, want not found", id, at)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -159,30 +160,38 @@ type EvalOptions struct {
 	Retrieval bool
 }
 
+// resolve fills in the defaults of o: the preprocessing of m, a worker of
+// its own (closed by done), 16 pairs a chunk.
+func (o EvalOptions) resolve(m *CLIP) (prep loader.PreprocessConfig, w *torch.Worker, chunk int, done func(), err error) {
+	if o.Preprocess != nil {
+		prep = *o.Preprocess
+	} else if prep, err = PreprocessFor(m); err != nil {
+		return prep, nil, 0, nil, err
+	}
+	w, done = o.Worker, func() {}
+	if w == nil {
+		w = torch.NewWorker()
+		done = w.Close
+	}
+	chunk = o.ChunkPairs
+	if chunk <= 0 {
+		chunk = 16
+	}
+	return prep, w, chunk, done, nil
+}
+
 // Evaluate scores every reading of split with m, as the seed paper's Table
 // 1 does (see Outcome). It stops with ctx's error when ctx is cancelled.
 func Evaluate(ctx context.Context, m *CLIP, tok *Tokenizer, split Split, o EvalOptions) (*EvalResult, error) {
 	if split == nil || split.Len() == 0 {
 		return nil, errors.New("evaluate: the split has no pairs")
 	}
-	prep := o.Preprocess
-	if prep == nil {
-		p, err := PreprocessFor(m)
-		if err != nil {
-			return nil, err
-		}
-		prep = &p
+	prep, w, chunk, done, err := o.resolve(m)
+	if err != nil {
+		return nil, err
 	}
-	w := o.Worker
-	if w == nil {
-		w = torch.NewWorker()
-		defer w.Close()
-	}
-	chunk := o.ChunkPairs
-	if chunk <= 0 {
-		chunk = 16
-	}
-	e := &evaluator{m: m, tok: tok, split: split, style: o.Style, prep: *prep, res: &EvalResult{Style: o.Style}}
+	defer done()
+	e := &evaluator{split: split, style: o.Style, res: &EvalResult{Style: o.Style}}
 	families := map[string]*Tally{}
 	var all *splitEmbeds
 	if o.Retrieval {
@@ -190,42 +199,25 @@ func Evaluate(ctx context.Context, m *CLIP, tok *Tokenizer, split Split, o EvalO
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for c := range e.chunks(ctx, chunk) {
+	b := newBatcher(m, tok, split, o.Style, prep)
+	for c := range prefetchChunks(ctx, split.Len(), chunk, func(lo, hi int) (*evalChunk, error) { return e.chunk(b, lo, hi) }) {
 		if c.err != nil {
 			return nil, c.err
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		e.res.Truncated += c.truncated
-		var lpt, textEmb, imageEmb []float32
-		err := w.Do(func() error {
-			s := torch.NewScope()
-			defer s.Close()
-			size := int64(m.cfg.Vision.ImageSize)
-			px := s.FromFloat32(c.pixels, int64(c.images), 3, size, size)
-			ids := s.FromInt64(c.ids, int64(c.texts), int64(c.length))
-			out, err := m.Forward(s, px, ids, ForwardOptions{})
-			if err != nil {
-				return err
-			}
-			if lpt, err = out.LogitsPerText.Contiguous().Float32s(); err != nil || all == nil {
-				return err
-			}
-			if textEmb, err = out.Text.Embeds.Contiguous().Float32s(); err != nil {
-				return err
-			}
-			imageEmb, err = out.Image.Embeds.Contiguous().Float32s()
-			return err
-		})
+		e.res.Truncated += c.v.in.truncated
+		lpt, textEmb, imageEmb, err := c.v.in.forward(w, m, all != nil)
 		if err != nil {
 			return nil, fmt.Errorf("evaluate: %w", err)
 		}
 		var rows, cols []int
 		if all != nil {
-			rows, cols = all.add(c, textEmb, imageEmb)
+			rows, cols = all.add(c.v.in, textEmb, imageEmb)
 		}
-		for _, p := range c.pairs {
+		images := c.v.in.images
+		for _, p := range c.v.pairs {
 			for r := range p.textRow {
 				if all != nil {
 					all.textOf = append(all.textOf, rows[p.textRow[r]])
@@ -233,8 +225,8 @@ func Evaluate(ctx context.Context, m *CLIP, tok *Tokenizer, split Split, o EvalO
 				}
 				sc := ReadingScore{Pair: p.id, Family: p.family, Reading: r}
 				for k := range p.textRow {
-					sc.Logits = append(sc.Logits, float64(lpt[p.textRow[r]*c.images+p.imageCol[k]]))
-					sc.ImageLogits = append(sc.ImageLogits, float64(lpt[p.textRow[k]*c.images+p.imageCol[r]]))
+					sc.Logits = append(sc.Logits, float64(lpt[p.textRow[r]*images+p.imageCol[k]]))
+					sc.ImageLogits = append(sc.ImageLogits, float64(lpt[p.textRow[k]*images+p.imageCol[r]]))
 				}
 				sc.Outcome = outcome(sc.Logits, r)
 				sc.FirstIndex = firstArgmax(sc.Logits) == r
@@ -253,13 +245,7 @@ func Evaluate(ctx context.Context, m *CLIP, tok *Tokenizer, split Split, o EvalO
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range families {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(families)) {
 		e.res.Families = append(e.res.Families, FamilyTally{Family: name, Tally: *families[name]})
 	}
 	if all != nil {
@@ -301,28 +287,15 @@ func outcome(logits []float64, own int) Outcome {
 }
 
 type evaluator struct {
-	m     *CLIP
-	tok   *Tokenizer
 	split Split
 	style trees.Style
-	prep  loader.PreprocessConfig
 	res   *EvalResult
 }
 
-// evalChunk is a few pairs ready for the model: their images, and the
-// distinct texts of their readings.
+// evalChunk is a few pairs ready for the model.
 type evalChunk struct {
 	pairs []evalPair
-	// textKeys are the inputs of the rows, imageKeys the SHA-256 of the
-	// columns' pixels: what makes them the same across chunks.
-	textKeys      []string
-	imageKeys     [][sha256.Size]byte
-	images, texts int
-	pixels        []float32
-	ids           []int64
-	length        int
-	truncated     int
-	err           error
+	in    *chunkInputs
 }
 
 // evalPair locates a pair in the logits: the input of reading r is row
@@ -333,20 +306,63 @@ type evalPair struct {
 	imageCol   []int
 }
 
-// chunks prepares the chunks on a goroutine, one ahead of the model.
-func (e *evaluator) chunks(ctx context.Context, size int) <-chan *evalChunk {
-	ch := make(chan *evalChunk, 1)
-	b := &batcher{split: e.split, tok: e.tok, style: e.style, prep: e.prep,
-		context: e.m.cfg.Text.MaxPositionEmbeddings, size: e.m.cfg.Vision.ImageSize}
+func (e *evaluator) chunk(b *batcher, lo, hi int) (*evalChunk, error) {
+	c := &evalChunk{in: newChunkInputs(b)}
+	for i := lo; i < hi; i++ {
+		p, err := e.split.Pair(i)
+		if err != nil {
+			return nil, err
+		}
+		texts, err := ReadingTexts(&p, e.style)
+		if err != nil {
+			return nil, err
+		}
+		ep := evalPair{id: p.ID, family: family(&p)}
+		for r := range p.Readings {
+			ep.textRow = append(ep.textRow, c.in.text(texts[r]))
+			col, err := c.in.image(&p, r)
+			if err != nil {
+				return nil, err
+			}
+			ep.imageCol = append(ep.imageCol, col)
+		}
+		c.pairs = append(c.pairs, ep)
+	}
+	return c, c.in.pack()
+}
+
+// family is the pair's ambiguity family, "unknown" when it has none.
+func family(p *loader.Pair) string {
+	if p.Ambiguity == "" {
+		return "unknown"
+	}
+	return p.Ambiguity
+}
+
+// newBatcher is the batcher that evaluation and probing read pairs with.
+func newBatcher(m *CLIP, tok *Tokenizer, split Split, style trees.Style, prep loader.PreprocessConfig) *batcher {
+	return &batcher{split: split, tok: tok, style: style, prep: prep,
+		context: m.cfg.Text.MaxPositionEmbeddings, size: m.cfg.Vision.ImageSize}
+}
+
+// chunkOrErr is a prepared chunk, or why it could not be prepared.
+type chunkOrErr[T any] struct {
+	v   T
+	err error
+}
+
+// prefetchChunks prepares the chunks [lo, lo+size) of n items on a
+// goroutine, one ahead of the consumer, so that reading and preprocessing
+// images overlaps the model. The channel is closed after the last chunk,
+// after an error (sent as the last value), or when ctx is done.
+func prefetchChunks[T any](ctx context.Context, n, size int, prepare func(lo, hi int) (T, error)) <-chan chunkOrErr[T] {
+	ch := make(chan chunkOrErr[T], 1)
 	go func() {
 		defer close(ch)
-		for lo := 0; lo < e.split.Len(); lo += size {
-			c, err := e.chunk(b, lo, min(lo+size, e.split.Len()))
-			if err != nil {
-				c = &evalChunk{err: err}
-			}
+		for lo := 0; lo < n; lo += size {
+			v, err := prepare(lo, min(lo+size, n))
 			select {
-			case ch <- c:
+			case ch <- chunkOrErr[T]{v, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -358,68 +374,116 @@ func (e *evaluator) chunks(ctx context.Context, size int) <-chan *evalChunk {
 	return ch
 }
 
-func (e *evaluator) chunk(b *batcher, lo, hi int) (*evalChunk, error) {
-	c := &evalChunk{}
-	rows := map[string]int{}
-	cols := map[uint64][]int{}
-	n := 3 * b.size * b.size
-	var encs []Encoding
-	for i := lo; i < hi; i++ {
-		p, err := e.split.Pair(i)
-		if err != nil {
-			return nil, err
-		}
-		texts, err := ReadingTexts(&p, e.style)
-		if err != nil {
-			return nil, err
-		}
-		fam := p.Ambiguity
-		if fam == "" {
-			fam = "unknown"
-		}
-		ep := evalPair{id: p.ID, family: fam}
-		for r := range p.Readings {
-			row, ok := rows[texts[r]]
-			if !ok {
-				enc := b.tok.Encode(texts[r], b.context)
-				if enc.Truncated {
-					c.truncated++
-				}
-				row = len(encs)
-				rows[texts[r]] = row
-				encs = append(encs, enc)
-				c.textKeys = append(c.textKeys, texts[r])
-				c.length = max(c.length, len(enc.IDs))
-			}
-			ep.textRow = append(ep.textRow, row)
-			px, err := b.pixels(&p, r)
-			if err != nil {
-				return nil, err
-			}
-			// Identical pixels share a column, as identical texts share a
-			// row: equal inputs get equal logits by construction.
-			h := hashPixels(px)
-			col := -1
-			for _, j := range cols[h] {
-				if slices.Equal(c.pixels[j*n:(j+1)*n], px) {
-					col = j
-				}
-			}
-			if col < 0 {
-				col = c.images
-				cols[h] = append(cols[h], col)
-				c.pixels = append(c.pixels, px...)
-				c.imageKeys = append(c.imageKeys, pixelKey(px))
-				c.images++
-			}
-			ep.imageCol = append(ep.imageCol, col)
-		}
-		c.pairs = append(c.pairs, ep)
+// chunkInputs are the distinct texts and images of a chunk. Identical
+// texts share a row and identical pixels a column, so that equal inputs get
+// equal logits by construction.
+type chunkInputs struct {
+	b         *batcher
+	rows      map[string]int
+	encs      []Encoding
+	length    int
+	truncated int
+	ids       []int64
+
+	cols   map[uint64][]int
+	pixels []float32
+	images int
+
+	// textKeys are the inputs of the rows, imageKeys the SHA-256 of the
+	// columns' pixels: what makes them the same across chunks.
+	textKeys  []string
+	imageKeys [][sha256.Size]byte
+}
+
+func newChunkInputs(b *batcher) *chunkInputs {
+	return &chunkInputs{b: b, rows: map[string]int{}, cols: map[uint64][]int{}}
+}
+
+// text returns the row of text, tokenizing it on first sight.
+func (c *chunkInputs) text(text string) int {
+	if row, ok := c.rows[text]; ok {
+		return row
 	}
-	c.texts = len(encs)
+	enc := c.b.tok.Encode(text, c.b.context)
+	if enc.Truncated {
+		c.truncated++
+	}
+	row := len(c.encs)
+	c.rows[text] = row
+	c.encs = append(c.encs, enc)
+	c.textKeys = append(c.textKeys, text)
+	c.length = max(c.length, len(enc.IDs))
+	return row
+}
+
+// image returns the column of the image of reading r of p, preprocessing it.
+func (c *chunkInputs) image(p *loader.Pair, r int) (int, error) {
+	px, err := c.b.pixels(p, r)
+	if err != nil {
+		return 0, err
+	}
+	n := len(px)
+	h := hashPixels(px)
+	for _, j := range c.cols[h] {
+		if slices.Equal(c.pixels[j*n:(j+1)*n], px) {
+			return j, nil
+		}
+	}
+	col := c.images
+	c.cols[h] = append(c.cols[h], col)
+	c.pixels = append(c.pixels, px...)
+	c.imageKeys = append(c.imageKeys, pixelKey(px))
+	c.images++
+	return col, nil
+}
+
+// pack lays the texts out for the model; the chunk takes no more texts.
+func (c *chunkInputs) pack() error {
 	var err error
-	c.ids, err = b.tok.Pack(encs, c.length)
-	return c, err
+	c.ids, err = c.b.tok.Pack(c.encs, c.length)
+	return err
+}
+
+// logits runs the chunk through m in one forward pass on w: row t of the
+// result holds text t's logits against every image.
+func (c *chunkInputs) logits(w *torch.Worker, m *CLIP) ([]float32, error) {
+	lpt, _, _, err := c.forward(w, m, false)
+	return lpt, err
+}
+
+// forward is logits, with the texts' and images' embeddings ([texts,P] and
+// [images,P]) too when embeds is set.
+func (c *chunkInputs) forward(w *torch.Worker, m *CLIP, embeds bool) (lpt, textEmb, imageEmb []float32, err error) {
+	err = w.Do(func() error {
+		s := torch.NewScope()
+		defer s.Close()
+		size := int64(m.cfg.Vision.ImageSize)
+		px := s.FromFloat32(c.pixels, int64(c.images), 3, size, size)
+		ids := s.FromInt64(c.ids, int64(len(c.encs)), int64(c.length))
+		out, err := m.Forward(s, px, ids, ForwardOptions{})
+		if err != nil {
+			return err
+		}
+		if lpt, err = out.LogitsPerText.Contiguous().Float32s(); err != nil || !embeds {
+			return err
+		}
+		if textEmb, err = out.Text.Embeds.Contiguous().Float32s(); err != nil {
+			return err
+		}
+		imageEmb, err = out.Image.Embeds.Contiguous().Float32s()
+		return err
+	})
+	return lpt, textEmb, imageEmb, err
+}
+
+// hashPixels is FNV-1a over the bits of the values.
+func hashPixels(px []float32) uint64 {
+	h := uint64(14695981039346656037)
+	for _, v := range px {
+		h ^= uint64(math.Float32bits(v))
+		h *= 1099511628211
+	}
+	return h
 }
 
 // pixelKey is the SHA-256 of the values' bits: equal keys are equal
@@ -450,7 +514,7 @@ func newSplitEmbeds() *splitEmbeds {
 
 // add takes in a chunk's embeddings ([texts,P] and [images,P]) and returns
 // the split-wide index of each of its rows and columns.
-func (e *splitEmbeds) add(c *evalChunk, textEmb, imageEmb []float32) (rows, cols []int) {
+func (e *splitEmbeds) add(c *chunkInputs, textEmb, imageEmb []float32) (rows, cols []int) {
 	e.dim = len(textEmb) / max(1, len(c.textKeys))
 	for i, k := range c.textKeys {
 		rows = append(rows, intern(e.texts, &e.textEmb, k, textEmb[i*e.dim:(i+1)*e.dim]))
@@ -501,14 +565,4 @@ func (e *splitEmbeds) retrieval(m *CLIP, w *torch.Worker) (*Retrieval, error) {
 		}
 	}
 	return RetrievalOf(logits, e.textOf, e.imageOf)
-}
-
-// hashPixels is FNV-1a over the bits of the values.
-func hashPixels(px []float32) uint64 {
-	h := uint64(14695981039346656037)
-	for _, v := range px {
-		h ^= uint64(math.Float32bits(v))
-		h *= 1099511628211
-	}
-	return h
 }

@@ -57,6 +57,16 @@
 // other. [TreeDiff.UnmatchedParts] and [TreeDiff.UnmatchedTokens] name the
 // parts and tokens of each linearization with no counterpart in the other.
 //
+// # Alternatives
+//
+// [Reattachments] answers "what if": the trees that differ from a reading by
+// one re-attachment over the same leaves in the same order: a PP, a clause
+// or a participial clause moved to another NP or VP on the right edge of
+// what precedes it, or premodifiers that scope over a whole coordination
+// instead of its first conjunct (and back). For a LAVA-style pair, one
+// reading's alternatives hold the other reading; each [Alternative] says
+// what moved, from which site to which.
+//
 // # Layout
 //
 // [Vertical] draws a tree top-down with box-drawing characters and [Compact]

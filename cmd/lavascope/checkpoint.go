@@ -1,8 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
 
 	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/model"
@@ -38,4 +44,27 @@ func loadModel(a *app, stderr io.Writer, loc model.Location) (w *torch.Worker, m
 		w.Do(m.Close)
 		w.Close()
 	}, nil
+}
+
+// withModel loads --checkpoint (openTokenizer, loadModel) and runs fn with
+// a context that Ctrl-C cancels; a run so cancelled exits 130.
+func withModel(cmd *cobra.Command, a *app, fn func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *model.Tokenizer) error) error {
+	loc, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, a.cfg.Base)
+	if err != nil {
+		return err
+	}
+	w, m, done, err := loadModel(a, cmd.ErrOrStderr(), loc)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+	defer stop()
+	if err := fn(ctx, w, m, tok); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return withExit(130, errors.New("interrupted"))
+		}
+		return err
+	}
+	return nil
 }

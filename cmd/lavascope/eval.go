@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,6 +13,7 @@ import (
 	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -77,22 +75,12 @@ test split.`,
 				if err != nil {
 					return withExit(2, err)
 				}
-				loc, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, a.cfg.Base)
-				if err != nil {
+				var res *model.EvalResult
+				err = withModel(cmd, a, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *model.Tokenizer) (err error) {
+					res, err = model.Evaluate(ctx, m, tok, data, model.EvalOptions{Style: st, ChunkPairs: chunk, Worker: w, Retrieval: true})
 					return err
-				}
-				w, m, done, err := loadModel(a, cmd.ErrOrStderr(), loc)
+				})
 				if err != nil {
-					return err
-				}
-				defer done()
-				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
-				defer stop()
-				res, err := model.Evaluate(ctx, m, tok, data, model.EvalOptions{Style: st, ChunkPairs: chunk, Worker: w, Retrieval: true})
-				if err != nil {
-					if errors.Is(err, context.Canceled) {
-						return withExit(130, errors.New("interrupted"))
-					}
 					return err
 				}
 				rep := evalReport{Checkpoint: a.cfg.Checkpoint, Data: a.cfg.Data, Split: split, Pairs: data.Len(), Input: input, EvalResult: res}

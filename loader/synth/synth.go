@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/lavascope/lavascope/loader"
@@ -175,6 +176,20 @@ type scene struct {
 	distractor []element
 }
 
+// idPrefix starts the id of each family's pairs.
+var idPrefix = map[string]string{PPAttachment: "pp", AdjectiveScope: "adj", VPAttachment: "vp"}
+
+// IndexOf returns the index i of the pair whose id Make gives as id, so that
+// a pair can be found without drawing the others.
+func IndexOf(id string) (int, bool) {
+	prefix, num, ok := strings.Cut(id, "-")
+	i, err := strconv.Atoi(num)
+	if !ok || err != nil || i < 0 || fmt.Sprintf("%s-%05d", prefix, i) != id || idPrefix[Families[i%len(Families)]] != prefix {
+		return 0, false
+	}
+	return i, true
+}
+
 // Make builds pair i of the dataset with the given seed at the given image
 // size.
 func Make(seed uint64, i, size int) loader.Pair {
@@ -188,8 +203,7 @@ func Make(seed uint64, i, size int) loader.Pair {
 	default:
 		sc = vpScene(r, size)
 	}
-	prefix := map[string]string{PPAttachment: "pp", AdjectiveScope: "adj", VPAttachment: "vp"}[sc.family]
-	id := fmt.Sprintf("%s-%05d", prefix, i)
+	id := fmt.Sprintf("%s-%05d", idPrefix[sc.family], i)
 	p := loader.Pair{ID: id, Sentence: sentence(sc.words), Ambiguity: sc.family, Split: SplitOf(i)}
 	var imgs [2]*image.RGBA
 	var boxes [2][]image.Rectangle
