@@ -84,7 +84,7 @@ func matches(re *regexp.Regexp, what string) func(string) error {
 }
 
 var keys = []key{
-	{name: "torch_lib", def: "", usage: "path of liblavascope_torch.so, as built by make torch (default: beside the executable, then ./build)", persist: true},
+	{name: "torch_lib", def: "", usage: "path of liblavascope_torch.so, as built by make torch (default: beside the executable, then the build folder of the source tree it was built in)", persist: true},
 	{name: "device", def: "auto", usage: "compute device: auto, cpu, cuda or cuda:N", check: matches(devicePat, "auto, cpu, cuda or cuda:N"), persist: true},
 	{name: "threads", def: 0, usage: "CPU threads for libtorch (0 = libtorch's default)", persist: true},
 	{name: "checkpoint", def: "demo", usage: "CLIP checkpoint: HF folder, HF cache model id, or demo"},
