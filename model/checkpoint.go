@@ -292,6 +292,26 @@ func ValidateWeights(cfg *CLIPConfig, w *Weights) error {
 	return nil
 }
 
+// CheckpointTokenizer reads the tokenizer of the checkpoint folder dir and
+// checks it against the folder's config.json (CheckTokenizer). It is the one
+// way a checkpoint's model meets its tokenizer, so that every command
+// refuses the same mismatches.
+func CheckpointTokenizer(dir string) (*Tokenizer, error) {
+	// Both errors name the file.
+	cfg, err := ReadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	tok, err := LoadTokenizer(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckTokenizer(tok, cfg); err != nil {
+		return nil, fmt.Errorf("%s: the tokenizer does not fit the model: %w", dir, err)
+	}
+	return tok, nil
+}
+
 // CheckTokenizer refuses a tokenizer whose ids the model cannot embed, or whose
 // end of text is not where the model pools: either would make every score
 // silently wrong.

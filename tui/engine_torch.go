@@ -239,7 +239,7 @@ func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name,
 		return nil, err
 	}
 	var err error
-	if e.tok, err = model.LoadTokenizer(dir); err != nil {
+	if e.tok, err = model.CheckpointTokenizer(dir); err != nil {
 		return fail(fmt.Errorf("checkpoint %s: %w", name, err))
 	}
 	if e.m == nil {
@@ -252,9 +252,6 @@ func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name,
 		}
 	}
 	cfg := e.m.Config()
-	if err := model.CheckTokenizer(e.tok, cfg); err != nil {
-		return fail(fmt.Errorf("checkpoint %s: %w", name, err))
-	}
 	if e.prep, err = model.PreprocessFor(e.m); err != nil {
 		return fail(fmt.Errorf("checkpoint %s: %w", name, err))
 	}

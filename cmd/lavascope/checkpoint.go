@@ -10,13 +10,18 @@ import (
 )
 
 // openTokenizer resolves a checkpoint argument (a folder, a model id in the
-// Hugging Face cache, or demo) and loads its tokenizer; errors exit 2 and
-// name the flag and argument the user gave.
-func openTokenizer(flag, arg string) (dir string, tok *model.Tokenizer, err error) {
+// Hugging Face cache, or demo) and loads its tokenizer, checked against the
+// checkpoint's model when withModel (model.CheckpointTokenizer); errors exit
+// 2 and name the flag and argument the user gave.
+func openTokenizer(flag, arg string, withModel bool) (dir string, tok *model.Tokenizer, err error) {
 	if dir, err = demo.ResolveCheckpoint(arg); err != nil {
 		return "", nil, withExit(2, err)
 	}
-	if tok, err = model.LoadTokenizer(dir); err != nil {
+	load := model.LoadTokenizer
+	if withModel {
+		load = model.CheckpointTokenizer
+	}
+	if tok, err = load(dir); err != nil {
 		return "", nil, withExit(2, fmt.Errorf("%s %s: %w", flag, arg, err))
 	}
 	return dir, tok, nil

@@ -62,7 +62,7 @@ demo name the embedded model and its synthetic test split.`,
 				if err != nil {
 					return withExit(2, err)
 				}
-				dir, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint)
+				dir, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, true)
 				if err != nil {
 					return err
 				}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lavascope/lavascope/internal/torchtest"
@@ -36,5 +39,51 @@ func TestEvalDemo(t *testing.T) {
 	}
 	if acc["tree"] < 70 {
 		t.Errorf("tree input: %.2f%%, want clearly above 50 (≥ 70)", acc["tree"])
+	}
+}
+
+// TestMismatchedTokenizerRefused swaps <|endoftext|> with another id in a
+// copy of the demo checkpoint's vocab.json: the explorer, train and doctor
+// refused it, eval and explain scored it (50.00 instead of 81.68, exit 0).
+// Every command that pairs the model with its tokenizer now exits 2.
+func TestMismatchedTokenizerRefused(t *testing.T) {
+	dir := t.TempDir()
+	src := "../../demo/model"
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == "vocab.json" {
+			var vocab map[string]int
+			if err := json.Unmarshal(b, &vocab); err != nil {
+				t.Fatal(err)
+			}
+			for tok, id := range vocab {
+				if id == 0 {
+					vocab[tok], vocab["<|endoftext|>"] = vocab["<|endoftext|>"], 0
+					break
+				}
+			}
+			if b, err = json.Marshal(vocab); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{
+		{"eval", "--checkpoint", dir, "--data", "demo", "--device", "cpu"},
+		{"explain", "--checkpoint", dir, "--data", "demo", "--device", "cpu", "--limit", "1", "--out", t.TempDir()},
+	} {
+		_, stderr, code := runCLI(t, "", args...)
+		if code != 2 || !strings.Contains(stderr, "the tokenizer does not fit the model") || !strings.Contains(stderr, "<|endoftext|> is id 0") {
+			t.Errorf("%s with a mismatched tokenizer: exit %d, want 2 naming the mismatch:\n%s", args[0], code, stderr)
+		}
 	}
 }

@@ -155,7 +155,7 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	if err != nil {
 		return withExit(2, err)
 	}
-	dir, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint)
+	dir, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, true)
 	if err != nil {
 		return err
 	}

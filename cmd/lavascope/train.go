@@ -326,7 +326,7 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 		if err != nil {
 			return nil, nil, err
 		}
-		if tok, err = model.LoadTokenizer(last); err != nil {
+		if tok, err = model.CheckpointTokenizer(last); err != nil {
 			w.Do(m.Close)
 			return nil, nil, err
 		}
@@ -334,7 +334,7 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 	case f.from != "":
 		var dir string
 		var err error
-		if dir, tok, err = openTokenizer("--from", f.from); err != nil {
+		if dir, tok, err = openTokenizer("--from", f.from, true); err != nil {
 			return nil, nil, err
 		}
 		if err := w.Do(func() (err error) { m, err = model.Load(dir, o); return err }); err != nil {
@@ -346,7 +346,7 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 			return nil, nil, withExit(2, fmt.Errorf("--init: %w", err))
 		}
 		if f.tokenizer != "" {
-			if _, tok, err = openTokenizer("--tokenizer", f.tokenizer); err != nil {
+			if _, tok, err = openTokenizer("--tokenizer", f.tokenizer, false); err != nil {
 				return nil, nil, err
 			}
 		} else {
