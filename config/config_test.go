@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,7 +100,7 @@ func TestTF32(t *testing.T) {
 	}{
 		{name: "default", want: false},
 		{name: "file", file: on, want: true},
-		{name: "env", env: "1", want: true},
+		{name: "env", env: "true", want: true},
 		{name: "flag", args: []string{"--tf32"}, want: true},
 		{name: "flag over file", file: on, args: []string{"--tf32=false"}, want: false},
 	} {
@@ -160,6 +161,11 @@ func TestErrors(t *testing.T) {
 		{name: "cuda graphs", file: "cuda_graphs: maybe\n", want: []string{`key "cuda_graphs"`, `"maybe" is not one of auto, off`}},
 		{name: "tf32 in env", env: map[string]string{"LAVASCOPE_TF32": "maybe"}, want: []string{"LAVASCOPE_TF32", "true or false", "maybe"}},
 		{name: "not yaml", file: "device: [cpu\n", want: []string{"config.yaml"}},
+		{name: "octal-looking threads", file: "threads: 010\n", want: []string{`key "threads"`, `"010"`, "leading 0"}},
+		{name: "fractional threads", file: "threads: 1.5\n", want: []string{`key "threads"`, `"1.5"`}},
+		{name: "hex threads", file: "threads: 0x10\n", want: []string{`key "threads"`, `"0x10"`}},
+		{name: "octal threads in env", env: map[string]string{"LAVASCOPE_THREADS": "010"}, want: []string{"LAVASCOPE_THREADS", "leading 0"}},
+		{name: "tf32 as a number", file: "tf32: 1\n", want: []string{`key "tf32"`, "true or false"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -186,6 +192,30 @@ func TestErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStrictFlagsAndEmptyEnv: --threads reads decimal only (pflag's Int
+// read 010 as 8), and an empty variable counts as unset (LAVASCOPE_DATA=
+// gave "open : no such file").
+func TestStrictFlagsAndEmptyEnv(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	for _, arg := range []string{"010", "0x10", "1.5", "-1"} {
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		NewLoader().BindPersistentFlags(fs)
+		if err := fs.Parse([]string{"--threads", arg}); err == nil {
+			t.Errorf("--threads %s accepted", arg)
+		}
+	}
+	t.Setenv("LAVASCOPE_DATA", "")
+	t.Setenv("LAVASCOPE_THREADS", "")
+	cfg, err := NewLoader().Load("", flags(t, "--threads", "12"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Data != "demo" || cfg.Threads != 12 {
+		t.Errorf("data %q threads %d, want the default demo and the flag's 12", cfg.Data, cfg.Threads)
 	}
 }
 

@@ -64,6 +64,8 @@ With no subcommand it opens the explorer on the embedded demo.`,
 	}
 	root.PersistentFlags().StringVar(&a.cfgFile, "config", "", "config file (default $XDG_CONFIG_HOME/lavascope/config.yaml)")
 	a.loader.BindPersistentFlags(root.PersistentFlags())
+	// A bad flag is bad input, as a bad setting is: exit 2.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 	for _, f := range commandFactories {
 		root.AddCommand(f(a))
 	}
