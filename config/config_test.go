@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -224,4 +225,21 @@ func TestMissingExplicitFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Fatalf("got %v, want an error naming nope.yaml", err)
 	}
+}
+
+// FuzzParseWhole: what parseWhole accepts is exactly the decimal writing
+// of the number it returns.
+func FuzzParseWhole(f *testing.F) {
+	for _, s := range []string{"0", "8", "010", "0x10", "1.5", "-1", "+3", " 4", "99999999999999999999", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseWhole(s)
+		if err != nil {
+			return
+		}
+		if n < 0 || strconv.Itoa(n) != s {
+			t.Errorf("parseWhole(%q) = %d", s, n)
+		}
+	})
 }
