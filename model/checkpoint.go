@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -325,6 +326,17 @@ func CheckTokenizer(tok *Tokenizer, cfg *CLIPConfig) error {
 		}
 	} else if int(tok.EOS()) != cfg.Text.EOSTokenID {
 		return fmt.Errorf("the tokenizer's <|endoftext|> is id %d but the model's eos_token_id is %d: the text encoder would pool at the wrong token", tok.EOS(), cfg.Text.EOSTokenID)
+	}
+	// Checkpoints lavascope saved record their tokenizer; others (from
+	// transformers) cannot be checked beyond the lines above.
+	if raw, ok := cfg.Extra[TokenizerKey]; ok {
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil {
+			return fmt.Errorf("config.json: %s: want a string, got %s", TokenizerKey, raw)
+		}
+		if got := tok.Fingerprint(); got != want {
+			return fmt.Errorf("vocab.json or merges.txt changed since the model was saved with them (tokenizer %s, config.json's %s records %s)", got, TokenizerKey, want)
+		}
 	}
 	return nil
 }

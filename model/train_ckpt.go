@@ -297,13 +297,13 @@ func (t *trainer) writeCheckpoint(name string, optimizer bool) (err error) {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	if err := t.m.Save(tmp); err != nil {
+	// The tokenizer goes first so that Save records it in config.json; one
+	// in the model's source folder is copied over it by Save.
+	if err := t.tok.Save(tmp); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(tmp, "vocab.json")); err != nil {
-		if err := t.tok.Save(tmp); err != nil {
-			return err
-		}
+	if err := t.m.Save(tmp); err != nil {
+		return err
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "preprocessor_config.json")); err != nil {
 		if err := WritePreprocessConfig(tmp, t.prep); err != nil {
