@@ -3,7 +3,11 @@ GO      ?= go
 BIN     := build/lavascope
 SHIM    := build/liblavascope_torch.so
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# The source tree is recorded so that a binary built into it finds build/'s
+# shim; it is used only while the binary still lives in this tree.
+LDFLAGS := -X main.version=$(VERSION) -X github.com/lavascope/lavascope/torch.sourceDir=$(CURDIR)
+# Tests run from a temporary folder: name the shim they load.
+export LAVASCOPE_TORCH_LIB ?= $(CURDIR)/$(SHIM)
 
 .PHONY: all demo demo-model test deps torch build bench gpu-bundle clean
 

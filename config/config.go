@@ -12,11 +12,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cast"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is every setting that more than one command reads.
@@ -93,7 +95,7 @@ func matches(re *regexp.Regexp, what string) func(string) error {
 }
 
 var keys = []key{
-	{name: "torch_lib", def: "", usage: "path of liblavascope_torch.so, as built by make torch (default: beside the executable, then ./build)", persist: true},
+	{name: "torch_lib", def: "", usage: "path of liblavascope_torch.so, as built by make torch (default: beside the executable, then the build folder of the source tree it was built in)", persist: true},
 	{name: "device", def: "auto", usage: "compute device: auto, cpu, cuda or cuda:N", check: matches(devicePat, "auto, cpu, cuda or cuda:N"), persist: true},
 	{name: "threads", def: 0, usage: "CPU threads for libtorch (0 = libtorch's default)", persist: true},
 	{name: "checkpoint", def: "demo", usage: "CLIP checkpoint: HF folder, HF cache model id, torch.save state_dict (.pt, .pth, .bin), or demo"},
@@ -147,7 +149,7 @@ func addFlag(fs *pflag.FlagSet, k key) {
 	name := flagName(k.name)
 	switch d := k.def.(type) {
 	case int:
-		fs.Int(name, d, k.usage)
+		fs.Var(&wholeFlag{n: d}, name, k.usage)
 	case bool:
 		fs.Bool(name, d, k.usage)
 	default:
@@ -203,6 +205,10 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 			if err := fv.ReadInConfig(); err != nil {
 				return nil, fmt.Errorf("config %s: %w", file, err)
 			}
+			written, err := scalars(file)
+			if err != nil {
+				return nil, err
+			}
 			inFile = map[string]bool{}
 			var errs []error
 			for _, k := range fv.AllKeys() {
@@ -211,7 +217,11 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 					continue
 				}
 				inFile[k] = true
-				v.Set(k, fv.Get(k))
+				if text, ok := written[k]; ok {
+					v.Set(k, text)
+				} else {
+					v.Set(k, fv.Get(k))
+				}
 			}
 			if len(errs) > 0 {
 				return nil, errors.Join(errs...)
@@ -226,7 +236,9 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 		if _, ok := setByFlag(fs, name); ok {
 			return "flag --" + flagName(name)
 		}
-		if _, ok := os.LookupEnv(envName(name)); ok {
+		// An empty variable counts as unset, as in a shell's ${X:-default}:
+		// LAVASCOPE_DATA= used to make the data path "".
+		if os.Getenv(envName(name)) != "" {
 			return "environment variable " + envName(name)
 		}
 		if inFile[name] {
@@ -237,7 +249,7 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 	raw := map[string]any{}
 	for _, k := range keys {
 		val := v.Get(k.name)
-		if e, ok := os.LookupEnv(envName(k.name)); ok {
+		if e := os.Getenv(envName(k.name)); e != "" {
 			val = e
 		}
 		if f, ok := setByFlag(fs, k.name); ok {
@@ -261,13 +273,16 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", source(k.name), err))
 		}
 	}
-	threads, err := cast.ToIntE(raw["threads"])
-	if err != nil || threads < 0 {
-		errs = append(errs, fmt.Errorf("%s: threads must be a whole number ≥ 0, got %v", source("threads"), raw["threads"]))
-	}
-	tf32, err := cast.ToBoolE(raw["tf32"])
+	threads, err := parseWhole(fmt.Sprint(raw["threads"]))
 	if err != nil {
-		errs = append(errs, fmt.Errorf("%s: tf32 must be true or false, got %v", source("tf32"), raw["tf32"]))
+		errs = append(errs, fmt.Errorf("%s: threads must be a whole number ≥ 0 in decimal, got %q: %w", source("threads"), fmt.Sprint(raw["threads"]), err))
+	}
+	var tf32 bool
+	switch t := fmt.Sprint(raw["tf32"]); t {
+	case "true", "false":
+		tf32 = t == "true"
+	default:
+		errs = append(errs, fmt.Errorf("%s: tf32 must be true or false, got %q", source("tf32"), t))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -289,6 +304,67 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 	}
 	c.StartLayerText = str("start_layer_text")
 	return c, nil
+}
+
+// parseWhole reads a whole number ≥ 0 in decimal digits only. YAML and
+// Go's own parsers read 010 as 8, 0x10 as 16 and (cast) 1.5 as 1; a setting
+// that does not mean what it looks like is refused instead.
+func parseWhole(s string) (int, error) {
+	if s == "" {
+		return 0, errors.New("empty")
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return 0, fmt.Errorf("%q is not a digit", r)
+		}
+	}
+	if len(s) > 1 && s[0] == '0' {
+		return 0, errors.New("a leading 0 (YAML reads 010 as octal 8)")
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, errors.New("too large")
+	}
+	return n, nil
+}
+
+// wholeFlag is a flag that takes what parseWhole takes (pflag's Int reads
+// 010 as 8 and 0x10 as 16).
+type wholeFlag struct{ n int }
+
+func (f *wholeFlag) String() string { return strconv.Itoa(f.n) }
+func (f *wholeFlag) Type() string   { return "int" }
+func (f *wholeFlag) Set(s string) error {
+	n, err := parseWhole(s)
+	if err != nil {
+		return fmt.Errorf("want a whole number ≥ 0 in decimal: %w", err)
+	}
+	f.n = n
+	return nil
+}
+
+// scalars returns the top-level scalar values of the YAML file as written,
+// so that settings are read by lavascope's rules rather than YAML's.
+func scalars(file string) (map[string]string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
+	}
+	out := map[string]string{}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return out, nil
+	}
+	m := doc.Content[0].Content
+	for i := 0; i+1 < len(m); i += 2 {
+		if v := m[i+1]; v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
+			out[strings.ToLower(m[i].Value)] = v.Value
+		}
+	}
+	return out, nil
 }
 
 func known(k string) bool {

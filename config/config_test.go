@@ -1,8 +1,10 @@
 package config
 
 import (
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -99,7 +101,7 @@ func TestTF32(t *testing.T) {
 	}{
 		{name: "default", want: false},
 		{name: "file", file: on, want: true},
-		{name: "env", env: "1", want: true},
+		{name: "env", env: "true", want: true},
 		{name: "flag", args: []string{"--tf32"}, want: true},
 		{name: "flag over file", file: on, args: []string{"--tf32=false"}, want: false},
 	} {
@@ -161,6 +163,11 @@ func TestErrors(t *testing.T) {
 		{name: "cuda graphs", file: "cuda_graphs: maybe\n", want: []string{`key "cuda_graphs"`, `"maybe" is not one of auto, off`}},
 		{name: "tf32 in env", env: map[string]string{"LAVASCOPE_TF32": "maybe"}, want: []string{"LAVASCOPE_TF32", "true or false", "maybe"}},
 		{name: "not yaml", file: "device: [cpu\n", want: []string{"config.yaml"}},
+		{name: "octal-looking threads", file: "threads: 010\n", want: []string{`key "threads"`, `"010"`, "leading 0"}},
+		{name: "fractional threads", file: "threads: 1.5\n", want: []string{`key "threads"`, `"1.5"`}},
+		{name: "hex threads", file: "threads: 0x10\n", want: []string{`key "threads"`, `"0x10"`}},
+		{name: "octal threads in env", env: map[string]string{"LAVASCOPE_THREADS": "010"}, want: []string{"LAVASCOPE_THREADS", "leading 0"}},
+		{name: "tf32 as a number", file: "tf32: 1\n", want: []string{`key "tf32"`, "true or false"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -190,9 +197,50 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestStrictFlagsAndEmptyEnv: --threads reads decimal only (pflag's Int
+// read 010 as 8), and an empty variable counts as unset (LAVASCOPE_DATA=
+// gave "open : no such file").
+func TestStrictFlagsAndEmptyEnv(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	for _, arg := range []string{"010", "0x10", "1.5", "-1"} {
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		NewLoader().BindPersistentFlags(fs)
+		if err := fs.Parse([]string{"--threads", arg}); err == nil {
+			t.Errorf("--threads %s accepted", arg)
+		}
+	}
+	t.Setenv("LAVASCOPE_DATA", "")
+	t.Setenv("LAVASCOPE_THREADS", "")
+	cfg, err := NewLoader().Load("", flags(t, "--threads", "12"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Data != "demo" || cfg.Threads != 12 {
+		t.Errorf("data %q threads %d, want the default demo and the flag's 12", cfg.Data, cfg.Threads)
+	}
+}
+
 func TestMissingExplicitFile(t *testing.T) {
 	_, err := NewLoader().Load(filepath.Join(t.TempDir(), "nope.yaml"), nil)
 	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
 		t.Fatalf("got %v, want an error naming nope.yaml", err)
 	}
+}
+
+// FuzzParseWhole: what parseWhole accepts is exactly the decimal writing
+// of the number it returns.
+func FuzzParseWhole(f *testing.F) {
+	for _, s := range []string{"0", "8", "010", "0x10", "1.5", "-1", "+3", " 4", "99999999999999999999", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseWhole(s)
+		if err != nil {
+			return
+		}
+		if n < 0 || strconv.Itoa(n) != s {
+			t.Errorf("parseWhole(%q) = %d", s, n)
+		}
+	})
 }

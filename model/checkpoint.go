@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -317,6 +318,26 @@ func ValidateWeights(cfg *CLIPConfig, w *Weights) error {
 	return nil
 }
 
+// CheckpointTokenizer reads the tokenizer of the checkpoint folder dir and
+// checks it against the folder's config.json (CheckTokenizer). It is the one
+// way a checkpoint's model meets its tokenizer, so that every command
+// refuses the same mismatches.
+func CheckpointTokenizer(dir string) (*Tokenizer, error) {
+	// Both errors name the file.
+	cfg, err := ReadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	tok, err := LoadTokenizer(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckTokenizer(tok, cfg); err != nil {
+		return nil, fmt.Errorf("%s: the tokenizer does not fit the model: %w", dir, err)
+	}
+	return tok, nil
+}
+
 // CheckTokenizer refuses a tokenizer whose ids the model cannot embed, or whose
 // end of text is not where the model pools: either would make every score
 // silently wrong.
@@ -330,6 +351,17 @@ func CheckTokenizer(tok *Tokenizer, cfg *CLIPConfig) error {
 		}
 	} else if int(tok.EOS()) != cfg.Text.EOSTokenID {
 		return fmt.Errorf("the tokenizer's <|endoftext|> is id %d but the model's eos_token_id is %d: the text encoder would pool at the wrong token", tok.EOS(), cfg.Text.EOSTokenID)
+	}
+	// Checkpoints lavascope saved record their tokenizer; others (from
+	// transformers) cannot be checked beyond the lines above.
+	if raw, ok := cfg.Extra[TokenizerKey]; ok {
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil {
+			return fmt.Errorf("config.json: %s: want a string, got %s", TokenizerKey, raw)
+		}
+		if got := tok.Fingerprint(); got != want {
+			return fmt.Errorf("vocab.json or merges.txt changed since the model was saved with them (tokenizer %s, config.json's %s records %s)", got, TokenizerKey, want)
+		}
 	}
 	return nil
 }

@@ -3,11 +3,13 @@ package model
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -416,6 +418,18 @@ func TestCheckTokenizer(t *testing.T) {
 		{name: "vocabulary too small", edit: func(c *CLIPConfig) { fits(c); c.Text.VocabSize = tok.VocabSize() - 1 }, error: "vocabulary only"},
 		{name: "pools at another id", edit: func(c *CLIPConfig) { fits(c); c.Text.EOSTokenID = int(tok.EOS()) - 1 }, error: "pool at the wrong token"},
 		{name: "legacy argmax pooling", edit: func(c *CLIPConfig) { fits(c); c.Text.EOSTokenID = 2 }},
+		{name: "recorded fingerprint", edit: func(c *CLIPConfig) {
+			fits(c)
+			c.Extra = map[string]json.RawMessage{TokenizerKey: json.RawMessage(strconv.Quote(tok.Fingerprint()))}
+		}},
+		{name: "another tokenizer recorded", edit: func(c *CLIPConfig) {
+			fits(c)
+			c.Extra = map[string]json.RawMessage{TokenizerKey: json.RawMessage(`"sha256:00"`)}
+		}, error: "changed since the model was saved"},
+		{name: "fingerprint not a string", edit: func(c *CLIPConfig) {
+			fits(c)
+			c.Extra = map[string]json.RawMessage{TokenizerKey: json.RawMessage(`3`)}
+		}, error: "want a string"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

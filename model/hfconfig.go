@@ -373,7 +373,40 @@ func (c *CLIPConfig) Validate() error {
 	if t.EOSTokenID < 0 || t.EOSTokenID >= t.VocabSize {
 		return fmt.Errorf("text_config.eos_token_id: %d is outside the vocabulary [0, %d)", t.EOSTokenID, t.VocabSize)
 	}
+	// Each key within its bound still multiplies to petabytes (hidden size
+	// 65536 over 1024 layers): without this, a model was allocated tensor
+	// by tensor until the allocator failed, 71 s later.
+	if n := c.NumParams(); n > MaxParams {
+		return fmt.Errorf("the config describes %.3g parameters (%s in float32), more than lavascope's limit of %.3g (%s): the largest CLIP, ViT-bigG/14, has 2.5e9",
+			n, gigabytes(4*n), float64(MaxParams), gigabytes(4*MaxParams))
+	}
 	return nil
+}
+
+// MaxParams is the most parameters a config may describe: twice the largest
+// CLIP released (ViT-bigG/14, 2.5e9), 20 GB in float32.
+const MaxParams = 5e9
+
+// NumParams is the number of parameters the config describes, as a float64 so
+// that no config can overflow it.
+func (c *CLIPConfig) NumParams() float64 {
+	var n float64
+	for _, p := range c.Params() {
+		e := 1.0
+		for _, d := range p.Shape {
+			e *= float64(d)
+		}
+		n += e
+	}
+	return n
+}
+
+// gigabytes writes a byte count in decimal GB, or TB from 1000 GB on.
+func gigabytes(b float64) string {
+	if b >= 1e12 {
+		return fmt.Sprintf("%.1f TB", b/1e12)
+	}
+	return fmt.Sprintf("%.1f GB", b/1e9)
 }
 
 // PoolsAtArgmax reports whether the text encoder pools at argmax(input_ids)

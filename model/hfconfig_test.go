@@ -240,6 +240,11 @@ func TestPyFloat(t *testing.T) {
 	}
 }
 
+// hugeConfig keeps every key within its bound, and describes 211 TB of
+// float32 parameters.
+const hugeConfig = `{"text_config": {"hidden_size": 65536, "intermediate_size": 65536, "num_hidden_layers": 1024, "num_attention_heads": 1},
+	"vision_config": {"hidden_size": 65536, "intermediate_size": 65536, "num_hidden_layers": 1024, "num_attention_heads": 1}}`
+
 func TestConfigErrors(t *testing.T) {
 	tests := []struct{ json, want string }{
 		{`[1]`, "want a JSON object"},
@@ -256,6 +261,7 @@ func TestConfigErrors(t *testing.T) {
 		{`{"vision_config": {"image_size": 65536, "patch_size": 2}}`, "too many"},
 		{`{"vision_config": {"patch_size": 448}}`, "larger than image_size"},
 		{`{"text_config": {"eos_token_id": 49408}}`, "outside the vocabulary"},
+		{hugeConfig, "5.28e+13 parameters (211.1 TB in float32), more than lavascope's limit of 5e+09 (20.0 GB)"},
 	}
 	for _, tt := range tests {
 		_, err := ParseConfig([]byte(tt.json))

@@ -50,8 +50,21 @@ func (m *CLIP) Save(dir string) error {
 			return err
 		}
 	}
-	return m.savedConfig().WriteConfig(filepath.Join(dir, "config.json"))
+	cfg := m.savedConfig()
+	delete(cfg.Extra, TokenizerKey)
+	// A tokenizer lavascope cannot read (a test fixture's, without
+	// <|startoftext|>) is carried over unrecorded, as before.
+	if tok, err := LoadTokenizer(dir); err == nil {
+		cfg.Extra[TokenizerKey], _ = json.Marshal(tok.Fingerprint())
+	}
+	return cfg.WriteConfig(filepath.Join(dir, "config.json"))
 }
+
+// TokenizerKey is the config.json key where Save records the fingerprint of
+// the tokenizer saved beside the model (Tokenizer.Fingerprint), so that a
+// tokenizer changed afterwards (two ids swapped) is refused when loaded. It
+// is a key transformers keeps and ignores.
+const TokenizerKey = "lavascope_tokenizer"
 
 // savedConfig is the configuration with its dtype key matching the weights.
 func (m *CLIP) savedConfig() *CLIPConfig {

@@ -3,6 +3,8 @@ package model
 import (
 	"bytes"
 	"container/heap"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -396,6 +398,24 @@ func (t *Tokenizer) Decode(ids []int32) string {
 	}
 	s := strings.ToValidUTF8(string(raw), "\uFFFD")
 	return strings.TrimSpace(strings.ReplaceAll(s, endOfWord, " "))
+}
+
+// Fingerprint names the tokenizer's content: every token with its id and
+// every merge in rank order, so that rewriting the files (as transformers'
+// save_pretrained does, with other spacing and key order) keeps it, and
+// two ids swapped do not.
+func (t *Tokenizer) Fingerprint() string {
+	h := sha256.New()
+	for id, tok := range t.tokens {
+		if tok != "" {
+			fmt.Fprintf(h, "%d %q\n", id, tok)
+		}
+	}
+	h.Write([]byte("merges\n"))
+	for _, l := range t.mergeLines {
+		fmt.Fprintf(h, "%q\n", l)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // Save writes vocab.json and merges.txt into dir, each atomically.

@@ -260,6 +260,10 @@ type trainer struct {
 	runStart           int // step this run started from
 	result             TrainResult
 	lastReport         Progress
+
+	// images are the training images' hashes by path; prevImages those the
+	// run folder recorded (train_images.go).
+	images, prevImages map[string]imageRecord
 }
 
 // Train fine-tunes m on the train split with the contrastive loss, AdamW
@@ -325,11 +329,19 @@ func (t *trainer) setup() error {
 	if err != nil {
 		return err
 	}
+	if t.o.Out != "" {
+		t.prevImages = readImageRecords(t.o.Out)
+	}
+	images, imagesFP, err := hashImages(t.train, t.prevImages)
+	if err != nil {
+		return err
+	}
+	t.images = images
 	t.state = TrainState{
 		Format:  trainStateFormat,
 		Steps:   t.o.Steps,
 		Args:    argsOf(&t.o),
-		Data:    DataInfo{Source: t.o.Data, TrainPairs: t.train.Len(), Fingerprint: fp},
+		Data:    DataInfo{Source: t.o.Data, TrainPairs: t.train.Len(), Fingerprint: fp, Images: imagesFP},
 		Command: t.o.Command,
 		// Kept so that a resumed run saves as the run did.
 		OptimizerAtEnd: t.o.OptimizerAtEnd,
@@ -344,6 +356,9 @@ func (t *trainer) setup() error {
 	if t.o.Out != "" {
 		if saved, err = t.prepareOut(); err != nil {
 			return err
+		}
+		if err := writeImageRecords(t.o.Out, t.images); err != nil {
+			return fmt.Errorf("run folder %s: %w", t.o.Out, err)
 		}
 	}
 	for _, p := range t.m.Params() {

@@ -125,6 +125,9 @@ type DataInfo struct {
 	TrainPairs  int    `json:"train_pairs"`
 	ValPairs    int    `json:"val_pairs"`
 	Fingerprint string `json:"fingerprint"`
+	// Images fingerprints the training images' bytes (train_images.go);
+	// runs saved before it was recorded have none and are not checked.
+	Images string `json:"images,omitempty"`
 }
 
 // TrainState is trainer_state.json: where a run stands.
@@ -256,6 +259,12 @@ func (t *trainer) prepareOut() (*TrainState, error) {
 		return nil, fmt.Errorf("cannot resume the run in %s: its training split was %d pairs (%s), this one is %d pairs (%s)",
 			out, st.Data.TrainPairs, st.Data.Fingerprint, t.state.Data.TrainPairs, t.state.Data.Fingerprint)
 	}
+	if st.Data.Images != "" && st.Data.Images != t.state.Data.Images {
+		if changed := changedImages(t.prevImages, t.images); changed != "" {
+			return nil, fmt.Errorf("cannot resume the run in %s: images of its training split changed since it started: %s", out, changed)
+		}
+		return nil, fmt.Errorf("cannot resume the run in %s: the images of its training split changed since it started (%s, now %s)", out, st.Data.Images, t.state.Data.Images)
+	}
 	if st.BestMetric != t.state.BestMetric {
 		return nil, fmt.Errorf("cannot resume the run in %s: it chose its best checkpoint by %s, this run would by %s (is the val split missing?)", out, st.BestMetric, t.state.BestMetric)
 	}
@@ -338,13 +347,13 @@ func (t *trainer) writeCheckpoint(name string, optimizer bool) (err error) {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	if err := t.m.Save(tmp); err != nil {
+	// The tokenizer goes first so that Save records it in config.json; one
+	// in the model's source folder is copied over it by Save.
+	if err := t.tok.Save(tmp); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(tmp, "vocab.json")); err != nil {
-		if err := t.tok.Save(tmp); err != nil {
-			return err
-		}
+	if err := t.m.Save(tmp); err != nil {
+		return err
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "preprocessor_config.json")); err != nil {
 		if err := WritePreprocessConfig(tmp, t.prep); err != nil {

@@ -164,6 +164,13 @@ func TestRunFolder(t *testing.T) {
 			t.Fatalf("%s: %v", d, err)
 		}
 		back.Close()
+		// Save recorded the tokenizer, which then passes its own check.
+		if _, ok := back.Config().Extra[TokenizerKey]; !ok {
+			t.Errorf("%s: config.json has no %s", d, TokenizerKey)
+		}
+		if _, err := CheckpointTokenizer(dir); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
 		p, err := loader.LoadPreprocessConfig(dir)
 		if err != nil {
 			t.Fatal(err)

@@ -8,8 +8,9 @@
 // # Loading
 //
 // Load finds the shim (an explicit path, $LAVASCOPE_TORCH_LIB, beside the
-// executable, ./build/, then build/ in the parents of the working directory)
-// and fails with a *LoadError naming every place tried and the command that
+// executable, or the build/ folder of the source tree the binary was built
+// from while it still lives there; never the working directory or its
+// parents, whose build/ anyone could plant) and fails with a *LoadError naming every place tried and the command that
 // builds it. Every call before Load fails with ErrNotLoaded.
 //
 // # Scopes own tensors

@@ -46,6 +46,7 @@ func (e *LoadError) Error() string {
 var (
 	loadMu   sync.Mutex
 	libPath  string
+	libWhy   string
 	loaded   atomic.Bool
 	fnCall   uintptr
 	fnFree   uintptr
@@ -55,11 +56,24 @@ var (
 	fnToDt   uintptr
 )
 
-// Load finds and loads the shim. With path empty it searches, in order,
-// $LAVASCOPE_TORCH_LIB, the executable's folder, ./build/, and build/ in each
-// parent of the working directory (so tests of any package find the
-// repository's build). Loading twice is a no-op; asking for another file once
-// one is loaded is an error.
+// Candidate is one place Load looks for the shim, with why it looks there.
+type Candidate struct {
+	Path string
+	Why  string
+}
+
+// sourceDir is the source tree the binary was built from, recorded by the
+// Makefile (-X github.com/lavascope/lavascope/torch.sourceDir=$(CURDIR)).
+var sourceDir string
+
+// Load finds and loads the shim. With path empty it tries, in order,
+// $LAVASCOPE_TORCH_LIB, the executable's folder, and the build/ folder of the
+// source tree the binary was built from when the binary still lives in that
+// tree. It never looks in the working directory or its parents: a dlopen
+// runs the library's constructors before anything can be checked, so a
+// build/ folder planted above where someone works would run code as them.
+// Loading twice is a no-op; asking for another file once one is loaded is an
+// error.
 func Load(path string) error {
 	loadMu.Lock()
 	defer loadMu.Unlock()
@@ -69,22 +83,30 @@ func Load(path string) error {
 		}
 		return nil
 	}
-	var cands []string
+	var cands []Candidate
 	if path != "" {
-		cands = []string{path}
+		cands = []Candidate{{path, "named by the torch_lib setting (--torch-lib, " + EnvLib + " or the config file)"}}
 	} else {
-		cands = candidates()
+		exe, err := os.Executable()
+		if err == nil {
+			exe, err = filepath.EvalSymlinks(exe)
+		}
+		if err != nil {
+			exe = ""
+		}
+		cands = Candidates(os.Getenv(EnvLib), exe, sourceDir)
 	}
 	le := &LoadError{}
 	for _, c := range cands {
-		if _, err := os.Stat(c); err != nil {
-			le.Tried = append(le.Tried, c+": not found")
+		if _, err := os.Stat(c.Path); err != nil {
+			le.Tried = append(le.Tried, c.Path+": not found ("+c.Why+")")
 			continue
 		}
-		if err := open(c); err != nil {
-			le.Tried = append(le.Tried, c+": "+err.Error())
+		if err := open(c.Path); err != nil {
+			le.Tried = append(le.Tried, c.Path+": "+err.Error()+" ("+c.Why+")")
 			continue
 		}
+		libWhy = c.Why
 		return nil
 	}
 	return le
@@ -96,21 +118,28 @@ func sameFile(a, b string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
-func candidates() []string {
-	var c []string
-	if p := os.Getenv(EnvLib); p != "" {
-		c = append(c, p)
+// Candidates lists where Load looks for the shim, given $LAVASCOPE_TORCH_LIB,
+// the executable's path with symlinks resolved (empty when unknown) and the
+// source tree recorded at build time (empty when none was). It reads nothing
+// else: neither the working directory nor any folder a path of the user's
+// does not name.
+func Candidates(env, exe, srcDir string) []Candidate {
+	var c []Candidate
+	if env != "" {
+		c = append(c, Candidate{env, "named by " + EnvLib})
 	}
-	if exe, err := os.Executable(); err == nil {
-		c = append(c, filepath.Join(filepath.Dir(exe), LibName))
+	if exe == "" {
+		return c
 	}
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			c = append(c, filepath.Join(d, "build", LibName))
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
+	exeDir := filepath.Dir(exe)
+	c = append(c, Candidate{filepath.Join(exeDir, LibName), "beside the executable " + exe})
+	if srcDir == "" || !filepath.IsAbs(srcDir) {
+		return c
+	}
+	src := filepath.Clean(srcDir)
+	build := filepath.Join(src, "build")
+	if rel, err := filepath.Rel(src, exe); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && build != exeDir {
+		c = append(c, Candidate{filepath.Join(build, LibName), "the build folder of " + src + ", the source tree this executable was built from and lives in"})
 	}
 	return c
 }
@@ -124,6 +153,11 @@ func candidates() []string {
 const envWaitPolicy = "OMP_WAIT_POLICY"
 
 func open(path string) error {
+	// dlerror's message belongs to the thread that called dlopen or dlsym:
+	// purego makes them separate calls, between which the goroutine could
+	// move to another thread and read an empty reason (3 loads in 30).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return err
@@ -178,6 +212,14 @@ func LibPath() string {
 	loadMu.Lock()
 	defer loadMu.Unlock()
 	return libPath
+}
+
+// LibWhy says why Load took the shim it loaded (the setting that named it,
+// or the place it was found); empty before Load.
+func LibWhy() string {
+	loadMu.Lock()
+	defer loadMu.Unlock()
+	return libWhy
 }
 
 // ErrNotLoaded is returned by every call made before a successful Load.

@@ -3,6 +3,7 @@ package torch_test
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -79,4 +80,52 @@ func waitPolicyChild() {
 	var displayEnv func(verbose int32)
 	purego.RegisterFunc(&displayEnv, sym)
 	displayEnv(1)
+}
+
+// TestCandidates checks where Load may look: never the working directory or
+// a parent's build/, and the recorded source tree only while the executable
+// lives in it.
+func TestCandidates(t *testing.T) {
+	paths := func(cs []torch.Candidate) []string {
+		var p []string
+		for _, c := range cs {
+			p = append(p, c.Path)
+		}
+		return p
+	}
+	lib := "/" + torch.LibName
+	for _, tc := range []struct {
+		name, env, exe, src string
+		want                []string
+	}{
+		{"nothing known", "", "", "/src", nil},
+		{"env only", "/x/lib.so", "", "", []string{"/x/lib.so"}},
+		{"beside the executable", "", "/opt/ls/lavascope", "", []string{"/opt/ls" + lib}},
+		{"built and living in the tree", "/e.so", "/src/lavascope", "/src", []string{"/e.so", "/src" + lib, "/src/build" + lib}},
+		{"in the tree's build/: one candidate", "", "/src/build/lavascope", "/src", []string{"/src/build" + lib}},
+		{"moved out of the tree", "", "/usr/local/bin/lavascope", "/src", []string{"/usr/local/bin" + lib}},
+		{"a sibling with the tree's name as prefix", "", "/src2/lavascope", "/src", []string{"/src2" + lib}},
+		{"relative source dir ignored", "", "/src/lavascope", "src", []string{"/src" + lib}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := paths(torch.Candidates(tc.env, tc.exe, tc.src))
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("Candidates(%q, %q, %q) = %q, want %q", tc.env, tc.exe, tc.src, got, tc.want)
+			}
+		})
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range torch.Candidates("", filepath.Join(t.TempDir(), "lavascope"), "") {
+		for d := wd; ; d = filepath.Dir(d) {
+			if c.Path == filepath.Join(d, "build", torch.LibName) {
+				t.Errorf("candidate %s is under the working directory %s", c.Path, wd)
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
 }

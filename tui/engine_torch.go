@@ -246,7 +246,7 @@ func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name 
 		return nil, err
 	}
 	var err error
-	if e.tok, err = model.LoadTokenizer(loc.Dir); err != nil {
+	if e.tok, err = model.CheckpointTokenizer(loc.Dir); err != nil {
 		return fail(fmt.Errorf("checkpoint %s: %w", name, err))
 	}
 	if e.m == nil {
@@ -259,9 +259,6 @@ func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name 
 		}
 	}
 	cfg := e.m.Config()
-	if err := model.CheckTokenizer(e.tok, cfg); err != nil {
-		return fail(fmt.Errorf("checkpoint %s: %w", name, err))
-	}
 	if e.prep, err = model.PreprocessFor(e.m); err != nil {
 		return fail(fmt.Errorf("checkpoint %s: %w", name, err))
 	}

@@ -239,7 +239,8 @@ func (m *Model) onFineTune(msg tea.Msg) tea.Cmd {
 			return nil
 		case msg.err != nil:
 			f.outcome = "failed: " + msg.err.Error()
-			m.setFlash(true, "fine-tune failed: %v", msg.err)
+			m.setMessage("the fine-tune failed", msg.err.Error())
+			m.setFlash(true, "fine-tune failed (! shows why): %v", msg.err)
 			return nil
 		}
 		before := m.engine

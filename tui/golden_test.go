@@ -62,6 +62,15 @@ func diffLines(want, got string) string {
 	return b.String()
 }
 
+// errPickle is a multi-line error, as model.PickleError's: the explorer
+// showed its first line only.
+var errPickle = errors.New(`checkpoint /data/ckpt: /data/ckpt/pytorch_model.bin is a PyTorch pickle; lavascope reads safetensors only (unpickling can run arbitrary code).
+Convert a Hugging Face CLIP folder once, where transformers is installed:
+    from transformers import CLIPModel, CLIPProcessor
+    CLIPModel.from_pretrained("/data/ckpt").save_pretrained("/data/ckpt-safetensors", safe_serialization=True)
+    CLIPProcessor.from_pretrained("/data/ckpt").save_pretrained("/data/ckpt-safetensors")
+(an original OpenAI .pt file first goes through transformers' convert_clip_original_pytorch_to_hf.py)`)
+
 func TestGoldenViews(t *testing.T) {
 	tests := []struct {
 		name string
@@ -88,8 +97,11 @@ func TestGoldenViews(t *testing.T) {
 		{"finetune_form", options{w: 100, h: 30}, []string{"T", "backspace", "backspace", "backspace", "4", "0", "tab", "tab", "tab", "space"}},
 		{"finetune_bad_field", options{w: 100, h: 30}, []string{"T", "backspace", "backspace", "backspace", "enter"}},
 		{"too_small", options{w: 40, h: 10}, nil},
-		{"engine_failed_list", options{w: 100, h: 16, openErr: errors.New("libtorch shim not found: run make torch")}, nil},
-		{"engine_failed_pair", options{w: 100, h: 30, openErr: errors.New("libtorch shim not found: run make torch")}, []string{"enter"}},
+		{"engine_failed_list", options{w: 100, h: 16, openErr: errors.New("libtorch shim not found: run make torch")}, []string{"esc"}},
+		{"engine_failed_pair", options{w: 100, h: 30, openErr: errors.New("libtorch shim not found: run make torch")}, []string{"esc", "enter"}},
+		{"engine_failed_message", options{w: 80, h: 16, openErr: errPickle}, nil},
+		{"engine_failed_message_scrolled", options{w: 60, h: 16, openErr: errPickle}, []string{"j", "j", "j"}},
+		{"engine_failed_message_again", options{w: 80, h: 24, openErr: errPickle}, []string{"esc", "enter", "!"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,7 +10,7 @@ type keyMap struct {
 	Failures, Family, Sort, Search        key.Binding
 	Method, Layer, Target, Colormap       key.Binding
 	Graphics, Export, FineTune, Toggle    key.Binding
-	Help, Quit                            key.Binding
+	Help, Quit, Message                   key.Binding
 }
 
 func newKeyMap() keyMap {
@@ -41,6 +41,7 @@ func newKeyMap() keyMap {
 		FineTune: b([]string{"T"}, "T", "fine-tune"),
 		Toggle:   b([]string{"b"}, "b", "before/after"),
 		Help:     b([]string{"?"}, "?", "help"),
+		Message:  b([]string{"!"}, "!", "last error, whole"),
 		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
 	}
 }
@@ -51,7 +52,7 @@ func (k keyMap) helpGroups() []helpGroup {
 		{"move", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Open, k.Back, k.Next, k.Prev}},
 		{"list", []key.Binding{k.Failures, k.Family, k.Sort, k.Search}},
 		{"explain", []key.Binding{k.Method, k.Layer, k.Target, k.Colormap, k.Graphics, k.Export}},
-		{"model", []key.Binding{k.FineTune, k.Toggle, k.Help, k.Quit}},
+		{"model", []key.Binding{k.FineTune, k.Toggle, k.Message, k.Help, k.Quit}},
 	}
 }
 

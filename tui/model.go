@@ -56,6 +56,7 @@ const (
 	screenPair
 	screenHelp
 	screenFineTune
+	screenMessage
 )
 
 // Minimum terminal size the explorer lays out; below it, it says so.
@@ -99,6 +100,9 @@ type Model struct {
 	engines   []Engine
 	engineErr error
 	loading   bool
+	// msg is the message screen's text, shown whole: an error such as a
+	// pickle checkpoint's, whose conversion recipe is several lines.
+	msg msgState
 	// before is the engine a finished fine-tune started from, after its
 	// result; showingBefore says which of the two is shown.
 	before, after Engine
@@ -407,6 +411,7 @@ func (m *Model) onEngine(msg engineMsg) tea.Cmd {
 	m.loading = false
 	if msg.err != nil {
 		m.engineErr = msg.err
+		m.showMessage("the model did not load", msg.err.Error())
 		return nil
 	}
 	m.engines = append(m.engines, msg.eng)
@@ -590,6 +595,8 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case screenFineTune:
 		return m.ft.key(m, msg)
+	case screenMessage:
+		return m.messageKey(msg)
 	}
 	return nil
 }
@@ -602,6 +609,12 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		return m.quit(), true
 	case key.Matches(msg, k.Help):
 		m.prevScreen, m.screen = m.screen, screenHelp
+	case key.Matches(msg, k.Message):
+		if m.msg.text == "" {
+			m.setFlash(false, "no message")
+			return nil, true
+		}
+		m.msg.back, m.screen = m.screen, screenMessage
 	case key.Matches(msg, k.FineTune):
 		m.ft.back, m.screen = m.screen, screenFineTune
 	case key.Matches(msg, k.Method):

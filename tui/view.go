@@ -29,6 +29,8 @@ func (m *Model) render() {
 			lines = m.viewHelp(w, body)
 		case screenFineTune:
 			lines = m.ft.view(m, w, body)
+		case screenMessage:
+			lines = m.viewMessage(w, body)
 		}
 		for i := range lines {
 			lines[i] = fit(lines[i], w)
@@ -48,7 +50,7 @@ func (m *Model) statusBar(w int) string {
 	var runtime, device string
 	switch {
 	case m.engineErr != nil:
-		left = append(left, "model failed: "+cleanLine(m.engineErr.Error()))
+		left = append(left, "model failed (! shows why): "+cleanLine(m.engineErr.Error()))
 	case m.engine == nil:
 		left = append(left, "loading model")
 	default:
@@ -149,6 +151,9 @@ func (m *Model) hintBar(w int) string {
 		bs = []key.Binding{k.Back, k.Quit}
 	case screenFineTune:
 		return m.ft.hints(m, w)
+	case screenMessage:
+		bs = []key.Binding{k.Back, hint("j/k", "scroll"), k.PageDown, k.PageUp, k.Quit}
+		return hints(bs, w)
 	}
 	if m.before != nil && m.screen != screenHelp {
 		bs = append(bs[:len(bs)-2:len(bs)-2], k.Toggle, k.Help, k.Quit)

@@ -17,12 +17,18 @@ import (
 
 // openTokenizer resolves a checkpoint argument (a folder, a model id in the
 // Hugging Face cache, a torch.save file with its base, or demo) and loads
-// its tokenizer; errors exit 2 and name the flag and argument the user gave.
-func openTokenizer(flag, arg, base string) (loc model.Location, tok *model.Tokenizer, err error) {
+// its tokenizer, checked against the checkpoint's model when withModel
+// (model.CheckpointTokenizer); errors exit 2 and name the flag and argument
+// the user gave.
+func openTokenizer(flag, arg, base string, withModel bool) (loc model.Location, tok *model.Tokenizer, err error) {
 	if loc, err = demo.Locate(arg, base); err != nil {
 		return loc, nil, withExit(2, err)
 	}
-	if tok, err = model.LoadTokenizer(loc.Dir); err != nil {
+	load := model.LoadTokenizer
+	if withModel {
+		load = model.CheckpointTokenizer
+	}
+	if tok, err = load(loc.Dir); err != nil {
 		return loc, nil, withExit(2, fmt.Errorf("%s %s: %w", flag, arg, err))
 	}
 	return loc, tok, nil
@@ -49,7 +55,7 @@ func loadModel(a *app, stderr io.Writer, loc model.Location) (w *torch.Worker, m
 // withModel loads --checkpoint (openTokenizer, loadModel) and runs fn with
 // a context that Ctrl-C cancels; a run so cancelled exits 130.
 func withModel(cmd *cobra.Command, a *app, fn func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *model.Tokenizer) error) error {
-	loc, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, a.cfg.Base)
+	loc, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, a.cfg.Base, true)
 	if err != nil {
 		return err
 	}

@@ -123,7 +123,7 @@ func checkShim(env *doctorEnv) (checkStatus, string) {
 		return checkFail, err.Error()
 	}
 	env.worker = torch.NewWorker()
-	return checkOK, torch.LibPath()
+	return checkOK, torch.LibPath() + "\ntaken because: " + torch.LibWhy()
 }
 
 func checkLibtorch(env *doctorEnv) (checkStatus, string) {

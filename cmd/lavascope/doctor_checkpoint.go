@@ -26,12 +26,9 @@ func checkCheckpoint(env *doctorEnv) (checkStatus, string) {
 		return checkFail, err.Error()
 	}
 	defer ck.Close()
-	tok, err := model.LoadTokenizer(dir)
+	tok, err := model.CheckpointTokenizer(dir)
 	if err != nil {
-		return checkFail, fmt.Sprintf("%s: tokenizer: %v", dir, err)
-	}
-	if err := model.CheckTokenizer(tok, ck.Config); err != nil {
-		return checkFail, fmt.Sprintf("%s: %v", dir, err)
+		return checkFail, err.Error()
 	}
 	v, t := ck.Config.Vision, ck.Config.Text
 	where := dir

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lavascope/lavascope/internal/torchtest"
 	"github.com/lavascope/lavascope/model"
@@ -162,5 +163,32 @@ func TestInitCommand(t *testing.T) {
 	_, stderr, code = runCLI(t, "", "init", "--config", "vit-h-14", "--out", filepath.Join(dir, "d"))
 	if code != 2 || !strings.Contains(stderr, "vit-h-14") {
 		t.Errorf("unknown config: exit %d, %q", code, stderr)
+	}
+}
+
+// TestInitRefusesHugeConfig gives init a config whose every key is within
+// its bound but whose parameters take 211 TB: it allocated tensor by tensor
+// for 71 s before the allocator failed; now it exits 2 with the figure
+// before loading libtorch.
+func TestInitRefusesHugeConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.json")
+	big := `{"text_config": {"hidden_size": 65536, "intermediate_size": 65536, "num_hidden_layers": 1024, "num_attention_heads": 1},
+		"vision_config": {"hidden_size": 65536, "intermediate_size": 65536, "num_hidden_layers": 1024, "num_attention_heads": 1}}`
+	if err := os.WriteFile(cfg, []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	start := time.Now()
+	_, stderr, code := runCLI(t, "", "init", "--config", cfg, "--out", out, "--torch-lib", filepath.Join(dir, "no-shim.so"))
+	if code != 2 || !strings.Contains(stderr, "211.1 TB in float32") || !strings.Contains(stderr, cfg) {
+		t.Errorf("init of a 211 TB config: exit %d, want 2 naming the file and the size:\n%s", code, stderr)
+	}
+	// A generous bound: the refusal reads one small file.
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("init took %v to refuse", d)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("init wrote its output")
 	}
 }

@@ -170,7 +170,7 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	if err != nil {
 		return withExit(2, err)
 	}
-	loc, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, a.cfg.Base)
+	loc, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, a.cfg.Base, true)
 	if err != nil {
 		return err
 	}

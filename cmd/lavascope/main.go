@@ -9,6 +9,10 @@ import (
 )
 
 func main() {
+	if err := checkMallocSetting(os.Getenv(envMalloc)); err != nil {
+		fmt.Fprintln(os.Stderr, "lavascope:", err)
+		os.Exit(2)
+	}
 	reexecWithMallocTunables()
 	os.Exit(run(os.Args[1:]))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -22,6 +23,17 @@ const mallocTunables = "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=335
 
 // envMalloc names the setting that leaves malloc to the user: system.
 const envMalloc = "LAVASCOPE_MALLOC"
+
+// checkMallocSetting refuses a LAVASCOPE_MALLOC other than system (leave
+// malloc to the user) or lavascope (the default): a typo such as systen
+// used to be ignored, and lavascope set malloc after all.
+func checkMallocSetting(v string) error {
+	switch v {
+	case "", "system", "lavascope":
+		return nil
+	}
+	return fmt.Errorf("environment variable %s: %q is not one of system, lavascope", envMalloc, v)
+}
 
 // userMallocEnv are the environment variables by which glibc's malloc is
 // set; any of them leaves it to the user.

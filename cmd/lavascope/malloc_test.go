@@ -13,6 +13,19 @@ import (
 	"github.com/lavascope/lavascope/torch"
 )
 
+func TestCheckMallocSetting(t *testing.T) {
+	for _, v := range []string{"", "system", "lavascope"} {
+		if err := checkMallocSetting(v); err != nil {
+			t.Errorf("%q: %v", v, err)
+		}
+	}
+	for _, v := range []string{"bogus", "System", "system "} {
+		if err := checkMallocSetting(v); err == nil || !strings.Contains(err.Error(), envMalloc) {
+			t.Errorf("%q: %v, want an error naming %s", v, err, envMalloc)
+		}
+	}
+}
+
 func TestWithMallocTunables(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

@@ -45,7 +45,7 @@ per text: {"text", "ids", "tokens", "offsets", "truncated"}.`,
 				if context < 0 {
 					return withExit(2, fmt.Errorf("--context must be 0 (no limit) or at least 2, got %d", context))
 				}
-				_, tok, err := openTokenizer("--tokenizer", dir, "")
+				_, tok, err := openTokenizer("--tokenizer", dir, "", false)
 				if err != nil {
 					return err
 				}

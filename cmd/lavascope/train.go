@@ -451,7 +451,7 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 		if err != nil {
 			return nil, nil, err
 		}
-		if tok, err = model.LoadTokenizer(last); err != nil {
+		if tok, err = model.CheckpointTokenizer(last); err != nil {
 			w.Do(m.Close)
 			return nil, nil, err
 		}
@@ -459,7 +459,7 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 	case f.from != "":
 		var loc model.Location
 		var err error
-		if loc, tok, err = openTokenizer("--from", f.from, f.base); err != nil {
+		if loc, tok, err = openTokenizer("--from", f.from, f.base, true); err != nil {
 			return nil, nil, err
 		}
 		if err := w.Do(func() (err error) { m, err = model.LoadLocation(loc, o); return err }); err != nil {
@@ -471,7 +471,7 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 			return nil, nil, withExit(2, fmt.Errorf("--init: %w", err))
 		}
 		if f.tokenizer != "" {
-			if _, tok, err = openTokenizer("--tokenizer", f.tokenizer, ""); err != nil {
+			if _, tok, err = openTokenizer("--tokenizer", f.tokenizer, "", false); err != nil {
 				return nil, nil, err
 			}
 		} else {

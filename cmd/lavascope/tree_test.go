@@ -273,3 +273,30 @@ func TestTreeJSON(t *testing.T) {
 		t.Errorf("show --json = %+v", s)
 	}
 }
+
+// TestBadInputExits2: a bad flag, argument or setting is bad input, exit 2
+// (cobra's own errors exited 1).
+func TestBadInputExits2(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"doctr"}, "did you mean doctor?"},
+		{nil, []string{"doctor", "extra"}, `unknown command "extra"`},
+		{nil, []string{"tree", "show", "--no-such-flag"}, "unknown flag"},
+		{nil, []string{"--threads", "010", "tree", "show", "(S x)"}, "leading 0"},
+		{map[string]string{"LAVASCOPE_THREADS": "0x10"}, []string{"tree", "show", "(S x)"}, "LAVASCOPE_THREADS"},
+	} {
+		for k, v := range tc.env {
+			t.Setenv(k, v)
+		}
+		_, stderr, code := runCLI(t, "", tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v %v: exit %d, want 2 with %q:\n%s", tc.env, tc.args, code, tc.want, stderr)
+		}
+		for k := range tc.env {
+			t.Setenv(k, "")
+		}
+	}
+}

@@ -7,6 +7,8 @@ package torchtest
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -22,7 +24,7 @@ var (
 // the test.
 func Require(t testing.TB) {
 	t.Helper()
-	once.Do(func() { loadErr = torch.Load("") })
+	once.Do(func() { loadErr = torch.Load(libPath()) })
 	if loadErr == nil {
 		return
 	}
@@ -30,6 +32,21 @@ func Require(t testing.TB) {
 		t.Fatalf("LAVASCOPE_REQUIRE_TORCH=1 but %v", loadErr)
 	}
 	t.Skipf("skipping: %v", loadErr)
+}
+
+// libPath is $LAVASCOPE_TORCH_LIB, or else the shim in the build/ folder of
+// the repository this file was compiled in: a test binary lives in a
+// temporary folder, so the shim is not beside it, and torch.Load never
+// searches the working directory.
+func libPath() string {
+	if p := os.Getenv(torch.EnvLib); p != "" {
+		return p
+	}
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", "build", torch.LibName)
 }
 
 // Device is the device tests run on: the CPU, or cuda:0 when
