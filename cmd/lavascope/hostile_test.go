@@ -327,8 +327,8 @@ func TestIDCollision(t *testing.T) {
 	}
 }
 
-// An image that passes the header check but does not decode makes eval exit
-// 2 with the manifest line that names it.
+// An image that passes the header check but does not decode makes eval and
+// train exit 2 with the manifest line that names it first.
 func TestEvalUndecodableImage(t *testing.T) {
 	dev := torchtest.Device(t)
 	dir := t.TempDir()
@@ -340,11 +340,19 @@ func TestEvalUndecodableImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "m.jsonl")
-	writeLines(t, path, map[string]any{"id": "p1", "sentence": "Danny approached the green chair with a yellow bag.", "split": "test",
-		"readings": []any{map[string]any{"tree": ppA, "image": "a.png"}, map[string]any{"tree": ppB, "image": "b.png"}}})
-	_, stderr, code := runCLI(t, "", "eval", "--checkpoint", "demo", "--data", path, "--device", dev.String())
-	if code != 2 || !strings.Contains(stderr, "m.jsonl:1: readings[1].image:") {
-		t.Errorf("exit %d\n%s", code, stderr)
+	pair := func(id, split string) map[string]any {
+		return map[string]any{"id": id, "sentence": "Danny approached the green chair with a yellow bag.", "split": split,
+			"readings": []any{map[string]any{"tree": ppA, "image": "a.png"}, map[string]any{"tree": ppB, "image": "b.png"}}}
+	}
+	writeLines(t, path, pair("p1", "test"), pair("p2", "train"))
+	for _, args := range [][]string{
+		{"eval", "--checkpoint", "demo", "--data", path, "--device", dev.String()},
+		{"train", "--data", path, "--init", "tiny", "--learn-vocab", "50", "--steps", "1", "--out", filepath.Join(dir, "run"), "--device", dev.String()},
+	} {
+		_, stderr, code := runCLI(t, "", args...)
+		if code != 2 || !strings.Contains(stderr, "m.jsonl:1: readings[1].image:") || !strings.Contains(stderr, "png: invalid format") {
+			t.Errorf("%s: exit %d\n%s", args[0], code, stderr)
+		}
 	}
 }
 

@@ -232,7 +232,7 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 		return nil
 	}
 	if err != nil {
-		return err
+		return inputExit(err)
 	}
 	writeTrainSummary(cmd.OutOrStdout(), f.o.Out, res)
 	return nil
