@@ -13,6 +13,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/lavascope/lavascope/internal/termtext"
 )
 
 const (
@@ -332,6 +335,9 @@ func FuzzReader(f *testing.F) {
 				for _, e := range es {
 					if e.File != "fuzz" || e.Line < 1 || e.Err == nil {
 						t.Fatalf("badly located problem %#v", e)
+					}
+					if msg := e.Error(); strings.ContainsFunc(msg, termtext.Unsafe) || !utf8.ValidString(msg) {
+						t.Fatalf("problem %q is not safe to print", msg)
 					}
 				}
 				continue
