@@ -367,6 +367,7 @@ func insideDir(p string) error {
 // to decode later is reported at the manifest line that names it.
 func Load(path string, opts Options) (*Dataset, error) {
 	ds := &Dataset{Dir: filepath.Dir(path), AllowOutside: opts.AllowOutside, manifest: path, refs: map[string]imageRef{}}
+	ds.files = &folder{dir: ds.Dir, allowOutside: opts.AllowOutside}
 	problems, err := check(path, opts, func(line int, p Pair) {
 		ds.Pairs = append(ds.Pairs, p)
 		for i, rd := range p.Readings {

@@ -103,8 +103,8 @@ type Dataset struct {
 	// each image path for Image's errors.
 	manifest string
 	refs     map[string]imageRef
-	// files opens the images; made on first use, and again when Dir or
-	// AllowOutside change.
+	// files opens the images, keeping the folder open between calls; set by
+	// Load, and stale once Dir or AllowOutside change.
 	files *folder
 }
 
@@ -143,10 +143,12 @@ func (d *Dataset) Image(r *Reading) (image.Image, error) {
 	if r.Image == "" {
 		return nil, fmt.Errorf("reading has no image")
 	}
-	if d.files == nil || d.files.dir != d.Dir || d.files.allowOutside != d.AllowOutside {
-		d.files = &folder{dir: d.Dir, allowOutside: d.AllowOutside}
+	// Image is called from several goroutines: d is only read.
+	files := d.files
+	if files == nil || files.dir != d.Dir || files.allowOutside != d.AllowOutside {
+		files = &folder{dir: d.Dir, allowOutside: d.AllowOutside}
 	}
-	f, err := d.files.open(r.Image)
+	f, err := files.open(r.Image)
 	if err != nil {
 		return nil, d.locate(r, fmt.Errorf("%s", fileErr(r.Image, err)))
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -108,9 +109,16 @@ func TestImageSymlinkInside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ds.Image(&ds.Pairs[0].Readings[1]); err != nil {
-		t.Error(err)
+	// Callers decode from several goroutines (the explorer, the batcher).
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := ds.Image(&ds.Pairs[0].Readings[1]); err != nil {
+				t.Error(err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // An image that goes bad after the check is reported at its manifest line.
