@@ -27,12 +27,12 @@ type Options struct {
 	// the file system is looked at (Load and Open set it to the manifest's
 	// folder).
 	Dir string
-	// CheckImages decodes every image; otherwise only image files that have
-	// boxes are opened, and only their header is read.
+	// CheckImages decodes every image; otherwise only each image's header is
+	// read (its size, format and the bytes decoding it takes).
 	CheckImages bool
-	// AllowOutside accepts image paths that leave Dir (absolute, or through
-	// ".."), which are refused by default so that a manifest cannot point a
-	// program at arbitrary files.
+	// AllowOutside accepts image paths that leave Dir (absolute, through "..",
+	// or through a symbolic link), which are refused by default so that a
+	// manifest cannot point a program at arbitrary files.
 	AllowOutside bool
 }
 
