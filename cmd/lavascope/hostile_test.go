@@ -377,3 +377,28 @@ func TestDataCheckStrictJSON(t *testing.T) {
 		t.Errorf("empty: exit %d\n%s", code, stdout)
 	}
 }
+
+// --allow-outside lets a link out of the folder lead to an image.
+func TestAllowOutside(t *testing.T) {
+	dev := torchtest.Device(t)
+	outside, dir := t.TempDir(), t.TempDir()
+	writeTestPNG(t, filepath.Join(outside, "b.png"), color.Black)
+	writeTestPNG(t, filepath.Join(dir, "a.png"), color.White)
+	if err := os.Symlink(outside, filepath.Join(dir, "out")); err != nil {
+		t.Skip(err)
+	}
+	path := filepath.Join(dir, "m.jsonl")
+	writeLines(t, path, map[string]any{"id": "p1", "sentence": "Danny approached the green chair with a yellow bag.", "split": "test",
+		"readings": []any{map[string]any{"tree": ppA, "image": "a.png"}, map[string]any{"tree": ppB, "image": "out/b.png"}}})
+	for _, args := range [][]string{
+		{"data", "check", "--data", path, "--check-images"},
+		{"eval", "--checkpoint", "demo", "--data", path, "--device", dev.String()},
+	} {
+		if _, _, code := runCLI(t, "", args...); code == 0 {
+			t.Errorf("%v: exit 0 without --allow-outside", args)
+		}
+		if stdout, stderr, code := runCLI(t, "", append(args, "--allow-outside")...); code != 0 {
+			t.Errorf("%v --allow-outside: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+	}
+}
