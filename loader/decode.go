@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // The wire types are a manifest line as written: pointers tell a missing field
@@ -49,18 +50,44 @@ var (
 // A well-formed line is decoded in one pass into the wire types. Only when that
 // fails is the line walked value by value, which is several times slower but
 // can name the field of every type error and unknown key.
+//
+// Invalid UTF-8 refuses the line (encoding/json would replace the bytes
+// silently), and so does a key given twice in one object (which of the two
+// counts differs between JSON readers).
 func (c *lineCheck) decode(data []byte) (Pair, Errors) {
+	if !utf8.Valid(data) {
+		at := 0
+		for at < len(data) {
+			r, size := utf8.DecodeRune(data[at:])
+			if r == utf8.RuneError && size == 1 {
+				break
+			}
+			at += size
+		}
+		return Pair{}, Errors{&Error{File: c.name, Line: c.line, Column: at + 1, Err: fmt.Errorf("invalid UTF-8 (byte 0x%02x); a manifest must be UTF-8", data[at])}}
+	}
 	var w wirePair
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) && dec.Decode(&w) == nil && len(bytes.TrimSpace(data[dec.InputOffset():])) == 0 {
-		return c.check(&w, nil, nil)
+		return c.check(&w, c.duplicates(data, nil), nil)
 	}
 	w = wirePair{}
 	var errs Errors
 	reported := map[string]bool{}
 	c.walk(data, &w, &errs, reported)
+	if json.Valid(data) {
+		errs = c.duplicates(data, errs)
+	}
 	return c.check(&w, errs, reported)
+}
+
+// duplicates adds a problem for every key the line gives twice in one object.
+func (c *lineCheck) duplicates(data []byte, errs Errors) Errors {
+	for _, field := range duplicateKeys(data) {
+		errs = append(errs, c.errorf(field, "the key occurs twice in its object (keys match ignoring case); give it once"))
+	}
+	return errs
 }
 
 // walk fills w from a line that did not decode in one pass, reporting every
@@ -140,6 +167,11 @@ func (c *lineCheck) check(w *wirePair, errs Errors, reported map[string]bool) (P
 	}
 	var p Pair
 	p.ID = need("id", w.ID)
+	if p.ID != "" {
+		if err := checkID(p.ID); err != nil {
+			bad("id", "%v", err)
+		}
+	}
 	p.Sentence = need("sentence", w.Sentence)
 	p.Ambiguity = opt(w.Ambiguity)
 	p.Split = need("split", w.Split)
@@ -186,6 +218,10 @@ func (c *lineCheck) check(w *wirePair, errs Errors, reported map[string]bool) (P
 			bad(fmt.Sprintf("readings[%d].tree", i), "its words %q differ from those of readings[0].tree %q; the readings of a pair must share their words",
 				strings.Join(words[i], " "), strings.Join(words[0], " "))
 		}
+	}
+	if len(words) > 0 && words[0] != nil && p.Sentence != "" && spelling(words[0]...) != spelling(p.Sentence) {
+		bad("sentence", "%q does not read as the words of readings[0].tree %q (compared ignoring case, spaces and punctuation)",
+			p.Sentence, strings.Join(words[0], " "))
 	}
 	for i := range p.Readings {
 		for j := range i {
@@ -347,7 +383,11 @@ func jsonKind(raw json.RawMessage) string {
 	}
 	short := string(raw)
 	if len(short) > 40 {
-		short = short[:37] + "..."
+		cut := 37
+		for cut > 0 && !utf8.RuneStart(short[cut]) {
+			cut--
+		}
+		short = short[:cut] + "..."
 	}
 	switch raw[0] {
 	case '{':

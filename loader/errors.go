@@ -3,11 +3,14 @@ package loader
 import (
 	"fmt"
 	"strings"
+
+	"github.com/lavascope/lavascope/internal/termtext"
 )
 
 // Error is one problem in a manifest, located by file, line and field.
 type Error struct {
 	File string
+	// Line is 0 for a problem of the whole file, such as having no pairs.
 	Line int
 	// Column is set for JSON syntax errors, which have no field.
 	Column int
@@ -17,18 +20,23 @@ type Error struct {
 	Err   error
 }
 
+// Error is one line whatever the manifest holds: the field (which may be an
+// unknown key) and the message (which may quote a value) are sanitised.
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s:%d", e.File, e.Line)
+	b.WriteString(termtext.Sanitize(e.File))
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
 	if e.Column > 0 {
 		fmt.Fprintf(&b, ":%d", e.Column)
 	}
 	if e.Field != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Field)
+		b.WriteString(termtext.Sanitize(e.Field))
 	}
 	b.WriteString(": ")
-	b.WriteString(e.Err.Error())
+	b.WriteString(termtext.Sanitize(e.Err.Error()))
 	return b.String()
 }
 

@@ -27,12 +27,12 @@ type Options struct {
 	// the file system is looked at (Load and Open set it to the manifest's
 	// folder).
 	Dir string
-	// CheckImages decodes every image; otherwise only image files that have
-	// boxes are opened, and only their header is read.
+	// CheckImages decodes every image; otherwise only each image's header is
+	// read (its size, format and the bytes decoding it takes).
 	CheckImages bool
-	// AllowOutside accepts image paths that leave Dir (absolute, or through
-	// ".."), which are refused by default so that a manifest cannot point a
-	// program at arbitrary files.
+	// AllowOutside accepts image paths that leave Dir (absolute, through "..",
+	// or through a symbolic link), which are refused by default so that a
+	// manifest cannot point a program at arbitrary files.
 	AllowOutside bool
 }
 
@@ -45,8 +45,15 @@ type Reader struct {
 	read   int // lines read so far
 	line   int // the line of the pair returned last
 	ids    map[string]int
+	files  map[string]idLine // by fileKey
 	sizes  sizeCache
+	images folder
 	err    error
+}
+
+type idLine struct {
+	id   string
+	line int
 }
 
 // sizeCache remembers image sizes, so that an image several readings share is
@@ -79,6 +86,7 @@ type lineCheck struct {
 	line  int
 	opts  *Options
 	sizes *sizeCache
+	files *folder
 }
 
 func (c *lineCheck) errorf(field, format string, args ...any) *Error {
@@ -88,7 +96,8 @@ func (c *lineCheck) errorf(field, format string, args ...any) *Error {
 // NewReader reads the manifest text from r; name (usually the file path) is
 // what error messages call it.
 func NewReader(r io.Reader, name string, opts Options) *Reader {
-	return &Reader{name: name, r: bufio.NewReaderSize(r, 64<<10), opts: opts, ids: map[string]int{}}
+	return &Reader{name: name, r: bufio.NewReaderSize(r, 64<<10), opts: opts, ids: map[string]int{}, files: map[string]idLine{},
+		images: folder{dir: opts.Dir, allowOutside: opts.AllowOutside}}
 }
 
 // Open opens the manifest file at path; image paths are checked relative to
@@ -106,6 +115,9 @@ func Open(path string, opts Options) (*Reader, error) {
 
 // Close closes the file Open opened.
 func (r *Reader) Close() error {
+	if r.images.root != nil {
+		r.images.root.Close()
+	}
 	if r.closer == nil {
 		return nil
 	}
@@ -186,7 +198,7 @@ func (r *Reader) readLine() (data []byte, long bool, err error) {
 
 // checkLine checks one line; it is safe to call from several goroutines.
 func (r *Reader) checkLine(line int, data []byte) (Pair, Errors) {
-	c := &lineCheck{name: r.name, line: line, opts: &r.opts, sizes: &r.sizes}
+	c := &lineCheck{name: r.name, line: line, opts: &r.opts, sizes: &r.sizes, files: &r.images}
 	if data == nil {
 		return Pair{}, Errors{c.errorf("", "line is longer than %d MiB", maxLine>>20)}
 	}
@@ -197,7 +209,9 @@ func (r *Reader) checkLine(line int, data []byte) (Pair, Errors) {
 	return p, errs
 }
 
-// unique reports an id seen on an earlier line.
+// unique reports an id seen on an earlier line, or one that makes the same
+// file name as an earlier id (pp/7 and pp_7 both become pp_7): explain and
+// the explorer's export would write the second pair's files over the first's.
 func (r *Reader) unique(line int, p *Pair, errs *Errors) {
 	if p.ID == "" {
 		return
@@ -206,7 +220,13 @@ func (r *Reader) unique(line int, p *Pair, errs *Errors) {
 		*errs = append(*errs, &Error{File: r.name, Line: line, Field: "id", Err: fmt.Errorf("duplicate id %q (first on line %d)", p.ID, first)})
 		return
 	}
+	key := fileKey(p.ID)
+	if first, dup := r.files[key]; dup {
+		*errs = append(*errs, &Error{File: r.name, Line: line, Field: "id", Err: fmt.Errorf("%q and the id %q on line %d make the same file name %q (file names keep letters, digits, '.', '-' and '_', map anything else to '_', and ignore case)", p.ID, first.id, first.line, FileName(p.ID))})
+		return
+	}
 	r.ids[p.ID] = line
+	r.files[key] = idLine{p.ID, line}
 }
 
 // scan checks every remaining line with one worker per CPU and calls fn for
@@ -276,32 +296,41 @@ func (c *lineCheck) checkFiles(p *Pair, errs *Errors) {
 		}
 		full := (&Dataset{Dir: c.opts.Dir}).ImagePath(rd)
 		size, known := c.sizes.get(full)
-		switch {
-		case known:
-		case c.opts.CheckImages:
-			img, err := ReadImage(full)
-			if err != nil {
-				bad(err)
-				continue
-			}
-			size = img.Bounds().Size()
-		case len(rd.Boxes) > 0:
+		if !known {
 			var err error
-			if size, err = ReadImageSize(full); err != nil {
+			if size, err = c.imageSize(rd.Image, full); err != nil {
 				bad(err)
 				continue
 			}
-		default:
-			if _, err := os.Stat(full); err != nil {
-				bad(err)
-			}
-			continue
+			c.sizes.put(full, size)
 		}
-		c.sizes.put(full, size)
 		checkBoxes(rd.Boxes, size, func(j int, err error) {
 			*errs = append(*errs, c.errorf(fmt.Sprintf("readings[%d].boxes[%d]", i, j), "%v", err))
 		})
 	}
+}
+
+// imageSize opens the image rel (full with the manifest's folder) as
+// Dataset.Image does and reads its header, refusing what Dataset.Image would
+// refuse; with CheckImages it decodes the image.
+func (c *lineCheck) imageSize(rel, full string) (image.Point, error) {
+	f, err := c.files.open(rel)
+	if err != nil {
+		return image.Point{}, err
+	}
+	defer f.Close()
+	if c.opts.CheckImages {
+		img, err := decodeImage(f, full)
+		if err != nil {
+			return image.Point{}, err
+		}
+		return img.Bounds().Size(), nil
+	}
+	h, err := readHeader(f, full)
+	if err == nil {
+		err = h.fits(full)
+	}
+	return h.size, err
 }
 
 func checkBoxes(boxes []Box, size image.Point, bad func(int, error)) {
@@ -332,17 +361,26 @@ func insideDir(p string) error {
 
 // Load reads and checks the whole manifest at path. It returns every problem
 // (as Errors) rather than stopping at the first.
+//
+// The dataset opens images as the check did (inside the manifest's folder,
+// symbolic links included, unless opts.AllowOutside), and an image that fails
+// to decode later is reported at the manifest line that names it.
 func Load(path string, opts Options) (*Dataset, error) {
-	ds := &Dataset{Dir: filepath.Dir(path)}
-	problems, err := Check(path, opts, func(p Pair) { ds.Pairs = append(ds.Pairs, p) })
+	ds := &Dataset{Dir: filepath.Dir(path), AllowOutside: opts.AllowOutside, manifest: path, refs: map[string]imageRef{}}
+	ds.files = &folder{dir: ds.Dir, allowOutside: opts.AllowOutside}
+	problems, err := CheckLines(path, opts, func(line int, p Pair) {
+		ds.Pairs = append(ds.Pairs, p)
+		for i, rd := range p.Readings {
+			if _, seen := ds.refs[rd.Image]; !seen {
+				ds.refs[rd.Image] = imageRef{line, i}
+			}
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
 	if len(problems) > 0 {
 		return nil, problems
-	}
-	if len(ds.Pairs) == 0 {
-		return nil, fmt.Errorf("%s: no pairs", path)
 	}
 	return ds, nil
 }
@@ -350,6 +388,7 @@ func Load(path string, opts Options) (*Dataset, error) {
 // Check reads and checks the whole manifest at path, lines in parallel. It
 // calls good, in file order, for every pair without problems and returns all
 // problems; the error is for a manifest that cannot be read at all.
+// A manifest without a single pair line is a problem too.
 func Check(path string, opts Options, good func(Pair)) (Errors, error) {
 	return CheckLines(path, opts, func(_ int, p Pair) {
 		if good != nil {
@@ -366,13 +405,18 @@ func CheckLines(path string, opts Options, good func(line int, p Pair)) (Errors,
 	}
 	defer r.Close()
 	var problems Errors
+	lines := 0
 	err = r.scan(func(line int, p Pair, errs Errors) {
+		lines++
 		if len(errs) > 0 {
 			problems = append(problems, errs...)
 		} else {
 			good(line, p)
 		}
 	})
+	if err == nil && lines == 0 {
+		problems = append(problems, &Error{File: path, Err: errors.New("the manifest holds no pairs (every line is blank)")})
+	}
 	return problems, err
 }
 

@@ -13,6 +13,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/lavascope/lavascope/internal/termtext"
 )
 
 const (
@@ -123,6 +126,23 @@ func TestReaderReportsEachBadInput(t *testing.T) {
 		{name: "box role", edit: func(p map[string]any) { box0(p)["role"] = "evidense" }, wants: []string{`m.jsonl:2: readings[0].boxes[0].role: "evidense" is not one of evidence, person, object`}},
 		{name: "box missing coordinate", edit: func(p map[string]any) { delete(box0(p), "y1") }, wants: []string{"m.jsonl:2: readings[0].boxes[0].y1: missing"}},
 		{name: "boxes not a list", edit: func(p map[string]any) { reading(p, 0)["boxes"] = map[string]any{} }, wants: []string{"m.jsonl:2: readings[0].boxes: want a list, got an object"}},
+		{name: "invalid UTF-8", edit: func(p map[string]any) {}, text: func(s string) string { return strings.Replace(s, "Danny carries", "Danny \xffcarries", 1) },
+			wants: []string{"m.jsonl:2:", "invalid UTF-8 (byte 0xff)"}},
+		{name: "duplicate key", edit: func(p map[string]any) {}, text: func(s string) string { return strings.Replace(s, `"split":"test"`, `"split":"test","SPLIT":"val"`, 1) },
+			wants: []string{"m.jsonl:2: SPLIT: the key occurs twice"}},
+		{name: "duplicate key in a reading", edit: func(p map[string]any) {}, text: func(s string) string {
+			return strings.Replace(s, `"gloss":"Danny carries the bag"`, `"gloss":"Danny carries the bag","gl\u006fss":"x"`, 1)
+		}, wants: []string{"m.jsonl:2: readings[0].gloss: the key occurs twice"}},
+		{name: "duplicate key beside a wrong type", edit: func(p map[string]any) { p["id"] = 7 }, text: func(s string) string { return strings.Replace(s, `"split":"test"`, `"split":"test","split":"val"`, 1) },
+			n: 2, wants: []string{"m.jsonl:2: id: want a string", "m.jsonl:2: split: the key occurs twice"}},
+		{name: "ids make one file name", edit: func(p map[string]any) { p["id"] = "P1" },
+			wants: []string{`m.jsonl:2: id: "P1" and the id "p1" on line 1 make the same file name "P1"`}},
+		{name: "id too long", edit: func(p map[string]any) { p["id"] = strings.Repeat("a", MaxIDBytes+1) },
+			wants: []string{"m.jsonl:2: id: is 201 bytes long; an id may have at most 200"}},
+		{name: "id with escapes", edit: func(p map[string]any) { p["id"] = "p\x1b]0;x\a\u202e" },
+			wants: []string{`m.jsonl:2: id: "p\x1b]0;x\a\u202e" holds control or bidirectional characters`}},
+		{name: "sentence differs from the tree", edit: func(p map[string]any) { p["sentence"] = "Danny approached the red chair with a yellow bag." },
+			wants: []string{`m.jsonl:2: sentence: "Danny approached the red chair with a yellow bag." does not read as the words of readings[0].tree`}},
 		{name: "several at once", edit: func(p map[string]any) {
 			delete(p, "sentence")
 			p["split"] = "dev"
@@ -293,6 +313,8 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte(jsonLine(f, goodPair("a")) + "\n" + jsonLine(f, goodPair("b"))))
 	f.Add([]byte(`{"id":"x","readings":[{"boxes":[{"x0":1e400}]}]}`))
 	f.Add([]byte("{\n[\n\"\n"))
+	f.Add([]byte(`{"id":"x","ID":"y","readings":[{"tree":"a","Tree":"b"},[{"k":1,"k":2}]]}`))
+	f.Add([]byte("{\"id\":\"x\xff\",\"s\\u0070lit\":\"test\",\"split\":1}"))
 	f.Add([]byte(`{"id":"x","sentence":"s","split":"test","readings":[{"tree":"(S (X a))","image":"a"},{"tree":"(S (X a))","image":"b","boxes":[{"label":"l","role":"object","x0":0,"y0":0,"x1":1,"y1":1}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewReader(bytes.NewReader(data), "fuzz", Options{})
@@ -313,6 +335,9 @@ func FuzzReader(f *testing.F) {
 				for _, e := range es {
 					if e.File != "fuzz" || e.Line < 1 || e.Err == nil {
 						t.Fatalf("badly located problem %#v", e)
+					}
+					if msg := e.Error(); strings.ContainsFunc(msg, termtext.Unsafe) || !utf8.ValidString(msg) {
+						t.Fatalf("problem %q is not safe to print", msg)
 					}
 				}
 				continue

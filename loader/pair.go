@@ -6,9 +6,14 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
 	"image"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 )
 
 // The splits a pair can belong to.
@@ -90,11 +95,27 @@ type Dataset struct {
 	// Dir is the manifest's folder; empty for pairs that hold their pixels.
 	Dir   string
 	Pairs []Pair
+	// AllowOutside lets images lie outside Dir, by their path or through a
+	// symbolic link; otherwise Image refuses them.
+	AllowOutside bool
+
+	// manifest and refs, set by Load, name the manifest line and field of
+	// each image path for Image's errors.
+	manifest string
+	refs     map[string]imageRef
+	// files opens the images, keeping the folder open between calls; set by
+	// Load, and stale once Dir or AllowOutside change.
+	files *folder
 }
+
+// imageRef is where a manifest names an image first.
+type imageRef struct{ line, reading int }
 
 // Split returns the pairs of one split, sharing Dir; an empty name keeps all.
 func (d *Dataset) Split(name string) *Dataset {
-	return &Dataset{Dir: d.Dir, Pairs: FilterSplit(d.Pairs, name)}
+	s := *d
+	s.Pairs = FilterSplit(d.Pairs, name)
+	return &s
 }
 
 // FilterSplit returns the pairs whose split is name, in order; an empty name
@@ -113,7 +134,8 @@ func FilterSplit(pairs []Pair, name string) []Pair {
 }
 
 // Image returns the decoded image of a reading: its Pixels when it has them,
-// otherwise the file at Image relative to Dir.
+// otherwise the file at Image relative to Dir. For a dataset Load read, an
+// error is an *Error naming the manifest line of the image.
 func (d *Dataset) Image(r *Reading) (image.Image, error) {
 	if r.Pixels != nil {
 		return r.Pixels, nil
@@ -121,7 +143,78 @@ func (d *Dataset) Image(r *Reading) (image.Image, error) {
 	if r.Image == "" {
 		return nil, fmt.Errorf("reading has no image")
 	}
-	return ReadImage(d.ImagePath(r))
+	// Image is called from several goroutines: d is only read.
+	files := d.files
+	if files == nil || files.dir != d.Dir || files.allowOutside != d.AllowOutside {
+		files = &folder{dir: d.Dir, allowOutside: d.AllowOutside}
+	}
+	f, err := files.open(r.Image)
+	if err != nil {
+		return nil, d.locate(r, fmt.Errorf("%s", fileErr(r.Image, err)))
+	}
+	defer f.Close()
+	img, err := decodeImage(f, d.ImagePath(r))
+	if err != nil {
+		return nil, d.locate(r, err)
+	}
+	return img, nil
+}
+
+func (d *Dataset) locate(r *Reading, err error) error {
+	ref, ok := d.refs[r.Image]
+	if !ok {
+		return err
+	}
+	return &Error{File: d.manifest, Line: ref.line, Field: fmt.Sprintf("readings[%d].image", ref.reading), Err: err}
+}
+
+// folder opens the image files of a dataset folder.
+type folder struct {
+	dir          string
+	allowOutside bool
+
+	once sync.Once
+	root *os.Root
+	err  error
+}
+
+// open opens the image file rel (a manifest's path). Unless allowOutside,
+// the path must stay inside the folder once resolved: it is opened through
+// an os.Root, so that a symbolic link inside the folder that leads out of it
+// is refused before anything of the file outside is read or quoted.
+func (f *folder) open(rel string) (*os.File, error) {
+	dir := f.dir
+	if dir == "" {
+		dir = "."
+	}
+	if f.allowOutside {
+		return os.Open((&Dataset{Dir: dir}).ImagePath(&Reading{Image: rel}))
+	}
+	if err := insideDir(rel); err != nil {
+		return nil, err
+	}
+	f.once.Do(func() { f.root, f.err = os.OpenRoot(dir) })
+	if f.err != nil {
+		return nil, f.err
+	}
+	file, err := f.root.Open(filepath.FromSlash(rel))
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return file, err
+	}
+	// os.Root does not say why it refused a path; a link leading out is the
+	// usual reason, and resolving the path tells.
+	real, rerr := filepath.EvalSymlinks(filepath.Join(dir, filepath.FromSlash(rel)))
+	base, berr := filepath.EvalSymlinks(dir)
+	if rerr == nil && berr == nil {
+		if r, err := filepath.Rel(base, real); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return nil, fmt.Errorf("%q leads outside the manifest's folder through a symbolic link (allowed only with --allow-outside)", rel)
+		}
+	}
+	// The error of os.Root names the path as given; drop it, rel says which.
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return nil, fmt.Errorf("%s: %w", rel, pe.Err)
+	}
+	return nil, err
 }
 
 // ImagePath is the file system path of a reading's image.

@@ -73,7 +73,7 @@
 // writes its bracketed one-line form folded to a width. Both return a [Layout]
 // of [Segment]s, each tied to its node, so a caller can colour nodes by
 // relevance or mark a diff through a [StyleHook] without the layout knowing
-// about colours. Labels and words are passed through [Sanitize], and widths
+// about colours. Labels and words are passed through termtext.Sanitize, and widths
 // are measured in terminal cells; no line is wider than the width asked for,
 // however small.
 package trees

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/lavascope/lavascope/internal/termtext"
 )
 
 // FuzzParse checks that Parse never panics, that every error is a
@@ -35,13 +37,13 @@ func FuzzParse(f *testing.F) {
 			if se.Line < 1 || se.Col < 1 || se.Offset < 0 || se.Offset > len(src) {
 				t.Fatalf("error position %d:%d (offset %d) outside the %d-byte input", se.Line, se.Col, se.Offset, len(src))
 			}
-			if strings.ContainsFunc(err.Error(), func(r rune) bool { return r != '\n' && unsafeRune(r) }) || !utf8.ValidString(err.Error()) {
+			if strings.ContainsFunc(err.Error(), func(r rune) bool { return r != '\n' && termtext.Unsafe(r) }) || !utf8.ValidString(err.Error()) {
 				t.Fatalf("error message %q is not safe to print", err.Error())
 			}
 			return
 		}
 		out := Format(n)
-		if !utf8.ValidString(out) || strings.ContainsFunc(out, unsafeRune) {
+		if !utf8.ValidString(out) || strings.ContainsFunc(out, termtext.Unsafe) {
 			t.Fatalf("Format(%q) = %q holds unsafe characters", src, out)
 		}
 		again, err := Parse(out)
@@ -62,7 +64,7 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("line %q is %d cells wide, limit %d", line.String(), lw, w)
 				}
 			}
-			if s := l.String(); strings.ContainsFunc(s, func(r rune) bool { return r != '\n' && unsafeRune(r) }) {
+			if s := l.String(); strings.ContainsFunc(s, func(r rune) bool { return r != '\n' && termtext.Unsafe(r) }) {
 				t.Fatalf("layout %q holds control characters", s)
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/lavascope/lavascope/internal/termtext"
 )
 
 // SegmentKind says what a piece of a laid-out line shows.
@@ -141,9 +143,9 @@ func widest(n *Node, unit, depth int) int {
 
 // head is what a node's own line shows after its connector.
 func head(n *Node) Line {
-	l := Line{{Text: Sanitize(n.Label), Node: n, Kind: SegLabel}}
+	l := Line{{Text: termtext.Sanitize(n.Label), Node: n, Kind: SegLabel}}
 	if n.IsLeaf() {
-		l = append(l, Segment{Text: " ", Node: n, Kind: SegSpace}, Segment{Text: Sanitize(n.Word), Node: n, Kind: SegWord})
+		l = append(l, Segment{Text: " ", Node: n, Kind: SegSpace}, Segment{Text: termtext.Sanitize(n.Word), Node: n, Kind: SegWord})
 	}
 	return l
 }
@@ -179,9 +181,9 @@ func Compact(t *Node, width int) Layout {
 		if parent != nil {
 			segs = append(segs, Segment{Text: " ", Node: parent, Kind: SegSpace})
 		}
-		segs = append(segs, Segment{Text: "(", Node: n, Kind: SegBracket}, Segment{Text: Sanitize(n.Label), Node: n, Kind: SegLabel})
+		segs = append(segs, Segment{Text: "(", Node: n, Kind: SegBracket}, Segment{Text: termtext.Sanitize(n.Label), Node: n, Kind: SegLabel})
 		if n.IsLeaf() {
-			segs = append(segs, Segment{Text: " ", Node: n, Kind: SegSpace}, Segment{Text: Sanitize(n.Word), Node: n, Kind: SegWord})
+			segs = append(segs, Segment{Text: " ", Node: n, Kind: SegSpace}, Segment{Text: termtext.Sanitize(n.Word), Node: n, Kind: SegWord})
 		}
 		for _, c := range n.Children {
 			walk(c, n)

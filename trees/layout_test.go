@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/charmbracelet/x/ansi"
+	"github.com/lavascope/lavascope/internal/termtext"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -134,7 +134,7 @@ func TestLayoutWidths(t *testing.T) {
 						}
 					}
 				}
-				if out := l.String(); strings.ContainsFunc(out, func(r rune) bool { return r != '\n' && unsafeRune(r) }) {
+				if out := l.String(); strings.ContainsFunc(out, func(r rune) bool { return r != '\n' && termtext.Unsafe(r) }) {
 					t.Fatalf("%s %s width %d: output %q holds control characters", tt.name, kind, w, out)
 				}
 			}
@@ -174,27 +174,6 @@ func TestLayoutStructure(t *testing.T) {
 		}
 		if got := strings.Join(lines, " "); got != Format(n) {
 			t.Errorf("%s: folded compact form joined = %q", p.name, got)
-		}
-	}
-}
-
-func TestSanitize(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"bag", "bag"},
-		{"café 鞄 🙂 a\u200eb", "café 鞄 🙂 a\u200eb"},
-		{"a\x1b[31mb", `a\x1b[31mb`},
-		{"\x9b2J", `\x9b2J`},
-		{"x\x7fy\x00", `x\x7fy\x00`},
-		{"\u202eevil\u2066", `\u202eevil\u2066`},
-		{"bad\xffbyte", `bad\xffbyte`},
-		{"tab\tnl\n", `tab\x09nl\x0a`},
-	}
-	for _, tt := range tests {
-		if got := Sanitize(tt.in); got != tt.want {
-			t.Errorf("Sanitize(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-		if ansi.Strip(Sanitize(tt.in)) != Sanitize(tt.in) {
-			t.Errorf("Sanitize(%q) still holds an escape sequence", tt.in)
 		}
 	}
 }

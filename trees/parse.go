@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/lavascope/lavascope/internal/termtext"
 )
 
 // MaxDepth is how deeply brackets may nest. Real parse trees stay far below
@@ -135,7 +137,7 @@ func (p *parser) atom() (string, error) {
 		if r == utf8.RuneError && size == 1 {
 			return "", p.errorf(p.pos, "invalid UTF-8 byte 0x%02x", p.src[p.pos])
 		}
-		if unsafeRune(r) {
+		if termtext.Unsafe(r) {
 			return "", p.errorf(p.pos, "control character %U", r)
 		}
 		p.pos += size
@@ -261,7 +263,7 @@ func snippet(line string, col int) string {
 		switch {
 		case r == '\t' || unicode.IsSpace(r):
 			cells = append(cells, " ")
-		case (r == utf8.RuneError && size == 1) || unsafeRune(r):
+		case (r == utf8.RuneError && size == 1) || termtext.Unsafe(r):
 			cells = append(cells, "\uFFFD")
 		default:
 			cells = append(cells, line[i:i+size])

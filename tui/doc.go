@@ -19,6 +19,6 @@
 // with tea.Raw into cells the view leaves blank, after the frame that leaves
 // them blank has been flushed, and are drawn again whenever those rows or the
 // layout change, and removed when they leave the screen and on quit. All
-// text from the dataset passes through trees.Sanitize before it reaches the
+// text from the dataset passes through termtext.Sanitize (package internal/termtext) before it reaches the
 // screen.
 package tui

@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -138,9 +139,12 @@ func writeExport(dir string, pair *loader.Pair, k expKey, exp *Explanation, scor
 		return nil, err
 	}
 	err = loader.WriteFileAtomic(base+".json", func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		data, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(termtext.JSON(data), '\n'))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", base+".json", err)

@@ -10,14 +10,14 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/lavascope/lavascope/trees"
+	"github.com/lavascope/lavascope/internal/termtext"
 )
 
 // clean makes dataset text safe for the screen: control characters, escape
 // sequences, bidirectional overrides and invalid UTF-8 become visible Go
 // escapes, and the result is one line.
 func clean(s string) string {
-	return trees.Sanitize(s)
+	return termtext.Sanitize(s)
 }
 
 // cleanLine is clean for text shown on one line, such as an error in the

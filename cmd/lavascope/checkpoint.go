@@ -70,7 +70,7 @@ func withModel(cmd *cobra.Command, a *app, fn func(ctx context.Context, w *torch
 		if errors.Is(err, context.Canceled) {
 			return withExit(130, errors.New("interrupted"))
 		}
-		return err
+		return inputExit(err)
 	}
 	return nil
 }

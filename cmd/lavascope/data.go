@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lavascope/lavascope/config"
+	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
 )
@@ -40,10 +41,29 @@ A pair (same trees and images) or a sentence in more than one split is a
 leak, reported at each line of the later splits; --allow-leakage makes
 leaks warnings.
 
+The rules beyond the format:
+  - a line is UTF-8, gives each key once per object (keys match ignoring
+    case), and the manifest has at least one pair;
+  - an id has at most 200 bytes and no control or bidirectional characters;
+    ids become file names (letters, digits, '.', '-' and '_' kept, anything
+    else '_'), and two ids whose file names are equal ignoring case (pp/7 and
+    pp_7, PP-7 and pp-7) are refused;
+  - the sentence reads as the words of readings[0]'s tree: both lower-cased,
+    keeping only letters, digits, marks and symbols (spaces and punctuation
+    dropped, the tree's -LRB- -RRB- -LSB- -RSB- -LCB- -RCB- too), must be
+    equal, so "Mary's bag." matches the leaves Mary 's bag . and "didn't"
+    matches did n't;
+  - an image path stays inside the manifest's folder once symbolic links are
+    resolved (--allow-outside accepts any), and its header says it decodes
+    to at most 256 MiB (width x height x bytes per pixel).
+
+Text from the manifest is printed with control and bidirectional characters
+escaped (\x1b, \u202e).
+
 --data demo checks the embedded demo's pairs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			w := cmd.OutOrStdout()
+			w := termtext.NewWriter(cmd.OutOrStdout())
 			var problems loader.Errors
 			pairs := 0
 			name := a.cfg.Data
@@ -120,7 +140,7 @@ func dataStatsCmd(a *app) *cobra.Command {
 					return withExit(2, err)
 				}
 			}
-			writeStats(cmd.OutOrStdout(), name, pairs)
+			writeStats(termtext.NewWriter(cmd.OutOrStdout()), name, pairs)
 			if len(problems) > 0 {
 				lines := map[int]bool{}
 				for _, p := range problems {
@@ -143,7 +163,7 @@ func writeStats(w io.Writer, name string, pairs []loader.Pair) {
 	readings := 0
 	roles := map[string]int{}
 	for _, p := range pairs {
-		fam := p.Ambiguity
+		fam := termtext.Sanitize(p.Ambiguity)
 		if fam == "" {
 			fam = "(none)"
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/demo"
+	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/torch"
@@ -22,6 +23,7 @@ func init() {
 		var (
 			split, input, style string
 			asJSON, scores      bool
+			allowOutside        bool
 			chunk               int
 		)
 		cmd := &cobra.Command{
@@ -71,7 +73,7 @@ test split.`,
 				if err != nil {
 					return withExit(2, fmt.Errorf("--input: %w", err))
 				}
-				data, err := evalSplit(a.cfg.Data, split)
+				data, err := evalSplit(a.cfg.Data, split, loader.Options{AllowOutside: allowOutside})
 				if err != nil {
 					return withExit(2, err)
 				}
@@ -88,10 +90,14 @@ test split.`,
 					rep.Scores = nil
 				}
 				if asJSON {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					return enc.Encode(rep)
+					data, err := json.Marshal(rep)
+					if err != nil {
+						return err
+					}
+					_, err = cmd.OutOrStdout().Write(append(termtext.JSON(data), '\n'))
+					return err
 				}
-				writeEvalTable(cmd.OutOrStdout(), &rep)
+				writeEvalTable(termtext.NewWriter(cmd.OutOrStdout()), &rep)
 				return nil
 			},
 		}
@@ -102,6 +108,7 @@ test split.`,
 		cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 		cmd.Flags().BoolVar(&scores, "scores", false, "with --json, add every reading's logits and outcome")
 		cmd.Flags().IntVar(&chunk, "chunk-pairs", 16, "pairs per forward pass (speed and memory only)")
+		cmd.Flags().BoolVar(&allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
 		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
@@ -118,7 +125,7 @@ type evalReport struct {
 }
 
 // evalSplit opens one split of --data.
-func evalSplit(data, split string) (model.Split, error) {
+func evalSplit(data, split string, opts loader.Options) (model.Split, error) {
 	if data == demo.Name {
 		s, err := demo.Split(split)
 		if err != nil {
@@ -131,7 +138,7 @@ func evalSplit(data, split string) (model.Split, error) {
 	default:
 		return nil, fmt.Errorf("--split %q: want train, val or test", split)
 	}
-	ds, err := loader.Load(data, loader.Options{})
+	ds, err := loader.Load(data, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +165,7 @@ func writeEvalTable(w io.Writer, r *evalReport) {
 	labels := []string{name}
 	tallies := []model.Tally{r.Tally}
 	for _, f := range r.Families {
-		labels = append(labels, "  "+f.Family)
+		labels = append(labels, "  "+termtext.Sanitize(f.Family))
 		tallies = append(tallies, f.Tally)
 	}
 	width := len("Input")

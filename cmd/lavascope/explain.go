@@ -19,6 +19,7 @@ import (
 	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/torch"
@@ -29,7 +30,7 @@ import (
 type explainFlags struct {
 	pair, split, target, out, style, show string
 	limit, batch                          int
-	metrics                               bool
+	metrics, allowOutside                 bool
 }
 
 func init() {
@@ -92,6 +93,7 @@ when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 		fs.BoolVar(&f.metrics, "metrics", true, "compute the faithfulness metrics")
 		fs.IntVar(&f.batch, "batch-pairs", 8, "pairs per forward and backward pass (speed and memory only)")
 		fs.StringVar(&f.show, "show", "", "also print each figure in the terminal: auto, sixel, kitty or blocks")
+		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
 		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
@@ -166,7 +168,7 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	if err != nil {
 		return withExit(2, err)
 	}
-	split, idx, err := explainPairs(a.cfg.Data, f.split, f.pair, f.limit)
+	split, idx, err := explainPairs(a.cfg.Data, f.split, f.pair, f.limit, loader.Options{AllowOutside: f.allowOutside})
 	if err != nil {
 		return withExit(2, err)
 	}
@@ -198,7 +200,7 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 			return withExit(130, errors.New("interrupted"))
 		}
 		if err := run.chunk(idx[lo:min(lo+f.batch, len(idx))]); err != nil {
-			return err
+			return inputExit(err)
 		}
 	}
 	return run.finish()
@@ -206,7 +208,7 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 
 // explainPairs opens --data and picks the pairs to explain: the one named
 // by id (searched in every split), or those of split, at most limit.
-func explainPairs(data, split, id string, limit int) (model.Split, []int, error) {
+func explainPairs(data, split, id string, limit int, opts loader.Options) (model.Split, []int, error) {
 	var candidates []model.Split
 	if data == demo.Name {
 		names := []string{split}
@@ -228,7 +230,7 @@ func explainPairs(data, split, id string, limit int) (model.Split, []int, error)
 		default:
 			return nil, nil, fmt.Errorf("--split %q: want train, val, test or all", split)
 		}
-		ds, err := loader.Load(data, loader.Options{})
+		ds, err := loader.Load(data, opts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -557,7 +559,7 @@ func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, 
 	if err := explain.WritePNG(filepath.Join(r.out, doc.Figure), fig); err != nil {
 		return err
 	}
-	row := readingRow{pair: p.ID, ambiguity: p.Ambiguity, reading: j, own: ownL, twin: twinL}
+	row := readingRow{pair: termtext.Sanitize(p.ID), ambiguity: termtext.Sanitize(p.Ambiguity), reading: j, own: ownL, twin: twinL}
 	if r.metrics {
 		doc.Metrics = &r.all[len(r.rows)]
 		row.m = doc.Metrics
@@ -567,7 +569,7 @@ func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, 
 		return err
 	}
 	if err := loader.WriteFileAtomic(filepath.Join(r.out, base+".json"), func(w io.Writer) error {
-		_, err := w.Write(append(data, '\n'))
+		_, err := w.Write(append(termtext.JSON(data), '\n'))
 		return err
 	}); err != nil {
 		return err
@@ -577,7 +579,7 @@ func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, 
 	if doc.Correct {
 		mark = "right"
 	}
-	line := fmt.Sprintf("%s r%d  %s  margin %+.3f", p.ID, j, mark, ownL-twinL)
+	line := fmt.Sprintf("%s r%d  %s  margin %+.3f", termtext.Sanitize(p.ID), j, mark, ownL-twinL)
 	if mt := doc.Metrics; mt != nil && mt.Pointing != nil {
 		hit := "miss"
 		if mt.Pointing.Hit {
@@ -585,7 +587,7 @@ func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, 
 		}
 		line += fmt.Sprintf("  pointing %s  mass %.2f", hit, mt.Pointing.Mass)
 	}
-	fmt.Fprintln(r.stdout, line+"  "+filepath.Join(r.out, doc.Figure))
+	fmt.Fprintln(r.stdout, termtext.Lines(line+"  "+filepath.Join(r.out, doc.Figure)))
 	if r.st.showing {
 		return graphics.Write(r.stdout, fig, r.st.show, 80, 16)
 	}
@@ -764,7 +766,7 @@ func (r *explainRun) finish() error {
 	if err := writeCSV(filepath.Join(r.out, "summary.csv"), sum); err != nil {
 		return err
 	}
-	fmt.Fprintf(r.stdout, "wrote %s\n", r.out)
+	fmt.Fprintf(r.stdout, "wrote %s\n", termtext.Sanitize(r.out))
 	return nil
 }
 

@@ -56,6 +56,7 @@ var demoData = func() synth.Config {
 type exploreFlags struct {
 	split, target, exportDir, engine string
 	fakeDelay                        time.Duration
+	allowOutside                     bool
 }
 
 func init() {
@@ -86,6 +87,7 @@ Images are drawn with sixel, the kitty graphics protocol or half-blocks, as
 		fs.StringVar(&f.exportDir, "export-dir", "lavascope-export", "folder that e writes PNG and JSON files into")
 		fs.StringVar(&f.engine, "engine", "torch", "model engine: torch, or fake for tests without libtorch")
 		fs.DurationVar(&f.fakeDelay, "fake-delay", 0, "how long each call of the fake engine takes")
+		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
 		_ = fs.MarkHidden("engine")
 		_ = fs.MarkHidden("fake-delay")
 		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
@@ -121,7 +123,7 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 	default:
 		return withExit(2, fmt.Errorf("--split: %q is not one of train, val, test, all", f.split))
 	}
-	data, err := loadExploreData(a.cfg.Data, split)
+	data, err := loadExploreData(a.cfg.Data, split, loader.Options{AllowOutside: f.allowOutside})
 	if err != nil {
 		return withExit(2, err)
 	}
@@ -161,7 +163,7 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 
 // loadExploreData reads the manifest at path, or generates the demo pairs,
 // keeping the pairs of split ("" for all) for display.
-func loadExploreData(path, split string) (exploreData, error) {
+func loadExploreData(path, split string, opts loader.Options) (exploreData, error) {
 	if path == demo.Name {
 		cfg := demoData
 		cfg.Split = split
@@ -187,7 +189,7 @@ func loadExploreData(path, split string) (exploreData, error) {
 	if _, err := os.Stat(path); err != nil {
 		return exploreData{}, fmt.Errorf("--data: %w", err)
 	}
-	ds, err := loader.Load(path, loader.Options{})
+	ds, err := loader.Load(path, opts)
 	if err != nil {
 		return exploreData{}, err
 	}

@@ -7,6 +7,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/tui"
 	"github.com/lavascope/lavascope/tui/enginetest"
 	"github.com/lavascope/lavascope/tui/graphics"
@@ -20,7 +21,7 @@ import (
 // The target is 1 s.
 func BenchmarkExploreStartup(b *testing.B) {
 	for b.Loop() {
-		data, err := loadExploreData("demo", "test")
+		data, err := loadExploreData("demo", "test", loader.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

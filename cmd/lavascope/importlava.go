@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
-	"github.com/lavascope/lavascope/trees"
 )
 
 func init() {
@@ -91,7 +91,7 @@ are left out.`,
 				if rep.Contrast {
 					layout = "LAVA's layout: readings grouped by contrastVariants"
 				}
-				fmt.Fprintf(w, "read %d entries of %s (%s): %d groups\n", rep.Entries, trees.Sanitize(rep.File), layout, rep.Groups)
+				fmt.Fprintf(w, "read %d entries of %s (%s): %d groups\n", rep.Entries, termtext.Sanitize(rep.File), layout, rep.Groups)
 				writeSkipped(w, &rep)
 				if len(pairs) == 0 {
 					return withExit(2, fmt.Errorf("%s: %d entries gave no pair (see above why each was skipped)", rep.File, rep.Entries))
@@ -112,7 +112,7 @@ are left out.`,
 				for _, p := range pairs {
 					count[p.Split]++
 				}
-				fmt.Fprintf(w, "wrote %d pairs to %s (train %d, val %d, test %d)", rep.Pairs, trees.Sanitize(out),
+				fmt.Fprintf(w, "wrote %d pairs to %s (train %d, val %d, test %d)", rep.Pairs, termtext.Sanitize(out),
 					count[loader.SplitTrain], count[loader.SplitVal], count[loader.SplitTest])
 				if rep.Copied > 0 {
 					fmt.Fprintf(w, "; copied %d frame(s)", rep.Copied)
@@ -144,19 +144,19 @@ func writeSkipped(w io.Writer, rep *loader.LAVAReport) {
 	}
 	for _, s := range rep.Skipped {
 		if s.Unit == "entries" {
-			fmt.Fprintf(w, "  %5d  %s (first: %s)\n", s.Count, trees.Sanitize(s.Reason), trees.Sanitize(s.First))
+			fmt.Fprintf(w, "  %5d  %s (first: %s)\n", s.Count, termtext.Sanitize(s.Reason), termtext.Sanitize(s.First))
 		}
 	}
 	for _, s := range rep.Skipped {
 		if s.Unit != "entries" {
-			fmt.Fprintf(w, "skipped %d %s: %s (first: %s)\n", s.Count, s.Unit, trees.Sanitize(s.Reason), trees.Sanitize(s.First))
+			fmt.Fprintf(w, "skipped %d %s: %s (first: %s)\n", s.Count, s.Unit, termtext.Sanitize(s.Reason), termtext.Sanitize(s.First))
 		}
 	}
 	if rep.Filled > 0 {
 		fmt.Fprintf(w, "took the frame of %d reading(s) from their first equivalent variant\n", rep.Filled)
 	}
 	if len(rep.Splits) > 0 {
-		fmt.Fprintf(w, "split files: %s\n", trees.Sanitize(strings.Join(rep.Splits, ", ")))
+		fmt.Fprintf(w, "split files: %s\n", termtext.Sanitize(strings.Join(rep.Splits, ", ")))
 	}
 	if rep.Leaked > 0 {
 		fmt.Fprintf(w, "  %d pair(s) are in more than one split file: written once for each split (lavascope data check names them)\n", rep.Leaked)
@@ -165,6 +165,6 @@ func writeSkipped(w io.Writer, rep *loader.LAVAReport) {
 		fmt.Fprintf(w, "  %d pair(s) are in no split file: left out\n", rep.Unsplit)
 	}
 	if rep.Unmatched > 0 {
-		fmt.Fprintf(w, "  %d pair(s) of the split files match no imported pair (first: %s)\n", rep.Unmatched, trees.Sanitize(rep.UnmatchedAt))
+		fmt.Fprintf(w, "  %d pair(s) of the split files match no imported pair (first: %s)\n", rep.Unmatched, termtext.Sanitize(rep.UnmatchedAt))
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/lavascope/lavascope/internal/termtext"
+	"github.com/lavascope/lavascope/loader"
 )
 
 func main() {
@@ -19,6 +22,7 @@ func main() {
 
 // run executes the command line and maps errors to exit statuses, so that every
 // failure reaches the user as one message on stderr rather than a stack trace.
+// Messages quote files and manifests, hence the sanitiser.
 func run(args []string) int {
 	root := newRootCmd()
 	root.SetArgs(args)
@@ -29,11 +33,11 @@ func run(args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "lavascope:", ee.err)
+			fmt.Fprintln(os.Stderr, "lavascope:", termtext.Lines(ee.err.Error()))
 		}
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "lavascope:", err)
+	fmt.Fprintln(os.Stderr, "lavascope:", termtext.Lines(err.Error()))
 	return 1
 }
 
@@ -51,6 +55,16 @@ func (e *exitError) Error() string {
 }
 
 func (e *exitError) Unwrap() error { return e.err }
+
+// inputExit gives an error that a manifest's content caused, found after the
+// manifest was read (an image that does not decode), the exit status of bad
+// input.
+func inputExit(err error) error {
+	if _, ok := errors.AsType[*loader.Error](err); ok {
+		return withExit(2, err)
+	}
+	return err
+}
 
 // withExit wraps err so that the process exits with code; nil stays nil.
 func withExit(code int, err error) error {

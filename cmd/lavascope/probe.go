@@ -12,6 +12,7 @@ import (
 
 	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/demo"
+	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/torch"
@@ -26,7 +27,7 @@ The score is the percentage of readings that are.`
 
 type probeFlags struct {
 	pair, split, reading, style string
-	asJSON, scores              bool
+	asJSON, scores, outside     bool
 	chunk                       int
 }
 
@@ -71,6 +72,7 @@ and --data demo name the embedded model and its synthetic test split.`,
 		config.AddFlags(cmd.Flags(), "checkpoint", "data")
 		fs := cmd.Flags()
 		fs.StringVar(&f.pair, "pair", "", "probe the pair with this id (searched in every split)")
+		fs.BoolVar(&f.outside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
 		fs.StringVar(&f.split, "split", loader.SplitTest, "without --pair, probe every pair of this split: train, val or test")
 		fs.StringVar(&f.reading, "reading", "", "with --pair, list one reading's structures: a, b, ... (default: every reading)")
 		fs.StringVar(&f.style, "style", trees.StylePaper.String(), "linearization the text encoder reads: paper, ptb or nopos")
@@ -117,7 +119,7 @@ func runProbe(cmd *cobra.Command, a *app, f probeFlags) error {
 	)
 	if f.pair != "" {
 		var p loader.Pair
-		if data, idx, p, err = probePair(a.cfg.Data, f.pair); err != nil {
+		if data, idx, p, err = probePair(a.cfg.Data, f.pair, loader.Options{AllowOutside: f.outside}); err != nil {
 			return withExit(2, err)
 		}
 		if reading, err = parseReading(f.reading, &p); err != nil {
@@ -128,7 +130,7 @@ func runProbe(cmd *cobra.Command, a *app, f probeFlags) error {
 			rep.Glosses = append(rep.Glosses, r.Gloss)
 		}
 	} else {
-		if data, err = evalSplit(a.cfg.Data, f.split); err != nil {
+		if data, err = evalSplit(a.cfg.Data, f.split, loader.Options{AllowOutside: f.outside}); err != nil {
 			return withExit(2, err)
 		}
 		rep.Split = f.split
@@ -166,7 +168,7 @@ func runProbe(cmd *cobra.Command, a *app, f probeFlags) error {
 
 // probePair finds the pair with id in --data. The demo's pairs are found
 // from their ids; a manifest's are searched.
-func probePair(data, id string) (model.Split, []int, loader.Pair, error) {
+func probePair(data, id string, opts loader.Options) (model.Split, []int, loader.Pair, error) {
 	if data == demo.Name {
 		for _, name := range loader.Splits {
 			s, err := demo.Split(name)
@@ -180,7 +182,7 @@ func probePair(data, id string) (model.Split, []int, loader.Pair, error) {
 		}
 		return nil, nil, loader.Pair{}, fmt.Errorf("demo has no pair %q (ids look like pp-00009, adj-00019, vp-00029)", id)
 	}
-	s, idx, err := explainPairs(data, "all", id, 1)
+	s, idx, err := explainPairs(data, "all", id, 1, opts)
 	if err != nil {
 		return nil, nil, loader.Pair{}, err
 	}
@@ -208,7 +210,7 @@ func parseReading(s string, p *loader.Pair) (int, error) {
 			return r, nil
 		}
 	}
-	return 0, fmt.Errorf("--reading %q: pair %s has readings %s", s, trees.Sanitize(p.ID), strings.Join(names, ", "))
+	return 0, fmt.Errorf("--reading %q: pair %s has readings %s", s, termtext.Sanitize(p.ID), strings.Join(names, ", "))
 }
 
 // describeMove says what a structure moved, in the sentence's words.
@@ -234,13 +236,13 @@ func quoteWords(c trees.Constituent, words []string) string {
 
 // writeProbePair prints each reading's structures, highest margin first.
 func writeProbePair(w io.Writer, r *probeReport) {
-	fmt.Fprintf(w, "%s (%s): %s\ncheckpoint %s, %s linearization\n", r.Pair, trees.Sanitize(familyOf(r)), trees.Sanitize(r.Sentence), r.Checkpoint, r.Style)
+	fmt.Fprintf(w, "%s (%s): %s\ncheckpoint %s, %s linearization\n", r.Pair, termtext.Sanitize(familyOf(r)), termtext.Sanitize(r.Sentence), r.Checkpoint, r.Style)
 	for _, rp := range r.Probes {
 		n := len(r.Glosses)
 		own := readingName(rp.Reading)
 		gloss := ""
 		if rp.Reading < n && r.Glosses[rp.Reading] != "" {
-			gloss = " (" + trees.Sanitize(r.Glosses[rp.Reading]) + ")"
+			gloss = " (" + termtext.Sanitize(r.Glosses[rp.Reading]) + ")"
 		}
 		verdict := "not discriminated"
 		if rp.Discriminated {
@@ -288,7 +290,7 @@ func writeProbeSplit(w io.Writer, r *probeReport) {
 	labels := []string{"All"}
 	tallies := []model.ProbeTally{r.ProbeTally}
 	for _, f := range r.Families {
-		labels = append(labels, "  "+trees.Sanitize(f.Family))
+		labels = append(labels, "  "+termtext.Sanitize(f.Family))
 		tallies = append(tallies, f.ProbeTally)
 	}
 	width := len("Family")

@@ -33,6 +33,7 @@ type trainFlags struct {
 	progress                    string
 	recipe                      string
 	freezeVision                bool
+	allowOutside                bool
 }
 
 func init() {
@@ -124,6 +125,7 @@ sentences), which also sets the config's vocabulary size and special ids.
 		fs.StringVar(&f.o.Out, "out", "", "run folder: best/, last/ and log.jsonl")
 		fs.BoolVar(&f.o.Resume, "resume", false, "continue the run in --out from last/")
 		fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines or none")
+		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
 		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
@@ -180,7 +182,7 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	if saved != nil && !fs.Changed("data") && saved.Data.Source != "" {
 		data = saved.Data.Source
 	}
-	train, val, dataName, err := trainSplits(data)
+	train, val, dataName, err := trainSplits(data, loader.Options{AllowOutside: f.allowOutside})
 	if err != nil {
 		return withExit(2, err)
 	}
@@ -263,7 +265,7 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 		return nil
 	}
 	if err != nil {
-		return err
+		return inputExit(err)
 	}
 	writeTrainSummary(cmd.OutOrStdout(), f.o.Out, res)
 	return nil
@@ -416,7 +418,7 @@ func resumeFlags(fs *pflag.FlagSet, f *trainFlags) (*model.TrainState, error) {
 }
 
 // trainSplits opens the train and val splits of --data.
-func trainSplits(data string) (train, val model.Split, name string, err error) {
+func trainSplits(data string, opts loader.Options) (train, val model.Split, name string, err error) {
 	if data == demo.Name {
 		tr, err := demo.Split(loader.SplitTrain)
 		if err != nil {
@@ -428,7 +430,7 @@ func trainSplits(data string) (train, val model.Split, name string, err error) {
 		}
 		return tr, va, "the demo's synthetic pairs", nil
 	}
-	ds, err := loader.Load(data, loader.Options{})
+	ds, err := loader.Load(data, opts)
 	if err != nil {
 		return nil, nil, "", err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -320,10 +321,10 @@ func diffJSON(d *trees.TreeDiff, la, lb *trees.Linear, ua, ub []int) any {
 
 func writeDiff(w io.Writer, d *trees.TreeDiff, la, lb *trees.Linear, ua, ub []int) error {
 	site := func(c trees.Constituent) string {
-		return fmt.Sprintf("%s[%d,%d)", trees.Sanitize(c.Label), c.Start, c.End)
+		return fmt.Sprintf("%s[%d,%d)", termtext.Sanitize(c.Label), c.Start, c.End)
 	}
 	span := func(c trees.Constituent) string {
-		return fmt.Sprintf("%s %q", site(c), trees.Sanitize(strings.Join(d.Words[c.Start:c.End], " ")))
+		return fmt.Sprintf("%s %q", site(c), termtext.Sanitize(strings.Join(d.Words[c.Start:c.End], " ")))
 	}
 	list := func(cs []trees.Constituent) string {
 		if len(cs) == 0 {
@@ -336,7 +337,7 @@ func writeDiff(w io.Writer, d *trees.TreeDiff, la, lb *trees.Linear, ua, ub []in
 		return strings.Join(s, ", ")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "words      %s\n", trees.Sanitize(strings.Join(d.Words, " ")))
+	fmt.Fprintf(&b, "words      %s\n", termtext.Sanitize(strings.Join(d.Words, " ")))
 	if d.Equal() {
 		b.WriteString("the trees are the same\n")
 	} else {
@@ -354,7 +355,7 @@ func writeDiff(w io.Writer, d *trees.TreeDiff, la, lb *trees.Linear, ua, ub []in
 		l         *trees.Linear
 		unmatched []int
 	}{{"A", la, ua}, {"B", lb, ub}} {
-		text := trees.Sanitize(side.l.Text)
+		text := termtext.Sanitize(side.l.Text)
 		fmt.Fprintf(&b, "%s  %s\n", side.name, text)
 		if len(side.unmatched) > 0 && text == side.l.Text {
 			fmt.Fprintf(&b, "   %s\n", markParts(side.l, side.unmatched))
