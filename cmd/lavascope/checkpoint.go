@@ -14,10 +14,10 @@ import (
 // name the flag and argument the user gave.
 func openTokenizer(flag, arg string) (dir string, tok *model.Tokenizer, err error) {
 	if dir, err = demo.ResolveCheckpoint(arg); err != nil {
-		return "", nil, withExit(2, err)
+		return "", nil, withExit(exitUsage, err)
 	}
 	if tok, err = model.LoadTokenizer(dir); err != nil {
-		return "", nil, withExit(2, fmt.Errorf("%s %s: %w", flag, arg, err))
+		return "", nil, withExit(exitUsage, fmt.Errorf("%s %s: %w", flag, arg, err))
 	}
 	return dir, tok, nil
 }
@@ -32,7 +32,7 @@ func loadModel(a *app, stderr io.Writer, dir string) (w *torch.Worker, m *model.
 	}
 	if err := w.Do(func() (err error) { m, err = model.Load(dir, model.Options{Device: dev}); return err }); err != nil {
 		w.Close()
-		return nil, nil, nil, withExit(2, err)
+		return nil, nil, nil, withExit(exitUsage, err)
 	}
 	return w, m, func() {
 		w.Do(m.Close)

@@ -75,7 +75,6 @@ that lie inside their image. --check-images also decodes every image.
 	config.AddFlags(cmd.Flags(), "data")
 	cmd.Flags().BoolVar(&opts.CheckImages, "check-images", false, "decode every image, not only check that it exists")
 	cmd.Flags().BoolVar(&opts.AllowOutside, "allow-outside", false, "accept image paths outside the manifest's folder")
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 	return cmd
 }
 
@@ -117,7 +116,6 @@ func dataStatsCmd(a *app) *cobra.Command {
 	}
 	config.AddFlags(cmd.Flags(), "data")
 	cmd.Flags().BoolVar(&allowOutside, "allow-outside", false, "accept image paths outside the manifest's folder")
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 	return cmd
 }
 

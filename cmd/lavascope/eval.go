@@ -99,7 +99,6 @@ demo name the embedded model and its synthetic test split.`,
 		cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 		cmd.Flags().BoolVar(&scores, "scores", false, "with --json, add every reading's logits and outcome")
 		cmd.Flags().IntVar(&chunk, "chunk-pairs", 16, "pairs per forward pass (speed and memory only)")
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
 }

@@ -87,7 +87,6 @@ when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 		fs.BoolVar(&f.metrics, "metrics", true, "compute the faithfulness metrics")
 		fs.IntVar(&f.batch, "batch-pairs", 8, "pairs per forward and backward pass (speed and memory only)")
 		fs.StringVar(&f.show, "show", "", "also print each figure in the terminal: auto, sixel, kitty or blocks")
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
 }

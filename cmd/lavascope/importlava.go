@@ -88,7 +88,6 @@ When the file does not fit, the error lists the keys its entries have.`,
 		f.StringVar(&opts.Split, "split", loader.SplitTest, "split of every pair without a split field: train, val, test, or auto (8:1:1 by sentence)")
 		f.BoolVar(&opts.CopyImages, "copy-images", false, "copy frames outside the manifest's folder into its images/")
 		f.BoolVar(&opts.AllowOutside, "allow-outside", false, "write image paths that leave the manifest's folder")
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
 }

@@ -53,7 +53,7 @@ With no subcommand it opens the explorer on the embedded demo.`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.loader.Load(a.cfgFile, cmd.Flags())
 			if err != nil {
-				return withExit(2, err)
+				return withExit(exitUsage, err)
 			}
 			a.cfg = cfg
 			return nil
@@ -67,6 +67,7 @@ With no subcommand it opens the explorer on the embedded demo.`,
 	for _, f := range commandFactories {
 		root.AddCommand(f(a))
 	}
+	usageErrors(root)
 	return root
 }
 

@@ -104,7 +104,6 @@ sentences), which also sets the config's vocabulary size and special ids.
 		fs.StringVar(&f.o.Out, "out", "", "run folder: best/, last/ and log.jsonl")
 		fs.BoolVar(&f.o.Resume, "resume", false, "continue the run in --out from last/")
 		fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines or none")
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
 }
