@@ -34,7 +34,9 @@ type Config struct {
 	Data string
 	// Graphics is how images reach the terminal: auto, sixel, kitty, blocks or none.
 	Graphics string
-	// Colormap names the heatmap colours: jet, viridis, turbo or diverging.
+	// Colormap names the heatmap colours: jet, viridis, turbo or rdbu, the
+	// names the explorer shows and exports write ("diverging", rdbu's
+	// older name here, is read as rdbu).
 	Colormap string
 	// Method is the relevance method: chefer, rollout, attention or gradattn.
 	Method string
@@ -56,6 +58,9 @@ type key struct {
 	usage   string
 	check   func(string) error
 	persist bool // offered as a flag on every command
+	// aliases maps older names of a value to the one used everywhere now;
+	// Load returns the latter.
+	aliases map[string]string
 }
 
 var (
@@ -90,7 +95,7 @@ var keys = []key{
 	{name: "checkpoint", def: "demo", usage: "CLIP checkpoint: HF folder, HF cache model id, or demo"},
 	{name: "data", def: "demo", usage: "pair manifest (JSONL) or demo"},
 	{name: "graphics", def: "auto", usage: "terminal graphics: auto, sixel, kitty, blocks or none", check: oneOf("auto", "sixel", "kitty", "blocks", "none"), persist: true},
-	{name: "colormap", def: "jet", usage: "heatmap colormap: jet, viridis, turbo or diverging", check: oneOf("jet", "viridis", "turbo", "diverging")},
+	{name: "colormap", def: "jet", usage: "heatmap colormap: jet, viridis, turbo or rdbu", check: oneOf("jet", "viridis", "turbo", "rdbu"), aliases: map[string]string{"diverging": "rdbu"}},
 	{name: "method", def: "chefer", usage: "relevance method: chefer, rollout, attention or gradattn", check: oneOf("chefer", "rollout", "attention", "gradattn")},
 	{name: "start_layer", def: "last", usage: "first layer of the relevance rule: last, all or a number", check: matches(layerPat, "last, all or a layer number")},
 	{name: "cuda_graphs", def: "auto", usage: "explanations and fine-tuning steps replayed from CUDA graphs: auto (where the GPU and the shim have them) or off", check: oneOf("auto", "off")},
@@ -231,6 +236,9 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 		}
 		if f, ok := setByFlag(fs, k.name); ok {
 			val = f.Value.String()
+		}
+		if s, ok := val.(string); ok && k.aliases[s] != "" {
+			val = k.aliases[s]
 		}
 		raw[k.name] = val
 	}

@@ -123,11 +123,7 @@ func parseExplainFlags(a *app, f explainFlags) (explainSettings, error) {
 	if st.style, err = trees.ParseStyle(f.style); err != nil {
 		return st, fmt.Errorf("--style: %w", err)
 	}
-	name := a.cfg.Colormap
-	if name == "diverging" {
-		name = explain.RdBu.Name()
-	}
-	if st.cmap, err = explain.ColormapNamed(name); err != nil {
+	if st.cmap, err = explain.ColormapNamed(a.cfg.Colormap); err != nil {
 		return st, fmt.Errorf("--colormap: %w", err)
 	}
 	if f.show != "" {
