@@ -188,3 +188,24 @@ func TestMethodAndGraphicsVocabulary(t *testing.T) {
 		t.Errorf("--graphics help names %v, the modes are %v", help, modes)
 	}
 }
+
+// TestStartLayerVocabulary: the start layer is called so on the screen, as
+// in the help (l), the --start-layer flag and the export's start_layer,
+// with the same values.
+func TestStartLayerVocabulary(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, options{w: 160, h: 48, exportDir: dir})
+	h.keys("enter")
+	for _, layer := range []string{"last", "all"} {
+		if words := statusWords(h.view()); !slices.Contains(words, "start layer "+layer) {
+			t.Errorf("start layer %s: the status line shows %v", layer, words)
+		}
+		if doc := exported(t, h, dir); doc["start_layer"] != layer {
+			t.Errorf("start layer %s: the export says %v", layer, doc["start_layer"])
+		}
+		h.keys("l")
+	}
+	if !strings.Contains(ansi.Strip(h.view()), "l start layer") {
+		t.Errorf("the hint bar does not call l the start layer:\n%s", ansi.Strip(h.view()))
+	}
+}
