@@ -78,7 +78,7 @@ func usageErrors(root *cobra.Command) {
 	root.Args = unknownCommand
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
-		c.SuggestionsMinimumDistance = 2 // cobra's own default, which it sets only on its own path
+		c.SuggestionsMinimumDistance = 2 // cobra applies this default only in its own unknown-command check
 		if c.HasSubCommands() && !c.Runnable() {
 			c.Args = unknownCommand
 			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
