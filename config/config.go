@@ -40,7 +40,9 @@ type Config struct {
 	Data string
 	// Graphics is how images reach the terminal: auto, sixel, kitty, blocks or none.
 	Graphics string
-	// Colormap names the heatmap colours: jet, viridis, turbo or diverging.
+	// Colormap names the heatmap colours: jet, viridis, turbo or rdbu, the
+	// names the explorer shows and exports write ("diverging", rdbu's
+	// older name here, is read as rdbu).
 	Colormap string
 	// Method is the relevance method: chefer, rollout, attention or gradattn.
 	Method string
@@ -65,6 +67,9 @@ type key struct {
 	usage   string
 	check   func(string) error
 	persist bool // offered as a flag on every command
+	// aliases maps older names of a value to the one used everywhere now;
+	// Load returns the latter.
+	aliases map[string]string
 }
 
 var (
@@ -102,7 +107,7 @@ var keys = []key{
 	{name: "base", def: "", usage: "config.json and tokenizer of a .pt checkpoint: HF folder or HF cache model id (default: the .pt file's folder)"},
 	{name: "data", def: "demo", usage: "pair manifest (JSONL) or demo"},
 	{name: "graphics", def: "auto", usage: "terminal graphics: auto, sixel, kitty, blocks or none", check: oneOf("auto", "sixel", "kitty", "blocks", "none"), persist: true},
-	{name: "colormap", def: "jet", usage: "heatmap colormap: jet, viridis, turbo or diverging", check: oneOf("jet", "viridis", "turbo", "diverging")},
+	{name: "colormap", def: "jet", usage: "heatmap colormap: jet, viridis, turbo or rdbu", check: oneOf("jet", "viridis", "turbo", "rdbu"), aliases: map[string]string{"diverging": "rdbu"}},
 	{name: "method", def: "chefer", usage: "relevance method: chefer, rollout, attention or gradattn", check: oneOf("chefer", "rollout", "attention", "gradattn")},
 	{name: "start_layer", def: "last", usage: "first layer of the relevance rule: last, all or a number (negative: from the end)", check: matches(layerPat, "last, all or a layer number")},
 	{name: "start_layer_text", def: "", usage: "the text encoder's first layer of the relevance rule, if not start_layer's: last, all or a number", check: matches(optLayerPat, "last, all or a layer number")},
@@ -254,6 +259,9 @@ func (l *Loader) Load(file string, fs *pflag.FlagSet) (*Config, error) {
 		}
 		if f, ok := setByFlag(fs, k.name); ok {
 			val = f.Value.String()
+		}
+		if s, ok := val.(string); ok && k.aliases[s] != "" {
+			val = k.aliases[s]
 		}
 		raw[k.name] = val
 	}

@@ -244,3 +244,45 @@ func FuzzParseWhole(f *testing.F) {
 		}
 	})
 }
+
+// TestColormapAlias: "diverging", rdbu's older name in the configuration,
+// loads as rdbu from the file, the environment and a flag, so that every
+// later reader sees the one name.
+func TestColormapAlias(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	withFlag := func(args ...string) *pflag.FlagSet {
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		AddFlags(fs, "colormap")
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return fs
+	}
+	for _, tc := range []struct {
+		name, file, env string
+		args            []string
+		want            string
+	}{
+		{name: "file", file: "colormap: diverging\n", want: "rdbu"},
+		{name: "env", env: "diverging", want: "rdbu"},
+		{name: "flag", args: []string{"--colormap", "diverging"}, want: "rdbu"},
+		{name: "canonical", file: "colormap: rdbu\n", want: "rdbu"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("LAVASCOPE_COLORMAP", tc.env)
+			}
+			file := ""
+			if tc.file != "" {
+				file = writeFile(t, tc.file)
+			}
+			cfg, err := NewLoader().Load(file, withFlag(tc.args...))
+			if err != nil || cfg.Colormap != tc.want {
+				t.Errorf("colormap %+v, %v; want %q", cfg, err, tc.want)
+			}
+		})
+	}
+	if _, err := NewLoader().Load(writeFile(t, "colormap: RdBu_r\n"), nil); err == nil || !strings.Contains(err.Error(), "jet, viridis, turbo, rdbu") {
+		t.Errorf("an unknown colormap: %v, want an error listing the names", err)
+	}
+}

@@ -75,16 +75,25 @@ func TestEvaluateChunks(t *testing.T) {
 		}
 		results = append(results, r)
 	}
+	// Other chunk sizes are other matrix shapes, which BLAS may block
+	// differently: logits agree within chunkTol, and so do outcomes, except
+	// where the reading's own logit is within chunkTol of another.
+	const chunkTol = 1e-4
 	for _, r := range results[1:] {
-		if r.Tally != results[0].Tally {
-			t.Errorf("tally %+v, with one pair a chunk %+v", r.Tally, results[0].Tally)
-		}
+		nearTie := false
 		for i, s := range r.Scores {
+			one := results[0].Scores[i]
 			for k := range s.Logits {
-				if d := math.Abs(s.Logits[k] - results[0].Scores[i].Logits[k]); d > 1e-4 {
+				if d := math.Abs(s.Logits[k] - one.Logits[k]); d > chunkTol {
 					t.Errorf("%s/%d: logit %d differs by %g between chunk sizes", s.Pair, s.Reading, k, d)
 				}
+				if k != s.Reading && math.Abs(one.Logits[k]-one.Logits[s.Reading]) <= chunkTol {
+					nearTie = true
+				}
 			}
+		}
+		if r.Tally != results[0].Tally && !nearTie {
+			t.Errorf("tally %+v, with one pair a chunk %+v", r.Tally, results[0].Tally)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -150,6 +150,7 @@ func TestAdamWStateResumesExactly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Exact: the same ops on the same values in one process.
 		if !near(va, vb, 0) {
 			t.Errorf("param %d: straight %v, resumed %v", i, va, vb)
 		}

@@ -223,6 +223,7 @@ func TestTorchEngineTextInputTies(t *testing.T) {
 	}
 	for _, s := range scores {
 		for i := range s.Logits {
+			// Exact by construction: identical texts share one row of the logits.
 			if s.Logits[i][0] != s.Logits[i][1] {
 				t.Errorf("pair %s: image %d scores the identical texts %v and %v", s.PairID, i, s.Logits[i][0], s.Logits[i][1])
 			}
@@ -464,6 +465,7 @@ func TestTorchEngineFineTune(t *testing.T) {
 	for k := range ids {
 		for i := range before[k].Logits {
 			for j := range before[k].Logits[i] {
+				// Exact: the same engine runs the same kernels on the same shapes.
 				if again[k].Logits[i][j] != before[k].Logits[i][j] {
 					t.Fatalf("pair %s: the old engine's logits changed with the fine-tune", ids[k])
 				}
@@ -492,6 +494,7 @@ func TestTorchEngineFineTune(t *testing.T) {
 	for k := range ids {
 		for i := range re[k].Logits {
 			for j := range re[k].Logits[i] {
+				// Exact: float32 weights round-trip exactly, and the kernels and shapes are the same in one process.
 				if re[k].Logits[i][j] != after[k].Logits[i][j] {
 					t.Fatalf("pair %s: reopened %s scores %v, the fine-tuned engine %v", ids[k], ck, re[k].Logits, after[k].Logits)
 				}

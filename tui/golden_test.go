@@ -86,7 +86,7 @@ func TestGoldenViews(t *testing.T) {
 		{"pair_100x30", options{w: 100, h: 30}, []string{"j", "enter"}},
 		{"pair_80x24", options{w: 80, h: 24}, []string{"enter"}},
 		{"pair_rollout_twin_viridis", options{w: 120, h: 36}, []string{"enter", "m", "t", "c"}},
-		{"pair_diverging_all_layers", options{w: 120, h: 36, colormap: "diverging"}, []string{"enter", "l", "t", "t"}},
+		{"pair_rdbu_all_layers", options{w: 120, h: 36, colormap: "rdbu"}, []string{"enter", "l", "t", "t"}},
 		{"pair_sanitised", options{w: 120, h: 36}, []string{"j", "j", "j", "j", "enter"}},
 		{"pair_scrolled", options{w: 100, h: 20}, []string{"enter", "j", "j", "j"}},
 		{"pair_sixel_blank_cells", options{w: 120, h: 36, mode: graphics.Sixel}, []string{"enter"}},

@@ -37,7 +37,8 @@ type Options struct {
 	// size in pixels for sixel; zero means graphics' default.
 	Graphics              graphics.Mode
 	CellWidth, CellHeight int
-	// Colormap is jet, viridis, turbo, or diverging (rdbu); empty is jet.
+	// Colormap is jet, viridis, turbo or rdbu (explain.ColormapNames);
+	// empty is jet.
 	Colormap string
 	// Method, StartLayer and Target are the first explanation settings;
 	// zero values mean chefer, last and own.
@@ -224,14 +225,10 @@ func New(opt Options) (*Model, error) {
 	return m, nil
 }
 
-// colormapNamed accepts the configuration's names, where the diverging map
-// is called "diverging".
+// colormapNamed is explain.ColormapNamed with jet for the empty name.
 func colormapNamed(name string) (*explain.Colormap, error) {
-	switch name {
-	case "":
+	if name == "" {
 		return explain.Jet, nil
-	case "diverging":
-		return explain.RdBu, nil
 	}
 	return explain.ColormapNamed(name)
 }

@@ -110,7 +110,7 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 			RunE: func(cmd *cobra.Command, args []string) error {
 				recs, err := bench.ReadRecordFiles(args)
 				if err != nil {
-					return withExit(2, err)
+					return withExit(exitUsage, err)
 				}
 				return bench.WriteComparison(cmd.OutOrStdout(), recs, markdown)
 			},
@@ -124,22 +124,22 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags) []bench.Work) error {
 	dt, err := torch.ParseDType(f.dtype)
 	if err != nil || !slices.Contains([]torch.DType{torch.Float32, torch.BFloat16, torch.Float16}, dt) {
-		return withExit(2, fmt.Errorf("--dtype %q: want f32, bf16 or f16", f.dtype))
+		return withExit(exitUsage, fmt.Errorf("--dtype %q: want f32, bf16 or f16", f.dtype))
 	}
 	if f.pairs < 1 {
-		return withExit(2, fmt.Errorf("--pairs %d: want at least 1", f.pairs))
+		return withExit(exitUsage, fmt.Errorf("--pairs %d: want at least 1", f.pairs))
 	}
 	for _, k := range f.batchPairs {
 		if k < 1 {
-			return withExit(2, fmt.Errorf("--batch-pairs %d: want at least 1", k))
+			return withExit(exitUsage, fmt.Errorf("--batch-pairs %d: want at least 1", k))
 		}
 	}
 	if err := f.o.Validate(); err != nil {
-		return withExit(2, fmt.Errorf("bench: %w", err))
+		return withExit(exitUsage, fmt.Errorf("bench: %w", err))
 	}
 	impl, err := torch.ParseAdamWImpl(f.adamw)
 	if err != nil {
-		return withExit(2, fmt.Errorf("--adamw: %w", err))
+		return withExit(exitUsage, fmt.Errorf("--adamw: %w", err))
 	}
 	f.o.AdamW.Impl = impl
 	ws := works(f)
@@ -160,17 +160,17 @@ func runBench(cmd *cobra.Command, a *app, f *benchFlags, works func(*benchFlags)
 	defer w.Close()
 	if f.o.Graphs {
 		if err := torch.CUDAGraphsUsable(dev); err != nil {
-			return withExit(2, fmt.Errorf("--cuda-graphs: %w", err))
+			return withExit(exitUsage, fmt.Errorf("--cuda-graphs: %w", err))
 		}
 	}
 	if f.o.TraceDir != "" {
 		// Before the timing, not after it.
 		if err := os.MkdirAll(f.o.TraceDir, 0o755); err != nil {
-			return withExit(2, fmt.Errorf("--profile-trace: %w", err))
+			return withExit(exitUsage, fmt.Errorf("--profile-trace: %w", err))
 		}
 	}
 	if f.o.Profile > 0 && !torch.ProfilerCompiled() {
-		return withExit(2, fmt.Errorf("--profile: the libtorch shim has no profiler: its headers did not compile against libtorch %s (see `make torch`'s output)", torch.Version()))
+		return withExit(exitUsage, fmt.Errorf("--profile: the libtorch shim has no profiler: its headers did not compile against libtorch %s (see `make torch`'s output)", torch.Version()))
 	}
 	var recs []bench.Record
 	err = w.Do(func() error {

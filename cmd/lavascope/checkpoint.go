@@ -22,14 +22,14 @@ import (
 // the user gave.
 func openTokenizer(flag, arg, base string, withModel bool) (loc model.Location, tok *model.Tokenizer, err error) {
 	if loc, err = demo.Locate(arg, base); err != nil {
-		return loc, nil, withExit(2, err)
+		return loc, nil, withExit(exitUsage, err)
 	}
 	load := model.LoadTokenizer
 	if withModel {
 		load = model.CheckpointTokenizer
 	}
 	if tok, err = load(loc.Dir); err != nil {
-		return loc, nil, withExit(2, fmt.Errorf("%s %s: %w", flag, arg, err))
+		return loc, nil, withExit(exitUsage, fmt.Errorf("%s %s: %w", flag, arg, err))
 	}
 	return loc, tok, nil
 }
@@ -44,7 +44,7 @@ func loadModel(a *app, stderr io.Writer, loc model.Location) (w *torch.Worker, m
 	}
 	if err := w.Do(func() (err error) { m, err = model.LoadLocation(loc, model.Options{Device: dev}); return err }); err != nil {
 		w.Close()
-		return nil, nil, nil, withExit(2, err)
+		return nil, nil, nil, withExit(exitUsage, err)
 	}
 	return w, m, func() {
 		w.Do(m.Close)
@@ -68,7 +68,7 @@ func withModel(cmd *cobra.Command, a *app, fn func(ctx context.Context, w *torch
 	defer stop()
 	if err := fn(ctx, w, m, tok); err != nil {
 		if errors.Is(err, context.Canceled) {
-			return withExit(130, errors.New("interrupted"))
+			return withExit(exitInterrupted, errors.New("interrupted"))
 		}
 		return inputExit(err)
 	}

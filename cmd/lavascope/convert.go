@@ -30,15 +30,15 @@ libtorch. An existing non-empty --out is refused unless --force.`,
 			Args:    cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				if out == "" {
-					return withExit(2, errors.New("convert needs --out DIR"))
+					return withExit(exitUsage, errors.New("convert needs --out DIR"))
 				}
 				loc, err := demo.Locate(a.cfg.Checkpoint, a.cfg.Base)
 				if err != nil {
-					return withExit(2, err)
+					return withExit(exitUsage, err)
 				}
 				n, err := model.Convert(loc, out, force)
 				if err != nil {
-					return withExit(2, err)
+					return withExit(exitUsage, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %d tensors from %s\n", out, n, loc)
 				return nil

@@ -84,7 +84,7 @@ escaped (\x1b, \u202e).
 				var err error
 				problems, err = loader.CheckLines(name, opts, func(line int, p loader.Pair) { pairs++; leaks.Add(line, &p) })
 				if err != nil {
-					return withExit(2, err)
+					return withExit(exitUsage, err)
 				}
 			}
 			for _, l := range leaks.Errors() {
@@ -104,14 +104,13 @@ escaped (\x1b, \u202e).
 				return nil
 			}
 			fmt.Fprintf(w, "%s: %d good pairs; %d problems on %d lines\n", name, pairs, len(problems), len(lines))
-			return withExit(1, fmt.Errorf("%s has %d problems", name, len(problems)))
+			return withExit(exitFailure, fmt.Errorf("%s has %d problems", name, len(problems)))
 		},
 	}
 	config.AddFlags(cmd.Flags(), "data")
 	cmd.Flags().BoolVar(&opts.CheckImages, "check-images", false, "decode every image, not only check that it exists")
 	cmd.Flags().BoolVar(&opts.AllowOutside, "allow-outside", false, "accept image paths outside the manifest's folder")
 	cmd.Flags().BoolVar(&allowLeakage, "allow-leakage", false, "report pairs and sentences in more than one split as warnings, not problems")
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 	return cmd
 }
 
@@ -137,7 +136,7 @@ func dataStatsCmd(a *app) *cobra.Command {
 				var err error
 				problems, err = loader.Check(name, loader.Options{AllowOutside: allowOutside}, func(p loader.Pair) { pairs = append(pairs, p) })
 				if err != nil {
-					return withExit(2, err)
+					return withExit(exitUsage, err)
 				}
 			}
 			writeStats(termtext.NewWriter(cmd.OutOrStdout()), name, pairs)
@@ -153,7 +152,6 @@ func dataStatsCmd(a *app) *cobra.Command {
 	}
 	config.AddFlags(cmd.Flags(), "data")
 	cmd.Flags().BoolVar(&allowOutside, "allow-outside", false, "accept image paths outside the manifest's folder")
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 	return cmd
 }
 

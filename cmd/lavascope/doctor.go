@@ -101,7 +101,7 @@ func runDoctor(a *app, w io.Writer) error {
 		}
 	}
 	if failed > 0 {
-		return withExit(1, fmt.Errorf("doctor: %d check(s) failed", failed))
+		return withExit(exitFailure, fmt.Errorf("doctor: %d check(s) failed", failed))
 	}
 	return nil
 }

@@ -148,11 +148,11 @@ whatever --dtype the model computes in.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				if inputs == "" || out == "" {
-					return withExit(2, errors.New("dump needs --inputs FILE and --out FILE"))
+					return withExit(exitUsage, errors.New("dump needs --inputs FILE and --out FILE"))
 				}
 				dt, err := torch.ParseDType(dtype)
 				if err != nil || !dt.IsFloat() {
-					return withExit(2, fmt.Errorf("--dtype %q: want f32, f16 or bf16", dtype))
+					return withExit(exitUsage, fmt.Errorf("--dtype %q: want f32, f16 or bf16", dtype))
 				}
 				w, dev, err := startTorch(a, cmd.ErrOrStderr())
 				if err != nil {
@@ -181,24 +181,24 @@ whatever --dtype the model computes in.`,
 func runDump(checkpoint, baseDir, inputs, out string, o model.Options) error {
 	loc, err := demo.Locate(checkpoint, baseDir)
 	if err != nil {
-		return withExit(2, err)
+		return withExit(exitUsage, err)
 	}
 	m, err := model.LoadLocation(loc, o)
 	if err != nil {
-		return withExit(2, err)
+		return withExit(exitUsage, err)
 	}
 	defer m.Close()
 	s := torch.NewScope()
 	defer s.Close()
 	pixels, ids, err := readDumpInputs(s, inputs)
 	if err != nil {
-		return withExit(2, err)
+		return withExit(exitUsage, err)
 	}
 	base, err := m.Forward(s, pixels, ids, model.ForwardOptions{})
 	if err != nil {
 		var ie *model.InputError
 		if errors.As(err, &ie) {
-			return withExit(2, fmt.Errorf("%s: %w", inputs, err))
+			return withExit(exitUsage, fmt.Errorf("%s: %w", inputs, err))
 		}
 		return fmt.Errorf("%s: %w", inputs, err)
 	}

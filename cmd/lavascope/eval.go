@@ -67,15 +67,15 @@ test split.`,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				st, err := trees.ParseStyle(style)
 				if err != nil {
-					return withExit(2, fmt.Errorf("--style: %w", err))
+					return withExit(exitUsage, fmt.Errorf("--style: %w", err))
 				}
 				st, err = model.InputStyle(input, st)
 				if err != nil {
-					return withExit(2, fmt.Errorf("--input: %w", err))
+					return withExit(exitUsage, fmt.Errorf("--input: %w", err))
 				}
 				data, err := evalSplit(a.cfg.Data, split, loader.Options{AllowOutside: allowOutside})
 				if err != nil {
-					return withExit(2, err)
+					return withExit(exitUsage, err)
 				}
 				var res *model.EvalResult
 				err = withModel(cmd, a, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *model.Tokenizer) (err error) {
@@ -109,7 +109,6 @@ test split.`,
 		cmd.Flags().BoolVar(&scores, "scores", false, "with --json, add every reading's logits and outcome")
 		cmd.Flags().IntVar(&chunk, "chunk-pairs", 16, "pairs per forward pass (speed and memory only)")
 		cmd.Flags().BoolVar(&allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
 }

@@ -94,7 +94,6 @@ when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 		fs.IntVar(&f.batch, "batch-pairs", 8, "pairs per forward and backward pass (speed and memory only)")
 		fs.StringVar(&f.show, "show", "", "also print each figure in the terminal: auto, sixel, kitty or blocks")
 		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
 }
@@ -141,11 +140,7 @@ func parseExplainFlags(a *app, f explainFlags) (explainSettings, error) {
 	if st.style, err = trees.ParseStyle(f.style); err != nil {
 		return st, fmt.Errorf("--style: %w", err)
 	}
-	name := a.cfg.Colormap
-	if name == "diverging" {
-		name = explain.RdBu.Name()
-	}
-	if st.cmap, err = explain.ColormapNamed(name); err != nil {
+	if st.cmap, err = explain.ColormapNamed(a.cfg.Colormap); err != nil {
 		return st, fmt.Errorf("--colormap: %w", err)
 	}
 	if f.show != "" {
@@ -166,18 +161,18 @@ func parseExplainFlags(a *app, f explainFlags) (explainSettings, error) {
 func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	st, err := parseExplainFlags(a, f)
 	if err != nil {
-		return withExit(2, err)
+		return withExit(exitUsage, err)
 	}
 	split, idx, err := explainPairs(a.cfg.Data, f.split, f.pair, f.limit, loader.Options{AllowOutside: f.allowOutside})
 	if err != nil {
-		return withExit(2, err)
+		return withExit(exitUsage, err)
 	}
 	loc, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, a.cfg.Base, true)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return withExit(2, fmt.Errorf("--out: %w", err))
+		return withExit(exitUsage, fmt.Errorf("--out: %w", err))
 	}
 	w, m, done, err := loadModel(a, cmd.ErrOrStderr(), loc)
 	if err != nil {
@@ -186,7 +181,7 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	defer done()
 	prep, err := model.PreprocessFor(m)
 	if err != nil {
-		return withExit(2, err)
+		return withExit(exitUsage, err)
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
@@ -197,7 +192,7 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	}
 	for lo := 0; lo < len(idx); lo += f.batch {
 		if err := ctx.Err(); err != nil {
-			return withExit(130, errors.New("interrupted"))
+			return withExit(exitInterrupted, errors.New("interrupted"))
 		}
 		if err := run.chunk(idx[lo:min(lo+f.batch, len(idx))]); err != nil {
 			return inputExit(err)

@@ -90,7 +90,6 @@ Images are drawn with sixel, the kitty graphics protocol or half-blocks, as
 		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
 		_ = fs.MarkHidden("engine")
 		_ = fs.MarkHidden("fake-delay")
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
 	runDefault = func(a *app, cmd *cobra.Command, _ []string) error {
@@ -109,11 +108,11 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		return withExit(2, fmt.Errorf("engine %q is not available in this build (have: %s)", f.engine, strings.Join(names, ", ")))
+		return withExit(exitUsage, fmt.Errorf("engine %q is not available in this build (have: %s)", f.engine, strings.Join(names, ", ")))
 	}
 	target, err := tui.ParseTarget(f.target)
 	if err != nil {
-		return withExit(2, fmt.Errorf("--target: %w", err))
+		return withExit(exitUsage, fmt.Errorf("--target: %w", err))
 	}
 	split := f.split
 	switch split {
@@ -121,22 +120,22 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 		split = ""
 	case loader.SplitTrain, loader.SplitVal, loader.SplitTest:
 	default:
-		return withExit(2, fmt.Errorf("--split: %q is not one of train, val, test, all", f.split))
+		return withExit(exitUsage, fmt.Errorf("--split: %q is not one of train, val, test, all", f.split))
 	}
 	data, err := loadExploreData(a.cfg.Data, split, loader.Options{AllowOutside: f.allowOutside})
 	if err != nil {
-		return withExit(2, err)
+		return withExit(exitUsage, err)
 	}
 	if !term.IsTerminal(int(os.Stdin.Fd())) || !term.IsTerminal(int(os.Stdout.Fd())) {
-		return withExit(2, errors.New("the explorer needs a terminal: standard input and output are not one (over SSH use ssh -t; in scripts use lavascope eval or lavascope explain)"))
+		return withExit(exitUsage, errors.New("the explorer needs a terminal: standard input and output are not one (over SSH use ssh -t; in scripts use lavascope eval or lavascope explain)"))
 	}
 	ds := data.shown
 	if len(ds.Pairs) == 0 {
-		return withExit(2, fmt.Errorf("%s has no pairs in split %q", a.cfg.Data, f.split))
+		return withExit(exitUsage, fmt.Errorf("%s has no pairs in split %q", a.cfg.Data, f.split))
 	}
 	mode, err := graphics.ParseMode(a.cfg.Graphics)
 	if err != nil {
-		return withExit(2, err)
+		return withExit(exitUsage, err)
 	}
 	caps := graphics.Capabilities{Mode: mode}
 	switch mode {

@@ -57,18 +57,18 @@ are left out.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				if corpus == "" || out == "" {
-					return withExit(2, fmt.Errorf("--corpus and --out are both required"))
+					return withExit(exitUsage, fmt.Errorf("--corpus and --out are both required"))
 				}
 				switch triples {
 				case "split":
 				case "keep":
 					opts.KeepTriples = true
 				default:
-					return withExit(2, fmt.Errorf("--triples %q: want split or keep", triples))
+					return withExit(exitUsage, fmt.Errorf("--triples %q: want split or keep", triples))
 				}
 				if opts.SplitsDir != "" {
 					if cmd.Flags().Changed("split") {
-						return withExit(2, fmt.Errorf("--split and --splits exclude each other: the split files say each pair's split"))
+						return withExit(exitUsage, fmt.Errorf("--split and --splits exclude each other: the split files say each pair's split"))
 					}
 					opts.Split = ""
 				}
@@ -78,13 +78,13 @@ are left out.`,
 				for _, f := range fields {
 					k, v, ok := strings.Cut(f, "=")
 					if !ok || k == "" || v == "" {
-						return withExit(2, fmt.Errorf("--field %q: want FIELD=KEY, such as tree=parse", f))
+						return withExit(exitUsage, fmt.Errorf("--field %q: want FIELD=KEY, such as tree=parse", f))
 					}
 					opts.Fields[k] = v
 				}
 				pairs, rep, err := loader.ImportLAVA(opts)
 				if err != nil {
-					return withExit(2, err)
+					return withExit(exitUsage, err)
 				}
 				w := cmd.OutOrStdout()
 				layout := "readings grouped by sentence"
@@ -94,7 +94,7 @@ are left out.`,
 				fmt.Fprintf(w, "read %d entries of %s (%s): %d groups\n", rep.Entries, termtext.Sanitize(rep.File), layout, rep.Groups)
 				writeSkipped(w, &rep)
 				if len(pairs) == 0 {
-					return withExit(2, fmt.Errorf("%s: %d entries gave no pair (see above why each was skipped)", rep.File, rep.Entries))
+					return withExit(exitUsage, fmt.Errorf("%s: %d entries gave no pair (see above why each was skipped)", rep.File, rep.Entries))
 				}
 				err = loader.WriteFileAtomic(out, func(w io.Writer) error {
 					mw := loader.NewWriter(w)
@@ -131,7 +131,6 @@ are left out.`,
 		f.StringVar(&triples, "triples", "split", "a group of three readings: split (a pair of each two, as the authors) or keep (one three-way pair)")
 		f.BoolVar(&opts.CopyImages, "copy-images", false, "copy frames outside the manifest's folder into its images/")
 		f.BoolVar(&opts.AllowOutside, "allow-outside", false, "write image paths that leave the manifest's folder")
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
 }

@@ -36,23 +36,23 @@ weights on every machine.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				if cfgArg == "" || out == "" {
-					return withExit(2, errors.New("init needs --config (vit-b-32, tiny or a config.json) and --out DIR"))
+					return withExit(exitUsage, errors.New("init needs --config (vit-b-32, tiny or a config.json) and --out DIR"))
 				}
 				cfg, err := model.ConfigFromArg(cfgArg)
 				if err != nil {
-					return withExit(2, err)
+					return withExit(exitUsage, err)
 				}
 				dt, err := torch.ParseDType(dtype)
 				if err != nil || !dt.IsFloat() {
-					return withExit(2, fmt.Errorf("--dtype %q: want f32, f16 or bf16", dtype))
+					return withExit(exitUsage, fmt.Errorf("--dtype %q: want f32, f16 or bf16", dtype))
 				}
 				if tokenizer != "" {
 					if tokenizer, err = model.ResolveCheckpoint(tokenizer); err != nil {
-						return withExit(2, err)
+						return withExit(exitUsage, err)
 					}
 					for _, f := range []string{"vocab.json", "merges.txt"} {
 						if _, err := os.Stat(filepath.Join(tokenizer, f)); err != nil {
-							return withExit(2, fmt.Errorf("--tokenizer %s: no %s", tokenizer, f))
+							return withExit(exitUsage, fmt.Errorf("--tokenizer %s: no %s", tokenizer, f))
 						}
 					}
 				}

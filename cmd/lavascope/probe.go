@@ -79,7 +79,7 @@ and --data demo name the embedded model and its synthetic test split.`,
 		fs.BoolVar(&f.asJSON, "json", false, "print one JSON object")
 		fs.BoolVar(&f.scores, "scores", false, "with --split --json, add every reading's structures")
 		fs.IntVar(&f.chunk, "chunk-pairs", 16, "pairs per forward pass (speed and memory only)")
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
+		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(exitUsage, err) })
 		return cmd
 	})
 }
@@ -100,16 +100,16 @@ type probeReport struct {
 func runProbe(cmd *cobra.Command, a *app, f probeFlags) error {
 	st, err := trees.ParseStyle(f.style)
 	if err != nil {
-		return withExit(2, fmt.Errorf("--style: %w", err))
+		return withExit(exitUsage, fmt.Errorf("--style: %w", err))
 	}
 	if st == trees.StyleWords {
-		return withExit(2, errors.New("--style words: every structure reads the same sentence; probe paper, ptb or nopos"))
+		return withExit(exitUsage, errors.New("--style words: every structure reads the same sentence; probe paper, ptb or nopos"))
 	}
 	if f.chunk < 1 {
-		return withExit(2, fmt.Errorf("--chunk-pairs must be ≥ 1, got %d", f.chunk))
+		return withExit(exitUsage, fmt.Errorf("--chunk-pairs must be ≥ 1, got %d", f.chunk))
 	}
 	if f.reading != "" && f.pair == "" {
-		return withExit(2, errors.New("--reading needs --pair"))
+		return withExit(exitUsage, errors.New("--reading needs --pair"))
 	}
 	rep := probeReport{Checkpoint: a.cfg.Checkpoint, Data: a.cfg.Data}
 	var (
@@ -120,10 +120,10 @@ func runProbe(cmd *cobra.Command, a *app, f probeFlags) error {
 	if f.pair != "" {
 		var p loader.Pair
 		if data, idx, p, err = probePair(a.cfg.Data, f.pair, loader.Options{AllowOutside: f.outside}); err != nil {
-			return withExit(2, err)
+			return withExit(exitUsage, err)
 		}
 		if reading, err = parseReading(f.reading, &p); err != nil {
-			return withExit(2, err)
+			return withExit(exitUsage, err)
 		}
 		rep.Pair, rep.Sentence = p.ID, p.Sentence
 		for _, r := range p.Readings {
@@ -131,7 +131,7 @@ func runProbe(cmd *cobra.Command, a *app, f probeFlags) error {
 		}
 	} else {
 		if data, err = evalSplit(a.cfg.Data, f.split, loader.Options{AllowOutside: f.outside}); err != nil {
-			return withExit(2, err)
+			return withExit(exitUsage, err)
 		}
 		rep.Split = f.split
 	}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -55,7 +53,7 @@ With no subcommand it opens the explorer on the embedded demo.`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.loader.Load(a.cfgFile, cmd.Flags())
 			if err != nil {
-				return withExit(2, err)
+				return withExit(exitUsage, err)
 			}
 			a.cfg = cfg
 			return nil
@@ -69,20 +67,7 @@ With no subcommand it opens the explorer on the embedded demo.`,
 	for _, f := range commandFactories {
 		root.AddCommand(f(a))
 	}
-	// A bad flag or argument is bad input, as a bad setting is: exit 2.
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
-	root.Args = func(cmd *cobra.Command, args []string) error {
-		if len(args) == 0 {
-			return nil
-		}
-		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-		cmd.SuggestionsMinimumDistance = max(cmd.SuggestionsMinimumDistance, 2) // cobra's own default
-		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-			msg += "; did you mean " + strings.Join(s, " or ") + "?"
-		}
-		return errors.New(msg)
-	}
-	argsExit2(root)
+	usageErrors(root)
 	return root
 }
 
@@ -104,14 +89,4 @@ func init() {
 			},
 		}
 	})
-}
-
-// argsExit2 makes the argument check of cmd and its subcommands exit 2.
-func argsExit2(cmd *cobra.Command) {
-	if check := cmd.Args; check != nil {
-		cmd.Args = func(c *cobra.Command, args []string) error { return withExit(2, check(c, args)) }
-	}
-	for _, sub := range cmd.Commands() {
-		argsExit2(sub)
-	}
 }

@@ -37,17 +37,17 @@ bytes. Pairs are split train/val/test 8:1:1.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				if out == "" {
-					return withExit(2, errors.New("--out is required: the folder to write pairs.jsonl and images/ into"))
+					return withExit(exitUsage, errors.New("--out is required: the folder to write pairs.jsonl and images/ into"))
 				}
 				if pairs <= 0 {
-					return withExit(2, fmt.Errorf("--pairs must be at least 1, got %d", pairs))
+					return withExit(exitUsage, fmt.Errorf("--pairs must be at least 1, got %d", pairs))
 				}
 				if sheetPairs <= 0 {
-					return withExit(2, fmt.Errorf("--sheet-pairs must be at least 1, got %d", sheetPairs))
+					return withExit(exitUsage, fmt.Errorf("--sheet-pairs must be at least 1, got %d", sheetPairs))
 				}
 				cfg := synth.Config{Pairs: pairs, Seed: seed, Size: size}
 				if err := cfg.Validate(); err != nil {
-					return withExit(2, err)
+					return withExit(exitUsage, err)
 				}
 				n, err := synth.Write(out, cfg)
 				if err != nil {
@@ -77,7 +77,6 @@ bytes. Pairs are split train/val/test 8:1:1.`,
 		f.IntVar(&size, "size", synth.DefaultSize, "image side in pixels")
 		f.BoolVar(&sheet, "contact-sheet", false, "also write contact-sheet.png, the first pairs side by side")
 		f.IntVar(&sheetPairs, "sheet-pairs", 9, "pairs on the contact sheet")
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
 }

@@ -40,10 +40,10 @@ per text: {"text", "ids", "tokens", "offsets", "truncated"}.`,
   lavascope tokenize --tokenizer ckpt/ --json < linearized.txt`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if dir == "" {
-					return withExit(2, errors.New("--tokenizer is required: a folder with vocab.json and merges.txt, or a model id in the HF cache"))
+					return withExit(exitUsage, errors.New("--tokenizer is required: a folder with vocab.json and merges.txt, or a model id in the HF cache"))
 				}
 				if context < 0 {
-					return withExit(2, fmt.Errorf("--context must be 0 (no limit) or at least 2, got %d", context))
+					return withExit(exitUsage, fmt.Errorf("--context must be 0 (no limit) or at least 2, got %d", context))
 				}
 				_, tok, err := openTokenizer("--tokenizer", dir, "", false)
 				if err != nil {
@@ -81,7 +81,7 @@ func readTexts(cmd *cobra.Command, args []string) ([]string, error) {
 		return args, nil
 	}
 	if f, ok := cmd.InOrStdin().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return nil, withExit(2, errors.New("no texts: give them as arguments or as lines on stdin"))
+		return nil, withExit(exitUsage, errors.New("no texts: give them as arguments or as lines on stdin"))
 	}
 	var texts []string
 	sc := bufio.NewScanner(cmd.InOrStdin())

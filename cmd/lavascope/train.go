@@ -126,7 +126,6 @@ sentences), which also sets the config's vocabulary size and special ids.
 		fs.BoolVar(&f.o.Resume, "resume", false, "continue the run in --out from last/")
 		fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines or none")
 		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
-		cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(2, err) })
 		return cmd
 	})
 }
@@ -134,48 +133,48 @@ sentences), which also sets the config's vocabulary size and special ids.
 func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	fs := cmd.Flags()
 	if f.o.Out == "" {
-		return withExit(2, errors.New("train needs --out DIR, the run folder"))
+		return withExit(exitUsage, errors.New("train needs --out DIR, the run folder"))
 	}
 	switch f.progress {
 	case "auto", "bar", "lines", "none":
 	default:
-		return withExit(2, fmt.Errorf("--progress %q: want auto, bar, lines or none", f.progress))
+		return withExit(exitUsage, fmt.Errorf("--progress %q: want auto, bar, lines or none", f.progress))
 	}
 	var saved *model.TrainState
 	if f.o.Resume {
 		var err error
 		if saved, err = resumeFlags(fs, f); err != nil {
-			return withExit(2, err)
+			return withExit(exitUsage, err)
 		}
 	} else {
 		if (f.from == "") == (f.init == "") {
-			return withExit(2, errors.New("train needs exactly one of --from CKPT (fine-tune) and --init CONFIG (random weights)"))
+			return withExit(exitUsage, errors.New("train needs exactly one of --from CKPT (fine-tune) and --init CONFIG (random weights)"))
 		}
 		if f.init != "" && (f.tokenizer == "") == (f.learnVocab == 0) {
-			return withExit(2, errors.New("--init needs exactly one of --tokenizer DIR and --learn-vocab N"))
+			return withExit(exitUsage, errors.New("--init needs exactly one of --tokenizer DIR and --learn-vocab N"))
 		}
 		if f.from != "" && (f.tokenizer != "" || f.learnVocab != 0) {
-			return withExit(2, errors.New("--tokenizer and --learn-vocab go with --init; --from uses the checkpoint's tokenizer"))
+			return withExit(exitUsage, errors.New("--tokenizer and --learn-vocab go with --init; --from uses the checkpoint's tokenizer"))
 		}
 		if f.learnVocab < 0 {
-			return withExit(2, fmt.Errorf("--learn-vocab must be ≥ 1, got %d", f.learnVocab))
+			return withExit(exitUsage, fmt.Errorf("--learn-vocab must be ≥ 1, got %d", f.learnVocab))
 		}
 		if fs.Changed("epochs") && fs.Changed("steps") {
-			return withExit(2, errors.New("give --steps or --epochs, not both"))
+			return withExit(exitUsage, errors.New("give --steps or --epochs, not both"))
 		}
 		if fs.Changed("epochs") {
 			f.o.Steps = 0
 		}
 		if err := applyRecipe(fs, f); err != nil {
-			return withExit(2, err)
+			return withExit(exitUsage, err)
 		}
 		st, err := trees.ParseStyle(f.style)
 		if err != nil {
-			return withExit(2, fmt.Errorf("--style: %w", err))
+			return withExit(exitUsage, fmt.Errorf("--style: %w", err))
 		}
 		f.o.Input, f.o.Style = f.input, st
 		if _, err := model.InputStyle(f.o.Input, f.o.Style); err != nil {
-			return withExit(2, fmt.Errorf("--input: %w", err))
+			return withExit(exitUsage, fmt.Errorf("--input: %w", err))
 		}
 	}
 	data := a.cfg.Data
@@ -184,7 +183,7 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	}
 	train, val, dataName, err := trainSplits(data, loader.Options{AllowOutside: f.allowOutside})
 	if err != nil {
-		return withExit(2, err)
+		return withExit(exitUsage, err)
 	}
 	w, dev, err := startTorch(a, cmd.ErrOrStderr())
 	if err != nil {
@@ -193,7 +192,7 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	defer w.Close()
 	if f.o.Graphs {
 		if err := model.GraphsUsable(dev, f.o.AdamW.Impl); err != nil {
-			return withExit(2, fmt.Errorf("--cuda-graphs: %w", err))
+			return withExit(exitUsage, fmt.Errorf("--cuda-graphs: %w", err))
 		}
 	}
 	tf32 := a.cfg.TF32 && dev.IsCUDA()
@@ -254,7 +253,7 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 		what, dataName, train.Len(), lenOf(val), f.o.Input, f.o.BatchPairs, recipe)
 	res, err := model.Train(ctx, m, tok, train, val, f.o)
 	if errors.Is(err, model.ErrNoOptimizerState) {
-		return withExit(2, err)
+		return withExit(exitUsage, err)
 	}
 	close(progress)
 	<-done
@@ -465,12 +464,12 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 			return nil, nil, err
 		}
 		if err := w.Do(func() (err error) { m, err = model.LoadLocation(loc, o); return err }); err != nil {
-			return nil, nil, withExit(2, err)
+			return nil, nil, withExit(exitUsage, err)
 		}
 	default:
 		cfg, err := model.ConfigFromArg(f.init)
 		if err != nil {
-			return nil, nil, withExit(2, fmt.Errorf("--init: %w", err))
+			return nil, nil, withExit(exitUsage, fmt.Errorf("--init: %w", err))
 		}
 		if f.tokenizer != "" {
 			if _, tok, err = openTokenizer("--tokenizer", f.tokenizer, "", false); err != nil {
@@ -484,12 +483,12 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 			cfg.Text.BOSTokenID, cfg.Text.EOSTokenID, cfg.Text.PadTokenID = int(tok.BOS()), int(tok.EOS()), int(tok.EOS())
 		}
 		if err := w.Do(func() (err error) { m, err = model.Init(cfg, o, f.o.Seed); return err }); err != nil {
-			return nil, nil, withExit(2, err)
+			return nil, nil, withExit(exitUsage, err)
 		}
 	}
 	if err := model.CheckTokenizer(tok, m.Config()); err != nil {
 		w.Do(m.Close)
-		return nil, nil, withExit(2, err)
+		return nil, nil, withExit(exitUsage, err)
 	}
 	return m, tok, nil
 }

@@ -45,7 +45,7 @@ func newTreeShowCmd() *cobra.Command {
   lavascope tree show --layout compact --width 40 < trees.txt`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if layout != "vertical" && layout != "compact" {
-				return withExit(2, fmt.Errorf("--layout %q: want vertical or compact", layout))
+				return withExit(exitUsage, fmt.Errorf("--layout %q: want vertical or compact", layout))
 			}
 			ts, err := readTrees(cmd, args)
 			if err != nil {
@@ -108,7 +108,7 @@ and label, a word, a closing bracket), its byte range and node.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := trees.ParseStyle(style)
 			if err != nil {
-				return withExit(2, fmt.Errorf("--style: %w", err))
+				return withExit(exitUsage, fmt.Errorf("--style: %w", err))
 			}
 			ts, err := readTrees(cmd, args)
 			if err != nil {
@@ -153,18 +153,18 @@ linearization (in --style) that the other lacks, marked with ^.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := trees.ParseStyle(style)
 			if err != nil {
-				return withExit(2, fmt.Errorf("--style: %w", err))
+				return withExit(exitUsage, fmt.Errorf("--style: %w", err))
 			}
 			ts, err := readTrees(cmd, args)
 			if err != nil {
 				return err
 			}
 			if len(ts) != 2 {
-				return withExit(2, fmt.Errorf("diff compares two trees, got %d", len(ts)))
+				return withExit(exitUsage, fmt.Errorf("diff compares two trees, got %d", len(ts)))
 			}
 			d, err := trees.Diff(ts[0], ts[1])
 			if err != nil {
-				return withExit(2, err)
+				return withExit(exitUsage, err)
 			}
 			la, lb := trees.Linearize(ts[0], st), trees.Linearize(ts[1], st)
 			ua, err := d.UnmatchedParts(la)
@@ -191,7 +191,7 @@ linearization (in --style) that the other lacks, marked with ^.`,
 func readTrees(cmd *cobra.Command, args []string) ([]*trees.Node, error) {
 	if len(args) == 0 {
 		if f, ok := cmd.InOrStdin().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			return nil, withExit(2, errors.New("no trees: give them as arguments or on stdin"))
+			return nil, withExit(exitUsage, errors.New("no trees: give them as arguments or on stdin"))
 		}
 		args = []string{"-"}
 	}
@@ -207,7 +207,7 @@ func readTrees(cmd *cobra.Command, args []string) ([]*trees.Node, error) {
 		}
 		ts, err := trees.ParseAll(src)
 		if err != nil {
-			return nil, withExit(2, fmt.Errorf("%s: %w", where, err))
+			return nil, withExit(exitUsage, fmt.Errorf("%s: %w", where, err))
 		}
 		all = append(all, ts...)
 	}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// commandPaths lists the arguments that name root and every command under
+// it, nested ones such as "data check" included.
+func commandPaths(c *cobra.Command, path []string, out *[][]string) {
+	*out = append(*out, path)
+	for _, sub := range c.Commands() {
+		commandPaths(sub, append(append([]string(nil), path...), sub.Name()), out)
+	}
+}
+
+// TestUnknownFlagExitsUsage runs every registered command with a flag none
+// has: each must exit with exitUsage and name the flag.
+func TestUnknownFlagExitsUsage(t *testing.T) {
+	var paths [][]string
+	commandPaths(newRootCmd(), nil, &paths)
+	if len(paths) < 15 {
+		t.Fatalf("found only %d commands: %v", len(paths), paths)
+	}
+	// cobra adds these two when it runs, so the walk does not see them.
+	paths = append(paths, []string{"help"}, []string{"completion", "bash"})
+	for _, p := range paths {
+		t.Run(strings.Join(append([]string{"lavascope"}, p...), " "), func(t *testing.T) {
+			_, stderr, code := runCLI(t, "", append(p, "--no-such-flag")...)
+			if code != exitUsage || !strings.Contains(stderr, "--no-such-flag") {
+				t.Errorf("exit %d, want %d; stderr %q", code, exitUsage, stderr)
+			}
+		})
+	}
+}
+
+// TestBadArgumentsExitUsage: a positional argument that a command refuses,
+// or an unknown subcommand, exits with exitUsage too.
+func TestBadArgumentsExitUsage(t *testing.T) {
+	var paths [][]string
+	root := newRootCmd()
+	commandPaths(root, nil, &paths)
+	refused := 0
+	for _, p := range paths {
+		c, _, err := root.Find(p)
+		if err != nil {
+			t.Fatalf("%v: %v", p, err)
+		}
+		if c.Args == nil {
+			continue
+		}
+		// Validators are checked without running the command: some accept
+		// the argument and would then open a terminal or read stdin.
+		err = c.Args(c, []string{"no-such-arg"})
+		if err == nil {
+			continue
+		}
+		refused++
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != exitUsage {
+			t.Errorf("lavascope %s no-such-arg: %v, want an exit status of %d", strings.Join(p, " "), err, exitUsage)
+		}
+	}
+	if refused < 10 {
+		t.Errorf("only %d commands refuse an argument", refused)
+	}
+	for _, args := range [][]string{{"no-such-command"}, {"data", "chek"}, {"tree", "no-such"}, {"version", "x"}, {"data", "check", "x"}} {
+		_, stderr, code := runCLI(t, "", args...)
+		if code != exitUsage || !strings.Contains(stderr, "unknown command") {
+			t.Errorf("lavascope %s: exit %d, want %d; stderr %q", strings.Join(args, " "), code, exitUsage, stderr)
+		}
+	}
+	if _, stderr, _ := runCLI(t, "", "data", "chek"); !strings.Contains(stderr, "did you mean check?") {
+		t.Errorf("no suggestion for a misspelt subcommand: %q", stderr)
+	}
+	if stdout, _, code := runCLI(t, "", "data"); code != exitOK || !strings.Contains(stdout, "check") {
+		t.Errorf("lavascope data: exit %d, want its help and %d", code, exitOK)
+	}
+}
