@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/lavascope/lavascope/internal/atomicfile"
 )
 
 // Convert writes the checkpoint at loc (a torch.save file with its base, or
@@ -51,7 +53,7 @@ func Convert(loc Location, out string, force bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return len(tensors), WriteFileAtomic(filepath.Join(out, "config.json"), cfg)
+	return len(tensors), atomicfile.WriteBytes(filepath.Join(out, "config.json"), cfg)
 }
 
 // checkEmptyDir refuses a folder that exists and holds anything.

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/lavascope/lavascope/internal/atomicfile"
 )
 
 // TextConfig is HF's CLIPTextConfig.
@@ -490,7 +492,7 @@ func (c *CLIPConfig) WriteConfig(path string) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, b)
+	return atomicfile.WriteBytes(path, b)
 }
 
 // ParamSpec is one parameter of CLIPModel: its HF name and shape.

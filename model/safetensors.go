@@ -14,7 +14,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/internal/atomicfile"
 )
 
 // Safetensors (https://github.com/huggingface/safetensors): an 8-byte
@@ -493,18 +493,9 @@ func nonNil(s []int64) []int64 {
 	return s
 }
 
-// SaveSafetensors writes tensors to path atomically (see WriteFileAtomic).
+// SaveSafetensors writes tensors to path atomically (see package atomicfile).
 func SaveSafetensors(path string, tensors []Tensor, metadata map[string]string) error {
-	return loader.WriteFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, tensors, metadata) })
-}
-
-// WriteFileAtomic writes data to path as loader.WriteFileAtomic does: readers
-// see either the old file or the complete new one.
-func WriteFileAtomic(path string, data []byte) error {
-	return loader.WriteFileAtomic(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
+	return atomicfile.Write(path, func(w io.Writer) error { return WriteSafetensors(w, tensors, metadata) })
 }
 
 // Sharded checkpoints and the tensors of a checkpoint folder.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -114,7 +115,7 @@ func copyCompanions(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		if err := WriteFileAtomic(filepath.Join(dst, f), data); err != nil {
+		if err := atomicfile.WriteBytes(filepath.Join(dst, f), data); err != nil {
 			return err
 		}
 	}

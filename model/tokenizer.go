@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/lavascope/lavascope/internal/atomicfile"
 )
 
 // The CLIP tokenizer follows OpenAI's reference (simple_tokenizer.py), the
@@ -438,7 +440,7 @@ func (t *Tokenizer) Save(dir string) error {
 		fmt.Fprintf(&v, "%s: %d", key, id)
 	}
 	v.WriteString("}\n")
-	if err := WriteFileAtomic(filepath.Join(dir, "vocab.json"), v.Bytes()); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "vocab.json"), v.Bytes()); err != nil {
 		return err
 	}
 	var m bytes.Buffer
@@ -447,7 +449,7 @@ func (t *Tokenizer) Save(dir string) error {
 		m.WriteString(l)
 		m.WriteByte('\n')
 	}
-	return WriteFileAtomic(filepath.Join(dir, "merges.txt"), m.Bytes())
+	return atomicfile.WriteBytes(filepath.Join(dir, "merges.txt"), m.Bytes())
 }
 
 func jsonString(s string) (string, error) {

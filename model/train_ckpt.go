@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
@@ -369,7 +370,7 @@ func (t *trainer) writeCheckpoint(name string, optimizer bool) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(filepath.Join(tmp, trainStateFile), append(state, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(tmp, trainStateFile), append(state, '\n')); err != nil {
 		return err
 	}
 	if err := syncDir(tmp); err != nil {
@@ -534,5 +535,5 @@ func WritePreprocessConfig(dir string, p loader.PreprocessConfig) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, "preprocessor_config.json"), append(data, '\n'))
+	return atomicfile.WriteBytes(filepath.Join(dir, "preprocessor_config.json"), append(data, '\n'))
 }

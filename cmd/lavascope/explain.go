@@ -19,6 +19,7 @@ import (
 	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
@@ -563,7 +564,7 @@ func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, 
 	if err != nil {
 		return err
 	}
-	if err := loader.WriteFileAtomic(filepath.Join(r.out, base+".json"), func(w io.Writer) error {
+	if err := atomicfile.Write(filepath.Join(r.out, base+".json"), func(w io.Writer) error {
 		_, err := w.Write(append(termtext.JSON(data), '\n'))
 		return err
 	}); err != nil {
@@ -766,7 +767,7 @@ func (r *explainRun) finish() error {
 }
 
 func writeCSV(path string, rows [][]string) error {
-	return loader.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		return csv.NewWriter(w).WriteAll(rows)
 	})
 }
