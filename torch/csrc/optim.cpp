@@ -2,7 +2,7 @@
 // few multi-tensor kernels.
 //
 // torch::optim::AdamW updates one parameter at a time: about ten kernels per
-// tensor, two thousand launches per step for CLIP's ~200 tensors, which on a
+// tensor, two thousand launches per step for a model of ~200 tensors, which on a
 // GPU cost more than the arithmetic. This AdamW does PyTorch's update with
 // the _foreach_ ops on CUDA (one multi-tensor kernel per line of the update),
 // in the same order as the per-tensor code, and on the CPU with those same
