@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/lavascope/lavascope/internal/atomicfile"
+	"github.com/lavascope/lavascope/tokenizer"
 )
 
 // TextConfig is HF's CLIPTextConfig.
@@ -340,7 +341,7 @@ func (c *CLIPConfig) Validate() error {
 		max int
 	}{
 		{"projection_dim", c.ProjectionDim, width},
-		{"text_config.vocab_size", t.VocabSize, maxVocabID}, {"text_config.hidden_size", t.HiddenSize, width},
+		{"text_config.vocab_size", t.VocabSize, tokenizer.MaxVocabSize}, {"text_config.hidden_size", t.HiddenSize, width},
 		{"text_config.intermediate_size", t.IntermediateSize, 4 * width}, {"text_config.num_hidden_layers", t.NumHiddenLayers, layers},
 		{"text_config.num_attention_heads", t.NumAttentionHeads, width}, {"text_config.max_position_embeddings", t.MaxPositionEmbeddings, 1 << 20},
 		{"vision_config.hidden_size", v.HiddenSize, width}, {"vision_config.intermediate_size", v.IntermediateSize, 4 * width},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -231,7 +232,7 @@ type TrainResult struct {
 type trainer struct {
 	ctx     context.Context
 	m       *CLIP
-	tok     *Tokenizer
+	tok     *tokenizer.Tokenizer
 	train   Split
 	val     Split
 	o       TrainOptions
@@ -276,7 +277,7 @@ type trainer struct {
 // best/) and returns the result with ctx's error, so the run can be resumed.
 // The model is left with the trained weights, its parameters not requiring
 // grad. Every call on m must go through o.Worker while Train runs.
-func Train(ctx context.Context, m *CLIP, tok *Tokenizer, train, val Split, o TrainOptions) (*TrainResult, error) {
+func Train(ctx context.Context, m *CLIP, tok *tokenizer.Tokenizer, train, val Split, o TrainOptions) (*TrainResult, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -388,7 +389,7 @@ func (t *trainer) saveOptimizer(path string) error {
 	if err != nil {
 		return err
 	}
-	var out []Tensor
+	var out []safetensors.Tensor
 	for key, ten := range st {
 		kind, idx, _ := strings.Cut(key, ".")
 		i, err := strconv.Atoi(idx)
@@ -405,23 +406,23 @@ func (t *trainer) saveOptimizer(path string) error {
 			for _, x := range v {
 				data = binary.LittleEndian.AppendUint64(data, uint64(x))
 			}
-			out = append(out, Tensor{Name: name, DType: I64, Shape: []int64{int64(len(v))}, Data: data})
+			out = append(out, safetensors.Tensor{Name: name, DType: safetensors.I64, Shape: []int64{int64(len(v))}, Data: data})
 			continue
 		}
 		v, err := ten.Float32s()
 		if err != nil {
 			return fmt.Errorf("optimizer state %s: %w", name, err)
 		}
-		out = append(out, F32Tensor(name, ten.Shape(), v))
+		out = append(out, safetensors.F32Tensor(name, ten.Shape(), v))
 	}
-	return SaveSafetensors(path, out, map[string]string{"format": trainStateFormat})
+	return safetensors.Save(path, out, map[string]string{"format": trainStateFormat})
 }
 
 // loadOptimizer restores the AdamW state saved in last/. It runs on the
 // worker.
 func (t *trainer) loadOptimizer(st *TrainState) error {
 	path := filepath.Join(t.o.Out, LastDir, optimizerFile)
-	f, err := OpenSafetensors(path)
+	f, err := safetensors.Open(path)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui/graphics"
@@ -265,7 +266,7 @@ func explainPairs(data, split, id string, limit int, opts loader.Options) (model
 // explainRun holds what every chunk of pairs needs, and the rows so far.
 type explainRun struct {
 	m          *model.CLIP
-	tok        *model.Tokenizer
+	tok        *tokenizer.Tokenizer
 	prep       loader.PreprocessConfig
 	split      model.Split
 	st         explainSettings
@@ -284,7 +285,7 @@ type explainPair struct {
 	pair     loader.Pair
 	images   []image.Image
 	texts    []string
-	encs     []model.Encoding
+	encs     []tokenizer.Encoding
 	img, txt int // index of its first image and text in the chunk
 }
 
@@ -301,7 +302,7 @@ func (r *explainRun) chunk(idx []int) error {
 	ctxLen := r.m.Config().Text.MaxPositionEmbeddings
 	var pairs []*explainPair
 	var pix []float32
-	var encs []model.Encoding
+	var encs []tokenizer.Encoding
 	size := r.m.Config().Vision.ImageSize
 	for _, i := range idx {
 		p, err := r.split.Pair(i)
