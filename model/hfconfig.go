@@ -1,8 +1,9 @@
 // Package model is CLIP as Hugging Face transformers defines it: the
-// configuration (config.json), the weights by HF names (safetensors, sharded or
-// not), checkpoint folders and the HF cache, the CLIP BPE tokenizer, and the
-// vision and text encoders with attention capture, loss, training and
-// evaluation on package torch. What HF's CLIPModel.from_pretrained reads,
+// configuration (config.json), the weights by HF names (safetensors files,
+// sharded or not, read by package safetensors, or a torch.save file),
+// checkpoint folders and the HF cache, and the vision and text encoders with
+// attention capture, loss, training and evaluation on package torch; the
+// tokenizer is package tokenizer. What HF's CLIPModel.from_pretrained reads,
 // lavascope reads; what lavascope writes, HF reads back.
 package model
 
