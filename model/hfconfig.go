@@ -379,7 +379,8 @@ func (c *CLIPConfig) Validate() error {
 	}
 	// Each key within its bound still multiplies to petabytes (hidden size
 	// 65536 over 1024 layers): without this, a model was allocated tensor
-	// by tensor until the allocator failed, 71 s later.
+	// by tensor until the allocator failed, after a long wait
+	// (docs/performance.md, "Figures behind comments").
 	if n := c.NumParams(); n > MaxParams {
 		return fmt.Errorf("the config describes %.3g parameters (%s in float32), more than lavascope's limit of %.3g (%s): the largest CLIP, ViT-bigG/14, has 2.5e9",
 			n, gigabytes(4*n), float64(MaxParams), gigabytes(4*MaxParams))

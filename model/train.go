@@ -57,8 +57,9 @@ type TrainOptions struct {
 	Freeze Freeze
 	// OptimizerAtEnd writes the optimizer state into last/ only when this
 	// run ends (its last step, StopAfter, or a cancelled context), not at
-	// every evaluation: for ViT-B/32 it is about 1.2 GB. A run killed in
-	// between leaves a last/ that cannot be resumed exactly.
+	// every evaluation, since AdamW's two moments are twice the model's
+	// size. A run killed in between leaves a last/ that cannot be resumed
+	// exactly.
 	OptimizerAtEnd bool
 	// Recipe names the recipe the settings came from (TrainRecipes), for
 	// the record; it changes nothing by itself.

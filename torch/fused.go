@@ -7,9 +7,11 @@ import (
 
 // Fused ops: work that would take hundreds of calls through the binding,
 // done in one: a stack of pre-LN transformer encoder layers, with or
-// without its attention captured, and gradient-weighted attention rollout. On a GPU a small op costs more in the binding (a few µs per
-// call) than on the device, so a forward pass built of single ops is bound
-// by the host; these keep the same ATen calls but cross into C++ once.
+// without its attention captured, and gradient-weighted attention rollout.
+// On a GPU a small op costs more in the binding than on the device
+// (docs/performance.md gives the cost per call), so a forward pass built of
+// single ops is bound by the host; these keep the same ATen calls but cross
+// into C++ once.
 
 var (
 	opPreLNEncoder        = newOp("preln_encoder")
