@@ -1,6 +1,7 @@
 // Package atomicfile writes files so that readers see either the old file or
-// the complete new one, and a crash leaves no half-written file: every file
-// lavascope writes (manifests, images, checkpoints, reports) goes through it.
+// the complete new one, and a crash leaves no half-written file: manifests,
+// images, checkpoints, exports and reports go through it (the training log,
+// which is appended to, does not).
 package atomicfile
 
 import (
