@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -152,7 +153,7 @@ type encodedBatch struct {
 // batcher turns pairs into encoded batches.
 type batcher struct {
 	split   Split
-	tok     *Tokenizer
+	tok     *tokenizer.Tokenizer
 	style   trees.Style
 	prep    loader.PreprocessConfig
 	context int
@@ -166,7 +167,7 @@ type batcher struct {
 // an item, readings of a pair next to each other.
 func (b *batcher) encode(idx []int) (*encodedBatch, error) {
 	eb := &encodedBatch{pairs: idx}
-	var encs []Encoding
+	var encs []tokenizer.Encoding
 	for _, i := range idx {
 		p, err := b.split.Pair(i)
 		if err != nil {

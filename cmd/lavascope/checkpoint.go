@@ -12,6 +12,7 @@ import (
 
 	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -20,11 +21,11 @@ import (
 // its tokenizer, checked against the checkpoint's model when withModel
 // (model.CheckpointTokenizer); errors exit 2 and name the flag and argument
 // the user gave.
-func openTokenizer(flag, arg, base string, withModel bool) (loc model.Location, tok *model.Tokenizer, err error) {
+func openTokenizer(flag, arg, base string, withModel bool) (loc model.Location, tok *tokenizer.Tokenizer, err error) {
 	if loc, err = demo.Locate(arg, base); err != nil {
 		return loc, nil, withExit(exitUsage, err)
 	}
-	load := model.LoadTokenizer
+	load := tokenizer.Load
 	if withModel {
 		load = model.CheckpointTokenizer
 	}
@@ -54,7 +55,7 @@ func loadModel(a *app, stderr io.Writer, loc model.Location) (w *torch.Worker, m
 
 // withModel loads --checkpoint (openTokenizer, loadModel) and runs fn with
 // a context that Ctrl-C cancels; a run so cancelled exits 130.
-func withModel(cmd *cobra.Command, a *app, fn func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *model.Tokenizer) error) error {
+func withModel(cmd *cobra.Command, a *app, fn func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer) error) error {
 	loc, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, a.cfg.Base, true)
 	if err != nil {
 		return err

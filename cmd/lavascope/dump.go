@@ -12,6 +12,7 @@ import (
 	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -71,7 +72,7 @@ func (d *dumpRun) put(name string, t *torch.Tensor) error {
 // write saves the outputs: floating-point tensors as F32 (the dtype of the
 // reference files), integer ones as I64.
 func (d *dumpRun) write(path string, meta map[string]string) error {
-	ts := make([]model.Tensor, 0, len(d.names))
+	ts := make([]safetensors.Tensor, 0, len(d.names))
 	for _, name := range d.names {
 		t := d.tensors[name]
 		shape := t.Shape()
@@ -80,16 +81,16 @@ func (d *dumpRun) write(path string, meta map[string]string) error {
 			if err != nil {
 				return fmt.Errorf("dump: output %s: %w", name, err)
 			}
-			ts = append(ts, model.F32Tensor(name, shape, v))
+			ts = append(ts, safetensors.F32Tensor(name, shape, v))
 			continue
 		}
 		data, err := t.To(torch.CPU, torch.Int64).Bytes()
 		if err != nil {
 			return fmt.Errorf("dump: output %s: %w", name, err)
 		}
-		ts = append(ts, model.Tensor{Name: name, DType: model.I64, Shape: shape, Data: data})
+		ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.I64, Shape: shape, Data: data})
 	}
-	return model.SaveSafetensors(path, ts, meta)
+	return safetensors.Save(path, ts, meta)
 }
 
 // startTorch loads the libtorch shim and starts the worker that runs every
@@ -238,7 +239,7 @@ func runDump(checkpoint, baseDir, inputs, out string, o model.Options) error {
 // readDumpInputs reads pixel_values (any float dtype, as float32) and
 // input_ids (any integer dtype, as int64) from a safetensors file.
 func readDumpInputs(s *torch.Scope, path string) (pixels, ids *torch.Tensor, err error) {
-	st, err := model.OpenSafetensors(path)
+	st, err := safetensors.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -78,7 +79,7 @@ test split.`,
 					return withExit(exitUsage, err)
 				}
 				var res *model.EvalResult
-				err = withModel(cmd, a, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *model.Tokenizer) (err error) {
+				err = withModel(cmd, a, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer) (err error) {
 					res, err = model.Evaluate(ctx, m, tok, data, model.EvalOptions{Style: st, ChunkPairs: chunk, Worker: w, Retrieval: true})
 					return err
 				})

@@ -34,8 +34,8 @@ type exploreData struct {
 // in the background.
 type engineOpener func(a *app, data exploreData, flags exploreFlags) func(context.Context) (tui.Engine, error)
 
-// engineOpeners are the engines --engine can name. The libtorch engine
-// registers itself as "torch" from the file that builds it.
+// engineOpeners are the engines --engine can name: "fake" here, and
+// "torch", the libtorch engine, which explore_torch.go adds.
 var engineOpeners = map[string]engineOpener{
 	"fake": func(_ *app, data exploreData, f exploreFlags) func(context.Context) (tui.Engine, error) {
 		return func(context.Context) (tui.Engine, error) {

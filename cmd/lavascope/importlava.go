@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 )
@@ -96,7 +97,7 @@ are left out.`,
 				if len(pairs) == 0 {
 					return withExit(exitUsage, fmt.Errorf("%s: %d entries gave no pair (see above why each was skipped)", rep.File, rep.Entries))
 				}
-				err = loader.WriteFileAtomic(out, func(w io.Writer) error {
+				err = atomicfile.Write(out, func(w io.Writer) error {
 					mw := loader.NewWriter(w)
 					for i := range pairs {
 						if err := mw.Write(&pairs[i]); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -140,7 +141,7 @@ func runProbe(cmd *cobra.Command, a *app, f probeFlags) error {
 		rep.Pairs = data.Len()
 	}
 	var res *model.ProbeResult
-	err = withModel(cmd, a, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *model.Tokenizer) (err error) {
+	err = withModel(cmd, a, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer) (err error) {
 		res, err = model.Probe(ctx, m, tok, data, idx, model.EvalOptions{Style: st, ChunkPairs: f.chunk, Worker: w})
 		return err
 	})

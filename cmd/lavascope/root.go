@@ -71,8 +71,8 @@ With no subcommand it opens the explorer on the embedded demo.`,
 	return root
 }
 
-// runDefault is what the bare command does. It is replaced by the explorer on the
-// embedded demo once that exists; until then it points at doctor.
+// runDefault is what the bare command does: explore.go's init replaces this
+// value with the explorer on the embedded demo before any command runs.
 var runDefault = func(a *app, cmd *cobra.Command, _ []string) error {
 	fmt.Fprintln(cmd.OutOrStdout(), "lavascope", buildVersion())
 	return cmd.Help()

@@ -20,6 +20,7 @@ import (
 	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -441,10 +442,10 @@ func trainSplits(data string, opts loader.Options) (train, val model.Split, name
 }
 
 // trainModel loads or initialises the model to train, with its tokenizer.
-func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train model.Split, dev torch.Device) (*model.CLIP, *model.Tokenizer, error) {
+func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train model.Split, dev torch.Device) (*model.CLIP, *tokenizer.Tokenizer, error) {
 	o := model.Options{Device: dev}
 	var m *model.CLIP
-	var tok *model.Tokenizer
+	var tok *tokenizer.Tokenizer
 	switch {
 	case saved != nil:
 		last := filepath.Join(f.o.Out, model.LastDir)
@@ -495,7 +496,7 @@ func trainModel(w *torch.Worker, f *trainFlags, saved *model.TrainState, train m
 
 // learnVocab learns the BPE vocabulary of --learn-vocab from the training
 // pairs' trees, in the style of the run, and their sentences.
-func learnVocab(train model.Split, style trees.Style, merges int) (*model.Tokenizer, error) {
+func learnVocab(train model.Split, style trees.Style, merges int) (*tokenizer.Tokenizer, error) {
 	var texts []string
 	for i := range train.Len() {
 		p, err := train.Pair(i)
@@ -510,7 +511,7 @@ func learnVocab(train model.Split, style trees.Style, merges int) (*model.Tokeni
 			texts = append(texts, ts...)
 		}
 	}
-	return model.LearnBPE(texts, merges, 2)
+	return tokenizer.LearnBPE(texts, merges, 2)
 }
 
 // commandLine is the command as given, rebuilt from the flags that were
