@@ -1,4 +1,8 @@
-package tui
+// Package torchengine is the explorer's [tui.Engine] over a CLIP model run by
+// libtorch: it scores and explains pairs
+// and fine-tunes with model.Train. The explorer never imports it; the
+// command opens an engine and hands it to tui as a tui.Engine.
+package torchengine
 
 import (
 	"container/list"
@@ -18,10 +22,11 @@ import (
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
+	"github.com/lavascope/lavascope/tui"
 )
 
-// TorchOptions say what OpenTorch opens.
-type TorchOptions struct {
+// Options say what Open opens.
+type Options struct {
 	// Checkpoint is "demo" (the embedded demo model), a Hugging Face CLIP
 	// folder, a model id in the Hugging Face cache, or a torch.save file.
 	Checkpoint string
@@ -60,13 +65,13 @@ type TorchOptions struct {
 	RunDir string
 }
 
-// TorchEngine is the Engine over a CLIP model run by libtorch. Every torch
+// TorchEngine is the tui.Engine over a CLIP model run by libtorch. Every torch
 // call of the engine, and of the engines its fine-tunes return, runs on one
 // torch.Worker, which serialises them; a call waiting for the worker still
 // returns as soon as its context is done.
 type TorchEngine struct {
 	rt   *torchRuntime
-	info EngineInfo
+	info tui.EngineInfo
 	// loc is the checkpoint the weights came from.
 	loc  model.Location
 	tok  *model.Tokenizer
@@ -75,7 +80,7 @@ type TorchEngine struct {
 	prepKey     string
 	textContext int
 	imageSize   int
-	opt         TorchOptions
+	opt         Options
 	byID        map[string]*loader.Pair
 	scoreBatch  int
 
@@ -166,10 +171,10 @@ func (rt *torchRuntime) doWait(ctx context.Context, f func() error) error {
 	})
 }
 
-// OpenTorch loads libtorch and the checkpoint and returns an engine over
+// Open loads libtorch and the checkpoint and returns an engine over
 // the pairs of o.Data. A missing shim gives torch.Load's error, which
 // names the command that builds it.
-func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
+func Open(ctx context.Context, o Options) (*TorchEngine, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -237,7 +242,7 @@ func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
 // newTorchEngine makes an engine over the checkpoint at loc, loading its
 // weights unless m holds them already. On error it frees m but leaves rt's
 // reference to the caller.
-func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name string, loc model.Location, style trees.Style, m *model.CLIP) (*TorchEngine, error) {
+func newTorchEngine(ctx context.Context, rt *torchRuntime, o Options, name string, loc model.Location, style trees.Style, m *model.CLIP) (*TorchEngine, error) {
 	e := &TorchEngine{rt: rt, loc: loc, opt: o, scoreBatch: scoreBatchPairs, m: m, statics: newStaticCache(rt.dev, !o.NoGraphs)}
 	fail := func(err error) (*TorchEngine, error) {
 		if e.m != nil {
@@ -269,7 +274,7 @@ func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name 
 	for i := range o.Data.Pairs {
 		e.byID[o.Data.Pairs[i].ID] = &o.Data.Pairs[i]
 	}
-	e.info = EngineInfo{
+	e.info = tui.EngineInfo{
 		Checkpoint: name,
 		Device:     rt.dev.String(),
 		Runtime:    "libtorch " + torch.Version(),
@@ -302,8 +307,8 @@ func checkpointStyle(dir string) (trees.Style, error) {
 	return style, nil
 }
 
-// Info implements Engine.
-func (e *TorchEngine) Info() EngineInfo { return e.info }
+// Info implements tui.Engine.
+func (e *TorchEngine) Info() tui.EngineInfo { return e.info }
 
 // Close implements Engine: it waits for the fine-tunes started from the
 // engine to end (cancel them first), frees the weights and, with the last
@@ -361,11 +366,11 @@ func (e *TorchEngine) pixels(p *loader.Pair, r int) ([]float32, error) {
 	return px, nil
 }
 
-// Score implements Engine. Each forward pass takes up to 32 pairs: every
+// Score implements tui.Engine. Each forward pass takes up to 32 pairs: every
 // image of the batch against every distinct text of the batch, of which
 // each pair reads its own block.
-func (e *TorchEngine) Score(ctx context.Context, ids []string) ([]Score, error) {
-	out := make([]Score, 0, len(ids))
+func (e *TorchEngine) Score(ctx context.Context, ids []string) ([]tui.Score, error) {
+	out := make([]tui.Score, 0, len(ids))
 	for lo := 0; lo < len(ids); lo += e.scoreBatch {
 		s, err := e.scoreBatchOf(ctx, ids[lo:min(lo+e.scoreBatch, len(ids))])
 		if err != nil {
@@ -376,7 +381,7 @@ func (e *TorchEngine) Score(ctx context.Context, ids []string) ([]Score, error) 
 	return out, nil
 }
 
-func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]Score, error) {
+func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]tui.Score, error) {
 	type placed struct {
 		id         string
 		rows, cols []int
@@ -459,7 +464,7 @@ func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]Score, 
 		}
 		return nil, fmt.Errorf("score: %w", err)
 	}
-	out := make([]Score, len(pairs))
+	out := make([]tui.Score, len(pairs))
 	for k, pl := range pairs {
 		n := len(pl.rows)
 		logits := make([][]float64, n)
@@ -469,19 +474,19 @@ func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]Score, 
 				logits[i][j] = float64(lpi[pl.cols[i]*len(encs)+pl.rows[j]])
 			}
 		}
-		if out[k], err = NewScore(pl.id, logits); err != nil {
+		if out[k], err = tui.NewScore(pl.id, logits); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// Explain implements Engine with explain.Explain: one forward with the
+// Explain implements tui.Engine with explain.Explain: one forward with the
 // attention captured and, for the gradient methods, one backward per round
 // of targets that share no image or text. On a GPU with CUDA graphs, the
 // targets that fit one round are explained by a graph captured for that
 // kind of request (explain.Static), replayed pair after pair.
-func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explanation, error) {
+func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui.Explanation, error) {
 	began := time.Now()
 	method, err := explain.ParseMethod(string(req.Method))
 	if err != nil {
@@ -499,7 +504,7 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 			return nil, fmt.Errorf("start_layer_text: %w", err)
 		}
 	}
-	if req.Target < TargetOwn || req.Target > TargetAll {
+	if req.Target < tui.TargetOwn || req.Target > tui.TargetAll {
 		return nil, fmt.Errorf("unknown target %v", req.Target)
 	}
 	p, err := e.pair(req.PairID)
@@ -536,7 +541,7 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 		// The patch map shown beside reading j is that of the image its
 		// target scores it against: its own, except for twin.
 		images[j] = j
-		if req.Target == TargetTwin {
+		if req.Target == tui.TargetTwin {
 			images[j] = targets[j][0].Image
 		}
 	}
@@ -574,22 +579,22 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 		}
 		return nil, fmt.Errorf("explain pair %s: %w", p.ID, err)
 	}
-	out := &Explanation{Request: req, Checkpoint: e.info.Checkpoint, Readings: make([]ReadingRelevance, n)}
+	out := &tui.Explanation{Request: req, Checkpoint: e.info.Checkpoint, Readings: make([]tui.ReadingRelevance, n)}
 	for j := range n {
 		tr, im := res[j].Text(j), res[j].Image(images[j])
 		if tr == nil || im == nil {
 			return nil, fmt.Errorf("explain pair %s: no relevance for reading %d", p.ID, j)
 		}
-		toks := make([]Token, len(encs[j].IDs))
+		toks := make([]tui.Token, len(encs[j].IDs))
 		for k, id := range encs[j].IDs {
 			off := encs[j].Offsets[k]
-			toks[k] = Token{Text: e.tokenText(id), Start: off[0], End: off[1], Relevance: float64(tr.Raw[k])}
+			toks[k] = tui.Token{Text: e.tokenText(id), Start: off[0], End: off[1], Relevance: float64(tr.Raw[k])}
 		}
 		grid, err := explain.NewGrid(im.Grid, im.Grid, im.Raw)
 		if err != nil {
 			return nil, fmt.Errorf("explain pair %s reading %d: %w", p.ID, j, err)
 		}
-		out.Readings[j] = ReadingRelevance{Text: texts[j], Tokens: toks, Image: images[j], Cells: req.Target.Cells(j, n), Patches: grid}
+		out.Readings[j] = tui.ReadingRelevance{Text: texts[j], Tokens: toks, Image: images[j], Cells: req.Target.Cells(j, n), Patches: grid}
 	}
 	out.Elapsed = prepared + work
 	return out, nil
@@ -604,13 +609,13 @@ func (e *TorchEngine) tokenText(id int32) string {
 	return e.tok.Decode([]int32{id})
 }
 
-// FineTune implements Engine with model.Train on a copy of the weights,
+// FineTune implements tui.Engine with model.Train on a copy of the weights,
 // loaded again from the checkpoint folder. The run is written to a folder
-// of its own under TorchOptions.RunDir (log.jsonl, best/ and last/, both
+// of its own under Options.RunDir (log.jsonl, best/ and last/, both
 // Hugging Face checkpoints); the engine returned runs the final weights,
 // last/, and is named by that folder's path, so that `--checkpoint` can
 // open it again.
-func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progress chan<- FineTuneProgress) (Engine, error) {
+func (e *TorchEngine) FineTune(ctx context.Context, opt tui.FineTuneOptions, progress chan<- tui.FineTuneProgress) (tui.Engine, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
@@ -666,7 +671,7 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progres
 		m, err = model.LoadLocation(e.loc, model.Options{Device: e.rt.dev})
 		return err
 	})
-	fail := func(err error) (Engine, error) {
+	fail := func(err error) (tui.Engine, error) {
 		if m != nil {
 			_ = e.rt.w.Do(m.Close)
 		}
@@ -686,7 +691,7 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progres
 	go func() {
 		defer close(forwarded)
 		for p := range reports {
-			fp := FineTuneProgress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, ValStep: p.ValStep,
+			fp := tui.FineTuneProgress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, ValStep: p.ValStep,
 				ValAccuracy: p.ValAccuracy, ItemsPerSec: p.ItemsPerSec, Elapsed: p.Elapsed}
 			select {
 			case progress <- fp:

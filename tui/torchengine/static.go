@@ -1,9 +1,10 @@
-package tui
+package torchengine
 
 import (
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/torch"
+	"github.com/lavascope/lavascope/tui"
 )
 
 // staticKey is a kind of explanation request: the work of a CUDA graph.
@@ -11,7 +12,7 @@ type staticKey struct {
 	readings         int
 	method           explain.Method
 	start, textStart explain.StartLayer
-	target           Target
+	target           tui.Target
 }
 
 // maxStatics bounds the captured graphs: each keeps the memory of one
