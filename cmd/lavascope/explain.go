@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -22,6 +21,8 @@ import (
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/pipeline"
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui/graphics"
@@ -463,91 +464,26 @@ func shiftBoxes(boxes []loader.Box, min image.Point) []loader.Box {
 	return out
 }
 
-// explainDoc is the JSON written per reading.
-type explainDoc struct {
-	Pair       string            `json:"pair"`
-	Reading    int               `json:"reading"`
-	Sentence   string            `json:"sentence"`
-	Ambiguity  string            `json:"ambiguity,omitempty"`
-	Tree       string            `json:"tree"`
-	Gloss      string            `json:"gloss,omitempty"`
-	Text       string            `json:"text"`
-	Checkpoint string            `json:"checkpoint"`
-	Method     explain.Method    `json:"method"`
-	StartLayer string            `json:"start_layer"`
-	Target     string            `json:"target"`
-	Cells      [][2]int          `json:"cells"`
-	Logit      float64           `json:"logit"`
-	Logits     []float64         `json:"logits"`
-	Correct    bool              `json:"correct"`
-	Truncated  bool              `json:"truncated,omitempty"`
-	Tokens     []explainToken    `json:"tokens"`
-	Nodes      []trees.NodeScore `json:"nodes"`
-	Words      []trees.WordScore `json:"words"`
-	Unassigned float64           `json:"unassigned"`
-	Images     []explainImage    `json:"images"`
-	Figure     string            `json:"figure"`
-	Metrics    *explain.Metrics  `json:"metrics,omitempty"`
-
-	// StartLayerText is the text encoder's start layer, when it differs.
-	StartLayerText string `json:"start_layer_text,omitempty"`
-}
-
-type explainToken struct {
-	Token string `json:"token"`
-	Start int    `json:"start"`
-	End   int    `json:"end"`
-	// Relevance is the method's value; Normalized its share of the tokens
-	// between start and end of text (0 for those two).
-	Relevance  float32 `json:"relevance"`
-	Normalized float32 `json:"normalized"`
-}
-
-type explainImage struct {
-	Image      int       `json:"image"`
-	File       string    `json:"file,omitempty"`
-	Grid       int       `json:"grid"`
-	Relevance  []float32 `json:"relevance"`
-	Normalized []float32 `json:"normalized"`
-}
-
-// write saves reading j of ep: figure, JSON, and its CSV row.
+// write saves reading j of ep: figure, report, and its CSV row.
 func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, logits []float64, nt int) error {
 	p := &ep.pair
-	rd := &p.Readings[j]
 	n := len(p.Readings)
-	t := ep.txt + j
-	doc := explainDoc{
-		Pair: p.ID, Reading: j, Sentence: p.Sentence, Ambiguity: p.Ambiguity, Tree: rd.Tree, Gloss: rd.Gloss,
-		Text: ep.texts[j], Checkpoint: r.checkpoint, Method: r.st.method, Target: r.st.target,
-		Logit: drawn.Logit, Truncated: ep.encs[j].Truncated,
-	}
-	doc.StartLayer = "-"
-	if r.st.method == explain.Chefer {
-		doc.StartLayer = r.st.start.String()
-		if r.st.textStart != nil {
-			doc.StartLayerText = r.st.textStart.String()
-		}
+	x := pipeline.Explained{Pair: p, J: j, Text: ep.texts[j], Enc: ep.encs[j], Row: ep.txt + j, Result: &drawn}
+	for i := range n {
+		x.Cols = append(x.Cols, ep.img+i)
+		x.Logits = append(x.Logits, logits[(ep.img+i)*nt+ep.txt+j])
 	}
 	for _, c := range drawn.Target {
-		doc.Cells = append(doc.Cells, [2]int{c.Image - ep.img, c.Text - ep.txt})
+		x.Cells = append(x.Cells, [2]int{c.Image - ep.img, c.Text - ep.txt})
 	}
-	for i := range n {
-		doc.Logits = append(doc.Logits, logits[(ep.img+i)*nt+t])
+	doc, err := x.Report(r.tok, r.settings(), r.st.style)
+	if err != nil {
+		return err
 	}
 	ownL, twinL := doc.Logits[j], doc.Logits[(j+1)%n]
-	doc.Correct = ownL > twinL
-	for i, l := range doc.Logits {
-		if i != j && l >= ownL {
-			doc.Correct = false
-		}
-	}
-	if err := r.tokens(&doc, ep, j, drawn.Text(t)); err != nil {
-		return fmt.Errorf("pair %s reading %d: %w", p.ID, j, err)
-	}
 	base := loader.FileName(p.ID) + "-r" + strconv.Itoa(j)
 	doc.Figure = base + ".png"
-	fig, err := r.figure(ep, j, &drawn, &doc)
+	fig, err := r.figure(ep, j, &drawn)
 	if err != nil {
 		return fmt.Errorf("pair %s reading %d: %w", p.ID, j, err)
 	}
@@ -559,14 +495,7 @@ func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, 
 		doc.Metrics = &r.all[len(r.rows)]
 		row.m = doc.Metrics
 	}
-	data, err := json.MarshalIndent(doc, "", " ")
-	if err != nil {
-		return err
-	}
-	if err := loader.WriteFileAtomic(filepath.Join(r.out, base+".json"), func(w io.Writer) error {
-		_, err := w.Write(append(termtext.JSON(data), '\n'))
-		return err
-	}); err != nil {
+	if err := loader.WriteFileAtomic(filepath.Join(r.out, base+".json"), doc.Write); err != nil {
 		return err
 	}
 	r.rows = append(r.rows, row)
@@ -589,41 +518,15 @@ func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, 
 	return nil
 }
 
-// tokens fills the token, node and word relevance of doc. Node and word
-// relevance gather the normalised token relevance through trees.Align.
-func (r *explainRun) tokens(doc *explainDoc, ep *explainPair, j int, tr *explain.TextRelevance) error {
-	enc := ep.encs[j]
-	vals := make([]float64, len(enc.IDs))
-	for k, id := range enc.IDs {
-		tok := explainToken{Token: r.tok.Token(id), Start: enc.Offsets[k][0], End: enc.Offsets[k][1], Relevance: tr.Raw[k]}
-		if k >= 1 && k < tr.EOT {
-			tok.Normalized = tr.Norm[k-1]
-		}
-		vals[k] = float64(tok.Normalized)
-		doc.Tokens = append(doc.Tokens, tok)
-	}
-	tree, err := trees.Parse(ep.pair.Readings[j].Tree)
-	if err != nil {
-		return err
-	}
-	lin := trees.Linearize(tree, r.st.style)
-	al, err := trees.Align(lin, enc.Offsets)
-	if err != nil {
-		return err
-	}
-	rel, err := al.Aggregate(vals)
-	if err != nil {
-		return err
-	}
-	doc.Nodes, doc.Words = rel.Scores(tree)
-	doc.Unassigned = rel.Unassigned
-	return nil
+// settings are the run's settings as its reports write them.
+func (r *explainRun) settings() report.Settings {
+	return report.Settings{Checkpoint: r.checkpoint, Method: r.st.method, Start: r.st.start, TextStart: r.st.textStart, Target: r.st.target}
 }
 
 // figure draws the reading's own image, then each image of the target with
 // its relevance over it, and a colour bar. Images are shown as the model saw
 // them: the region of the file that the centre crop keeps.
-func (r *explainRun) figure(ep *explainPair, j int, res *explain.Result, doc *explainDoc) (image.Image, error) {
+func (r *explainRun) figure(ep *explainPair, j int, res *explain.Result) (image.Image, error) {
 	crop := func(i int) (image.Image, error) {
 		img := ep.images[i]
 		b := img.Bounds()
@@ -661,9 +564,6 @@ func (r *explainRun) figure(ep *explainPair, j int, res *explain.Result, doc *ex
 			return nil, err
 		}
 		parts = append(parts, ov)
-		doc.Images = append(doc.Images, explainImage{
-			Image: i, File: ep.pair.Readings[i].Image, Grid: im.Grid, Relevance: im.Raw, Normalized: im.Norm,
-		})
 	}
 	h := own.Bounds().Dy()
 	bar, err := explain.ColorBar(r.st.cmap, 12, max(h, 32), "low", "high")

@@ -14,6 +14,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/report"
 )
 
 // explainFixture writes synthetic pairs with 64-pixel images and an
@@ -98,14 +99,14 @@ func TestExplainCommand(t *testing.T) {
 	if len(rows) != 5 {
 		t.Fatalf("readings.csv has %d rows, want a header and 4", len(rows))
 	}
-	var doc explainDoc
+	var doc report.Reading
 	for _, row := range rows[1:] {
 		base := filepath.Join(out, row[0]+"-r"+row[1])
 		raw, err := os.ReadFile(base + ".json")
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc = explainDoc{}
+		doc = report.Reading{}
 		if err := json.Unmarshal(raw, &doc); err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +184,7 @@ func TestExplainTargetsAndMethods(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var doc explainDoc
+			var doc report.Reading
 			if err := json.Unmarshal(raw, &doc); err != nil {
 				t.Fatal(err)
 			}
