@@ -32,7 +32,9 @@ type Explained struct {
 	// sums, Result its relevance.
 	Cells  [][2]int
 	Result *explain.Result
-	// Logits[i] is the logit of the pair's image i against the text.
+	// Logits[i] is the logit of the pair's image i against the text; nil
+	// leaves them to the caller (report.Reading.SetLogits), which may have
+	// scored the pair already.
 	Logits []float64
 }
 
@@ -43,7 +45,12 @@ func (x Explained) Report(tok *model.Tokenizer, s report.Settings, style trees.S
 	fail := func(err error) (report.Reading, error) {
 		return report.Reading{}, fmt.Errorf("pair %s reading %d: %w", x.Pair.ID, x.J, err)
 	}
-	r.Cells, r.Logit, r.Logits, r.Truncated = x.Cells, x.Result.Logit, x.Logits, x.Enc.Truncated
+	r.Cells, r.Logit, r.Truncated = x.Cells, x.Result.Logit, x.Enc.Truncated
+	if x.Logits != nil {
+		if err := r.SetLogits(x.Logits); err != nil {
+			return fail(err)
+		}
+	}
 	tr := x.Result.Text(x.Row)
 	if tr == nil {
 		return fail(fmt.Errorf("no text relevance"))

@@ -48,8 +48,10 @@ type Reading struct {
 	Unassigned float64           `json:"unassigned"`
 	Images     []Image           `json:"images"`
 	// Figure is the PNG drawn beside the JSON, relative to its folder.
-	Figure  string           `json:"figure"`
-	Metrics *explain.Metrics `json:"metrics,omitempty"`
+	Figure string `json:"figure"`
+	// Colormap is the one the figure paints relevance in.
+	Colormap string           `json:"colormap,omitempty"`
+	Metrics  *explain.Metrics `json:"metrics,omitempty"`
 
 	// StartLayerText is the text encoder's start layer, when it differs.
 	StartLayerText string `json:"start_layer_text,omitempty"`
@@ -112,20 +114,27 @@ func New(p *loader.Pair, j int, text string, s Settings) Reading {
 	return r
 }
 
-// Finish derives Correct from Logits and node and word relevance from the
-// tokens' normalised relevance, gathered onto the tree linearized in style
-// through trees.Align (a token over k parts gives each 1/k).
-func (r *Reading) Finish(style trees.Style) error {
-	if r.Reading < 0 || r.Reading >= len(r.Logits) {
-		return fmt.Errorf("report: reading %d of %d logits", r.Reading, len(r.Logits))
+// SetLogits records the logits of the reading's text against the pair's
+// images and whether its own image has the strictly highest.
+func (r *Reading) SetLogits(logits []float64) error {
+	if r.Reading < 0 || r.Reading >= len(logits) {
+		return fmt.Errorf("report: reading %d of %d logits", r.Reading, len(logits))
 	}
-	own := r.Logits[r.Reading]
+	r.Logits = logits
+	own := logits[r.Reading]
 	r.Correct = true
-	for i, l := range r.Logits {
+	for i, l := range logits {
 		if i != r.Reading && l >= own {
 			r.Correct = false
 		}
 	}
+	return nil
+}
+
+// Finish derives node and word relevance from the tokens' normalised
+// relevance, gathered onto the tree linearized in style through
+// trees.Align (a token over k parts gives each 1/k).
+func (r *Reading) Finish(style trees.Style) error {
 	tree, err := trees.Parse(r.Tree)
 	if err != nil {
 		return err

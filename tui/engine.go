@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -152,6 +153,10 @@ type ReadingRelevance struct {
 	// Patches is the image relevance per patch (7×7 for ViT-B/32), as the
 	// method gives it, not normalised.
 	Patches explain.Grid
+	// Report is the reading's report as the export writes it, without the
+	// logits, which the export takes from the pair's Score, and without a
+	// figure; nil where the engine gives none (the export then fails).
+	Report *report.Reading
 }
 
 // Token is one token of a reading's text with its relevance.

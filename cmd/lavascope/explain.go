@@ -482,7 +482,7 @@ func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, 
 	}
 	ownL, twinL := doc.Logits[j], doc.Logits[(j+1)%n]
 	base := loader.FileName(p.ID) + "-r" + strconv.Itoa(j)
-	doc.Figure = base + ".png"
+	doc.Figure, doc.Colormap = base+".png", r.st.cmap.Name()
 	fig, err := r.figure(ep, j, &drawn)
 	if err != nil {
 		return fmt.Errorf("pair %s reading %d: %w", p.ID, j, err)

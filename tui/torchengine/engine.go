@@ -20,6 +20,8 @@ import (
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/pipeline"
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui"
@@ -579,6 +581,14 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 		}
 		return nil, fmt.Errorf("explain pair %s: %w", p.ID, err)
 	}
+	settings := report.Settings{Checkpoint: e.info.Checkpoint, Method: method, Start: start, Target: req.Target.String()}
+	if e.opt.StartLayerText != "" {
+		settings.TextStart = &textStart
+	}
+	cols := make([]int, n)
+	for i := range cols {
+		cols[i] = i
+	}
 	out := &tui.Explanation{Request: req, Checkpoint: e.info.Checkpoint, Readings: make([]tui.ReadingRelevance, n)}
 	for j := range n {
 		tr, im := res[j].Text(j), res[j].Image(images[j])
@@ -594,7 +604,15 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 		if err != nil {
 			return nil, fmt.Errorf("explain pair %s reading %d: %w", p.ID, j, err)
 		}
-		out.Readings[j] = tui.ReadingRelevance{Text: texts[j], Tokens: toks, Image: images[j], Cells: req.Target.Cells(j, n), Patches: grid}
+		cells := req.Target.Cells(j, n)
+		// The logits are left to the explorer, which scored the pair
+		// already: a forward pass per explanation would only repeat them.
+		x := pipeline.Explained{Pair: p, J: j, Text: texts[j], Enc: encs[j], Row: j, Cols: cols, Cells: cells, Result: &res[j]}
+		rep, err := x.Report(e.tok, settings, e.info.Style)
+		if err != nil {
+			return nil, fmt.Errorf("explain: %w", err)
+		}
+		out.Readings[j] = tui.ReadingRelevance{Text: texts[j], Tokens: toks, Image: images[j], Cells: cells, Patches: grid, Report: &rep}
 	}
 	out.Elapsed = prepared + work
 	return out, nil
