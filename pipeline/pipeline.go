@@ -1,10 +1,11 @@
-// Package pipeline is the path every front end takes from an explained
-// batch to a report: given what the model computed for a reading (its
-// encoding, the relevance of its target, the logits of its text against the
-// pair's images), it builds the report.Reading that `lavascope explain`
-// and the explorer's export both write. Package model keeps the model and
-// package explain the relevance methods; pipeline only lays their outputs
-// out, so that the two front ends give the same keys and values.
+// Package pipeline is the path the front ends take from pairs to reports:
+// it picks the pairs to explain, batches them for the model, runs the
+// relevance methods and the faithfulness metrics of package explain on
+// each batch, and lays what the model computed for a reading out as the
+// report.Reading that `lavascope explain` and the explorer's export both
+// write, with the figures and CSV summaries of an explain run. Package
+// model keeps the model and package explain the methods, metrics and
+// heatmaps; the commands keep only their flags.
 package pipeline
 
 import (
