@@ -368,9 +368,10 @@ func (e *TorchEngine) pixels(p *loader.Pair, r int) ([]float32, error) {
 	return px, nil
 }
 
-// Score implements tui.Engine. Each forward pass takes up to 32 pairs: every
-// image of the batch against every distinct text of the batch, of which
-// each pair reads its own block.
+// Score implements tui.Engine. Each forward pass takes up to 32 pairs, laid
+// out by model.Inputs as evaluation lays them out: every distinct image of
+// the batch against every distinct text, of which each pair reads its own
+// cells.
 func (e *TorchEngine) Score(ctx context.Context, ids []string) ([]tui.Score, error) {
 	out := make([]tui.Score, 0, len(ids))
 	for lo := 0; lo < len(ids); lo += e.scoreBatch {
@@ -388,15 +389,8 @@ func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]tui.Sco
 		id         string
 		rows, cols []int
 	}
-	var (
-		encs   []model.Encoding
-		length int
-		pixels []float32
-		images int
-		rowOf  = map[string]int{}
-		colOf  = map[string]int{}
-		pairs  = make([]placed, len(ids))
-	)
+	in := model.NewInputs(e.tok, e.textContext, e.pixels)
+	pairs := make([]placed, len(ids))
 	for k, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -411,53 +405,24 @@ func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]tui.Sco
 		}
 		pl := placed{id: id}
 		for r := range p.Readings {
-			// Identical texts share a row and identical images a column,
-			// so that equal inputs get equal logits by construction (text
-			// input gives both readings of a pair the same sentence).
-			row, ok := rowOf[texts[r]]
-			if !ok {
-				enc := e.tok.Encode(texts[r], e.textContext)
-				row = len(encs)
-				rowOf[texts[r]] = row
-				encs = append(encs, enc)
-				length = max(length, len(enc.IDs))
+			col, err := in.Image(p, r)
+			if err != nil {
+				return nil, err
 			}
-			key := e.opt.Data.ImagePath(&p.Readings[r])
-			col, ok := colOf[key]
-			if !ok {
-				px, err := e.pixels(p, r)
-				if err != nil {
-					return nil, err
-				}
-				col = images
-				colOf[key] = col
-				pixels = append(pixels, px...)
-				images++
-			}
-			pl.rows = append(pl.rows, row)
+			pl.rows = append(pl.rows, in.Text(texts[r]))
 			pl.cols = append(pl.cols, col)
 		}
 		pairs[k] = pl
 	}
-	tokens, err := e.tok.Pack(encs, length)
-	if err != nil {
+	if err := in.Pack(); err != nil {
 		return nil, err
 	}
-	var lpi []float32
-	err = e.rt.do(ctx, func() error {
+	var lpt []float32
+	err := e.rt.do(ctx, func() (err error) {
 		if e.closed {
 			return errEngineClosed
 		}
-		s := torch.NewScope()
-		defer s.Close()
-		size := int64(e.imageSize)
-		px := s.FromFloat32(pixels, int64(images), 3, size, size).ToDevice(e.rt.dev)
-		tx := s.FromInt64(tokens, int64(len(encs)), int64(length)).ToDevice(e.rt.dev)
-		res, err := e.m.Forward(s, px, tx, model.ForwardOptions{})
-		if err != nil {
-			return err
-		}
-		lpi, err = res.LogitsPerImage.Contiguous().Float32s()
+		lpt, err = in.Logits(e.m)
 		return err
 	})
 	if err != nil {
@@ -473,7 +438,7 @@ func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]tui.Sco
 		for i := range n {
 			logits[i] = make([]float64, n)
 			for j := range n {
-				logits[i][j] = float64(lpi[pl.cols[i]*len(encs)+pl.rows[j]])
+				logits[i][j] = float64(lpt[pl.rows[j]*in.Images()+pl.cols[i]])
 			}
 		}
 		if out[k], err = tui.NewScore(pl.id, logits); err != nil {
