@@ -459,6 +459,15 @@ func (c *Inputs) Pack() error {
 func (c *Inputs) Texts() int  { return len(c.encs) }
 func (c *Inputs) Images() int { return c.images }
 
+// Encoding is the encoding of the text of row.
+func (c *Inputs) Encoding(row int) Encoding { return c.encs[row] }
+
+// Pixels are the images, [Images,3,S,S] row-major; IDs the packed token
+// ids, [Texts,Width], after Pack.
+func (c *Inputs) Pixels() []float32 { return c.pixels }
+func (c *Inputs) IDs() []int64      { return c.ids }
+func (c *Inputs) Width() int        { return c.length }
+
 // logits runs the chunk through m in one forward pass on w: row t of the
 // result holds text t's logits against every image.
 func (c *Inputs) logits(w *torch.Worker, m *CLIP) ([]float32, error) {

@@ -483,35 +483,33 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 		return nil, err
 	}
 	n := len(p.Readings)
-	encs := make([]model.Encoding, n)
-	length := 0
-	var pixels []float32
+	in := model.NewInputs(e.tok, e.textContext, e.pixels)
+	rows, cols := make([]int, n), make([]int, n)
 	for r := range n {
-		encs[r] = e.tok.Encode(texts[r], e.textContext)
-		length = max(length, len(encs[r].IDs))
-		px, err := e.pixels(p, r)
-		if err != nil {
+		if cols[r], err = in.Image(p, r); err != nil {
 			return nil, err
 		}
-		pixels = append(pixels, px...)
+		rows[r] = in.Text(texts[r])
 	}
-	tokens, err := e.tok.Pack(encs, length)
-	if err != nil {
+	if err := in.Pack(); err != nil {
 		return nil, err
 	}
 	targets := make([]explain.Target, n)
 	images := make([]int, n)
 	for j := range n {
 		for _, c := range req.Target.Cells(j, n) {
-			targets[j] = append(targets[j], explain.Cell{Image: c[0], Text: c[1]})
+			targets[j] = append(targets[j], explain.Cell{Image: cols[c[0]], Text: rows[c[1]]})
 		}
 		// The patch map shown beside reading j is that of the image its
 		// target scores it against: its own, except for twin.
 		images[j] = j
 		if req.Target == tui.TargetTwin {
-			images[j] = targets[j][0].Image
+			images[j] = (j + 1) % n
 		}
 	}
+	// A graph is captured for one layout of the batch: texts that read
+	// alike (text input) share a row.
+	layout := fmt.Sprint(rows, cols)
 	prepared := time.Since(began)
 	var (
 		res  []explain.Result
@@ -526,10 +524,10 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 		s := torch.NewScope()
 		defer s.Close()
 		size := int64(e.imageSize)
-		px := s.FromFloat32(pixels, int64(n), 3, size, size).ToDevice(e.rt.dev)
-		tx := s.FromInt64(tokens, int64(n), int64(length)).ToDevice(e.rt.dev)
+		px := s.FromFloat32(in.Pixels(), int64(in.Images()), 3, size, size).ToDevice(e.rt.dev)
+		tx := s.FromInt64(in.IDs(), int64(in.Texts()), int64(in.Width())).ToDevice(e.rt.dev)
 		if e.statics.on {
-			key := staticKey{readings: n, method: method, start: start, textStart: textStart, target: req.Target}
+			key := staticKey{images: in.Images(), texts: in.Texts(), layout: layout, method: method, start: start, textStart: textStart, target: req.Target}
 			if st := e.statics.get(e.m, key, e.textContext, targets); st != nil {
 				var err error
 				res, err = st.Explain(px, tx)
@@ -550,19 +548,16 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 	if e.opt.StartLayerText != "" {
 		settings.TextStart = &textStart
 	}
-	cols := make([]int, n)
-	for i := range cols {
-		cols[i] = i
-	}
 	out := &tui.Explanation{Request: req, Checkpoint: e.info.Checkpoint, Readings: make([]tui.ReadingRelevance, n)}
 	for j := range n {
-		tr, im := res[j].Text(j), res[j].Image(images[j])
+		tr, im := res[j].Text(rows[j]), res[j].Image(cols[images[j]])
 		if tr == nil || im == nil {
 			return nil, fmt.Errorf("explain pair %s: no relevance for reading %d", p.ID, j)
 		}
-		toks := make([]tui.Token, len(encs[j].IDs))
-		for k, id := range encs[j].IDs {
-			off := encs[j].Offsets[k]
+		enc := in.Encoding(rows[j])
+		toks := make([]tui.Token, len(enc.IDs))
+		for k, id := range enc.IDs {
+			off := enc.Offsets[k]
 			toks[k] = tui.Token{Text: e.tokenText(id), Start: off[0], End: off[1], Relevance: float64(tr.Raw[k])}
 		}
 		grid, err := explain.NewGrid(im.Grid, im.Grid, im.Raw)
@@ -572,7 +567,7 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 		cells := req.Target.Cells(j, n)
 		// The logits are left to the explorer, which scored the pair
 		// already: a forward pass per explanation would only repeat them.
-		x := pipeline.Explained{Pair: p, J: j, Text: texts[j], Enc: encs[j], Row: j, Cols: cols, Cells: cells, Result: &res[j]}
+		x := pipeline.Explained{Pair: p, J: j, Text: texts[j], Enc: enc, Row: rows[j], Cols: cols, Cells: cells, Result: &res[j]}
 		rep, err := x.Report(e.tok, settings, e.info.Style)
 		if err != nil {
 			return nil, fmt.Errorf("explain: %w", err)

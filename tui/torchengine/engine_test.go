@@ -361,7 +361,8 @@ func TestTorchEngineExplainStatic(t *testing.T) {
 	if n := len(e.statics.entries); n != maxStatics {
 		t.Errorf("%d static explainers kept, want the cap %d", n, maxStatics)
 	}
-	if !e.statics.failed[staticKey{readings: len(p.Readings), method: explain.Chefer, start: explain.LastLayer, textStart: explain.LastLayer, target: tui.TargetAll}] {
+	n := len(p.Readings)
+	if !e.statics.failed[staticKey{images: n, texts: n, layout: "[0 1] [0 1]", method: explain.Chefer, start: explain.LastLayer, textStart: explain.LastLayer, target: tui.TargetAll}] {
 		t.Error("the all-images target, which takes two passes, is not marked as falling back")
 	}
 }
