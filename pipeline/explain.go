@@ -125,11 +125,12 @@ func NewExplainer(m *model.CLIP, tok *model.Tokenizer, prep loader.PreprocessCon
 
 // explained is one pair of a chunk, prepared for the model.
 type explained struct {
-	pair     loader.Pair
-	images   []image.Image
-	texts    []string
-	encs     []model.Encoding
-	img, txt int // index of its first image and text in the chunk
+	pair   loader.Pair
+	images []image.Image
+	texts  []string
+	// rows[j] is the batch row of reading j's text, cols[i] the batch
+	// column of image i.
+	rows, cols []int
 }
 
 // readingRow is a line of readings.csv.
@@ -140,13 +141,25 @@ type readingRow struct {
 	m               *explain.Metrics
 }
 
-// Chunk explains the pairs at indices idx of the split in one batch.
+// Chunk explains the pairs at indices idx of the split in one batch, laid
+// out by model.Inputs as evaluation and the explorer lay theirs out.
 func (r *Explainer) Chunk(idx []int) error {
-	ctxLen := r.m.Config().Text.MaxPositionEmbeddings
 	var pairs []*explained
-	var pix []float32
-	var encs []model.Encoding
-	size := r.m.Config().Vision.ImageSize
+	var cur *explained
+	// The decoded images stay for the figures and the evidence boxes.
+	in := model.NewInputs(r.tok, r.m.Config().Text.MaxPositionEmbeddings, func(p *loader.Pair, k int) ([]float32, error) {
+		rd := &p.Readings[k]
+		img, err := r.split.Image(rd)
+		if err != nil {
+			return nil, fmt.Errorf("pair %s: readings[%d].image %s: %w", p.ID, k, rd.Image, err)
+		}
+		px, err := loader.Preprocess(img, r.prep)
+		if err != nil {
+			return nil, fmt.Errorf("pair %s: readings[%d].image %s: %w", p.ID, k, rd.Image, err)
+		}
+		cur.images = append(cur.images, img)
+		return px, nil
+	})
 	for _, i := range idx {
 		p, err := r.split.Pair(i)
 		if err != nil {
@@ -155,48 +168,39 @@ func (r *Explainer) Chunk(idx []int) error {
 		if len(p.Readings) < 2 {
 			return fmt.Errorf("pair %s has %d readings; explain needs two or more", p.ID, len(p.Readings))
 		}
-		ep := &explained{pair: p, img: len(pix) / (3 * size * size), txt: len(encs)}
-		if ep.texts, err = model.ReadingTexts(&p, r.opt.Style); err != nil {
+		cur = &explained{pair: p}
+		if cur.texts, err = model.ReadingTexts(&p, r.opt.Style); err != nil {
 			return err
 		}
 		for k := range p.Readings {
-			rd := &p.Readings[k]
-			img, err := r.split.Image(rd)
+			col, err := in.Image(&cur.pair, k)
 			if err != nil {
-				return fmt.Errorf("pair %s: readings[%d].image %s: %w", p.ID, k, rd.Image, err)
+				return err
 			}
-			px, err := loader.Preprocess(img, r.prep)
-			if err != nil {
-				return fmt.Errorf("pair %s: readings[%d].image %s: %w", p.ID, k, rd.Image, err)
-			}
-			ep.images = append(ep.images, img)
-			pix = append(pix, px...)
-			enc := r.tok.Encode(ep.texts[k], ctxLen)
-			ep.encs = append(ep.encs, enc)
-			encs = append(encs, enc)
+			cur.cols = append(cur.cols, col)
+			cur.rows = append(cur.rows, in.Text(cur.texts[k]))
 		}
-		pairs = append(pairs, ep)
+		pairs = append(pairs, cur)
 	}
-	ids, err := r.tok.Pack(encs, ctxLen)
-	if err != nil {
+	if err := in.Pack(); err != nil {
 		return err
 	}
 	// The targets drawn, and each reading's own logit for the metrics.
 	var targets, own []explain.Target
 	for _, ep := range pairs {
-		n := len(ep.pair.Readings)
-		for j := range n {
-			targets = append(targets, cells(r.opt.Target, ep, j))
-			own = append(own, cells("own", ep, j))
+		for j := range ep.pair.Readings {
+			targets = append(targets, ep.target(pairCells(r.opt.Target, j, len(ep.pair.Readings))))
+			own = append(own, ep.target(pairCells("own", j, len(ep.pair.Readings))))
 		}
 	}
 	var drawn, owned []explain.Result
 	var logits []float64
-	err = r.w.Do(func() error {
+	size := int64(r.m.Config().Vision.ImageSize)
+	err := r.w.Do(func() error {
 		s := torch.NewScope()
 		defer s.Close()
-		px := s.FromFloat32(pix, int64(len(pix)/(3*size*size)), 3, int64(size), int64(size))
-		tx := s.FromInt64(ids, int64(len(encs)), int64(ctxLen))
+		px := s.FromFloat32(in.Pixels(), int64(in.Images()), 3, size, size)
+		tx := s.FromInt64(in.IDs(), int64(in.Texts()), int64(in.Width()))
 		opt := explain.Options{Method: r.opt.Method, Start: r.opt.Start, TextStart: r.opt.TextStart}
 		var err error
 		if drawn, err = explain.Explain(r.m, px, tx, targets, opt); err != nil {
@@ -226,7 +230,7 @@ func (r *Explainer) Chunk(idx []int) error {
 	k := 0
 	for _, ep := range pairs {
 		for j := range ep.pair.Readings {
-			if err := r.write(ep, j, drawn[k], owned[k], logits, len(encs)); err != nil {
+			if err := r.write(ep, in, j, drawn[k], owned[k], logits); err != nil {
 				return err
 			}
 			k++
@@ -235,20 +239,30 @@ func (r *Explainer) Chunk(idx []int) error {
 	return nil
 }
 
-// cells is the target of reading j of ep, in chunk indices.
-func cells(target string, ep *explained, j int) explain.Target {
-	n := len(ep.pair.Readings)
+// pairCells are the (image, reading) cells of a pair of n readings that
+// target sums for reading j: its own image, the next reading's (twin), or
+// every image (all).
+func pairCells(target string, j, n int) [][2]int {
 	switch target {
 	case "twin":
-		return explain.Target{{Image: ep.img + (j+1)%n, Text: ep.txt + j}}
+		return [][2]int{{(j + 1) % n, j}}
 	case "all":
-		t := make(explain.Target, n)
+		cells := make([][2]int, n)
 		for i := range n {
-			t[i] = explain.Cell{Image: ep.img + i, Text: ep.txt + j}
+			cells[i] = [2]int{i, j}
 		}
-		return t
+		return cells
 	}
-	return explain.Target{{Image: ep.img + j, Text: ep.txt + j}}
+	return [][2]int{{j, j}}
+}
+
+// target is cells of ep in batch indices.
+func (ep *explained) target(cells [][2]int) explain.Target {
+	t := make(explain.Target, len(cells))
+	for k, c := range cells {
+		t[k] = explain.Cell{Image: ep.cols[c[0]], Text: ep.rows[c[1]]}
+	}
+	return t
 }
 
 // measure computes the metrics of every reading of the chunk from its own
@@ -260,7 +274,7 @@ func (r *Explainer) measure(s *torch.Scope, px, tx *torch.Tensor, pairs []*expla
 		for j := range n {
 			res := &owned[k]
 			k++
-			ownI, twinI, t := ep.img+j, ep.img+(j+1)%n, ep.txt+j
+			ownI, twinI, t := ep.cols[j], ep.cols[(j+1)%n], ep.rows[j]
 			own, twin, ids := px.Select(0, int64(ownI)), px.Select(0, int64(twinI)), tx.Select(0, int64(t))
 			img, txt := res.Image(ownI), res.Text(t)
 			var mt explain.Metrics
@@ -309,16 +323,13 @@ func shiftBoxes(boxes []loader.Box, min image.Point) []loader.Box {
 }
 
 // write saves reading j of ep: figure, report, and its CSV row.
-func (r *Explainer) write(ep *explained, j int, drawn, owned explain.Result, logits []float64, nt int) error {
+func (r *Explainer) write(ep *explained, in *model.Inputs, j int, drawn, owned explain.Result, logits []float64) error {
 	p := &ep.pair
 	n := len(p.Readings)
-	x := Explained{Pair: p, J: j, Text: ep.texts[j], Enc: ep.encs[j], Row: ep.txt + j, Result: &drawn}
+	x := Explained{Pair: p, J: j, Text: ep.texts[j], Enc: in.Encoding(ep.rows[j]), Row: ep.rows[j], Cols: ep.cols,
+		Cells: pairCells(r.opt.Target, j, n), Result: &drawn}
 	for i := range n {
-		x.Cols = append(x.Cols, ep.img+i)
-		x.Logits = append(x.Logits, logits[(ep.img+i)*nt+ep.txt+j])
-	}
-	for _, c := range drawn.Target {
-		x.Cells = append(x.Cells, [2]int{c.Image - ep.img, c.Text - ep.txt})
+		x.Logits = append(x.Logits, logits[ep.cols[i]*in.Texts()+ep.rows[j]])
 	}
 	doc, err := x.Report(r.tok, r.settings(), r.opt.Style)
 	if err != nil {
@@ -327,7 +338,7 @@ func (r *Explainer) write(ep *explained, j int, drawn, owned explain.Result, log
 	ownL, twinL := doc.Logits[j], doc.Logits[(j+1)%n]
 	base := loader.FileName(p.ID) + "-r" + strconv.Itoa(j)
 	doc.Figure, doc.Colormap = base+".png", r.opt.Colormap.Name()
-	fig, err := r.figure(ep, j, &drawn)
+	fig, err := r.figure(ep, j, x.Cells, &drawn)
 	if err != nil {
 		return fmt.Errorf("pair %s reading %d: %w", p.ID, j, err)
 	}
@@ -370,7 +381,7 @@ func (r *Explainer) settings() report.Settings {
 // figure draws the reading's own image, then each image of the target with
 // its relevance over it, and a colour bar. Images are shown as the model saw
 // them: the region of the file that the centre crop keeps.
-func (r *Explainer) figure(ep *explained, j int, res *explain.Result) (image.Image, error) {
+func (r *Explainer) figure(ep *explained, j int, cells [][2]int, res *explain.Result) (image.Image, error) {
 	crop := func(i int) (image.Image, error) {
 		img := ep.images[i]
 		b := img.Bounds()
@@ -393,8 +404,17 @@ func (r *Explainer) figure(ep *explained, j int, res *explain.Result) (image.Ima
 		return nil, err
 	}
 	parts := []image.Image{own}
-	for _, im := range res.Images {
-		i := im.Index - ep.img
+	seen := map[int]bool{}
+	for _, c := range cells {
+		i := c[0]
+		if seen[i] {
+			continue
+		}
+		seen[i] = true
+		im := res.Image(ep.cols[i])
+		if im == nil {
+			return nil, fmt.Errorf("no relevance for image %d", i)
+		}
 		src, err := crop(i)
 		if err != nil {
 			return nil, err
