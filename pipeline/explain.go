@@ -189,8 +189,8 @@ func (r *Explainer) Chunk(idx []int) error {
 	var targets, own []explain.Target
 	for _, ep := range pairs {
 		for j := range ep.pair.Readings {
-			targets = append(targets, ep.target(pairCells(r.opt.Target, j, len(ep.pair.Readings))))
-			own = append(own, ep.target(pairCells("own", j, len(ep.pair.Readings))))
+			targets = append(targets, ep.target(report.Cells(r.opt.Target, j, len(ep.pair.Readings))))
+			own = append(own, ep.target(report.Cells("own", j, len(ep.pair.Readings))))
 		}
 	}
 	var drawn, owned []explain.Result
@@ -237,23 +237,6 @@ func (r *Explainer) Chunk(idx []int) error {
 		}
 	}
 	return nil
-}
-
-// pairCells are the (image, reading) cells of a pair of n readings that
-// target sums for reading j: its own image, the next reading's (twin), or
-// every image (all).
-func pairCells(target string, j, n int) [][2]int {
-	switch target {
-	case "twin":
-		return [][2]int{{(j + 1) % n, j}}
-	case "all":
-		cells := make([][2]int, n)
-		for i := range n {
-			cells[i] = [2]int{i, j}
-		}
-		return cells
-	}
-	return [][2]int{{j, j}}
 }
 
 // target is cells of ep in batch indices.
@@ -327,7 +310,7 @@ func (r *Explainer) write(ep *explained, in *model.Inputs, j int, drawn, owned e
 	p := &ep.pair
 	n := len(p.Readings)
 	x := Explained{Pair: p, J: j, Text: ep.texts[j], Enc: in.Encoding(ep.rows[j]), Row: ep.rows[j], Cols: ep.cols,
-		Cells: pairCells(r.opt.Target, j, n), Result: &drawn}
+		Cells: report.Cells(r.opt.Target, j, n), Result: &drawn}
 	for i := range n {
 		x.Logits = append(x.Logits, logits[ep.cols[i]*in.Texts()+ep.rows[j]])
 	}

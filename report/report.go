@@ -84,6 +84,23 @@ type Image struct {
 	Normalized []float32 `json:"normalized"`
 }
 
+// Cells are the (image, reading) cells of a pair of n readings that target
+// sums for reading j: its own image (own), the next reading's (twin), or
+// every image of the pair (all, as the reference notebook's summed one-hot).
+func Cells(target string, j, n int) [][2]int {
+	switch target {
+	case "twin":
+		return [][2]int{{(j + 1) % n, j}}
+	case "all":
+		cells := make([][2]int, n)
+		for i := range n {
+			cells[i] = [2]int{i, j}
+		}
+		return cells
+	}
+	return [][2]int{{j, j}}
+}
+
 // Settings are what was explained, as the report writes them.
 type Settings struct {
 	Checkpoint string

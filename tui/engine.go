@@ -102,20 +102,9 @@ func ParseTarget(s string) (Target, error) {
 }
 
 // Cells returns the logit cells, as (image, text) index pairs, that t means
-// for reading j of a pair of n readings. Twin is the next reading's image.
-func (t Target) Cells(j, n int) [][2]int {
-	switch t {
-	case TargetTwin:
-		return [][2]int{{(j + 1) % n, j}}
-	case TargetAll:
-		cells := make([][2]int, n)
-		for i := range n {
-			cells[i] = [2]int{i, j}
-		}
-		return cells
-	}
-	return [][2]int{{j, j}}
-}
+// for reading j of a pair of n readings, as every report names them. Twin
+// is the next reading's image.
+func (t Target) Cells(j, n int) [][2]int { return report.Cells(t.String(), j, n) }
 
 // ExplainRequest asks for the relevance of one pair.
 type ExplainRequest struct {
