@@ -395,10 +395,9 @@ type Inputs struct {
 	pixels []float32
 	images int
 
-	// textKeys are the inputs of the rows, imageKeys the SHA-256 of the
-	// columns' pixels: what makes them the same across chunks.
-	textKeys  []string
-	imageKeys [][sha256.Size]byte
+	// textKeys are the inputs of the rows: what makes them the same
+	// across chunks (an image's is the SHA-256 of its pixels, imageKey).
+	textKeys []string
 }
 
 // NewInputs starts an empty batch whose texts tok encodes to at most
@@ -442,7 +441,6 @@ func (c *Inputs) Image(p *loader.Pair, r int) (int, error) {
 	col := c.images
 	c.cols[h] = append(c.cols[h], col)
 	c.pixels = append(c.pixels, px...)
-	c.imageKeys = append(c.imageKeys, pixelKey(px))
 	c.images++
 	return col, nil
 }
@@ -557,7 +555,11 @@ func (e *splitEmbeds) add(c *Inputs, textEmb, imageEmb []float32) (rows, cols []
 	for i, k := range c.textKeys {
 		rows = append(rows, intern(e.texts, &e.textEmb, k, textEmb[i*e.dim:(i+1)*e.dim]))
 	}
-	for i, k := range c.imageKeys {
+	// The SHA-256 is taken here, not as images are added: only the
+	// retrieval over a whole split needs it.
+	n := len(c.pixels) / max(1, c.images)
+	for i := range c.images {
+		k := pixelKey(c.pixels[i*n : (i+1)*n])
 		cols = append(cols, intern(e.images, &e.imageEmb, k, imageEmb[i*e.dim:(i+1)*e.dim]))
 	}
 	return rows, cols
