@@ -296,7 +296,7 @@ type evaluator struct {
 // evalChunk is a few pairs ready for the model.
 type evalChunk struct {
 	pairs []evalPair
-	in    *chunkInputs
+	in    *Inputs
 }
 
 // evalPair locates a pair in the logits: the input of reading r is row
@@ -320,8 +320,8 @@ func (e *evaluator) chunk(b *batcher, lo, hi int) (*evalChunk, error) {
 		}
 		ep := evalPair{id: p.ID, family: family(&p)}
 		for r := range p.Readings {
-			ep.textRow = append(ep.textRow, c.in.text(texts[r]))
-			col, err := c.in.image(&p, r)
+			ep.textRow = append(ep.textRow, c.in.Text(texts[r]))
+			col, err := c.in.Image(&p, r)
 			if err != nil {
 				return nil, err
 			}
@@ -329,7 +329,7 @@ func (e *evaluator) chunk(b *batcher, lo, hi int) (*evalChunk, error) {
 		}
 		c.pairs = append(c.pairs, ep)
 	}
-	return c, c.in.pack()
+	return c, c.in.Pack()
 }
 
 // family is the pair's ambiguity family, "unknown" when it has none.
@@ -375,11 +375,17 @@ func prefetchChunks[T any](ctx context.Context, n, size int, prepare func(lo, hi
 	return ch
 }
 
-// chunkInputs are the distinct texts and images of a chunk. Identical
-// texts share a row and identical pixels a column, so that equal inputs get
-// equal logits by construction.
-type chunkInputs struct {
-	b         *batcher
+// Inputs are the distinct texts and images of a batch of pairs, laid out
+// for one forward pass: every front end that scores pairs (evaluation,
+// probing, the explorer's engine) builds its batches with them, so that
+// there is one de-duplication policy. Identical texts (by string) share a
+// row and identical pixels (by value) a column, so that equal inputs get
+// equal logits by construction (text input gives both readings of a pair
+// the same sentence; a dataset may reuse an image).
+type Inputs struct {
+	tok       *tokenizer.Tokenizer
+	context   int
+	source    func(p *loader.Pair, r int) ([]float32, error)
 	rows      map[string]int
 	encs      []tokenizer.Encoding
 	length    int
@@ -390,22 +396,25 @@ type chunkInputs struct {
 	pixels []float32
 	images int
 
-	// textKeys are the inputs of the rows, imageKeys the SHA-256 of the
-	// columns' pixels: what makes them the same across chunks.
-	textKeys  []string
-	imageKeys [][sha256.Size]byte
+	// textKeys are the inputs of the rows: what makes them the same
+	// across chunks (an image's is the SHA-256 of its pixels, imageKey).
+	textKeys []string
 }
 
-func newChunkInputs(b *batcher) *chunkInputs {
-	return &chunkInputs{b: b, rows: map[string]int{}, cols: map[uint64][]int{}}
+// NewInputs starts an empty batch whose texts tok encodes to at most
+// context tokens and whose images pixels preprocesses for the model.
+func NewInputs(tok *tokenizer.Tokenizer, context int, pixels func(p *loader.Pair, r int) ([]float32, error)) *Inputs {
+	return &Inputs{tok: tok, context: context, source: pixels, rows: map[string]int{}, cols: map[uint64][]int{}}
 }
 
-// text returns the row of text, tokenizing it on first sight.
-func (c *chunkInputs) text(text string) int {
+func newChunkInputs(b *batcher) *Inputs { return NewInputs(b.tok, b.context, b.pixels) }
+
+// Text returns the row of text, tokenizing it on first sight.
+func (c *Inputs) Text(text string) int {
 	if row, ok := c.rows[text]; ok {
 		return row
 	}
-	enc := c.b.tok.Encode(text, c.b.context)
+	enc := c.tok.Encode(text, c.context)
 	if enc.Truncated {
 		c.truncated++
 	}
@@ -417,9 +426,9 @@ func (c *chunkInputs) text(text string) int {
 	return row
 }
 
-// image returns the column of the image of reading r of p, preprocessing it.
-func (c *chunkInputs) image(p *loader.Pair, r int) (int, error) {
-	px, err := c.b.pixels(p, r)
+// Image returns the column of the image of reading r of p, preprocessing it.
+func (c *Inputs) Image(p *loader.Pair, r int) (int, error) {
+	px, err := c.source(p, r)
 	if err != nil {
 		return 0, err
 	}
@@ -433,47 +442,74 @@ func (c *chunkInputs) image(p *loader.Pair, r int) (int, error) {
 	col := c.images
 	c.cols[h] = append(c.cols[h], col)
 	c.pixels = append(c.pixels, px...)
-	c.imageKeys = append(c.imageKeys, pixelKey(px))
 	c.images++
 	return col, nil
 }
 
-// pack lays the texts out for the model; the chunk takes no more texts.
-func (c *chunkInputs) pack() error {
+// Pack lays the texts out for the model; the batch takes no more texts.
+func (c *Inputs) Pack() error {
 	var err error
-	c.ids, err = c.b.tok.Pack(c.encs, c.length)
+	c.ids, err = c.tok.Pack(c.encs, c.length)
 	return err
 }
 
+// Texts and Images are the numbers of distinct texts (rows) and images
+// (columns).
+func (c *Inputs) Texts() int  { return len(c.encs) }
+func (c *Inputs) Images() int { return c.images }
+
+// Encoding is the encoding of the text of row.
+func (c *Inputs) Encoding(row int) tokenizer.Encoding { return c.encs[row] }
+
+// Pixels are the images, [Images,3,S,S] row-major; IDs the packed token
+// ids, [Texts,Width], after Pack.
+func (c *Inputs) Pixels() []float32 { return c.pixels }
+func (c *Inputs) IDs() []int64      { return c.ids }
+func (c *Inputs) Width() int        { return c.length }
+
 // logits runs the chunk through m in one forward pass on w: row t of the
 // result holds text t's logits against every image.
-func (c *chunkInputs) logits(w *torch.Worker, m *CLIP) ([]float32, error) {
+func (c *Inputs) logits(w *torch.Worker, m *CLIP) ([]float32, error) {
 	lpt, _, _, err := c.forward(w, m, false)
+	return lpt, err
+}
+
+// Logits is logits on the calling goroutine, which must be the one that
+// runs m's torch calls.
+func (c *Inputs) Logits(m *CLIP) ([]float32, error) {
+	lpt, _, _, err := c.run(m, false)
 	return lpt, err
 }
 
 // forward is logits, with the texts' and images' embeddings ([texts,P] and
 // [images,P]) too when embeds is set.
-func (c *chunkInputs) forward(w *torch.Worker, m *CLIP, embeds bool) (lpt, textEmb, imageEmb []float32, err error) {
+func (c *Inputs) forward(w *torch.Worker, m *CLIP, embeds bool) (lpt, textEmb, imageEmb []float32, err error) {
 	err = w.Do(func() error {
-		s := torch.NewScope()
-		defer s.Close()
-		size := int64(m.cfg.Vision.ImageSize)
-		px := s.FromFloat32(c.pixels, int64(c.images), 3, size, size)
-		ids := s.FromInt64(c.ids, int64(len(c.encs)), int64(c.length))
-		out, err := m.Forward(s, px, ids, ForwardOptions{})
-		if err != nil {
-			return err
-		}
-		if lpt, err = out.LogitsPerText.Contiguous().Float32s(); err != nil || !embeds {
-			return err
-		}
-		if textEmb, err = out.Text.Embeds.Contiguous().Float32s(); err != nil {
-			return err
-		}
-		imageEmb, err = out.Image.Embeds.Contiguous().Float32s()
+		lpt, textEmb, imageEmb, err = c.run(m, embeds)
 		return err
 	})
+	return lpt, textEmb, imageEmb, err
+}
+
+func (c *Inputs) run(m *CLIP, embeds bool) (lpt, textEmb, imageEmb []float32, err error) {
+	s := torch.NewScope()
+	defer s.Close()
+	size := int64(m.cfg.Vision.ImageSize)
+	// To m's device here, as the explorer's engine always did: a no-op
+	// where the model's first op would move them anyway.
+	px := s.FromFloat32(c.pixels, int64(c.images), 3, size, size).ToDevice(m.Device())
+	ids := s.FromInt64(c.ids, int64(len(c.encs)), int64(c.length)).ToDevice(m.Device())
+	out, err := m.Forward(s, px, ids, ForwardOptions{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if lpt, err = out.LogitsPerText.Contiguous().Float32s(); err != nil || !embeds {
+		return lpt, nil, nil, err
+	}
+	if textEmb, err = out.Text.Embeds.Contiguous().Float32s(); err != nil {
+		return nil, nil, nil, err
+	}
+	imageEmb, err = out.Image.Embeds.Contiguous().Float32s()
 	return lpt, textEmb, imageEmb, err
 }
 
@@ -515,12 +551,16 @@ func newSplitEmbeds() *splitEmbeds {
 
 // add takes in a chunk's embeddings ([texts,P] and [images,P]) and returns
 // the split-wide index of each of its rows and columns.
-func (e *splitEmbeds) add(c *chunkInputs, textEmb, imageEmb []float32) (rows, cols []int) {
+func (e *splitEmbeds) add(c *Inputs, textEmb, imageEmb []float32) (rows, cols []int) {
 	e.dim = len(textEmb) / max(1, len(c.textKeys))
 	for i, k := range c.textKeys {
 		rows = append(rows, intern(e.texts, &e.textEmb, k, textEmb[i*e.dim:(i+1)*e.dim]))
 	}
-	for i, k := range c.imageKeys {
+	// The SHA-256 is taken here, not as images are added: only the
+	// retrieval over a whole split needs it.
+	n := len(c.pixels) / max(1, c.images)
+	for i := range c.images {
+		k := pixelKey(c.pixels[i*n : (i+1)*n])
 		cols = append(cols, intern(e.images, &e.imageEmb, k, imageEmb[i*e.dim:(i+1)*e.dim]))
 	}
 	return rows, cols

@@ -182,7 +182,7 @@ func Probe(ctx context.Context, m *CLIP, tok *tokenizer.Tokenizer, split Split, 
 // probeChunk is a few pairs' readings ready for the model.
 type probeChunk struct {
 	readings []*probeReading
-	in       *chunkInputs
+	in       *Inputs
 }
 
 // probeReading is a reading with its structures before scoring: structure
@@ -213,7 +213,7 @@ func prepareProbe(b *batcher, idx []int) (*probeChunk, error) {
 		}
 		var cols []int
 		for r := range p.Readings {
-			col, err := c.in.image(&p, r)
+			col, err := c.in.Image(&p, r)
 			if err != nil {
 				return nil, err
 			}
@@ -223,14 +223,14 @@ func prepareProbe(b *batcher, idx []int) (*probeChunk, error) {
 			c.readings = append(c.readings, newProbeReading(c.in, &p, ts, r, cols, b.style))
 		}
 	}
-	return c, c.in.pack()
+	return c, c.in.Pack()
 }
 
 // newProbeReading lists reading r's structures: its tree, its alternatives,
 // then the other readings' trees that are none of these. Structures that
 // read the same text as an earlier one are left out: the model cannot tell
 // them apart.
-func newProbeReading(in *chunkInputs, p *loader.Pair, ts []*trees.Node, r int, cols []int, style trees.Style) *probeReading {
+func newProbeReading(in *Inputs, p *loader.Pair, ts []*trees.Node, r int, cols []int, style trees.Style) *probeReading {
 	pr := &probeReading{rp: ReadingProbe{Pair: p.ID, Family: family(p), Reading: r, Words: ts[r].Words(), Reachable: true}, cols: cols}
 	pr.of = make([]int, len(ts))
 	texts := map[string]int{}
@@ -252,7 +252,7 @@ func newProbeReading(in *chunkInputs, p *loader.Pair, ts []*trees.Node, r int, c
 		}
 		texts[text] = len(pr.rp.Structures)
 		pr.rp.Structures = append(pr.rp.Structures, s)
-		pr.rows = append(pr.rows, in.text(text))
+		pr.rows = append(pr.rows, in.Text(text))
 	}
 	add(ts[r], nil)
 	for _, a := range trees.Reattachments(ts[r]) {

@@ -52,13 +52,13 @@ func TestProbeMatchesAlone(t *testing.T) {
 		}
 		for _, s := range rp.Structures {
 			in := newChunkInputs(b)
-			in.text(s.Text)
+			in.Text(s.Text)
 			for r := range p.Readings {
-				if _, err := in.image(&p, r); err != nil {
+				if _, err := in.Image(&p, r); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := in.pack(); err != nil {
+			if err := in.Pack(); err != nil {
 				t.Fatal(err)
 			}
 			alone, err := in.logits(w, m)

@@ -78,7 +78,7 @@ benchtime=1s
 # Quick mode: the packages whose tests exercise the GPU (NAME, or
 # NAME:REGEXP to run only the tests that match), and the tests too slow for
 # the lease (training runs that only show learning).
-QUICK_TESTS=(torch model explain bench "tui:^(TestTorchEngine|TestOpenTorch)")
+QUICK_TESTS=(torch model explain bench "tui.torchengine:^(TestTorchEngine|TestOpenTorch)")
 QUICK_SKIP='^(TestTrainLearnsTrees)$'
 test_flags=()
 if [[ $quick == 1 ]]; then

@@ -9,7 +9,8 @@
 //
 // The model side is an [Engine]: scoring, relevance and fine-tuning in plain
 // Go values, so that the explorer neither computes relevance nor touches a
-// tensor. Nothing heavy runs on the UI goroutine: the engine loads, scores,
+// tensor; the libtorch engine lives in package tui/torchengine, which
+// the command wires in, so that tui imports neither model nor torch. Nothing heavy runs on the UI goroutine: the engine loads, scores,
 // explains and trains in tea.Cmds, explanations are cached per (checkpoint,
 // pair, method, start layer, target), and once the split is scored it is
 // explained in the background with the progress in the status bar.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -101,20 +102,9 @@ func ParseTarget(s string) (Target, error) {
 }
 
 // Cells returns the logit cells, as (image, text) index pairs, that t means
-// for reading j of a pair of n readings. Twin is the next reading's image.
-func (t Target) Cells(j, n int) [][2]int {
-	switch t {
-	case TargetTwin:
-		return [][2]int{{(j + 1) % n, j}}
-	case TargetAll:
-		cells := make([][2]int, n)
-		for i := range n {
-			cells[i] = [2]int{i, j}
-		}
-		return cells
-	}
-	return [][2]int{{j, j}}
-}
+// for reading j of a pair of n readings, as every report names them. Twin
+// is the next reading's image.
+func (t Target) Cells(j, n int) [][2]int { return report.Cells(t.String(), j, n) }
 
 // ExplainRequest asks for the relevance of one pair.
 type ExplainRequest struct {
@@ -152,6 +142,10 @@ type ReadingRelevance struct {
 	// Patches is the image relevance per patch (7×7 for ViT-B/32), as the
 	// method gives it, not normalised.
 	Patches explain.Grid
+	// Report is the reading's report as the export writes it, without the
+	// logits, which the export takes from the pair's Score, and without a
+	// figure; nil where the engine gives none (the export then fails).
+	Report *report.Reading
 }
 
 // Token is one token of a reading's text with its relevance.

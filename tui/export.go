@@ -1,69 +1,24 @@
 package tui
 
 import (
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
-	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/internal/atomicfile"
-	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
-	"github.com/lavascope/lavascope/trees"
+	"github.com/lavascope/lavascope/report"
 )
 
-// exportDoc is the JSON that e writes beside the PNG.
-type exportDoc struct {
-	Pair       string          `json:"pair"`
-	Sentence   string          `json:"sentence"`
-	Ambiguity  string          `json:"ambiguity,omitempty"`
-	Checkpoint string          `json:"checkpoint"`
-	Method     Method          `json:"method"`
-	StartLayer string          `json:"start_layer"`
-	Target     string          `json:"target"`
-	ElapsedMS  float64         `json:"elapsed_ms"`
-	Colormap   string          `json:"colormap"`
-	Image      string          `json:"image"`
-	Score      *exportScore    `json:"score,omitempty"`
-	Readings   []exportReading `json:"readings"`
-}
-
-type exportScore struct {
-	Logits  [][]float64 `json:"logits"`
-	Probs   [][]float64 `json:"probs"`
-	Picks   []int       `json:"picks"`
-	Correct []bool      `json:"correct"`
-	Margins []float64   `json:"margins"`
-}
-
-type exportReading struct {
-	Tree       string            `json:"tree"`
-	Gloss      string            `json:"gloss,omitempty"`
-	Text       string            `json:"text"`
-	Image      int               `json:"image"`
-	Cells      [][2]int          `json:"cells"`
-	Tokens     []Token           `json:"tokens"`
-	Nodes      []trees.NodeScore `json:"nodes,omitempty"`
-	Words      []trees.WordScore `json:"words,omitempty"`
-	Unassigned float64           `json:"unassigned"`
-	Patches    exportPatches     `json:"patches"`
-	Error      string            `json:"error,omitempty"`
-}
-
-type exportPatches struct {
-	W      int       `json:"w"`
-	H      int       `json:"h"`
-	Values []float32 `json:"values"`
-}
-
 // export writes the open pair's explanation: a PNG of both overlays with a
-// colour bar, and a JSON of every number behind the view.
+// colour bar, and per reading its report (package report), the record that
+// `lavascope explain` writes too.
 func (m *Model) export() tea.Cmd {
 	pp := m.prepare(m.cur)
 	k := m.currentKey(pp.pair.ID)
@@ -76,44 +31,50 @@ func (m *Model) export() tea.Cmd {
 	if s, ok := m.scores[k.ckpt][pp.pair.ID]; ok {
 		score = &s
 	}
-	// Linearizations are built here, on the UI goroutine that owns the
-	// cache; the command only reads them.
-	lins := make([]*trees.Linear, len(ex.exp.Readings))
-	for j := range lins {
-		lins[j] = pp.linear(j, m.engineStyle(k.ckpt))
-	}
 	dir, cm, imgs := m.opt.ExportDir, m.cmap, m.imgs
 	pair := pp.pair
 	return func() tea.Msg {
-		files, err := writeExport(dir, pair, k, ex.exp, score, lins, cm, imgs)
+		files, err := writeExport(dir, pair, k, ex.exp, score, cm, imgs)
 		return exportMsg{files: files, err: err}
 	}
 }
 
-func writeExport(dir string, pair *loader.Pair, k expKey, exp *Explanation, score *Score, lins []*trees.Linear, cm *explain.Colormap, imgs *imageCache) ([]string, error) {
+// Export writes exp, the explanation of pair scored as score, into dir as
+// the e key does, relevance painted in cm; ds holds the pair's images. It
+// is the e key without a screen, for front ends and tests that drive an
+// engine themselves.
+func Export(dir string, ds *loader.Dataset, pair *loader.Pair, exp *Explanation, score *Score, cm *explain.Colormap) ([]string, error) {
+	k := expKey{ckpt: exp.Checkpoint, pair: pair.ID, method: exp.Request.Method, layer: exp.Request.StartLayer, target: exp.Request.Target}
+	return writeExport(dir, pair, k, exp, score, cm, newImageCache(ds))
+}
+
+func writeExport(dir string, pair *loader.Pair, k expKey, exp *Explanation, score *Score, cm *explain.Colormap, imgs *imageCache) ([]string, error) {
+	if score == nil {
+		return nil, fmt.Errorf("export %s: the pair is not scored yet", pair.ID)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	base := filepath.Join(dir, loader.FileName(fmt.Sprintf("%s_%s_%s_%s", pair.ID, k.method, k.layer, k.target)))
-	doc := exportDoc{
-		Pair: pair.ID, Sentence: pair.Sentence, Ambiguity: pair.Ambiguity, Checkpoint: k.ckpt,
-		Method: k.method, StartLayer: k.layer, Target: k.target.String(),
-		ElapsedMS: float64(exp.Elapsed.Microseconds()) / 1000, Colormap: cm.Name(), Image: filepath.Base(base + ".png"),
-	}
-	if score != nil {
-		doc.Score = &exportScore{Logits: score.Logits, Probs: score.Probs, Picks: score.Picks, Correct: score.Correct, Margins: score.Margins}
-	}
 	var overlays []image.Image
+	reports := make([]report.Reading, len(exp.Readings))
 	for j, rr := range exp.Readings {
-		er := exportReading{Text: rr.Text, Image: rr.Image, Cells: rr.Cells, Tokens: rr.Tokens,
-			Patches: exportPatches{W: rr.Patches.W, H: rr.Patches.H, Values: rr.Patches.V}}
-		if j < len(pair.Readings) {
-			er.Tree, er.Gloss = pair.Readings[j].Tree, pair.Readings[j].Gloss
+		if rr.Report == nil {
+			return nil, fmt.Errorf("export %s: the engine gave no report for reading %s", pair.ID, letter(j))
 		}
-		if err := treeRelevance(&er, lins[j], rr); err != nil {
-			er.Error = err.Error()
+		rep := *rr.Report
+		rep.Figure, rep.Colormap = filepath.Base(base+".png"), cm.Name()
+		logits := make([]float64, len(score.Logits))
+		for i, row := range score.Logits {
+			if j >= len(row) {
+				return nil, fmt.Errorf("export %s: the score has no logits for reading %s", pair.ID, letter(j))
+			}
+			logits[i] = row[j]
 		}
-		doc.Readings = append(doc.Readings, er)
+		if err := rep.SetLogits(logits); err != nil {
+			return nil, fmt.Errorf("export %s: %w", pair.ID, err)
+		}
+		reports[j] = rep
 		if rr.Image < 0 || rr.Image >= len(pair.Readings) {
 			return nil, fmt.Errorf("export %s: reading %s explains image %d of %d", pair.ID, letter(j), rr.Image, len(pair.Readings))
 		}
@@ -139,43 +100,13 @@ func writeExport(dir string, pair *loader.Pair, k expKey, exp *Explanation, scor
 	if err := explain.WritePNG(base+".png", fig); err != nil {
 		return nil, err
 	}
-	err = atomicfile.Write(base+".json", func(w io.Writer) error {
-		data, err := json.MarshalIndent(doc, "", "  ")
-		if err != nil {
-			return err
+	files := []string{base + ".png"}
+	for j := range reports {
+		name := base + "-r" + strconv.Itoa(j) + ".json"
+		if err := atomicfile.Write(name, reports[j].Write); err != nil {
+			return nil, fmt.Errorf("export %s: %w", name, err)
 		}
-		_, err = w.Write(append(termtext.JSON(data), '\n'))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("export %s: %w", base+".json", err)
+		files = append(files, name)
 	}
-	return []string{base + ".png", base + ".json"}, nil
-}
-
-// treeRelevance adds node and word relevance, through trees.Align, to an
-// exported reading.
-func treeRelevance(er *exportReading, lin *trees.Linear, rr ReadingRelevance) error {
-	if lin == nil {
-		return fmt.Errorf("the tree did not parse")
-	}
-	if lin.Text != rr.Text {
-		return fmt.Errorf("the engine read %q, not the tree's %s linearization", rr.Text, lin.Style)
-	}
-	offs := make([][2]int, len(rr.Tokens))
-	vals := make([]float64, len(rr.Tokens))
-	for t, tok := range rr.Tokens {
-		offs[t], vals[t] = [2]int{tok.Start, tok.End}, tok.Relevance
-	}
-	al, err := trees.Align(lin, offs)
-	if err != nil {
-		return err
-	}
-	rel, err := al.Aggregate(vals)
-	if err != nil {
-		return err
-	}
-	er.Nodes, er.Words = rel.Scores(lin.Tree)
-	er.Unassigned = rel.Unassigned
-	return nil
+	return files, nil
 }

@@ -6,8 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lavascope/lavascope/report"
 )
 
 // TestExport presses e in the pair view and reads back the PNG and JSON.
@@ -33,65 +36,38 @@ func TestExport(t *testing.T) {
 		t.Errorf("figure is %d pixels wide, want both overlays and a colour bar", w)
 	}
 
-	data, err := os.ReadFile(base + ".json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Pair, Method, Target, Checkpoint string
-		Score                            struct{ Logits [][]float64 }
-		Readings                         []struct {
-			Image  int
-			Cells  [][2]int
-			Tokens []struct {
-				Start, End int
-				Relevance  float64
-			}
-			Nodes []struct {
-				Label      string
-				Start, End int
-				Relevance  float64
-			}
-			Words      []struct{ Relevance float64 }
-			Unassigned float64
-			Patches    struct {
-				W, H   int
-				Values []float32
-			}
-			Error string
+	for j := range 2 {
+		data, err := os.ReadFile(base + "-r" + strconv.Itoa(j) + ".json")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if doc.Pair != "pp-000" || doc.Method != "chefer" || doc.Target != "twin" || doc.Checkpoint != "fake" || len(doc.Score.Logits) != 2 {
-		t.Errorf("header %+v", doc)
-	}
-	if len(doc.Readings) != 2 {
-		t.Fatalf("%d readings", len(doc.Readings))
-	}
-	for j, r := range doc.Readings {
-		if r.Error != "" {
-			t.Errorf("reading %d: %s", j, r.Error)
+		var r report.Reading
+		if err := json.Unmarshal(data, &r); err != nil {
+			t.Fatal(err)
 		}
-		if r.Image != 1-j || len(r.Cells) != 1 || r.Cells[0] != [2]int{1 - j, j} {
-			t.Errorf("reading %d explains image %d, cells %v; the twin target is image %d", j, r.Image, r.Cells, 1-j)
+		if r.Schema != report.Schema || r.Pair != "pp-000" || r.Reading != j || r.Method != "chefer" || r.Target != "twin" ||
+			r.Checkpoint != "fake" || r.Figure != filepath.Base(base)+".png" || len(r.Logits) != 2 {
+			t.Errorf("reading %d: header %+v", j, r)
 		}
+		if len(r.Cells) != 1 || r.Cells[0] != [2]int{1 - j, j} || len(r.Images) != 1 || r.Images[0].Image != 1-j {
+			t.Errorf("reading %d explains cells %v, images %+v; the twin target is image %d", j, r.Cells, r.Images, 1-j)
+		}
+		// Nodes gather the normalised token relevance, which sums to 1.
 		tokens, nodes := 0.0, r.Unassigned
 		for _, tok := range r.Tokens {
-			tokens += tok.Relevance
+			tokens += float64(tok.Normalized)
 		}
 		for _, n := range r.Nodes {
 			nodes += n.Relevance
 		}
-		if math.Abs(tokens-nodes) > 1e-9 {
-			t.Errorf("reading %d: node relevance plus unassigned is %v, tokens sum to %v", j, nodes, tokens)
+		if math.Abs(tokens-nodes) > 1e-6 || math.Abs(tokens-1) > 1e-6 {
+			t.Errorf("reading %d: node relevance plus unassigned is %v, normalised tokens sum to %v", j, nodes, tokens)
 		}
 		if r.Nodes[0].Label != "S" || r.Nodes[0].Start != 0 || r.Nodes[0].End != len(r.Words) {
 			t.Errorf("reading %d: root %+v over %d words", j, r.Nodes[0], len(r.Words))
 		}
-		if r.Patches.W*r.Patches.H != len(r.Patches.Values) || len(r.Patches.Values) == 0 {
-			t.Errorf("reading %d: patches %d×%d with %d values", j, r.Patches.W, r.Patches.H, len(r.Patches.Values))
+		if im := r.Images[0]; im.Grid*im.Grid != len(im.Relevance) || len(im.Relevance) == 0 || len(im.Normalized) != len(im.Relevance) {
+			t.Errorf("reading %d: patches %d×%d with %d values", j, im.Grid, im.Grid, len(im.Relevance))
 		}
 	}
 }

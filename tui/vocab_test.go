@@ -60,13 +60,14 @@ func statusWords(view string) []string {
 	return strings.Split(strings.TrimSpace(lines[len(lines)-2]), " · ")
 }
 
-// exported presses e and returns the JSON the explorer wrote.
+// exported presses e and returns the report the explorer wrote for the
+// first reading.
 func exported(t *testing.T, h *harness, dir string) map[string]any {
 	t.Helper()
 	h.keys("e")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	if len(files) != 1 {
-		t.Fatalf("export wrote %v", files)
+	if len(files) != 2 || !strings.HasSuffix(files[0], "-r0.json") {
+		t.Fatalf("export wrote %v, want a report per reading", files)
 	}
 	data, err := os.ReadFile(files[0])
 	if err != nil {
@@ -76,8 +77,10 @@ func exported(t *testing.T, h *harness, dir string) map[string]any {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(files[0]); err != nil {
-		t.Fatal(err)
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return doc
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/tokenizer"
 )
 
@@ -99,14 +100,14 @@ func TestExplainCommand(t *testing.T) {
 	if len(rows) != 5 {
 		t.Fatalf("readings.csv has %d rows, want a header and 4", len(rows))
 	}
-	var doc explainDoc
+	var doc report.Reading
 	for _, row := range rows[1:] {
 		base := filepath.Join(out, row[0]+"-r"+row[1])
 		raw, err := os.ReadFile(base + ".json")
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc = explainDoc{}
+		doc = report.Reading{}
 		if err := json.Unmarshal(raw, &doc); err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +185,7 @@ func TestExplainTargetsAndMethods(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var doc explainDoc
+			var doc report.Reading
 			if err := json.Unmarshal(raw, &doc); err != nil {
 				t.Fatal(err)
 			}

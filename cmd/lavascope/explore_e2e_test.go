@@ -87,9 +87,9 @@ func TestExploreEndToEnd(t *testing.T) {
 	tm.keys("e")
 	tm.waitFor("the export message", func(s string) bool { return strings.Contains(s, "exported") })
 	pngs, _ := filepath.Glob(filepath.Join(dir, "export", "*_rollout_last_own.png"))
-	jsons, _ := filepath.Glob(filepath.Join(dir, "export", "*_rollout_last_own.json"))
-	if len(pngs) != 1 || len(jsons) != 1 {
-		t.Errorf("export wrote %v and %v, want one PNG and one JSON", pngs, jsons)
+	jsons, _ := filepath.Glob(filepath.Join(dir, "export", "*_rollout_last_own-r*.json"))
+	if len(pngs) != 1 || len(jsons) != 2 {
+		t.Errorf("export wrote %v and %v, want one PNG and a report per reading", pngs, jsons)
 	}
 
 	tm.keys("?")

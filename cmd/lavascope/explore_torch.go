@@ -4,13 +4,14 @@ import (
 	"context"
 
 	"github.com/lavascope/lavascope/tui"
+	"github.com/lavascope/lavascope/tui/torchengine"
 )
 
 // The libtorch engine: the explorer's default.
 func init() {
 	engineOpeners["torch"] = func(a *app, data exploreData, _ exploreFlags) func(context.Context) (tui.Engine, error) {
 		return func(ctx context.Context) (tui.Engine, error) {
-			o := tui.TorchOptions{
+			o := torchengine.Options{
 				Checkpoint: a.cfg.Checkpoint, Base: a.cfg.Base, Device: a.cfg.Device, TorchLib: a.cfg.TorchLib, Threads: a.cfg.Threads,
 				Data: data.shown, DataName: a.cfg.Data, NoGraphs: a.cfg.CUDAGraphs == "off", TF32: a.cfg.TF32,
 				StartLayerText: a.cfg.StartLayerText,
@@ -19,7 +20,7 @@ func init() {
 			if o.Train, o.Val, err = data.splits(); err != nil {
 				return nil, err
 			}
-			e, err := tui.OpenTorch(ctx, o)
+			e, err := torchengine.Open(ctx, o)
 			if err != nil {
 				return nil, err
 			}

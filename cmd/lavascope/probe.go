@@ -15,6 +15,7 @@ import (
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/pipeline"
 	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
@@ -183,7 +184,7 @@ func probePair(data, id string, opts loader.Options) (model.Split, []int, loader
 		}
 		return nil, nil, loader.Pair{}, fmt.Errorf("demo has no pair %q (ids look like pp-00009, adj-00019, vp-00029)", id)
 	}
-	s, idx, err := explainPairs(data, "all", id, 1, opts)
+	s, idx, err := pipeline.Pairs(data, "all", id, 1, opts)
 	if err != nil {
 		return nil, nil, loader.Pair{}, err
 	}

@@ -14,12 +14,14 @@ import (
 	"hash/fnv"
 	"image"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui"
 )
@@ -213,9 +215,51 @@ func (e *Engine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui.Expl
 		if err != nil {
 			return nil, err
 		}
-		out.Readings[j] = tui.ReadingRelevance{Text: lins[j].Text, Tokens: toks[j], Image: img, Cells: cells, Patches: patches}
+		rep, err := fakeReport(p, j, lins[j].Text, req, e.opt.Name, toks[j], img, cells, patches)
+		if err != nil {
+			return nil, fmt.Errorf("fake engine: pair %s reading %d: %w", p.ID, j, err)
+		}
+		out.Readings[j] = tui.ReadingRelevance{Text: lins[j].Text, Tokens: toks[j], Image: img, Cells: cells, Patches: patches, Report: rep}
 	}
 	return out, nil
+}
+
+// fakeReport is the report of a fake explanation, its normalised values
+// derived as explain derives them: the token shares between the start and
+// end markers, and the patches min–max scaled.
+func fakeReport(p *loader.Pair, j int, text string, req tui.ExplainRequest, ckpt string, toks []tui.Token, img int, cells [][2]int, g explain.Grid) (*report.Reading, error) {
+	start := explain.LastLayer
+	if req.StartLayer != "" {
+		var err error
+		if start, err = explain.ParseStartLayer(req.StartLayer); err != nil {
+			return nil, err
+		}
+	}
+	r := report.New(p, j, text, report.Settings{Checkpoint: ckpt, Method: req.Method, Start: start, Target: req.Target.String()})
+	r.Cells = cells
+	sum := 0.0
+	for _, t := range toks[1 : len(toks)-1] {
+		sum += t.Relevance
+	}
+	for k, t := range toks {
+		rt := report.Token{Token: t.Text, Start: t.Start, End: t.End, Relevance: float32(t.Relevance)}
+		if k > 0 && k < len(toks)-1 && sum != 0 {
+			rt.Normalized = float32(t.Relevance / sum)
+		}
+		r.Tokens = append(r.Tokens, rt)
+	}
+	lo, hi := slices.Min(g.V), slices.Max(g.V)
+	norm := make([]float32, len(g.V))
+	for i, v := range g.V {
+		if hi > lo {
+			norm[i] = (v - lo) / (hi - lo)
+		}
+	}
+	r.Images = []report.Image{{Image: img, File: p.Readings[img].Image, Grid: g.W, Relevance: g.V, Normalized: norm}}
+	if err := r.Finish(trees.StylePaper); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 func set(xs []int) map[int]bool {

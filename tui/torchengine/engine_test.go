@@ -1,4 +1,4 @@
-package tui
+package torchengine
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
+	"github.com/lavascope/lavascope/tui"
 )
 
 // torchFixture is a dataset of synthetic pairs at CLIP's image size and a
@@ -26,7 +27,7 @@ import (
 type torchFixture struct {
 	ds   *loader.Dataset
 	dir  string
-	opts TorchOptions
+	opts Options
 }
 
 func newTorchFixture(t *testing.T) *torchFixture {
@@ -74,16 +75,16 @@ func newTorchFixture(t *testing.T) *torchFixture {
 	if err := tok.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	return &torchFixture{ds: ds, dir: dir, opts: TorchOptions{
+	return &torchFixture{ds: ds, dir: dir, opts: Options{
 		Checkpoint: dir, Device: dev.String(), Data: ds,
 		Train: model.DatasetSplit(ds, loader.SplitTrain), Val: model.DatasetSplit(ds, loader.SplitVal),
 		DataName: "synthetic", RunDir: filepath.Join(t.TempDir(), "runs"),
 	}}
 }
 
-func (f *torchFixture) open(t *testing.T, o TorchOptions) *TorchEngine {
+func (f *torchFixture) open(t *testing.T, o Options) *TorchEngine {
 	t.Helper()
-	e, err := OpenTorch(context.Background(), o)
+	e, err := Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestTorchEngineScoreMatchesForward(t *testing.T) {
 		}
 	}
 	if _, err := e.Score(context.Background(), []string{"no-such-pair"}); err == nil || !strings.Contains(err.Error(), "no-such-pair") {
-		t.Errorf("Score of an unknown id: %v, want an error naming it", err)
+		t.Errorf("tui.Score of an unknown id: %v, want an error naming it", err)
 	}
 }
 
@@ -237,20 +238,20 @@ func TestTorchEngineExplain(t *testing.T) {
 	e := f.open(t, f.opts)
 	p := &f.ds.Pairs[0]
 	type tc struct {
-		method Method
+		method tui.Method
 		layer  string
-		target Target
+		target tui.Target
 	}
 	var cases []tc
 	for _, m := range explain.Methods {
-		for _, tg := range Targets {
+		for _, tg := range tui.Targets {
 			cases = append(cases, tc{m, "last", tg})
 		}
 	}
-	cases = append(cases, tc{explain.Chefer, "all", TargetOwn}, tc{explain.Chefer, "1", TargetOwn})
+	cases = append(cases, tc{explain.Chefer, "all", tui.TargetOwn}, tc{explain.Chefer, "1", tui.TargetOwn})
 	for _, c := range cases {
 		t.Run(string(c.method)+"/"+c.layer+"/"+c.target.String(), func(t *testing.T) {
-			req := ExplainRequest{PairID: p.ID, Method: c.method, StartLayer: c.layer, Target: c.target}
+			req := tui.ExplainRequest{PairID: p.ID, Method: c.method, StartLayer: c.layer, Target: c.target}
 			exp, err := e.Explain(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
@@ -271,7 +272,7 @@ func TestTorchEngineExplain(t *testing.T) {
 				}
 				checkTiling(t, j, rr)
 				img := j
-				if c.target == TargetTwin {
+				if c.target == tui.TargetTwin {
 					img = 1 - j
 				}
 				if rr.Image != img {
@@ -302,7 +303,7 @@ func TestTorchEngineExplain(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.Explain(context.Background(), ExplainRequest{PairID: p.ID, Method: explain.Chefer, StartLayer: "9"}); err == nil {
+	if _, err := e.Explain(context.Background(), tui.ExplainRequest{PairID: p.ID, Method: explain.Chefer, StartLayer: "9"}); err == nil {
 		t.Error("start layer 9 of a 2-layer model gave no error")
 	}
 }
@@ -316,13 +317,13 @@ func TestTorchEngineExplainStatic(t *testing.T) {
 	f := newTorchFixture(t)
 	e := f.open(t, f.opts)
 	p := &f.ds.Pairs[0]
-	var reqs []ExplainRequest
+	var reqs []tui.ExplainRequest
 	for _, m := range explain.Methods {
-		for _, tg := range Targets {
-			reqs = append(reqs, ExplainRequest{PairID: p.ID, Method: m, StartLayer: "last", Target: tg})
+		for _, tg := range tui.Targets {
+			reqs = append(reqs, tui.ExplainRequest{PairID: p.ID, Method: m, StartLayer: "last", Target: tg})
 		}
 	}
-	want := make([]*Explanation, len(reqs))
+	want := make([]*tui.Explanation, len(reqs))
 	for i, req := range reqs {
 		exp, err := e.Explain(context.Background(), req)
 		if err != nil {
@@ -361,14 +362,15 @@ func TestTorchEngineExplainStatic(t *testing.T) {
 	if n := len(e.statics.entries); n != maxStatics {
 		t.Errorf("%d static explainers kept, want the cap %d", n, maxStatics)
 	}
-	if !e.statics.failed[staticKey{readings: len(p.Readings), method: explain.Chefer, start: explain.LastLayer, textStart: explain.LastLayer, target: TargetAll}] {
+	n := len(p.Readings)
+	if !e.statics.failed[staticKey{images: n, texts: n, layout: "[0 1] [0 1]", method: explain.Chefer, start: explain.LastLayer, textStart: explain.LastLayer, target: tui.TargetAll}] {
 		t.Error("the all-images target, which takes two passes, is not marked as falling back")
 	}
 }
 
 // checkTiling checks that a reading's tokens run from the start marker to
 // the end marker and cover its text in order, leaving out only spaces.
-func checkTiling(t *testing.T, j int, rr ReadingRelevance) {
+func checkTiling(t *testing.T, j int, rr tui.ReadingRelevance) {
 	t.Helper()
 	toks := rr.Tokens
 	if len(toks) < 3 {
@@ -399,7 +401,7 @@ func checkTiling(t *testing.T, j int, rr ReadingRelevance) {
 func TestTorchEngineFineTune(t *testing.T) {
 	f := newTorchFixture(t)
 	live := torch.LiveTensors()
-	e, err := OpenTorch(context.Background(), f.opts)
+	e, err := Open(context.Background(), f.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,8 +411,8 @@ func TestTorchEngineFineTune(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	progress := make(chan FineTuneProgress, 64)
-	var reports []FineTuneProgress
+	progress := make(chan tui.FineTuneProgress, 64)
+	var reports []tui.FineTuneProgress
 	got := make(chan struct{})
 	go func() {
 		defer close(got)
@@ -424,14 +426,14 @@ func TestTorchEngineFineTune(t *testing.T) {
 		_, err := e.Score(context.Background(), ids)
 		scored <- err
 	}()
-	next, err := e.FineTune(context.Background(), FineTuneOptions{Steps: 3, LR: 1e-3, BatchPairs: 2, Input: "tree"}, progress)
+	next, err := e.FineTune(context.Background(), tui.FineTuneOptions{Steps: 3, LR: 1e-3, BatchPairs: 2, Input: "tree"}, progress)
 	close(progress)
 	<-got
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := <-scored; err != nil {
-		t.Errorf("Score during the fine-tune: %v", err)
+		t.Errorf("tui.Score during the fine-tune: %v", err)
 	}
 	if len(reports) != 3 {
 		t.Fatalf("%d progress reports, want 3: %+v", len(reports), reports)
@@ -477,14 +479,14 @@ func TestTorchEngineFineTune(t *testing.T) {
 	if !changed {
 		t.Error("the fine-tuned engine scores every pair as the old one did")
 	}
-	if _, err := next.Explain(context.Background(), ExplainRequest{PairID: ids[0], Method: explain.Chefer, StartLayer: "last"}); err != nil {
+	if _, err := next.Explain(context.Background(), tui.ExplainRequest{PairID: ids[0], Method: explain.Chefer, StartLayer: "last"}); err != nil {
 		t.Errorf("Explain on the fine-tuned engine: %v", err)
 	}
 
 	// The saved checkpoint opens again as it was.
 	o := f.opts
 	o.Checkpoint = ck
-	reopened, err := OpenTorch(context.Background(), o)
+	reopened, err := Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +506,7 @@ func TestTorchEngineFineTune(t *testing.T) {
 	}
 
 	// Engines close in any order; the worker stops with the last.
-	for _, c := range []Engine{e, reopened, next} {
+	for _, c := range []tui.Engine{e, reopened, next} {
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -517,8 +519,8 @@ func TestTorchEngineFineTune(t *testing.T) {
 func TestTorchEngineFineTuneText(t *testing.T) {
 	f := newTorchFixture(t)
 	e := f.open(t, f.opts)
-	progress := make(chan FineTuneProgress, 64)
-	next, err := e.FineTune(context.Background(), FineTuneOptions{Steps: 1, LR: 1e-4, BatchPairs: 1, Input: "text", FreezeVision: true}, progress)
+	progress := make(chan tui.FineTuneProgress, 64)
+	next, err := e.FineTune(context.Background(), tui.FineTuneOptions{Steps: 1, LR: 1e-4, BatchPairs: 1, Input: "text", FreezeVision: true}, progress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,13 +543,13 @@ func TestTorchEngineCancel(t *testing.T) {
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := e.Score(done, []string{id}); !errors.Is(err, context.Canceled) {
-		t.Errorf("Score with a cancelled context: %v", err)
+		t.Errorf("tui.Score with a cancelled context: %v", err)
 	}
-	if _, err := e.Explain(done, ExplainRequest{PairID: id, Method: explain.Chefer}); !errors.Is(err, context.Canceled) {
+	if _, err := e.Explain(done, tui.ExplainRequest{PairID: id, Method: explain.Chefer}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Explain with a cancelled context: %v", err)
 	}
-	if _, err := OpenTorch(done, f.opts); !errors.Is(err, context.Canceled) {
-		t.Errorf("OpenTorch with a cancelled context: %v", err)
+	if _, err := Open(done, f.opts); !errors.Is(err, context.Canceled) {
+		t.Errorf("Open with a cancelled context: %v", err)
 	}
 
 	// A call waiting behind a long one on the worker gives up when its
@@ -557,7 +559,7 @@ func TestTorchEngineCancel(t *testing.T) {
 	go e.rt.w.Do(func() error { close(busy); <-release; return nil })
 	<-busy
 	ctx, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	_, err := e.Explain(ctx, ExplainRequest{PairID: id, Method: explain.Chefer})
+	_, err := e.Explain(ctx, tui.ExplainRequest{PairID: id, Method: explain.Chefer})
 	stop()
 	close(release)
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -567,12 +569,12 @@ func TestTorchEngineCancel(t *testing.T) {
 	// A fine-tune cancelled after its first step leaves nothing behind.
 	ctx, stop = context.WithCancel(context.Background())
 	defer stop()
-	progress := make(chan FineTuneProgress, 64)
+	progress := make(chan tui.FineTuneProgress, 64)
 	go func() {
 		<-progress
 		stop()
 	}()
-	next, err := e.FineTune(ctx, FineTuneOptions{Steps: 500, LR: 1e-5, BatchPairs: 1, Input: "tree"}, progress)
+	next, err := e.FineTune(ctx, tui.FineTuneOptions{Steps: 500, LR: 1e-5, BatchPairs: 1, Input: "tree"}, progress)
 	if !errors.Is(err, context.Canceled) || next != nil {
 		t.Errorf("cancelled FineTune returned %v, %v; want context.Canceled and no engine", next, err)
 	}
@@ -580,7 +582,7 @@ func TestTorchEngineCancel(t *testing.T) {
 		t.Errorf("a cancelled run left %v in %s", entries, f.opts.RunDir)
 	}
 	if _, err := e.Score(context.Background(), []string{id}); err != nil {
-		t.Errorf("Score after a cancelled fine-tune: %v", err)
+		t.Errorf("tui.Score after a cancelled fine-tune: %v", err)
 	}
 }
 
@@ -590,18 +592,18 @@ func TestOpenTorchErrors(t *testing.T) {
 		name, checkpoint, want string
 	}{
 		{"missing folder", filepath.Join(t.TempDir(), "nothing"), "nothing"},
-		{"no tokenizer", "../testdata/hf-clip-tiny/checkpoint", "vocab.json"},
+		{"no tokenizer", "../../testdata/hf-clip-tiny/checkpoint", "vocab.json"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := f.opts
 			o.Checkpoint = c.checkpoint
-			e, err := OpenTorch(context.Background(), o)
+			e, err := Open(context.Background(), o)
 			if err == nil {
 				e.Close()
-				t.Fatalf("OpenTorch(%s) opened", c.checkpoint)
+				t.Fatalf("Open(%s) opened", c.checkpoint)
 			}
 			if !strings.Contains(err.Error(), c.want) {
-				t.Errorf("OpenTorch(%s): %v; want it to mention %q", c.checkpoint, err, c.want)
+				t.Errorf("Open(%s): %v; want it to mention %q", c.checkpoint, err, c.want)
 			}
 		})
 	}
@@ -620,7 +622,7 @@ func demoEngine(b *testing.B) (*TorchEngine, []string) {
 	for i, p := range pairs {
 		ids[i] = p.ID
 	}
-	e, err := OpenTorch(context.Background(), TorchOptions{Checkpoint: "demo", Device: torchtest.Device(b).String(), Data: ds})
+	e, err := Open(context.Background(), Options{Checkpoint: "demo", Device: torchtest.Device(b).String(), Data: ds})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -628,16 +630,20 @@ func demoEngine(b *testing.B) (*TorchEngine, []string) {
 	return e, ids
 }
 
+// scoreChunk is how many pairs the explorer asks Score for at once (tui's
+// scoreChunk).
+const scoreChunk = 32
+
 // BenchmarkTorchEngineStartup is what the explorer waits for between its
 // first frame and a scored list: opening the demo model and scoring the
 // 100 pairs of its test split, images preprocessed from scratch.
 func BenchmarkTorchEngineStartup(b *testing.B) {
 	_, ids := demoEngine(b)
-	o := TorchOptions{Checkpoint: "demo", Device: torchtest.Device(b).String()}
+	o := Options{Checkpoint: "demo", Device: torchtest.Device(b).String()}
 	pairs, _ := synth.Generate(synth.Config{Pairs: 1000, Seed: 1, Split: loader.SplitTest})
 	o.Data = &loader.Dataset{Pairs: pairs}
 	for b.Loop() {
-		e, err := OpenTorch(context.Background(), o)
+		e, err := Open(context.Background(), o)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -656,8 +662,8 @@ func BenchmarkTorchEngineExplain(b *testing.B) {
 	e, ids := demoEngine(b)
 	for _, m := range explain.Methods {
 		for _, layer := range []string{"last", "all"} {
-			for _, tg := range []Target{TargetOwn, TargetAll} {
-				req := ExplainRequest{PairID: ids[0], Method: m, StartLayer: layer, Target: tg}
+			for _, tg := range []tui.Target{tui.TargetOwn, tui.TargetAll} {
+				req := tui.ExplainRequest{PairID: ids[0], Method: m, StartLayer: layer, Target: tg}
 				b.Run(string(m)+"/"+layer+"/"+tg.String(), func(b *testing.B) {
 					for b.Loop() {
 						if _, err := e.Explain(context.Background(), req); err != nil {
@@ -675,16 +681,16 @@ func BenchmarkTorchEngineExplain(b *testing.B) {
 // has stopped and removed its folder, so nothing is left behind.
 func TestTorchEngineCloseWaitsForFineTune(t *testing.T) {
 	f := newTorchFixture(t)
-	e, err := OpenTorch(context.Background(), f.opts)
+	e, err := Open(context.Background(), f.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	progress := make(chan FineTuneProgress, 64)
+	progress := make(chan tui.FineTuneProgress, 64)
 	ended := make(chan error, 1)
 	go func() {
-		_, err := e.FineTune(ctx, FineTuneOptions{Steps: 500, LR: 1e-5, BatchPairs: 1, Input: "tree"}, progress)
+		_, err := e.FineTune(ctx, tui.FineTuneOptions{Steps: 500, LR: 1e-5, BatchPairs: 1, Input: "tree"}, progress)
 		ended <- err
 	}()
 	<-progress
@@ -698,7 +704,7 @@ func TestTorchEngineCloseWaitsForFineTune(t *testing.T) {
 	if err := <-ended; !errors.Is(err, context.Canceled) {
 		t.Errorf("FineTune: %v, want context.Canceled", err)
 	}
-	if _, err := e.FineTune(context.Background(), FineTuneOptions{Steps: 1, LR: 1e-5, BatchPairs: 1, Input: "tree"}, progress); !errors.Is(err, errEngineClosed) {
+	if _, err := e.FineTune(context.Background(), tui.FineTuneOptions{Steps: 1, LR: 1e-5, BatchPairs: 1, Input: "tree"}, progress); !errors.Is(err, errEngineClosed) {
 		t.Errorf("FineTune on a closed engine: %v", err)
 	}
 }
@@ -713,8 +719,8 @@ func TestTorchEngineStartLayerText(t *testing.T) {
 	o.StartLayerText = "all"
 	et := f.open(t, o)
 	p := &f.ds.Pairs[0]
-	explainWith := func(e *TorchEngine, layer string) *Explanation {
-		exp, err := e.Explain(context.Background(), ExplainRequest{PairID: p.ID, Method: explain.Chefer, StartLayer: layer, Target: TargetOwn})
+	explainWith := func(e *TorchEngine, layer string) *tui.Explanation {
+		exp, err := e.Explain(context.Background(), tui.ExplainRequest{PairID: p.ID, Method: explain.Chefer, StartLayer: layer, Target: tui.TargetOwn})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,17 +1,20 @@
-package tui
+package torchengine
 
 import (
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/torch"
+	"github.com/lavascope/lavascope/tui"
 )
 
 // staticKey is a kind of explanation request: the work of a CUDA graph.
 type staticKey struct {
-	readings         int
+	images, texts int
+	// layout is the batch's rows and columns per reading.
+	layout           string
 	method           explain.Method
 	start, textStart explain.StartLayer
-	target           Target
+	target           tui.Target
 }
 
 // maxStatics bounds the captured graphs: each keeps the memory of one
@@ -58,7 +61,7 @@ func (c *staticCache) get(m *model.CLIP, key staticKey, width int, targets []exp
 	if c.failed[key] {
 		return nil
 	}
-	st, err := explain.NewStatic(m, key.readings, key.readings, width, targets, explain.Options{Method: key.method, Start: key.start, TextStart: &key.textStart}, c.graph)
+	st, err := explain.NewStatic(m, key.images, key.texts, width, targets, explain.Options{Method: key.method, Start: key.start, TextStart: &key.textStart}, c.graph)
 	if err != nil {
 		if c.failed == nil {
 			c.failed = map[staticKey]bool{}

@@ -1,4 +1,8 @@
-package tui
+// Package torchengine is the explorer's [tui.Engine] over a CLIP model run by
+// libtorch: it scores and explains pairs
+// and fine-tunes with model.Train. The explorer never imports it; the
+// command opens an engine and hands it to tui as a tui.Engine.
+package torchengine
 
 import (
 	"container/list"
@@ -16,13 +20,16 @@ import (
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/pipeline"
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
+	"github.com/lavascope/lavascope/tui"
 )
 
-// TorchOptions say what OpenTorch opens.
-type TorchOptions struct {
+// Options say what Open opens.
+type Options struct {
 	// Checkpoint is "demo" (the embedded demo model), a Hugging Face CLIP
 	// folder, a model id in the Hugging Face cache, or a torch.save file.
 	Checkpoint string
@@ -61,13 +68,13 @@ type TorchOptions struct {
 	RunDir string
 }
 
-// TorchEngine is the Engine over a CLIP model run by libtorch. Every torch
+// TorchEngine is the tui.Engine over a CLIP model run by libtorch. Every torch
 // call of the engine, and of the engines its fine-tunes return, runs on one
 // torch.Worker, which serialises them; a call waiting for the worker still
 // returns as soon as its context is done.
 type TorchEngine struct {
 	rt   *torchRuntime
-	info EngineInfo
+	info tui.EngineInfo
 	// loc is the checkpoint the weights came from.
 	loc  model.Location
 	tok  *tokenizer.Tokenizer
@@ -76,7 +83,7 @@ type TorchEngine struct {
 	prepKey     string
 	textContext int
 	imageSize   int
-	opt         TorchOptions
+	opt         Options
 	byID        map[string]*loader.Pair
 	scoreBatch  int
 
@@ -167,10 +174,10 @@ func (rt *torchRuntime) doWait(ctx context.Context, f func() error) error {
 	})
 }
 
-// OpenTorch loads libtorch and the checkpoint and returns an engine over
+// Open loads libtorch and the checkpoint and returns an engine over
 // the pairs of o.Data. A missing shim gives torch.Load's error, which
 // names the command that builds it.
-func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
+func Open(ctx context.Context, o Options) (*TorchEngine, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -238,7 +245,7 @@ func OpenTorch(ctx context.Context, o TorchOptions) (*TorchEngine, error) {
 // newTorchEngine makes an engine over the checkpoint at loc, loading its
 // weights unless m holds them already. On error it frees m but leaves rt's
 // reference to the caller.
-func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name string, loc model.Location, style trees.Style, m *model.CLIP) (*TorchEngine, error) {
+func newTorchEngine(ctx context.Context, rt *torchRuntime, o Options, name string, loc model.Location, style trees.Style, m *model.CLIP) (*TorchEngine, error) {
 	e := &TorchEngine{rt: rt, loc: loc, opt: o, scoreBatch: scoreBatchPairs, m: m, statics: newStaticCache(rt.dev, !o.NoGraphs)}
 	fail := func(err error) (*TorchEngine, error) {
 		if e.m != nil {
@@ -270,7 +277,7 @@ func newTorchEngine(ctx context.Context, rt *torchRuntime, o TorchOptions, name 
 	for i := range o.Data.Pairs {
 		e.byID[o.Data.Pairs[i].ID] = &o.Data.Pairs[i]
 	}
-	e.info = EngineInfo{
+	e.info = tui.EngineInfo{
 		Checkpoint: name,
 		Device:     rt.dev.String(),
 		Runtime:    "libtorch " + torch.Version(),
@@ -303,8 +310,8 @@ func checkpointStyle(dir string) (trees.Style, error) {
 	return style, nil
 }
 
-// Info implements Engine.
-func (e *TorchEngine) Info() EngineInfo { return e.info }
+// Info implements tui.Engine.
+func (e *TorchEngine) Info() tui.EngineInfo { return e.info }
 
 // Close implements Engine: it waits for the fine-tunes started from the
 // engine to end (cancel them first), frees the weights and, with the last
@@ -362,11 +369,12 @@ func (e *TorchEngine) pixels(p *loader.Pair, r int) ([]float32, error) {
 	return px, nil
 }
 
-// Score implements Engine. Each forward pass takes up to 32 pairs: every
-// image of the batch against every distinct text of the batch, of which
-// each pair reads its own block.
-func (e *TorchEngine) Score(ctx context.Context, ids []string) ([]Score, error) {
-	out := make([]Score, 0, len(ids))
+// Score implements tui.Engine. Each forward pass takes up to 32 pairs, laid
+// out by model.Inputs as evaluation lays them out: every distinct image of
+// the batch against every distinct text, of which each pair reads its own
+// cells.
+func (e *TorchEngine) Score(ctx context.Context, ids []string) ([]tui.Score, error) {
+	out := make([]tui.Score, 0, len(ids))
 	for lo := 0; lo < len(ids); lo += e.scoreBatch {
 		s, err := e.scoreBatchOf(ctx, ids[lo:min(lo+e.scoreBatch, len(ids))])
 		if err != nil {
@@ -377,20 +385,13 @@ func (e *TorchEngine) Score(ctx context.Context, ids []string) ([]Score, error) 
 	return out, nil
 }
 
-func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]Score, error) {
+func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]tui.Score, error) {
 	type placed struct {
 		id         string
 		rows, cols []int
 	}
-	var (
-		encs   []tokenizer.Encoding
-		length int
-		pixels []float32
-		images int
-		rowOf  = map[string]int{}
-		colOf  = map[string]int{}
-		pairs  = make([]placed, len(ids))
-	)
+	in := model.NewInputs(e.tok, e.textContext, e.pixels)
+	pairs := make([]placed, len(ids))
 	for k, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -405,53 +406,24 @@ func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]Score, 
 		}
 		pl := placed{id: id}
 		for r := range p.Readings {
-			// Identical texts share a row and identical images a column,
-			// so that equal inputs get equal logits by construction (text
-			// input gives both readings of a pair the same sentence).
-			row, ok := rowOf[texts[r]]
-			if !ok {
-				enc := e.tok.Encode(texts[r], e.textContext)
-				row = len(encs)
-				rowOf[texts[r]] = row
-				encs = append(encs, enc)
-				length = max(length, len(enc.IDs))
+			col, err := in.Image(p, r)
+			if err != nil {
+				return nil, err
 			}
-			key := e.opt.Data.ImagePath(&p.Readings[r])
-			col, ok := colOf[key]
-			if !ok {
-				px, err := e.pixels(p, r)
-				if err != nil {
-					return nil, err
-				}
-				col = images
-				colOf[key] = col
-				pixels = append(pixels, px...)
-				images++
-			}
-			pl.rows = append(pl.rows, row)
+			pl.rows = append(pl.rows, in.Text(texts[r]))
 			pl.cols = append(pl.cols, col)
 		}
 		pairs[k] = pl
 	}
-	tokens, err := e.tok.Pack(encs, length)
-	if err != nil {
+	if err := in.Pack(); err != nil {
 		return nil, err
 	}
-	var lpi []float32
-	err = e.rt.do(ctx, func() error {
+	var lpt []float32
+	err := e.rt.do(ctx, func() (err error) {
 		if e.closed {
 			return errEngineClosed
 		}
-		s := torch.NewScope()
-		defer s.Close()
-		size := int64(e.imageSize)
-		px := s.FromFloat32(pixels, int64(images), 3, size, size).ToDevice(e.rt.dev)
-		tx := s.FromInt64(tokens, int64(len(encs)), int64(length)).ToDevice(e.rt.dev)
-		res, err := e.m.Forward(s, px, tx, model.ForwardOptions{})
-		if err != nil {
-			return err
-		}
-		lpi, err = res.LogitsPerImage.Contiguous().Float32s()
+		lpt, err = in.Logits(e.m)
 		return err
 	})
 	if err != nil {
@@ -460,29 +432,29 @@ func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]Score, 
 		}
 		return nil, fmt.Errorf("score: %w", err)
 	}
-	out := make([]Score, len(pairs))
+	out := make([]tui.Score, len(pairs))
 	for k, pl := range pairs {
 		n := len(pl.rows)
 		logits := make([][]float64, n)
 		for i := range n {
 			logits[i] = make([]float64, n)
 			for j := range n {
-				logits[i][j] = float64(lpi[pl.cols[i]*len(encs)+pl.rows[j]])
+				logits[i][j] = float64(lpt[pl.rows[j]*in.Images()+pl.cols[i]])
 			}
 		}
-		if out[k], err = NewScore(pl.id, logits); err != nil {
+		if out[k], err = tui.NewScore(pl.id, logits); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// Explain implements Engine with explain.Explain: one forward with the
+// Explain implements tui.Engine with explain.Explain: one forward with the
 // attention captured and, for the gradient methods, one backward per round
 // of targets that share no image or text. On a GPU with CUDA graphs, the
 // targets that fit one round are explained by a graph captured for that
 // kind of request (explain.Static), replayed pair after pair.
-func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explanation, error) {
+func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui.Explanation, error) {
 	began := time.Now()
 	method, err := explain.ParseMethod(string(req.Method))
 	if err != nil {
@@ -500,7 +472,7 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 			return nil, fmt.Errorf("start_layer_text: %w", err)
 		}
 	}
-	if req.Target < TargetOwn || req.Target > TargetAll {
+	if req.Target < tui.TargetOwn || req.Target > tui.TargetAll {
 		return nil, fmt.Errorf("unknown target %v", req.Target)
 	}
 	p, err := e.pair(req.PairID)
@@ -512,35 +484,33 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 		return nil, err
 	}
 	n := len(p.Readings)
-	encs := make([]tokenizer.Encoding, n)
-	length := 0
-	var pixels []float32
+	in := model.NewInputs(e.tok, e.textContext, e.pixels)
+	rows, cols := make([]int, n), make([]int, n)
 	for r := range n {
-		encs[r] = e.tok.Encode(texts[r], e.textContext)
-		length = max(length, len(encs[r].IDs))
-		px, err := e.pixels(p, r)
-		if err != nil {
+		if cols[r], err = in.Image(p, r); err != nil {
 			return nil, err
 		}
-		pixels = append(pixels, px...)
+		rows[r] = in.Text(texts[r])
 	}
-	tokens, err := e.tok.Pack(encs, length)
-	if err != nil {
+	if err := in.Pack(); err != nil {
 		return nil, err
 	}
 	targets := make([]explain.Target, n)
 	images := make([]int, n)
 	for j := range n {
 		for _, c := range req.Target.Cells(j, n) {
-			targets[j] = append(targets[j], explain.Cell{Image: c[0], Text: c[1]})
+			targets[j] = append(targets[j], explain.Cell{Image: cols[c[0]], Text: rows[c[1]]})
 		}
 		// The patch map shown beside reading j is that of the image its
 		// target scores it against: its own, except for twin.
 		images[j] = j
-		if req.Target == TargetTwin {
-			images[j] = targets[j][0].Image
+		if req.Target == tui.TargetTwin {
+			images[j] = (j + 1) % n
 		}
 	}
+	// A graph is captured for one layout of the batch: texts that read
+	// alike (text input) share a row.
+	layout := fmt.Sprint(rows, cols)
 	prepared := time.Since(began)
 	var (
 		res  []explain.Result
@@ -555,10 +525,10 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 		s := torch.NewScope()
 		defer s.Close()
 		size := int64(e.imageSize)
-		px := s.FromFloat32(pixels, int64(n), 3, size, size).ToDevice(e.rt.dev)
-		tx := s.FromInt64(tokens, int64(n), int64(length)).ToDevice(e.rt.dev)
+		px := s.FromFloat32(in.Pixels(), int64(in.Images()), 3, size, size).ToDevice(e.rt.dev)
+		tx := s.FromInt64(in.IDs(), int64(in.Texts()), int64(in.Width())).ToDevice(e.rt.dev)
 		if e.statics.on {
-			key := staticKey{readings: n, method: method, start: start, textStart: textStart, target: req.Target}
+			key := staticKey{images: in.Images(), texts: in.Texts(), layout: layout, method: method, start: start, textStart: textStart, target: req.Target}
 			if st := e.statics.get(e.m, key, e.textContext, targets); st != nil {
 				var err error
 				res, err = st.Explain(px, tx)
@@ -575,22 +545,35 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 		}
 		return nil, fmt.Errorf("explain pair %s: %w", p.ID, err)
 	}
-	out := &Explanation{Request: req, Checkpoint: e.info.Checkpoint, Readings: make([]ReadingRelevance, n)}
+	settings := report.Settings{Checkpoint: e.info.Checkpoint, Method: method, Start: start, Target: req.Target.String()}
+	if e.opt.StartLayerText != "" {
+		settings.TextStart = &textStart
+	}
+	out := &tui.Explanation{Request: req, Checkpoint: e.info.Checkpoint, Readings: make([]tui.ReadingRelevance, n)}
 	for j := range n {
-		tr, im := res[j].Text(j), res[j].Image(images[j])
+		tr, im := res[j].Text(rows[j]), res[j].Image(cols[images[j]])
 		if tr == nil || im == nil {
 			return nil, fmt.Errorf("explain pair %s: no relevance for reading %d", p.ID, j)
 		}
-		toks := make([]Token, len(encs[j].IDs))
-		for k, id := range encs[j].IDs {
-			off := encs[j].Offsets[k]
-			toks[k] = Token{Text: e.tokenText(id), Start: off[0], End: off[1], Relevance: float64(tr.Raw[k])}
+		enc := in.Encoding(rows[j])
+		toks := make([]tui.Token, len(enc.IDs))
+		for k, id := range enc.IDs {
+			off := enc.Offsets[k]
+			toks[k] = tui.Token{Text: e.tokenText(id), Start: off[0], End: off[1], Relevance: float64(tr.Raw[k])}
 		}
 		grid, err := explain.NewGrid(im.Grid, im.Grid, im.Raw)
 		if err != nil {
 			return nil, fmt.Errorf("explain pair %s reading %d: %w", p.ID, j, err)
 		}
-		out.Readings[j] = ReadingRelevance{Text: texts[j], Tokens: toks, Image: images[j], Cells: req.Target.Cells(j, n), Patches: grid}
+		cells := req.Target.Cells(j, n)
+		// The logits are left to the explorer, which scored the pair
+		// already: a forward pass per explanation would only repeat them.
+		x := pipeline.Explained{Pair: p, J: j, Text: texts[j], Enc: enc, Row: rows[j], Cols: cols, Cells: cells, Result: &res[j]}
+		rep, err := x.Report(e.tok, settings, e.info.Style)
+		if err != nil {
+			return nil, fmt.Errorf("explain: %w", err)
+		}
+		out.Readings[j] = tui.ReadingRelevance{Text: texts[j], Tokens: toks, Image: images[j], Cells: cells, Patches: grid, Report: &rep}
 	}
 	out.Elapsed = prepared + work
 	return out, nil
@@ -605,13 +588,13 @@ func (e *TorchEngine) tokenText(id int32) string {
 	return e.tok.Decode([]int32{id})
 }
 
-// FineTune implements Engine with model.Train on a copy of the weights,
+// FineTune implements tui.Engine with model.Train on a copy of the weights,
 // loaded again from the checkpoint folder. The run is written to a folder
-// of its own under TorchOptions.RunDir (log.jsonl, best/ and last/, both
+// of its own under Options.RunDir (log.jsonl, best/ and last/, both
 // Hugging Face checkpoints); the engine returned runs the final weights,
 // last/, and is named by that folder's path, so that `--checkpoint` can
 // open it again.
-func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progress chan<- FineTuneProgress) (Engine, error) {
+func (e *TorchEngine) FineTune(ctx context.Context, opt tui.FineTuneOptions, progress chan<- tui.FineTuneProgress) (tui.Engine, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
@@ -667,7 +650,7 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progres
 		m, err = model.LoadLocation(e.loc, model.Options{Device: e.rt.dev})
 		return err
 	})
-	fail := func(err error) (Engine, error) {
+	fail := func(err error) (tui.Engine, error) {
 		if m != nil {
 			_ = e.rt.w.Do(m.Close)
 		}
@@ -687,7 +670,7 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt FineTuneOptions, progres
 	go func() {
 		defer close(forwarded)
 		for p := range reports {
-			fp := FineTuneProgress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, ValStep: p.ValStep,
+			fp := tui.FineTuneProgress{Step: p.Step, Steps: p.Steps, Loss: p.Loss, ValStep: p.ValStep,
 				ValAccuracy: p.ValAccuracy, ItemsPerSec: p.ItemsPerSec, Elapsed: p.Elapsed}
 			select {
 			case progress <- fp:

@@ -1,4 +1,4 @@
-package tui
+package torchengine
 
 import (
 	"archive/zip"
@@ -141,7 +141,7 @@ func TestTorchEngineTorchSave(t *testing.T) {
 		}
 	}
 	o.Base = ""
-	if _, err := OpenTorch(context.Background(), o); err == nil {
+	if _, err := Open(context.Background(), o); err == nil {
 		t.Error("a .pt with no config.json beside it and no base opened")
 	}
 }

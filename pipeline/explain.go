@@ -1,0 +1,521 @@
+package pipeline
+
+import (
+	"encoding/csv"
+	"fmt"
+	"image"
+	"image/color"
+	"io"
+	"path/filepath"
+	"strconv"
+
+	"github.com/lavascope/lavascope/demo"
+	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/internal/atomicfile"
+	"github.com/lavascope/lavascope/internal/termtext"
+	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/report"
+	"github.com/lavascope/lavascope/tokenizer"
+	"github.com/lavascope/lavascope/torch"
+	"github.com/lavascope/lavascope/trees"
+)
+
+// Pairs opens data (a manifest, or demo for the demo's splits) and picks
+// the pairs to explain: the one named
+// by id (searched in every split), or those of split, at most limit.
+func Pairs(data, split, id string, limit int, opts loader.Options) (model.Split, []int, error) {
+	var candidates []model.Split
+	if data == demo.Name {
+		names := []string{split}
+		if id != "" {
+			names = []string{loader.SplitTest, loader.SplitVal, loader.SplitTrain}
+		}
+		for _, n := range names {
+			s, err := demo.Split(n)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--split: %w", err)
+			}
+			candidates = append(candidates, s)
+		}
+	} else {
+		switch split {
+		case "all":
+			split = ""
+		case loader.SplitTrain, loader.SplitVal, loader.SplitTest:
+		default:
+			return nil, nil, fmt.Errorf("--split %q: want train, val, test or all", split)
+		}
+		ds, err := loader.Load(data, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		if id != "" {
+			split = ""
+		}
+		candidates = append(candidates, model.DatasetSplit(ds, split))
+	}
+	for _, s := range candidates {
+		var idx []int
+		for i := range s.Len() {
+			if id != "" {
+				p, err := s.Pair(i)
+				if err != nil {
+					return nil, nil, err
+				}
+				if p.ID != id {
+					continue
+				}
+			}
+			idx = append(idx, i)
+			if limit > 0 && len(idx) == limit {
+				break
+			}
+		}
+		if len(idx) > 0 {
+			return s, idx, nil
+		}
+	}
+	if id != "" {
+		return nil, nil, fmt.Errorf("%s has no pair %q", data, id)
+	}
+	return nil, nil, fmt.Errorf("%s has no pairs in split %q", data, split)
+}
+
+// ExplainOptions are the settings of an explain run, parsed.
+type ExplainOptions struct {
+	// Checkpoint names the weights in the reports.
+	Checkpoint string
+	Method     explain.Method
+	Start      explain.StartLayer
+	// TextStart is the text encoder's start layer, nil when Start's.
+	TextStart *explain.StartLayer
+	// Target is own, twin or all.
+	Target   string
+	Style    trees.Style
+	Colormap *explain.Colormap
+	// Metrics computes the faithfulness metrics of each reading's own
+	// logit.
+	Metrics bool
+	// Out is the folder the figures, reports and CSV files go to.
+	Out string
+	// Show, when set, also shows each figure (in the terminal).
+	Show func(w io.Writer, fig image.Image) error
+}
+
+// Explainer explains the pairs of a split chunk by chunk, writing a figure
+// and a report per reading, and the CSV files over all of them at the end.
+type Explainer struct {
+	m      *model.CLIP
+	tok    *tokenizer.Tokenizer
+	prep   loader.PreprocessConfig
+	split  model.Split
+	opt    ExplainOptions
+	w      *torch.Worker
+	stdout io.Writer
+
+	rows []readingRow
+	all  []explain.Metrics
+}
+
+// NewExplainer explains pairs of split with m on w, whose images are
+// preprocessed by prep, printing a line per reading and the summary to
+// stdout.
+func NewExplainer(m *model.CLIP, tok *tokenizer.Tokenizer, prep loader.PreprocessConfig, split model.Split, w *torch.Worker, stdout io.Writer, opt ExplainOptions) *Explainer {
+	return &Explainer{m: m, tok: tok, prep: prep, split: split, w: w, stdout: stdout, opt: opt}
+}
+
+// explained is one pair of a chunk, prepared for the model.
+type explained struct {
+	pair   loader.Pair
+	images []image.Image
+	texts  []string
+	// rows[j] is the batch row of reading j's text, cols[i] the batch
+	// column of image i.
+	rows, cols []int
+}
+
+// readingRow is a line of readings.csv.
+type readingRow struct {
+	pair, ambiguity string
+	reading         int
+	own, twin       float64
+	m               *explain.Metrics
+}
+
+// Chunk explains the pairs at indices idx of the split in one batch, laid
+// out by model.Inputs as evaluation and the explorer lay theirs out.
+func (r *Explainer) Chunk(idx []int) error {
+	var pairs []*explained
+	var cur *explained
+	// The decoded images stay for the figures and the evidence boxes.
+	in := model.NewInputs(r.tok, r.m.Config().Text.MaxPositionEmbeddings, func(p *loader.Pair, k int) ([]float32, error) {
+		rd := &p.Readings[k]
+		img, err := r.split.Image(rd)
+		if err != nil {
+			return nil, fmt.Errorf("pair %s: readings[%d].image %s: %w", p.ID, k, rd.Image, err)
+		}
+		px, err := loader.Preprocess(img, r.prep)
+		if err != nil {
+			return nil, fmt.Errorf("pair %s: readings[%d].image %s: %w", p.ID, k, rd.Image, err)
+		}
+		cur.images = append(cur.images, img)
+		return px, nil
+	})
+	for _, i := range idx {
+		p, err := r.split.Pair(i)
+		if err != nil {
+			return err
+		}
+		if len(p.Readings) < 2 {
+			return fmt.Errorf("pair %s has %d readings; explain needs two or more", p.ID, len(p.Readings))
+		}
+		cur = &explained{pair: p}
+		if cur.texts, err = model.ReadingTexts(&p, r.opt.Style); err != nil {
+			return err
+		}
+		for k := range p.Readings {
+			col, err := in.Image(&cur.pair, k)
+			if err != nil {
+				return err
+			}
+			cur.cols = append(cur.cols, col)
+			cur.rows = append(cur.rows, in.Text(cur.texts[k]))
+		}
+		pairs = append(pairs, cur)
+	}
+	if err := in.Pack(); err != nil {
+		return err
+	}
+	// The targets drawn, and each reading's own logit for the metrics.
+	var targets, own []explain.Target
+	for _, ep := range pairs {
+		for j := range ep.pair.Readings {
+			targets = append(targets, ep.target(report.Cells(r.opt.Target, j, len(ep.pair.Readings))))
+			own = append(own, ep.target(report.Cells("own", j, len(ep.pair.Readings))))
+		}
+	}
+	var drawn, owned []explain.Result
+	var logits []float64
+	size := int64(r.m.Config().Vision.ImageSize)
+	err := r.w.Do(func() error {
+		s := torch.NewScope()
+		defer s.Close()
+		px := s.FromFloat32(in.Pixels(), int64(in.Images()), 3, size, size)
+		tx := s.FromInt64(in.IDs(), int64(in.Texts()), int64(in.Width()))
+		opt := explain.Options{Method: r.opt.Method, Start: r.opt.Start, TextStart: r.opt.TextStart}
+		var err error
+		if drawn, err = explain.Explain(r.m, px, tx, targets, opt); err != nil {
+			return err
+		}
+		owned = drawn
+		if r.opt.Target != "own" && r.opt.Metrics {
+			if owned, err = explain.Explain(r.m, px, tx, own, opt); err != nil {
+				return err
+			}
+		}
+		var out *model.Output
+		if out, err = r.m.Forward(s, px, tx, model.ForwardOptions{}); err != nil {
+			return err
+		}
+		if logits, err = out.LogitsPerImage.Float64s(); err != nil {
+			return err
+		}
+		if !r.opt.Metrics {
+			return nil
+		}
+		return r.measure(s, px, tx, pairs, owned)
+	})
+	if err != nil {
+		return err
+	}
+	k := 0
+	for _, ep := range pairs {
+		for j := range ep.pair.Readings {
+			if err := r.write(ep, in, j, drawn[k], owned[k], logits); err != nil {
+				return err
+			}
+			k++
+		}
+	}
+	return nil
+}
+
+// target is cells of ep in batch indices.
+func (ep *explained) target(cells [][2]int) explain.Target {
+	t := make(explain.Target, len(cells))
+	for k, c := range cells {
+		t[k] = explain.Cell{Image: ep.cols[c[0]], Text: ep.rows[c[1]]}
+	}
+	return t
+}
+
+// measure computes the metrics of every reading of the chunk from its own
+// explanation and keeps them for write; it runs on the torch worker.
+func (r *Explainer) measure(s *torch.Scope, px, tx *torch.Tensor, pairs []*explained, owned []explain.Result) error {
+	k := 0
+	for _, ep := range pairs {
+		n := len(ep.pair.Readings)
+		for j := range n {
+			res := &owned[k]
+			k++
+			ownI, twinI, t := ep.cols[j], ep.cols[(j+1)%n], ep.rows[j]
+			own, twin, ids := px.Select(0, int64(ownI)), px.Select(0, int64(twinI)), tx.Select(0, int64(t))
+			img, txt := res.Image(ownI), res.Text(t)
+			var mt explain.Metrics
+			var err error
+			if mt.Perturbation, err = explain.Perturb(r.m, own, twin, ids, img.Raw, nil); err != nil {
+				return fmt.Errorf("pair %s reading %d: %w", ep.pair.ID, j, err)
+			}
+			mt.Margin = mt.Perturbation.Positive.Margins[0]
+			if mt.Text, err = explain.DeleteTokens(r.m, own, twin, ids, txt.Raw, txt.EOT, nil); err != nil {
+				return fmt.Errorf("pair %s reading %d: %w", ep.pair.ID, j, err)
+			}
+			if boxes := ep.pair.Readings[j].BoxesWithRole(loader.RoleEvidence); len(boxes) > 0 {
+				b := ep.images[j].Bounds()
+				g, err := explain.NewGeometry(b.Dx(), b.Dy(), r.prep)
+				if err != nil {
+					return err
+				}
+				cover, err := g.PatchCoverage(img.Grid, shiftBoxes(boxes, b.Min))
+				if err != nil {
+					return err
+				}
+				pg, err := explain.PointingGame(img.Raw, cover)
+				if err != nil {
+					return fmt.Errorf("pair %s reading %d: %w", ep.pair.ID, j, err)
+				}
+				mt.Pointing = &pg
+			}
+			r.all = append(r.all, mt)
+		}
+	}
+	return nil
+}
+
+// shiftBoxes expresses boxes relative to an image whose bounds start at
+// min (decoded images start at 0, 0; a sub-image may not).
+func shiftBoxes(boxes []loader.Box, min image.Point) []loader.Box {
+	if min == (image.Point{}) {
+		return boxes
+	}
+	out := make([]loader.Box, len(boxes))
+	for i, b := range boxes {
+		b.X0, b.X1, b.Y0, b.Y1 = b.X0-min.X, b.X1-min.X, b.Y0-min.Y, b.Y1-min.Y
+		out[i] = b
+	}
+	return out
+}
+
+// write saves reading j of ep: figure, report, and its CSV row.
+func (r *Explainer) write(ep *explained, in *model.Inputs, j int, drawn, owned explain.Result, logits []float64) error {
+	p := &ep.pair
+	n := len(p.Readings)
+	x := Explained{Pair: p, J: j, Text: ep.texts[j], Enc: in.Encoding(ep.rows[j]), Row: ep.rows[j], Cols: ep.cols,
+		Cells: report.Cells(r.opt.Target, j, n), Result: &drawn}
+	for i := range n {
+		x.Logits = append(x.Logits, logits[ep.cols[i]*in.Texts()+ep.rows[j]])
+	}
+	doc, err := x.Report(r.tok, r.settings(), r.opt.Style)
+	if err != nil {
+		return err
+	}
+	ownL, twinL := doc.Logits[j], doc.Logits[(j+1)%n]
+	base := loader.FileName(p.ID) + "-r" + strconv.Itoa(j)
+	doc.Figure, doc.Colormap = base+".png", r.opt.Colormap.Name()
+	fig, err := r.figure(ep, j, x.Cells, &drawn)
+	if err != nil {
+		return fmt.Errorf("pair %s reading %d: %w", p.ID, j, err)
+	}
+	if err := explain.WritePNG(filepath.Join(r.opt.Out, doc.Figure), fig); err != nil {
+		return err
+	}
+	row := readingRow{pair: termtext.Sanitize(p.ID), ambiguity: termtext.Sanitize(p.Ambiguity), reading: j, own: ownL, twin: twinL}
+	if r.opt.Metrics {
+		doc.Metrics = &r.all[len(r.rows)]
+		row.m = doc.Metrics
+	}
+	if err := atomicfile.Write(filepath.Join(r.opt.Out, base+".json"), doc.Write); err != nil {
+		return err
+	}
+	r.rows = append(r.rows, row)
+	mark := "wrong"
+	if doc.Correct {
+		mark = "right"
+	}
+	line := fmt.Sprintf("%s r%d  %s  margin %+.3f", termtext.Sanitize(p.ID), j, mark, ownL-twinL)
+	if mt := doc.Metrics; mt != nil && mt.Pointing != nil {
+		hit := "miss"
+		if mt.Pointing.Hit {
+			hit = "hit"
+		}
+		line += fmt.Sprintf("  pointing %s  mass %.2f", hit, mt.Pointing.Mass)
+	}
+	fmt.Fprintln(r.stdout, termtext.Lines(line+"  "+filepath.Join(r.opt.Out, doc.Figure)))
+	if r.opt.Show != nil {
+		return r.opt.Show(r.stdout, fig)
+	}
+	return nil
+}
+
+// settings are the run's settings as its reports write them.
+func (r *Explainer) settings() report.Settings {
+	return report.Settings{Checkpoint: r.opt.Checkpoint, Method: r.opt.Method, Start: r.opt.Start, TextStart: r.opt.TextStart, Target: r.opt.Target}
+}
+
+// figure draws the reading's own image, then each image of the target with
+// its relevance over it, and a colour bar. Images are shown as the model saw
+// them: the region of the file that the centre crop keeps.
+func (r *Explainer) figure(ep *explained, j int, cells [][2]int, res *explain.Result) (image.Image, error) {
+	crop := func(i int) (image.Image, error) {
+		img := ep.images[i]
+		b := img.Bounds()
+		g, err := explain.NewGeometry(b.Dx(), b.Dy(), r.prep)
+		if err != nil {
+			return nil, err
+		}
+		x0, y0 := g.ToSource(0, 0)
+		x1, y1 := g.ToSource(float64(g.W), float64(g.H))
+		rect := image.Rect(int(x0+0.5), int(y0+0.5), int(x1+0.5), int(y1+0.5)).Add(b.Min).Intersect(b)
+		if si, ok := img.(interface {
+			SubImage(image.Rectangle) image.Image
+		}); ok && !rect.Empty() {
+			return si.SubImage(rect), nil
+		}
+		return img, nil
+	}
+	own, err := crop(j)
+	if err != nil {
+		return nil, err
+	}
+	parts := []image.Image{own}
+	seen := map[int]bool{}
+	for _, c := range cells {
+		i := c[0]
+		if seen[i] {
+			continue
+		}
+		seen[i] = true
+		im := res.Image(ep.cols[i])
+		if im == nil {
+			return nil, fmt.Errorf("no relevance for image %d", i)
+		}
+		src, err := crop(i)
+		if err != nil {
+			return nil, err
+		}
+		grid, err := explain.NewGrid(im.Grid, im.Grid, im.Raw)
+		if err != nil {
+			return nil, err
+		}
+		ov, err := explain.Overlay(src, grid, explain.OverlayOptions{Colormap: r.opt.Colormap, Signed: r.opt.Colormap.Diverging()})
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, ov)
+	}
+	h := own.Bounds().Dy()
+	bar, err := explain.ColorBar(r.opt.Colormap, 12, max(h, 32), "low", "high")
+	if err != nil {
+		return nil, err
+	}
+	return explain.HStack(8, color.White, append(parts, bar)...), nil
+}
+
+// Finish writes readings.csv and summary.csv and prints the summary.
+func (r *Explainer) Finish() error {
+	ks := explain.DefaultKs
+	header := []string{"pair", "reading", "ambiguity", "method", "start_layer", "target", "own_logit", "twin_logit", "margin", "correct",
+		"auc_positive", "auc_negative", "pointing_hit", "pointing_chance", "mass", "chance_mass"}
+	for _, k := range ks {
+		header = append(header, fmt.Sprintf("top%d_delta", k))
+	}
+	for _, k := range ks {
+		header = append(header, fmt.Sprintf("bottom%d_delta", k))
+	}
+	start := "-"
+	if r.opt.Method == explain.Chefer {
+		start = r.opt.Start.String()
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	rows := [][]string{header}
+	for _, row := range r.rows {
+		rec := []string{row.pair, strconv.Itoa(row.reading), row.ambiguity, string(r.opt.Method), start, r.opt.Target,
+			f(row.own), f(row.twin), f(row.own - row.twin), strconv.FormatBool(row.own > row.twin)}
+		mt := row.m
+		blank := make([]string, 6+2*len(ks))
+		if mt == nil {
+			rows = append(rows, append(rec, blank...))
+			continue
+		}
+		rec = append(rec, f(mt.Perturbation.Positive.AUC), f(mt.Perturbation.Negative.AUC))
+		if p := mt.Pointing; p != nil {
+			rec = append(rec, strconv.FormatBool(p.Hit), f(p.Chance), f(p.Mass), f(p.ChanceMass))
+		} else {
+			rec = append(rec, "", "", "", "")
+		}
+		for _, d := range mt.Text.Top {
+			rec = append(rec, f(d.Delta))
+		}
+		for _, d := range mt.Text.Bottom {
+			rec = append(rec, f(d.Delta))
+		}
+		rows = append(rows, rec)
+	}
+	if err := writeCSV(filepath.Join(r.opt.Out, "readings.csv"), rows); err != nil {
+		return err
+	}
+	correct := 0
+	for _, row := range r.rows {
+		if row.own > row.twin {
+			correct++
+		}
+	}
+	sum := [][]string{{"metric", "value", "n"}, {"readings", strconv.Itoa(len(r.rows)), strconv.Itoa(len(r.rows))},
+		{"accuracy", f(float64(correct) / float64(len(r.rows))), strconv.Itoa(len(r.rows))}}
+	fmt.Fprintf(r.stdout, "\n%d readings, %d with the own image above the twin; method %s", len(r.rows), correct, r.opt.Method)
+	if r.opt.Method == explain.Chefer {
+		fmt.Fprintf(r.stdout, ", start layer %s", r.opt.Start)
+		if r.opt.TextStart != nil {
+			fmt.Fprintf(r.stdout, " (text %s)", r.opt.TextStart)
+		}
+	}
+	fmt.Fprintln(r.stdout)
+	if r.opt.Metrics {
+		s := explain.Summarize(r.all)
+		pn, tn := strconv.Itoa(s.Perturbed), strconv.Itoa(s.TextDeleted)
+		sum = append(sum,
+			[]string{"mean_margin", f(s.MeanMargin), strconv.Itoa(s.Readings)},
+			[]string{"auc_positive", f(s.AUCPositive), pn},
+			[]string{"auc_negative", f(s.AUCNegative), pn},
+			[]string{"pointing_accuracy", f(s.PointingAccuracy), strconv.Itoa(s.Pointed)},
+			[]string{"pointing_chance", f(s.PointingChance), strconv.Itoa(s.Pointed)},
+			[]string{"mass", f(s.Mass), strconv.Itoa(s.Pointed)},
+			[]string{"chance_mass", f(s.ChanceMass), strconv.Itoa(s.Pointed)})
+		for i, k := range s.Ks {
+			sum = append(sum, []string{fmt.Sprintf("top%d_delta", k), f(s.TopDelta[i]), tn})
+		}
+		for i, k := range s.Ks {
+			sum = append(sum, []string{fmt.Sprintf("bottom%d_delta", k), f(s.BottomDelta[i]), tn})
+		}
+		fmt.Fprintf(r.stdout, "perturbation AUC of the margin: most relevant first %.3f, least relevant first %.3f\n", s.AUCPositive, s.AUCNegative)
+		if s.Pointed > 0 {
+			fmt.Fprintf(r.stdout, "pointing game: %.3f (%d/%d), random placement %.3f; relevance in the evidence %.3f, uniform %.3f\n",
+				s.PointingAccuracy, s.PointingHits, s.Pointed, s.PointingChance, s.Mass, s.ChanceMass)
+		}
+		for i, k := range s.Ks {
+			fmt.Fprintf(r.stdout, "dropping %d token(s): most relevant %+.3f, least relevant %+.3f margin\n", k, s.TopDelta[i], s.BottomDelta[i])
+		}
+	}
+	if err := writeCSV(filepath.Join(r.opt.Out, "summary.csv"), sum); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stdout, "wrote %s\n", termtext.Sanitize(r.opt.Out))
+	return nil
+}
+
+func writeCSV(path string, rows [][]string) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		return csv.NewWriter(w).WriteAll(rows)
+	})
+}

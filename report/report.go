@@ -1,0 +1,190 @@
+// Package report holds the one report of an explained reading: the record
+// that `lavascope explain` writes per reading and the explorer's export
+// writes for each reading of its pair, with the same keys and the same
+// values for the same pair, method, start layer and target. It holds plain
+// data and the rules that derive values from other values (node relevance,
+// correctness), so that front ends cannot drift apart; it runs no model.
+// docs/report-schema.md documents the JSON.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/internal/termtext"
+	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/trees"
+)
+
+// Schema is the version of the JSON below; it changes whenever a key is
+// renamed, removed or changes meaning (adding a key does not).
+const Schema = 1
+
+// Reading is the explanation of one reading of a pair for one method,
+// start layer and target.
+type Reading struct {
+	Schema     int               `json:"schema"`
+	Pair       string            `json:"pair"`
+	Reading    int               `json:"reading"`
+	Sentence   string            `json:"sentence"`
+	Ambiguity  string            `json:"ambiguity,omitempty"`
+	Tree       string            `json:"tree"`
+	Gloss      string            `json:"gloss,omitempty"`
+	Text       string            `json:"text"`
+	Checkpoint string            `json:"checkpoint"`
+	Method     explain.Method    `json:"method"`
+	StartLayer string            `json:"start_layer"`
+	Target     string            `json:"target"`
+	Cells      [][2]int          `json:"cells"`
+	Logit      float64           `json:"logit"`
+	Logits     []float64         `json:"logits"`
+	Correct    bool              `json:"correct"`
+	Truncated  bool              `json:"truncated,omitempty"`
+	Tokens     []Token           `json:"tokens"`
+	Nodes      []trees.NodeScore `json:"nodes"`
+	Words      []trees.WordScore `json:"words"`
+	Unassigned float64           `json:"unassigned"`
+	Images     []Image           `json:"images"`
+	// Figure is the PNG drawn beside the JSON, relative to its folder.
+	Figure string `json:"figure"`
+	// Colormap is the one the figure paints relevance in.
+	Colormap string           `json:"colormap,omitempty"`
+	Metrics  *explain.Metrics `json:"metrics,omitempty"`
+
+	// StartLayerText is the text encoder's start layer, when it differs.
+	StartLayerText string `json:"start_layer_text,omitempty"`
+}
+
+// Token is one token of the text with its relevance.
+type Token struct {
+	// Token is the vocabulary entry, as the tokenizer's vocabulary spells
+	// it (")))</w>").
+	Token string `json:"token"`
+	// Start and End are its bytes [Start, End) in Reading.Text.
+	Start int `json:"start"`
+	End   int `json:"end"`
+	// Relevance is the method's value; Normalized its share of the tokens
+	// between start and end of text (0 for those two).
+	Relevance  float32 `json:"relevance"`
+	Normalized float32 `json:"normalized"`
+}
+
+// Image is the patch relevance over one image of the target.
+type Image struct {
+	// Image is the index of the image among the pair's readings.
+	Image int `json:"image"`
+	// File is the image's file as the manifest names it.
+	File string `json:"file,omitempty"`
+	// Grid is the side of the patch grid; Relevance and Normalized are
+	// Grid×Grid, row by row.
+	Grid       int       `json:"grid"`
+	Relevance  []float32 `json:"relevance"`
+	Normalized []float32 `json:"normalized"`
+}
+
+// Cells are the (image, reading) cells of a pair of n readings that target
+// sums for reading j: its own image (own), the next reading's (twin), or
+// every image of the pair (all, as the reference notebook's summed one-hot).
+func Cells(target string, j, n int) [][2]int {
+	switch target {
+	case "twin":
+		return [][2]int{{(j + 1) % n, j}}
+	case "all":
+		cells := make([][2]int, n)
+		for i := range n {
+			cells[i] = [2]int{i, j}
+		}
+		return cells
+	}
+	return [][2]int{{j, j}}
+}
+
+// Settings are what was explained, as the report writes them.
+type Settings struct {
+	Checkpoint string
+	Method     explain.Method
+	Start      explain.StartLayer
+	// TextStart is the text encoder's start layer, nil when Start's.
+	TextStart *explain.StartLayer
+	// Target is own, twin or all.
+	Target string
+}
+
+// New starts the report of reading j of p: what the pair and the settings
+// say. The caller adds the model's values and then calls Finish.
+func New(p *loader.Pair, j int, text string, s Settings) Reading {
+	rd := &p.Readings[j]
+	r := Reading{
+		Schema: Schema, Pair: p.ID, Reading: j, Sentence: p.Sentence, Ambiguity: p.Ambiguity,
+		Tree: rd.Tree, Gloss: rd.Gloss, Text: text, Checkpoint: s.Checkpoint, Method: s.Method,
+		Target: s.Target, StartLayer: "-",
+	}
+	// Only Chefer's rule reads a start layer; the baselines ignore it.
+	if s.Method == explain.Chefer {
+		r.StartLayer = s.Start.String()
+		if s.TextStart != nil {
+			r.StartLayerText = s.TextStart.String()
+		}
+	}
+	return r
+}
+
+// SetLogits records the logits of the reading's text against the pair's
+// images and whether its own image has the strictly highest.
+func (r *Reading) SetLogits(logits []float64) error {
+	if r.Reading < 0 || r.Reading >= len(logits) {
+		return fmt.Errorf("report: reading %d of %d logits", r.Reading, len(logits))
+	}
+	r.Logits = logits
+	own := logits[r.Reading]
+	r.Correct = true
+	for i, l := range logits {
+		if i != r.Reading && l >= own {
+			r.Correct = false
+		}
+	}
+	return nil
+}
+
+// Finish derives node and word relevance from the tokens' normalised
+// relevance, gathered onto the tree linearized in style through
+// trees.Align (a token over k parts gives each 1/k).
+func (r *Reading) Finish(style trees.Style) error {
+	tree, err := trees.Parse(r.Tree)
+	if err != nil {
+		return err
+	}
+	lin := trees.Linearize(tree, style)
+	if lin.Text != r.Text {
+		return fmt.Errorf("report: the model read %q, not the tree's %s linearization", r.Text, style)
+	}
+	offs := make([][2]int, len(r.Tokens))
+	vals := make([]float64, len(r.Tokens))
+	for k, t := range r.Tokens {
+		offs[k], vals[k] = [2]int{t.Start, t.End}, float64(t.Normalized)
+	}
+	al, err := trees.Align(lin, offs)
+	if err != nil {
+		return err
+	}
+	rel, err := al.Aggregate(vals)
+	if err != nil {
+		return err
+	}
+	r.Nodes, r.Words = rel.Scores(tree)
+	r.Unassigned = rel.Unassigned
+	return nil
+}
+
+// Write writes r as indented JSON, dataset text escaped for a terminal
+// (termtext.JSON), and a newline.
+func (r *Reading) Write(w io.Writer) error {
+	data, err := json.MarshalIndent(r, "", " ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(termtext.JSON(data), '\n'))
+	return err
+}
