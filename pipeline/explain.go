@@ -90,8 +90,7 @@ type ExplainOptions struct {
 	Start      explain.StartLayer
 	// TextStart is the text encoder's start layer, nil when Start's.
 	TextStart *explain.StartLayer
-	// Target is own, twin or all.
-	Target   string
+	Target   report.Target
 	Style    trees.Style
 	Colormap *explain.Colormap
 	// Metrics computes the faithfulness metrics of each reading's own
@@ -191,8 +190,8 @@ func (r *Explainer) Chunk(idx []int) error {
 	var targets, own []explain.Target
 	for _, ep := range pairs {
 		for j := range ep.pair.Readings {
-			targets = append(targets, ep.target(report.Cells(r.opt.Target, j, len(ep.pair.Readings))))
-			own = append(own, ep.target(report.Cells("own", j, len(ep.pair.Readings))))
+			targets = append(targets, ep.target(r.opt.Target.Cells(j, len(ep.pair.Readings))))
+			own = append(own, ep.target(report.TargetOwn.Cells(j, len(ep.pair.Readings))))
 		}
 	}
 	var drawn, owned []explain.Result
@@ -209,7 +208,7 @@ func (r *Explainer) Chunk(idx []int) error {
 			return err
 		}
 		owned = drawn
-		if r.opt.Target != "own" && r.opt.Metrics {
+		if r.opt.Target != report.TargetOwn && r.opt.Metrics {
 			if owned, err = explain.Explain(r.m, px, tx, own, opt); err != nil {
 				return err
 			}
@@ -312,7 +311,7 @@ func (r *Explainer) write(ep *explained, in *model.Inputs, j int, drawn, owned e
 	p := &ep.pair
 	n := len(p.Readings)
 	x := Explained{Pair: p, J: j, Text: ep.texts[j], Enc: in.Encoding(ep.rows[j]), Row: ep.rows[j], Cols: ep.cols,
-		Cells: report.Cells(r.opt.Target, j, n), Result: &drawn}
+		Cells: r.opt.Target.Cells(j, n), Result: &drawn}
 	for i := range n {
 		x.Logits = append(x.Logits, logits[ep.cols[i]*in.Texts()+ep.rows[j]])
 	}
@@ -440,7 +439,7 @@ func (r *Explainer) Finish() error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	rows := [][]string{header}
 	for _, row := range r.rows {
-		rec := []string{row.pair, strconv.Itoa(row.reading), row.ambiguity, string(r.opt.Method), start, r.opt.Target,
+		rec := []string{row.pair, strconv.Itoa(row.reading), row.ambiguity, string(r.opt.Method), start, r.opt.Target.String(),
 			f(row.own), f(row.twin), f(row.own - row.twin), strconv.FormatBool(row.own > row.twin)}
 		mt := row.m
 		blank := make([]string, 6+2*len(ks))

@@ -49,8 +49,8 @@ func TestExplainedReport(t *testing.T) {
 			{Index: 3, Grid: 1, Raw: []float32{0.25}, Norm: []float32{0}},
 		},
 	}
-	x := Explained{Pair: p, J: 1, Text: texts[1], Enc: enc, Row: 4, Cols: cols, Cells: report.Cells("all", 1, 2), Result: res, Logits: []float64{2, 1}}
-	r, err := x.Report(tok, report.Settings{Checkpoint: "c", Method: explain.Rollout, Target: "all"}, trees.StylePaper)
+	x := Explained{Pair: p, J: 1, Text: texts[1], Enc: enc, Row: 4, Cols: cols, Cells: report.TargetAll.Cells(1, 2), Result: res, Logits: []float64{2, 1}}
+	r, err := x.Report(tok, report.Settings{Checkpoint: "c", Method: explain.Rollout, Target: report.TargetAll}, trees.StylePaper)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,14 +84,53 @@ type Image struct {
 	Normalized []float32 `json:"normalized"`
 }
 
-// Cells are the (image, reading) cells of a pair of n readings that target
-// sums for reading j: its own image (own), the next reading's (twin), or
-// every image of the pair (all, as the reference notebook's summed one-hot).
-func Cells(target string, j, n int) [][2]int {
-	switch target {
-	case "twin":
+// Target is the logit an explanation explains, for each reading j of a pair.
+type Target int
+
+const (
+	// TargetOwn is reading j's text against its own image j: why it
+	// picked (or failed to pick) the right image.
+	TargetOwn Target = iota
+	// TargetTwin is reading j's text against the other reading's image.
+	TargetTwin
+	// TargetAll is the sum of reading j's text against every image of the
+	// pair, as the reference notebook's summed one-hot does.
+	TargetAll
+)
+
+// Targets lists the targets in the order the explorer's t key cycles
+// through them.
+var Targets = []Target{TargetOwn, TargetTwin, TargetAll}
+
+var targetNames = [...]string{TargetOwn: "own", TargetTwin: "twin", TargetAll: "all"}
+
+// String is the one name of t on the screen, on the command line, in the
+// configuration and in reports.
+func (t Target) String() string {
+	if t >= 0 && int(t) < len(targetNames) {
+		return targetNames[t]
+	}
+	return fmt.Sprintf("Target(%d)", int(t))
+}
+
+// ParseTarget reads own, twin or all.
+func ParseTarget(s string) (Target, error) {
+	for i, n := range targetNames {
+		if n == s {
+			return Target(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown target %q (want own, twin or all)", s)
+}
+
+// Cells are the (image, reading) cells of a pair of n readings that t sums
+// for reading j: its own image (own), the next reading's (twin), or every
+// image of the pair (all).
+func (t Target) Cells(j, n int) [][2]int {
+	switch t {
+	case TargetTwin:
 		return [][2]int{{(j + 1) % n, j}}
-	case "all":
+	case TargetAll:
 		cells := make([][2]int, n)
 		for i := range n {
 			cells[i] = [2]int{i, j}
@@ -108,8 +147,7 @@ type Settings struct {
 	Start      explain.StartLayer
 	// TextStart is the text encoder's start layer, nil when Start's.
 	TextStart *explain.StartLayer
-	// Target is own, twin or all.
-	Target string
+	Target    Target
 }
 
 // New starts the report of reading j of p: what the pair and the settings
@@ -119,7 +157,7 @@ func New(p *loader.Pair, j int, text string, s Settings) Reading {
 	r := Reading{
 		Schema: Schema, Pair: p.ID, Reading: j, Sentence: p.Sentence, Ambiguity: p.Ambiguity,
 		Tree: rd.Tree, Gloss: rd.Gloss, Text: text, Checkpoint: s.Checkpoint, Method: s.Method,
-		Target: s.Target, StartLayer: "-",
+		Target: s.Target.String(), StartLayer: "-",
 	}
 	// Only Chefer's rule reads a start layer; the baselines ignore it.
 	if s.Method == explain.Chefer {

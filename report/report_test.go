@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/lavascope/lavascope/explain"
@@ -56,7 +57,7 @@ func TestFinish(t *testing.T) {
 	}
 	lin := trees.Linearize(tree, trees.StylePaper)
 	start := explain.StartLayer(3)
-	r := New(p, 0, lin.Text, Settings{Checkpoint: "c", Method: explain.Chefer, Start: start, Target: "own"})
+	r := New(p, 0, lin.Text, Settings{Checkpoint: "c", Method: explain.Chefer, Start: start, Target: TargetOwn})
 	if r.StartLayer != start.String() || r.Schema != Schema {
 		t.Errorf("header %+v", r)
 	}
@@ -90,5 +91,33 @@ func TestFinish(t *testing.T) {
 	r.Text += " "
 	if err := r.Finish(trees.StylePaper); err == nil {
 		t.Error("a text other than the tree's linearization accepted")
+	}
+}
+
+// TestTargets: every target's name parses back to it, an unknown name is
+// refused, and each target sums the cells its doc names.
+func TestTargets(t *testing.T) {
+	for _, tg := range Targets {
+		got, err := ParseTarget(tg.String())
+		if err != nil || got != tg {
+			t.Errorf("ParseTarget(%q) = %v, %v", tg, got, err)
+		}
+	}
+	if _, err := ParseTarget("both"); err == nil {
+		t.Error("ParseTarget(both): no error")
+	}
+	for _, c := range []struct {
+		tg   Target
+		j    int
+		want [][2]int
+	}{
+		{TargetOwn, 1, [][2]int{{1, 1}}},
+		{TargetTwin, 1, [][2]int{{0, 1}}},
+		{TargetTwin, 0, [][2]int{{1, 0}}},
+		{TargetAll, 1, [][2]int{{0, 1}, {1, 1}}},
+	} {
+		if got := c.tg.Cells(c.j, 2); !slices.Equal(got, c.want) {
+			t.Errorf("%v.Cells(%d, 2) = %v, want %v", c.tg, c.j, got, c.want)
+		}
 	}
 }

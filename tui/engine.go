@@ -65,54 +65,30 @@ type EngineInfo struct {
 // cycles through in the order of explain.Methods.
 type Method = explain.Method
 
-// Target is the logit an explanation explains, for each reading j of a pair.
-type Target int
+// Target is the logit an explanation explains (own, twin, all): the
+// report's, so that the screen and the reports share one vocabulary.
+type Target = report.Target
 
+// The targets, in the order the t key cycles through them.
 const (
-	// TargetOwn is reading j's text against its own image j: why it
-	// picked (or failed to pick) the right image.
-	TargetOwn Target = iota
-	// TargetTwin is reading j's text against the other reading's image.
-	TargetTwin
-	// TargetAll is the sum of reading j's text against every image of the
-	// pair, as the reference notebook's summed one-hot does.
-	TargetAll
+	TargetOwn  = report.TargetOwn
+	TargetTwin = report.TargetTwin
+	TargetAll  = report.TargetAll
 )
 
 // Targets lists the targets in the order the t key cycles through them.
-var Targets = []Target{TargetOwn, TargetTwin, TargetAll}
-
-var targetNames = [...]string{TargetOwn: "own", TargetTwin: "twin", TargetAll: "all"}
-
-func (t Target) String() string {
-	if t >= 0 && int(t) < len(targetNames) {
-		return targetNames[t]
-	}
-	return fmt.Sprintf("Target(%d)", int(t))
-}
+var Targets = report.Targets
 
 // ParseTarget reads own, twin or all.
-func ParseTarget(s string) (Target, error) {
-	for i, n := range targetNames {
-		if n == s {
-			return Target(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown target %q (want own, twin or all)", s)
-}
-
-// Cells returns the logit cells, as (image, text) index pairs, that t means
-// for reading j of a pair of n readings, as every report names them. Twin
-// is the next reading's image.
-func (t Target) Cells(j, n int) [][2]int { return report.Cells(t.String(), j, n) }
+func ParseTarget(s string) (Target, error) { return report.ParseTarget(s) }
 
 // ExplainRequest asks for the relevance of one pair.
 type ExplainRequest struct {
 	PairID string
 	Method Method
-	// StartLayer is "last", "all" or a layer number, as the configuration's
-	// start_layer accepts.
-	StartLayer string
+	// StartLayer is the first layer of Chefer's rule, parsed where the
+	// setting entered (flag, configuration, the l key).
+	StartLayer explain.StartLayer
 	Target     Target
 }
 

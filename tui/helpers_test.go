@@ -13,6 +13,7 @@ import (
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/tui"
 	"github.com/lavascope/lavascope/tui/enginetest"
@@ -115,6 +116,13 @@ func newHarness(t testing.TB, o options) *harness {
 	ds := &loader.Dataset{Pairs: testPairs(o.pairs)}
 	h := &harness{t: t, msgs: make(chan tea.Msg, 256)}
 	h.engine = enginetest.New(ds, enginetest.Options{StepDelay: o.stepDelay})
+	var cmap *explain.Colormap
+	if o.colormap != "" {
+		var err error
+		if cmap, err = explain.ColormapNamed(o.colormap); err != nil {
+			t.Fatal(err)
+		}
+	}
 	m, err := tui.New(tui.Options{
 		Data: ds, Split: loader.SplitTest, DataName: "testdata",
 		Open: func(context.Context) (tui.Engine, error) {
@@ -124,8 +132,9 @@ func newHarness(t testing.TB, o options) *harness {
 			return h.engine, nil
 		},
 		Graphics: o.mode, CellWidth: 10, CellHeight: 20,
-		Colormap:  o.colormap,
-		ExportDir: o.exportDir,
+		Colormap:   cmap,
+		StartLayer: explain.LastLayer,
+		ExportDir:  o.exportDir,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -37,13 +37,15 @@ type Options struct {
 	// size in pixels for sixel; zero means graphics' default.
 	Graphics              graphics.Mode
 	CellWidth, CellHeight int
-	// Colormap is jet, viridis, turbo or rdbu (explain.ColormapNames);
-	// empty is jet.
-	Colormap string
-	// Method, StartLayer and Target are the first explanation settings;
-	// zero values mean chefer, last and own.
+	// Colormap is the heatmaps' colormap (explain.ColormapNamed); nil is
+	// jet.
+	Colormap *explain.Colormap
+	// Method, StartLayer and Target are the first explanation settings,
+	// parsed where they entered; zero values mean chefer, all layers
+	// (explain.AllLayers) and own. The notebook's start layer is
+	// explain.LastLayer.
 	Method     Method
-	StartLayer string
+	StartLayer explain.StartLayer
 	Target     Target
 	// ExportDir is where e writes PNGs and JSON; empty means
 	// "lavascope-export" in the working directory.
@@ -114,7 +116,7 @@ type Model struct {
 	scoring  string // checkpoint being scored, "" when none
 
 	method Method
-	layer  string
+	layer  explain.StartLayer
 	target Target
 	cmap   *explain.Colormap
 	mode   graphics.Mode
@@ -157,7 +159,7 @@ type Model struct {
 type expKey struct {
 	ckpt, pair string
 	method     Method
-	layer      string
+	layer      explain.StartLayer
 	target     Target
 }
 
@@ -196,14 +198,10 @@ func New(opt Options) (*Model, error) {
 	if _, err := explain.ParseMethod(string(m.method)); err != nil {
 		return nil, fmt.Errorf("explorer: %w", err)
 	}
-	if m.layer == "" {
-		m.layer = "last"
+	m.cmap = opt.Colormap
+	if m.cmap == nil {
+		m.cmap = explain.Jet
 	}
-	cm, err := colormapNamed(opt.Colormap)
-	if err != nil {
-		return nil, fmt.Errorf("explorer: %w", err)
-	}
-	m.cmap = cm
 	switch opt.Graphics {
 	case graphics.Sixel, graphics.Kitty, graphics.Blocks, graphics.None:
 	default:
@@ -225,13 +223,6 @@ func New(opt Options) (*Model, error) {
 	return m, nil
 }
 
-// colormapNamed is explain.ColormapNamed with jet for the empty name.
-func colormapNamed(name string) (*explain.Colormap, error) {
-	if name == "" {
-		return explain.Jet, nil
-	}
-	return explain.ColormapNamed(name)
-}
 
 // Run runs the explorer on the terminal until the user quits, then closes
 // every engine it opened. opts are passed to tea.NewProgram (tests give
@@ -622,8 +613,12 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		m.target = next(Targets, m.target)
 	case key.Matches(msg, k.Colormap):
 		names := append([]string(nil), explain.ColormapNames()...)
-		name, _ := colormapNamed(next(names, m.cmap.Name()))
-		m.cmap = name
+		cm, err := explain.ColormapNamed(next(names, m.cmap.Name()))
+		if err != nil {
+			// The names come from explain itself: a failure is a bug there.
+			panic(err)
+		}
+		m.cmap = cm
 		clear(m.renderMem)
 	case key.Matches(msg, k.Graphics):
 		m.mode = next(m.modes, m.mode)
@@ -647,10 +642,10 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 
 // layers lists the start layers l cycles through: last, all, then the
 // layers in between when the engine says how many it has.
-func (m *Model) layers() []string {
-	ls := []string{"last", "all"}
+func (m *Model) layers() []explain.StartLayer {
+	ls := []explain.StartLayer{explain.LastLayer, explain.AllLayers}
 	for i := 1; i < m.info.Layers-1; i++ {
-		ls = append(ls, fmt.Sprint(i))
+		ls = append(ls, explain.StartLayer(i))
 	}
 	if !slices.Contains(ls, m.layer) {
 		ls = append(ls, m.layer)

@@ -65,7 +65,7 @@ func (m *Model) statusBar(w int) string {
 		left = append(left, ck)
 		device, runtime = clean(m.info.Device), clean(m.info.Runtime)
 	}
-	left = append(left, string(m.method), "start layer "+clean(m.layer), "target "+m.target.String())
+	left = append(left, string(m.method), "start layer "+m.layer.String(), "target "+m.target.String())
 	if m.lastElapsed > 0 || m.explainedCount() > 0 {
 		left = append(left, "last "+formatDuration(m.lastElapsed))
 	}

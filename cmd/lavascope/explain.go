@@ -16,6 +16,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/pipeline"
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui/graphics"
 )
@@ -112,11 +113,8 @@ func parseExplainFlags(a *app, f explainFlags) (pipeline.ExplainOptions, error) 
 		}
 		opt.TextStart = &ts
 	}
-	switch f.target {
-	case "own", "twin", "all":
-		opt.Target = f.target
-	default:
-		return opt, fmt.Errorf("--target %q: want own, twin or all", f.target)
+	if opt.Target, err = report.ParseTarget(f.target); err != nil {
+		return opt, fmt.Errorf("--target: %w", err)
 	}
 	if opt.Style, err = trees.ParseStyle(f.style); err != nil {
 		return opt, fmt.Errorf("--style: %w", err)

@@ -56,7 +56,7 @@ func TestExportMatchesExplain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exp, err := eng.Explain(context.Background(), tui.ExplainRequest{PairID: pair.ID, Method: c.method, StartLayer: c.layer, Target: c.target})
+		exp, err := eng.Explain(context.Background(), tui.ExplainRequest{PairID: pair.ID, Method: c.method, StartLayer: mustStartLayer(t, c.layer), Target: c.target})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,4 +143,14 @@ func sameJSON(t *testing.T, at string, got, want any) {
 			t.Errorf("%s: %v, want %v", at, got, want)
 		}
 	}
+}
+
+// mustStartLayer parses a start layer the test names.
+func mustStartLayer(t *testing.T, s string) explain.StartLayer {
+	t.Helper()
+	l, err := explain.ParseStartLayer(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/demo"
+	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
 	"github.com/lavascope/lavascope/model"
@@ -57,6 +58,9 @@ type exploreFlags struct {
 	split, target, exportDir, engine string
 	fakeDelay                        time.Duration
 	allowOutside                     bool
+	// textStart is start_layer_text, parsed by runExplore; nil: the
+	// image's start layer.
+	textStart *explain.StartLayer
 }
 
 func init() {
@@ -114,6 +118,29 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 	if err != nil {
 		return withExit(exitUsage, fmt.Errorf("--target: %w", err))
 	}
+	// The explanation settings are parsed here, where they enter, and
+	// travel typed from here on.
+	start, err := explain.ParseStartLayer(a.cfg.StartLayer)
+	if err != nil {
+		return withExit(exitUsage, fmt.Errorf("start_layer: %w", err))
+	}
+	if a.cfg.StartLayerText != "" {
+		ts, err := explain.ParseStartLayer(a.cfg.StartLayerText)
+		if err != nil {
+			return withExit(exitUsage, fmt.Errorf("start_layer_text: %w", err))
+		}
+		f.textStart = &ts
+	}
+	method, err := explain.ParseMethod(a.cfg.Method)
+	if err != nil {
+		return withExit(exitUsage, fmt.Errorf("method: %w", err))
+	}
+	var cmap *explain.Colormap
+	if a.cfg.Colormap != "" {
+		if cmap, err = explain.ColormapNamed(a.cfg.Colormap); err != nil {
+			return withExit(exitUsage, fmt.Errorf("colormap: %w", err))
+		}
+	}
 	split := f.split
 	switch split {
 	case "all":
@@ -151,7 +178,7 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 		Data: ds, Split: split, DataName: a.cfg.Data,
 		Open:     opener(a, data, f),
 		Graphics: caps.Mode, CellWidth: caps.CellWidth, CellHeight: caps.CellHeight,
-		Colormap: a.cfg.Colormap, Method: tui.Method(a.cfg.Method), StartLayer: a.cfg.StartLayer, Target: target,
+		Colormap: cmap, Method: method, StartLayer: start, Target: target,
 		ExportDir: f.exportDir,
 	}
 	if err := tui.Run(ctx, opt); err != nil && !errors.Is(err, context.Canceled) {

@@ -9,12 +9,12 @@ import (
 
 // The libtorch engine: the explorer's default.
 func init() {
-	engineOpeners["torch"] = func(a *app, data exploreData, _ exploreFlags) func(context.Context) (tui.Engine, error) {
+	engineOpeners["torch"] = func(a *app, data exploreData, f exploreFlags) func(context.Context) (tui.Engine, error) {
 		return func(ctx context.Context) (tui.Engine, error) {
 			o := torchengine.Options{
 				Checkpoint: a.cfg.Checkpoint, Base: a.cfg.Base, Device: a.cfg.Device, TorchLib: a.cfg.TorchLib, Threads: a.cfg.Threads,
 				Data: data.shown, DataName: a.cfg.Data, NoGraphs: a.cfg.CUDAGraphs == "off", TF32: a.cfg.TF32,
-				StartLayerText: a.cfg.StartLayerText,
+				StartLayerText: f.textStart,
 			}
 			var err error
 			if o.Train, o.Val, err = data.splits(); err != nil {

@@ -228,14 +228,8 @@ func (e *Engine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui.Expl
 // derived as explain derives them: the token shares between the start and
 // end markers, and the patches min–max scaled.
 func fakeReport(p *loader.Pair, j int, text string, req tui.ExplainRequest, ckpt string, toks []tui.Token, img int, cells [][2]int, g explain.Grid) (*report.Reading, error) {
-	start := explain.LastLayer
-	if req.StartLayer != "" {
-		var err error
-		if start, err = explain.ParseStartLayer(req.StartLayer); err != nil {
-			return nil, err
-		}
-	}
-	r := report.New(p, j, text, report.Settings{Checkpoint: ckpt, Method: req.Method, Start: start, Target: req.Target.String()})
+	start := req.StartLayer
+	r := report.New(p, j, text, report.Settings{Checkpoint: ckpt, Method: req.Method, Start: start, Target: req.Target})
 	r.Cells = cells
 	sum := 0.0
 	for _, t := range toks[1 : len(toks)-1] {

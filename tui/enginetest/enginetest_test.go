@@ -33,7 +33,7 @@ func TestDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(sa, sb) {
 		t.Errorf("two engines score differently: %v, %v", sa, sb)
 	}
-	req := tui.ExplainRequest{PairID: "p1", Method: explain.Chefer, StartLayer: "last"}
+	req := tui.ExplainRequest{PairID: "p1", Method: explain.Chefer, StartLayer: explain.LastLayer}
 	ea, err := a.Explain(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func TestDeterministic(t *testing.T) {
 // most relevance.
 func TestTokensAlign(t *testing.T) {
 	e := New(testData(), Options{})
-	ex, err := e.Explain(context.Background(), tui.ExplainRequest{PairID: "p1", Method: explain.Chefer, StartLayer: "last"})
+	ex, err := e.Explain(context.Background(), tui.ExplainRequest{PairID: "p1", Method: explain.Chefer, StartLayer: explain.LastLayer})
 	if err != nil {
 		t.Fatal(err)
 	}

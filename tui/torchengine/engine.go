@@ -47,9 +47,9 @@ type Options struct {
 	// where CUDA graphs could replay them.
 	NoGraphs bool
 	// StartLayerText is the text encoder's start layer of Chefer's rule
-	// (explain.ParseStartLayer) for every explanation; empty: the
-	// request's StartLayer, as for the image.
-	StartLayerText string
+	// for every explanation; nil: the request's StartLayer, as for the
+	// image.
+	StartLayerText *explain.StartLayer
 	// TF32 lets matrix products on a CUDA device run in TF32
 	// (torch.SetAllowTF32, for the whole process): faster, with logits and
 	// relevance about 1e-3 from float32. No effect on the CPU.
@@ -460,17 +460,9 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 	if err != nil {
 		return nil, err
 	}
-	start := explain.LastLayer
-	if req.StartLayer != "" {
-		if start, err = explain.ParseStartLayer(req.StartLayer); err != nil {
-			return nil, err
-		}
-	}
-	textStart := start
-	if e.opt.StartLayerText != "" {
-		if textStart, err = explain.ParseStartLayer(e.opt.StartLayerText); err != nil {
-			return nil, fmt.Errorf("start_layer_text: %w", err)
-		}
+	start, textStart := req.StartLayer, req.StartLayer
+	if e.opt.StartLayerText != nil {
+		textStart = *e.opt.StartLayerText
 	}
 	if req.Target < tui.TargetOwn || req.Target > tui.TargetAll {
 		return nil, fmt.Errorf("unknown target %v", req.Target)
@@ -545,8 +537,8 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 		}
 		return nil, fmt.Errorf("explain pair %s: %w", p.ID, err)
 	}
-	settings := report.Settings{Checkpoint: e.info.Checkpoint, Method: method, Start: start, Target: req.Target.String()}
-	if e.opt.StartLayerText != "" {
+	settings := report.Settings{Checkpoint: e.info.Checkpoint, Method: method, Start: start, Target: req.Target}
+	if e.opt.StartLayerText != nil {
 		settings.TextStart = &textStart
 	}
 	out := &tui.Explanation{Request: req, Checkpoint: e.info.Checkpoint, Readings: make([]tui.ReadingRelevance, n)}

@@ -251,7 +251,7 @@ func TestTorchEngineExplain(t *testing.T) {
 	cases = append(cases, tc{explain.Chefer, "all", tui.TargetOwn}, tc{explain.Chefer, "1", tui.TargetOwn})
 	for _, c := range cases {
 		t.Run(string(c.method)+"/"+c.layer+"/"+c.target.String(), func(t *testing.T) {
-			req := tui.ExplainRequest{PairID: p.ID, Method: c.method, StartLayer: c.layer, Target: c.target}
+			req := tui.ExplainRequest{PairID: p.ID, Method: c.method, StartLayer: mustStartLayer(t, c.layer), Target: c.target}
 			exp, err := e.Explain(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
@@ -303,7 +303,7 @@ func TestTorchEngineExplain(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.Explain(context.Background(), tui.ExplainRequest{PairID: p.ID, Method: explain.Chefer, StartLayer: "9"}); err == nil {
+	if _, err := e.Explain(context.Background(), tui.ExplainRequest{PairID: p.ID, Method: explain.Chefer, StartLayer: 9}); err == nil {
 		t.Error("start layer 9 of a 2-layer model gave no error")
 	}
 }
@@ -320,7 +320,7 @@ func TestTorchEngineExplainStatic(t *testing.T) {
 	var reqs []tui.ExplainRequest
 	for _, m := range explain.Methods {
 		for _, tg := range tui.Targets {
-			reqs = append(reqs, tui.ExplainRequest{PairID: p.ID, Method: m, StartLayer: "last", Target: tg})
+			reqs = append(reqs, tui.ExplainRequest{PairID: p.ID, Method: m, StartLayer: explain.LastLayer, Target: tg})
 		}
 	}
 	want := make([]*tui.Explanation, len(reqs))
@@ -479,7 +479,7 @@ func TestTorchEngineFineTune(t *testing.T) {
 	if !changed {
 		t.Error("the fine-tuned engine scores every pair as the old one did")
 	}
-	if _, err := next.Explain(context.Background(), tui.ExplainRequest{PairID: ids[0], Method: explain.Chefer, StartLayer: "last"}); err != nil {
+	if _, err := next.Explain(context.Background(), tui.ExplainRequest{PairID: ids[0], Method: explain.Chefer, StartLayer: explain.LastLayer}); err != nil {
 		t.Errorf("Explain on the fine-tuned engine: %v", err)
 	}
 
@@ -661,10 +661,10 @@ func BenchmarkTorchEngineStartup(b *testing.B) {
 func BenchmarkTorchEngineExplain(b *testing.B) {
 	e, ids := demoEngine(b)
 	for _, m := range explain.Methods {
-		for _, layer := range []string{"last", "all"} {
+		for _, layer := range []explain.StartLayer{explain.LastLayer, explain.AllLayers} {
 			for _, tg := range []tui.Target{tui.TargetOwn, tui.TargetAll} {
 				req := tui.ExplainRequest{PairID: ids[0], Method: m, StartLayer: layer, Target: tg}
-				b.Run(string(m)+"/"+layer+"/"+tg.String(), func(b *testing.B) {
+				b.Run(string(m)+"/"+layer.String()+"/"+tg.String(), func(b *testing.B) {
 					for b.Loop() {
 						if _, err := e.Explain(context.Background(), req); err != nil {
 							b.Fatal(err)
@@ -716,17 +716,18 @@ func TestTorchEngineStartLayerText(t *testing.T) {
 	f := newTorchFixture(t)
 	e := f.open(t, f.opts)
 	o := f.opts
-	o.StartLayerText = "all"
+	all := explain.AllLayers
+	o.StartLayerText = &all
 	et := f.open(t, o)
 	p := &f.ds.Pairs[0]
-	explainWith := func(e *TorchEngine, layer string) *tui.Explanation {
+	explainWith := func(e *TorchEngine, layer explain.StartLayer) *tui.Explanation {
 		exp, err := e.Explain(context.Background(), tui.ExplainRequest{PairID: p.ID, Method: explain.Chefer, StartLayer: layer, Target: tui.TargetOwn})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return exp
 	}
-	last, all, mixed := explainWith(e, "last"), explainWith(e, "all"), explainWith(et, "last")
+	last, everyLayer, mixed := explainWith(e, explain.LastLayer), explainWith(e, explain.AllLayers), explainWith(et, explain.LastLayer)
 	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-5*max(1, math.Abs(b)) }
 	differ := false
 	for j := range mixed.Readings {
@@ -737,8 +738,8 @@ func TestTorchEngineStartLayerText(t *testing.T) {
 			}
 		}
 		for k := range m.Tokens {
-			if !near(m.Tokens[k].Relevance, all.Readings[j].Tokens[k].Relevance) {
-				t.Fatalf("reading %d token %d: %g, all layers' %g", j, k, m.Tokens[k].Relevance, all.Readings[j].Tokens[k].Relevance)
+			if !near(m.Tokens[k].Relevance, everyLayer.Readings[j].Tokens[k].Relevance) {
+				t.Fatalf("reading %d token %d: %g, all layers' %g", j, k, m.Tokens[k].Relevance, everyLayer.Readings[j].Tokens[k].Relevance)
 			}
 			differ = differ || !near(m.Tokens[k].Relevance, last.Readings[j].Tokens[k].Relevance)
 		}
@@ -746,4 +747,14 @@ func TestTorchEngineStartLayerText(t *testing.T) {
 	if !differ {
 		t.Error("the text's relevance of all layers equals the last layer's: the test cannot tell them apart")
 	}
+}
+
+// mustStartLayer parses a start layer the test names.
+func mustStartLayer(t *testing.T, s string) explain.StartLayer {
+	t.Helper()
+	l, err := explain.ParseStartLayer(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
