@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lavascope/lavascope/config"
-	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
@@ -33,8 +32,9 @@ type explainFlags struct {
 	metrics, allowOutside                 bool
 }
 
-func init() {
-	addCommand(func(a *app) *cobra.Command {
+// newExplainCmd builds `lavascope explain`.
+func newExplainCmd(a *app) *cobra.Command {
+	{
 		var f explainFlags
 		cmd := &cobra.Command{
 			Use:   "explain --checkpoint DIR --data FILE [--pair ID | --split test] --out DIR",
@@ -95,7 +95,7 @@ when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 		fs.StringVar(&f.show, "show", "", "also print each figure in the terminal: auto, sixel, kitty or blocks")
 		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
 		return cmd
-	})
+	}
 }
 
 // explainSettings are the parsed flags.
@@ -199,66 +199,6 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 		}
 	}
 	return run.finish()
-}
-
-// explainPairs opens --data and picks the pairs to explain: the one named
-// by id (searched in every split), or those of split, at most limit.
-func explainPairs(data, split, id string, limit int, opts loader.Options) (model.Split, []int, error) {
-	var candidates []model.Split
-	if data == demo.Name {
-		names := []string{split}
-		if id != "" {
-			names = []string{loader.SplitTest, loader.SplitVal, loader.SplitTrain}
-		}
-		for _, n := range names {
-			s, err := demo.Split(n)
-			if err != nil {
-				return nil, nil, fmt.Errorf("--split: %w", err)
-			}
-			candidates = append(candidates, s)
-		}
-	} else {
-		switch split {
-		case "all":
-			split = ""
-		case loader.SplitTrain, loader.SplitVal, loader.SplitTest:
-		default:
-			return nil, nil, fmt.Errorf("--split %q: want train, val, test or all", split)
-		}
-		ds, err := loader.Load(data, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		if id != "" {
-			split = ""
-		}
-		candidates = append(candidates, model.DatasetSplit(ds, split))
-	}
-	for _, s := range candidates {
-		var idx []int
-		for i := range s.Len() {
-			if id != "" {
-				p, err := s.Pair(i)
-				if err != nil {
-					return nil, nil, err
-				}
-				if p.ID != id {
-					continue
-				}
-			}
-			idx = append(idx, i)
-			if limit > 0 && len(idx) == limit {
-				break
-			}
-		}
-		if len(idx) > 0 {
-			return s, idx, nil
-		}
-	}
-	if id != "" {
-		return nil, nil, fmt.Errorf("%s has no pair %q", data, id)
-	}
-	return nil, nil, fmt.Errorf("%s has no pairs in split %q", data, split)
 }
 
 // explainRun holds what every chunk of pairs needs, and the rows so far.

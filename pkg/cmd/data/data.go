@@ -1,0 +1,20 @@
+// Package data is `lavascope data` and its subcommands check and stats, over
+// package loader's manifest checks.
+package data
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/lavascope/lavascope/pkg/cmd/factory"
+)
+
+// NewCmdData builds `lavascope data`.
+func NewCmdData(f *factory.Factory) *cobra.Command {
+	data := &cobra.Command{
+		Use:   "data",
+		Short: "Check a pair manifest or count what is in it",
+		Args:  cobra.NoArgs,
+	}
+	data.AddCommand(NewCmdCheck(f, nil), NewCmdStats(f, nil))
+	return data
+}
