@@ -23,7 +23,7 @@ import (
 // score, train or all).
 type Options struct {
 	*factory.Factory
-	Cmd *cobra.Command // the command run: its streams, context and flags
+	factory.Invocation
 	// Works gives the rows to time.
 	Works      func(*Options) []bench.Work
 	Model      string
@@ -91,13 +91,7 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 			Use:   sub.name + " [flags]",
 			Short: sub.short,
 			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				f.Cmd = cmd
-				if runF != nil {
-					return runF(f)
-				}
-				return runBench(f)
-			},
+			RunE:  factory.RunE(f, runF, runBench),
 		}
 		fs := c.Flags()
 		fs.StringVar(&f.Model, "config", "vit-b-32", "model: vit-b-32, tiny, demo, a config.json or a checkpoint folder")
@@ -117,21 +111,7 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 		fs.StringVar(&f.AdamW, "adamw", "auto", "AdamW of the training rows: auto (fused with libtorch ≥ 2 on CUDA or ≥ 2.4 on the CPU, else foreach), foreach or fused")
 		cmd.AddCommand(c)
 	}
-	var markdown bool
-	compare := &cobra.Command{
-		Use:   "compare FILE...",
-		Short: "Put benchmark records (from bench --json and hf_bench.py --json) side by side",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			recs, err := bench.ReadRecordFiles(args)
-			if err != nil {
-				return factory.WithExit(factory.ExitUsage, err)
-			}
-			return bench.WriteComparison(cmd.OutOrStdout(), recs, markdown)
-		},
-	}
-	compare.Flags().BoolVar(&markdown, "markdown", false, "print the table in Markdown, as docs/performance.md holds it")
-	cmd.AddCommand(compare)
+	cmd.AddCommand(NewCmdCompare(fac, nil))
 	return cmd
 }
 
@@ -288,4 +268,32 @@ func benchImpl(o *bench.Options, tf32 bool) string {
 		impl += "+" + string(o.AdamW.Impl)
 	}
 	return impl
+}
+
+// CompareOptions are the settings of one `lavascope bench compare` run.
+type CompareOptions struct {
+	factory.Invocation
+	Markdown bool
+}
+
+// NewCmdCompare builds `lavascope bench compare`; runF, when not nil, runs
+// in place of the command (tests check the parsed options with it).
+func NewCmdCompare(_ *factory.Factory, runF func(*CompareOptions) error) *cobra.Command {
+	opts := &CompareOptions{}
+	cmd := &cobra.Command{
+		Use:   "compare FILE...",
+		Short: "Put benchmark records (from bench --json and hf_bench.py --json) side by side",
+		Args:  cobra.MinimumNArgs(1),
+		RunE:  factory.RunE(opts, runF, runCompare),
+	}
+	cmd.Flags().BoolVar(&opts.Markdown, "markdown", false, "print the table in Markdown, as docs/performance.md holds it")
+	return cmd
+}
+
+func runCompare(opts *CompareOptions) error {
+	recs, err := bench.ReadRecordFiles(opts.Args)
+	if err != nil {
+		return factory.WithExit(factory.ExitUsage, err)
+	}
+	return bench.WriteComparison(opts.Cmd.OutOrStdout(), recs, opts.Markdown)
 }

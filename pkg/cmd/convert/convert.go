@@ -17,7 +17,7 @@ import (
 // Options are the settings of one `lavascope convert` run.
 type Options struct {
 	*factory.Factory
-	Cmd   *cobra.Command // the command run: its streams, context and flags
+	factory.Invocation
 	Out   string
 	Force bool
 }
@@ -37,13 +37,7 @@ CLIPModel.from_pretrained read without unpickling anything. It needs no
 libtorch. An existing non-empty --out is refused unless --force.`,
 		Example: `  lavascope convert --checkpoint K1_miru_clip_best.pt --base openai/clip-vit-base-patch32 --out runs/k1`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Cmd = cmd
-			if runF != nil {
-				return runF(opts)
-			}
-			return runConvert(opts)
-		},
+		RunE:    factory.RunE(opts, runF, runConvert),
 	}
 	config.AddFlags(cmd.Flags(), "checkpoint", "base")
 	cmd.Flags().StringVar(&opts.Out, "out", "", "Hugging Face CLIP folder to write")

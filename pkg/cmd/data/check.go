@@ -16,7 +16,7 @@ import (
 // CheckOptions are the settings of one `lavascope data check` run.
 type CheckOptions struct {
 	*factory.Factory
-	Cmd          *cobra.Command // the command run: its streams, context and flags
+	factory.Invocation
 	Load         loader.Options
 	AllowLeakage bool
 }
@@ -58,13 +58,7 @@ escaped (\x1b, \u202e).
 
 --data demo checks the embedded demo's pairs.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Cmd = cmd
-			if runF != nil {
-				return runF(opts)
-			}
-			return runCheck(opts)
-		},
+		RunE: factory.RunE(opts, runF, runCheck),
 	}
 	config.AddFlags(cmd.Flags(), "data")
 	cmd.Flags().BoolVar(&opts.Load.CheckImages, "check-images", false, "decode every image, not only check that it exists")

@@ -17,7 +17,7 @@ import (
 // StatsOptions are the settings of one `lavascope data stats` run.
 type StatsOptions struct {
 	*factory.Factory
-	Cmd          *cobra.Command // the command run: its streams, context and flags
+	factory.Invocation
 	AllowOutside bool
 }
 
@@ -29,13 +29,7 @@ func NewCmdStats(f *factory.Factory, runF func(*StatsOptions) error) *cobra.Comm
 		Use:   "stats --data FILE",
 		Short: "Count pairs per split and ambiguity family",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Cmd = cmd
-			if runF != nil {
-				return runF(opts)
-			}
-			return runStats(opts)
-		},
+		RunE:  factory.RunE(opts, runF, runStats),
 	}
 	config.AddFlags(cmd.Flags(), "data")
 	cmd.Flags().BoolVar(&opts.AllowOutside, "allow-outside", false, "accept image paths outside the manifest's folder")

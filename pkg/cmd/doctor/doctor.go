@@ -5,7 +5,6 @@ package doctor
 import (
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
 	"time"
 
@@ -74,7 +73,7 @@ const slowCPUGFLOPS = 20
 // Options are the settings of one `lavascope doctor` run.
 type Options struct {
 	*factory.Factory
-	Out io.Writer
+	factory.Invocation
 }
 
 // NewCmdDoctor builds `lavascope doctor`; runF, when not nil, runs in place
@@ -85,20 +84,14 @@ func NewCmdDoctor(f *factory.Factory, runF func(*Options) error) *cobra.Command 
 		Use:   "doctor",
 		Short: "Check libtorch, devices and speed, and say how to fix what is missing",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Out = cmd.OutOrStdout()
-			if runF != nil {
-				return runF(opts)
-			}
-			return runDoctor(opts)
-		},
+		RunE:  factory.RunE(opts, runF, runDoctor),
 	}
 	config.AddFlags(cmd.Flags(), "checkpoint", "base")
 	return cmd
 }
 
 func runDoctor(opts *Options) error {
-	w := opts.Out
+	w := opts.Cmd.OutOrStdout()
 	env := &doctorEnv{a: opts.Factory}
 	defer func() {
 		if env.worker != nil {

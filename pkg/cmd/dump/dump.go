@@ -91,7 +91,7 @@ func (d *dumpRun) write(path string, meta map[string]string) error {
 // Options are the settings of one `lavascope dump` run.
 type Options struct {
 	*factory.Factory
-	Cmd                *cobra.Command // the command run: its streams, context and flags
+	factory.Invocation
 	Inputs, Out, DType string
 	extensions         []dumpExtension // with the flags they bound
 }
@@ -118,13 +118,7 @@ whatever --dtype the model computes in.`,
 		Example: `  lavascope dump --checkpoint testdata/hf-clip-tiny/checkpoint \
       --inputs testdata/hf-clip-tiny/inputs.safetensors --out /tmp/got.safetensors --device cpu`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Cmd = cmd
-			if runF != nil {
-				return runF(opts)
-			}
-			return runDumpCmd(opts)
-		},
+		RunE: factory.RunE(opts, runF, runDumpCmd),
 	}
 	config.AddFlags(cmd.Flags(), "checkpoint", "base")
 	cmd.Flags().StringVar(&opts.Inputs, "inputs", "", "safetensors file with pixel_values and input_ids")

@@ -24,7 +24,7 @@ import (
 // Options are the settings of one `lavascope eval` run.
 type Options struct {
 	*factory.Factory
-	Cmd                 *cobra.Command // the command run: its streams, context and flags
+	factory.Invocation
 	Split, Input, Style string
 	JSON, Scores        bool
 	AllowOutside        bool
@@ -73,13 +73,7 @@ test split.`,
 		Example: `  lavascope eval --checkpoint demo --data demo --input tree
   lavascope eval --checkpoint runs/tree-b4/best --data data/pairs.jsonl --input text --json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Cmd = cmd
-			if runF != nil {
-				return runF(opts)
-			}
-			return runEval(opts)
-		},
+		RunE: factory.RunE(opts, runF, runEval),
 	}
 	config.AddFlags(cmd.Flags(), "checkpoint", "base", "data")
 	cmd.Flags().StringVar(&opts.Split, "split", loader.SplitTest, "split to score: train, val or test")

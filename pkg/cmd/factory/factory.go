@@ -33,6 +33,32 @@ type Factory struct {
 // New returns a factory whose configuration is not loaded yet.
 func New() *Factory { return &Factory{Config: new(config.Config), Loader: config.NewLoader()} }
 
+// Invocation is the command being run and its arguments; every command's
+// Options embeds it.
+type Invocation struct {
+	Cmd  *cobra.Command // its streams, context and flags
+	Args []string
+}
+
+func (i *Invocation) invoke(cmd *cobra.Command, args []string) { i.Cmd, i.Args = cmd, args }
+
+// invoked is the Options of a command: they embed Invocation.
+type invoked interface {
+	invoke(cmd *cobra.Command, args []string)
+}
+
+// RunE is the RunE of a command with options opts: it records the
+// invocation in opts, then runs runF when a test gave one, else run.
+func RunE[O invoked](opts O, runF, run func(O) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		opts.invoke(cmd, args)
+		if runF != nil {
+			return runF(opts)
+		}
+		return run(opts)
+	}
+}
+
 // Exit statuses, the same for every command: scripts tell a failed run from a
 // wrong command line by them.
 const (

@@ -18,7 +18,7 @@ import (
 // Options are the settings of one `lavascope import-lava` run.
 type Options struct {
 	*factory.Factory
-	Cmd                  *cobra.Command // the command run: its streams, context and flags
+	factory.Invocation
 	Corpus, Out, Triples string
 	Fields               []string
 	LAVA                 loader.LAVAOptions
@@ -64,13 +64,7 @@ are left out.`,
   lavascope import-lava --corpus ~/LAVA --out ~/LAVA/corpus/pairs.jsonl --splits ~/FormalismCLIP/data/LAVA
   lavascope import-lava --corpus ~/other --out pairs.jsonl --copy-images --field tree=trees.0 --split auto`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Cmd = cmd
-			if runF != nil {
-				return runF(opts)
-			}
-			return runImportLAVA(opts)
-		},
+		RunE: factory.RunE(opts, runF, runImportLAVA),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&opts.Corpus, "corpus", "", "LAVA folder (holding lava.json or corpus/lava.json)")

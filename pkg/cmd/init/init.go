@@ -18,7 +18,7 @@ import (
 // Options are the settings of one `lavascope init` run.
 type Options struct {
 	*factory.Factory
-	Cmd                              *cobra.Command // the command run: its streams, context and flags
+	factory.Invocation
 	ConfigArg, Out, DType, Tokenizer string
 	Seed                             uint64
 }
@@ -43,13 +43,7 @@ weights on every machine.`,
 		Example: `  lavascope init --config tiny --out /tmp/tiny --tokenizer ../shared/clip-bpe
   lavascope init --config my/config.json --out ckpt --seed 7 --dtype bf16`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Cmd = cmd
-			if runF != nil {
-				return runF(opts)
-			}
-			return runInit(opts)
-		},
+		RunE: factory.RunE(opts, runF, runInit),
 	}
 	cmd.Flags().StringVar(&opts.ConfigArg, "config", "", "model configuration: vit-b-32, tiny or a config.json")
 	cmd.Flags().StringVar(&opts.Out, "out", "", "checkpoint folder to write")

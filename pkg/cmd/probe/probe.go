@@ -31,7 +31,7 @@ The score is the percentage of readings that are.`
 // Options are the settings of one `lavascope probe` run.
 type Options struct {
 	*factory.Factory
-	Cmd                         *cobra.Command // the command run: its streams, context and flags
+	factory.Invocation
 	Pair, Split, Reading, Style string
 	JSON, Scores, AllowOutside  bool
 	Chunk                       int
@@ -74,13 +74,7 @@ and --data demo name the embedded model and its synthetic test split.`,
   lavascope probe --checkpoint demo --data demo --pair pp-00009 --reading a --json
   lavascope probe --checkpoint demo --data demo --split test`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Cmd = cmd
-			if runF != nil {
-				return runF(opts)
-			}
-			return runProbe(opts)
-		},
+		RunE: factory.RunE(opts, runF, runProbe),
 	}
 	config.AddFlags(cmd.Flags(), "checkpoint", "data")
 	fs := cmd.Flags()

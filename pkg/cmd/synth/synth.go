@@ -18,7 +18,7 @@ import (
 // Options are the settings of one `lavascope synth` run.
 type Options struct {
 	*factory.Factory
-	Cmd        *cobra.Command // the command run: its streams, context and flags
+	factory.Invocation
 	Out        string
 	Pairs      int
 	Seed       uint64
@@ -44,13 +44,7 @@ bytes. Pairs are split train/val/test 8:1:1.`,
 		Example: `  lavascope synth --out data/synth --pairs 1000 --seed 1 --contact-sheet
   lavascope data check --data data/synth/pairs.jsonl`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Cmd = cmd
-			if runF != nil {
-				return runF(opts)
-			}
-			return runSynth(opts)
-		},
+		RunE: factory.RunE(opts, runF, runSynth),
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&opts.Out, "out", "", "folder to write pairs.jsonl and images/ into")

@@ -23,8 +23,7 @@ import (
 // Options are the settings of one `lavascope tokenize` run.
 type Options struct {
 	*factory.Factory
-	Cmd     *cobra.Command // the command run: its streams, context and flags
-	Args    []string
+	factory.Invocation
 	Dir     string
 	Context int
 	JSON    bool
@@ -48,14 +47,7 @@ are kept). --context 0 keeps every token. With --json it prints one JSON object
 per text: {"text", "ids", "tokens", "offsets", "truncated"}.`,
 		Example: `  lavascope tokenize --tokenizer openai/clip-vit-base-patch32 '(s (np (nnp danny)) (. .))'
   lavascope tokenize --tokenizer ckpt/ --json < linearized.txt`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Cmd = cmd
-			opts.Args = args
-			if runF != nil {
-				return runF(opts)
-			}
-			return runTokenize(opts)
-		},
+		RunE: factory.RunE(opts, runF, runTokenize),
 	}
 	cmd.Flags().StringVar(&opts.Dir, "tokenizer", "", "folder with vocab.json and merges.txt, or a HF model id in the local cache")
 	cmd.Flags().IntVar(&opts.Context, "context", model.DefaultContext, "context length in ids, BOS and EOS included (0: no limit)")

@@ -30,7 +30,7 @@ import (
 // Options are the settings of one `lavascope train` run.
 type Options struct {
 	*factory.Factory
-	Cmd                         *cobra.Command // the command run: its streams, context and flags
+	factory.Invocation
 	From, Base, Init, Tokenizer string
 	LearnVocab                  int
 	Input, Style                string
@@ -95,13 +95,7 @@ sentences), which also sets the config's vocabulary size and special ids.
   lavascope train --out runs/tree-b4 --resume
   lavascope train --data demo --init tiny --learn-vocab 400 --steps 3000 --lr 5e-4 --out runs/demo`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Cmd = cmd
-			if runF != nil {
-				return runF(opts)
-			}
-			return runTrain(opts)
-		},
+		RunE: factory.RunE(opts, runF, runTrain),
 	}
 	fs := cmd.Flags()
 	config.AddFlags(fs, "data", "tf32", "base")

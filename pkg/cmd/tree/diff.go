@@ -14,8 +14,7 @@ import (
 // DiffOptions are the settings of one `lavascope tree diff` run.
 type DiffOptions struct {
 	*factory.Factory
-	Cmd   *cobra.Command // the command run: its streams, context and flags
-	Args  []string
+	factory.Invocation
 	Style string
 	JSON  bool
 }
@@ -33,14 +32,7 @@ constituent with its attachment site in each tree, and the brackets of each
 linearization (in --style) that the other lacks, marked with ^.`,
 		Example: `  lavascope tree diff '(S (NP (NNP Danny)) (VP (VBD saw) (NP (DT a) (NN man)) (PP (IN with) (NP (DT a) (NN telescope)))) (. .))' \
                      '(S (NP (NNP Danny)) (VP (VBD saw) (NP (NP (DT a) (NN man)) (PP (IN with) (NP (DT a) (NN telescope))))) (. .))'`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Cmd = cmd
-			opts.Args = args
-			if runF != nil {
-				return runF(opts)
-			}
-			return runDiff(opts)
-		},
+		RunE: factory.RunE(opts, runF, runDiff),
 	}
 	cmd.Flags().StringVar(&opts.Style, "style", "paper", "linearization whose brackets are compared: "+strings.Join(trees.StyleNames(), ", "))
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the diff as one JSON object")

@@ -14,8 +14,7 @@ import (
 // LinearizeOptions are the settings of one `lavascope tree linearize` run.
 type LinearizeOptions struct {
 	*factory.Factory
-	Cmd   *cobra.Command // the command run: its streams, context and flags
-	Args  []string
+	factory.Invocation
 	Style string
 	JSON  bool
 }
@@ -35,14 +34,7 @@ func NewCmdLinearize(f *factory.Factory, runF func(*LinearizeOptions) error) *co
 With --json it also gives, for each part of the string (an opening bracket
 and label, a word, a closing bracket), its byte range and node.`,
 		Example: `  lavascope tree linearize --style nopos '(S (NP (NNP Danny)) (VP (VBD left)) (. .))'`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Cmd = cmd
-			opts.Args = args
-			if runF != nil {
-				return runF(opts)
-			}
-			return runLinearize(opts)
-		},
+		RunE:    factory.RunE(opts, runF, runLinearize),
 	}
 	cmd.Flags().StringVar(&opts.Style, "style", "paper", "linearization style: "+strings.Join(trees.StyleNames(), ", "))
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print each linearization as a JSON object with its parts, one per line")

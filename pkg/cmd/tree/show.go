@@ -14,8 +14,7 @@ import (
 // ShowOptions are the settings of one `lavascope tree show` run.
 type ShowOptions struct {
 	*factory.Factory
-	Cmd    *cobra.Command // the command run: its streams, context and flags
-	Args   []string
+	factory.Invocation
 	Layout string
 	Width  int
 	JSON   bool
@@ -30,14 +29,7 @@ func NewCmdShow(f *factory.Factory, runF func(*ShowOptions) error) *cobra.Comman
 		Short: "Draw trees in the terminal",
 		Example: `  lavascope tree show '(S (NP (NNP Danny)) (VP (VBD left)) (. .))'
   lavascope tree show --layout compact --width 40 < trees.txt`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Cmd = cmd
-			opts.Args = args
-			if runF != nil {
-				return runF(opts)
-			}
-			return runShow(opts)
-		},
+		RunE: factory.RunE(opts, runF, runShow),
 	}
 	cmd.Flags().StringVar(&opts.Layout, "layout", "vertical", "vertical (box drawing) or compact (bracketed, folded)")
 	cmd.Flags().IntVar(&opts.Width, "width", 0, "fit lines to this many columns; 0 for no limit (default: the terminal's width)")

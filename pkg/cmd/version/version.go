@@ -3,7 +3,6 @@ package version
 
 import (
 	"fmt"
-	"io"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -17,7 +16,7 @@ var Version = ""
 
 // Options are the settings of one version run.
 type Options struct {
-	Out io.Writer
+	factory.Invocation
 }
 
 // NewCmdVersion builds `lavascope version`; runF replaces the run in tests.
@@ -27,18 +26,12 @@ func NewCmdVersion(_ *factory.Factory, runF func(*Options) error) *cobra.Command
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Out = cmd.OutOrStdout()
-			if runF != nil {
-				return runF(opts)
-			}
-			return runVersion(opts)
-		},
+		RunE:  factory.RunE(opts, runF, runVersion),
 	}
 }
 
 func runVersion(opts *Options) error {
-	_, err := fmt.Fprintln(opts.Out, "lavascope", Build())
+	_, err := fmt.Fprintln(opts.Cmd.OutOrStdout(), "lavascope", Build())
 	return err
 }
 
