@@ -98,3 +98,28 @@ func PickPairs(data, split, id string, limit int, opts loader.Options) (model.Sp
 	}
 	return nil, nil, fmt.Errorf("%s has no pairs in split %q", data, split)
 }
+
+// TrainSplits opens the train and val splits of data (a manifest, or Name
+// for the demo's pairs) and names them for a run's log.
+func TrainSplits(data string, opts loader.Options) (train, val model.Split, name string, err error) {
+	if data == Name {
+		tr, err := Split(loader.SplitTrain)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		va, err := Split(loader.SplitVal)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return tr, va, "the demo's synthetic pairs", nil
+	}
+	ds, err := loader.Load(data, opts)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	train = model.DatasetSplit(ds, loader.SplitTrain)
+	if train.Len() == 0 {
+		return nil, nil, "", fmt.Errorf("%s has no pairs in the train split", data)
+	}
+	return train, model.DatasetSplit(ds, loader.SplitVal), data, nil
+}

@@ -184,7 +184,7 @@ func runTrain(opts *Options) error {
 	if saved != nil && !fs.Changed("data") && saved.Data.Source != "" {
 		data = saved.Data.Source
 	}
-	train, val, dataName, err := trainSplits(data, loader.Options{AllowOutside: opts.AllowOutside})
+	train, val, dataName, err := demo.TrainSplits(data, loader.Options{AllowOutside: opts.AllowOutside})
 	if err != nil {
 		return factory.WithExit(factory.ExitUsage, err)
 	}
@@ -419,30 +419,6 @@ func resumeFlags(fs *pflag.FlagSet, f *Options) (*model.TrainState, error) {
 	return st, nil
 }
 
-// trainSplits opens the train and val splits of --data.
-func trainSplits(data string, opts loader.Options) (train, val model.Split, name string, err error) {
-	if data == demo.Name {
-		tr, err := demo.Split(loader.SplitTrain)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		va, err := demo.Split(loader.SplitVal)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		return tr, va, "the demo's synthetic pairs", nil
-	}
-	ds, err := loader.Load(data, opts)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	train = model.DatasetSplit(ds, loader.SplitTrain)
-	if train.Len() == 0 {
-		return nil, nil, "", fmt.Errorf("%s has no pairs in the train split", data)
-	}
-	return train, model.DatasetSplit(ds, loader.SplitVal), data, nil
-}
-
 // trainModel loads or initialises the model to train, with its tokenizer.
 func trainModel(w *torch.Worker, f *Options, saved *model.TrainState, train model.Split, dev torch.Device) (*model.CLIP, *model.Tokenizer, error) {
 	o := model.Options{Device: dev}
@@ -479,7 +455,7 @@ func trainModel(w *torch.Worker, f *Options, saved *model.TrainState, train mode
 				return nil, nil, err
 			}
 		} else {
-			if tok, err = learnVocab(train, f.Train.Style, f.LearnVocab); err != nil {
+			if tok, err = model.LearnSplitVocab(train, f.Train.Style, f.LearnVocab); err != nil {
 				return nil, nil, err
 			}
 			cfg.Text.VocabSize = tok.VocabSize()
@@ -494,26 +470,6 @@ func trainModel(w *torch.Worker, f *Options, saved *model.TrainState, train mode
 		return nil, nil, factory.WithExit(factory.ExitUsage, err)
 	}
 	return m, tok, nil
-}
-
-// learnVocab learns the BPE vocabulary of --learn-vocab from the training
-// pairs' trees, in the style of the run, and their sentences.
-func learnVocab(train model.Split, style trees.Style, merges int) (*model.Tokenizer, error) {
-	var texts []string
-	for i := range train.Len() {
-		p, err := train.Pair(i)
-		if err != nil {
-			return nil, err
-		}
-		for _, st := range []trees.Style{style, trees.StyleWords} {
-			ts, err := model.ReadingTexts(&p, st)
-			if err != nil {
-				return nil, err
-			}
-			texts = append(texts, ts...)
-		}
-	}
-	return model.LearnBPE(texts, merges, 2)
 }
 
 // commandLine is the command as given, rebuilt from the flags that were
