@@ -5,6 +5,8 @@ package data
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/lavascope/lavascope/pkg/cmd/data/check"
+	"github.com/lavascope/lavascope/pkg/cmd/data/stats"
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
 )
 
@@ -15,6 +17,6 @@ func NewCmdData(f *factory.Factory) *cobra.Command {
 		Short: "Check a pair manifest or count what is in it",
 		Args:  cobra.NoArgs,
 	}
-	data.AddCommand(NewCmdCheck(f, nil), NewCmdStats(f, nil))
+	data.AddCommand(check.NewCmdCheck(f, nil), stats.NewCmdStats(f, nil))
 	return data
 }

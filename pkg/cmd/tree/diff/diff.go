@@ -1,4 +1,6 @@
-package tree
+// Package diff is `lavascope tree diff`: the two readings of one sentence
+// compared by trees.Diff.
+package diff
 
 import (
 	"encoding/json"
@@ -8,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
+	"github.com/lavascope/lavascope/pkg/cmd/tree/shared"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -40,11 +43,7 @@ linearization (in --style) that the other lacks, marked with ^.`,
 }
 
 func runDiff(opts *DiffOptions) error {
-	st, err := trees.ParseStyle(opts.Style)
-	if err != nil {
-		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--style: %w", err))
-	}
-	ts, err := readTrees(opts.Cmd, opts.Args)
+	st, ts, err := shared.ReadStyled(opts.Cmd, opts.Args, opts.Style)
 	if err != nil {
 		return err
 	}

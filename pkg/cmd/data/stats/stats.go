@@ -1,4 +1,6 @@
-package data
+// Package stats is `lavascope data stats`: pairs counted per split and
+// ambiguity family.
+package stats
 
 import (
 	"fmt"

@@ -1,4 +1,6 @@
-package tree
+// Package show is `lavascope tree show`: trees drawn for the terminal by
+// package trees.
+package show
 
 import (
 	"encoding/json"
@@ -8,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
+	"github.com/lavascope/lavascope/pkg/cmd/tree/shared"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -41,7 +44,7 @@ func runShow(opts *ShowOptions) error {
 	if opts.Layout != "vertical" && opts.Layout != "compact" {
 		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--layout %q: want vertical or compact", opts.Layout))
 	}
-	ts, err := readTrees(opts.Cmd, opts.Args)
+	ts, err := shared.ReadTrees(opts.Cmd, opts.Args)
 	if err != nil {
 		return err
 	}
@@ -60,7 +63,7 @@ func runShow(opts *ShowOptions) error {
 		return nil
 	}
 	if !opts.Cmd.Flags().Changed("width") {
-		opts.Width = terminalWidth(out)
+		opts.Width = shared.TerminalWidth(out)
 	}
 	for i, t := range ts {
 		if i > 0 {

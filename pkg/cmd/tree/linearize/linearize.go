@@ -1,4 +1,6 @@
-package tree
+// Package linearize is `lavascope tree linearize`: trees written as the
+// strings the text encoder reads.
+package linearize
 
 import (
 	"encoding/json"
@@ -8,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
+	"github.com/lavascope/lavascope/pkg/cmd/tree/shared"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -42,11 +45,7 @@ and label, a word, a closing bracket), its byte range and node.`,
 }
 
 func runLinearize(opts *LinearizeOptions) error {
-	st, err := trees.ParseStyle(opts.Style)
-	if err != nil {
-		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--style: %w", err))
-	}
-	ts, err := readTrees(opts.Cmd, opts.Args)
+	st, ts, err := shared.ReadStyled(opts.Cmd, opts.Args, opts.Style)
 	if err != nil {
 		return err
 	}

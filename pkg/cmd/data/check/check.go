@@ -1,4 +1,6 @@
-package data
+// Package check is `lavascope data check`: every problem of a manifest, as
+// package loader finds them.
+package check
 
 import (
 	"errors"
