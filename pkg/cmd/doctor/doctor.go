@@ -3,13 +3,13 @@
 package doctor
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lavascope/lavascope/bench"
 	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/internal/malloc"
 	"github.com/lavascope/lavascope/model"
@@ -226,20 +226,7 @@ func checkDevice(env *doctorEnv) (checkStatus, string) {
 // on the CPU, else the update op by op.
 func checkOptimizer(env *doctorEnv) (checkStatus, string) {
 	var impl torch.AdamWImpl
-	err := env.worker.Do(func() error {
-		s := torch.NewScope()
-		defer s.Close()
-		p := s.Zeros([]int64{1}, torch.Options{Device: env.device})
-		if err := p.SetRequiresGrad(true); err != nil {
-			return err
-		}
-		opt, err := torch.NewAdamW([]*torch.Tensor{p}, torch.DefaultAdamW())
-		if err != nil {
-			return err
-		}
-		impl = opt.Impl()
-		return opt.Close()
-	})
+	err := env.worker.Do(func() (err error) { impl, err = torch.AutoAdamWImpl(env.device); return err })
 	if err != nil {
 		return checkFail, "AdamW on " + env.device.String() + ": " + err.Error()
 	}
@@ -258,7 +245,7 @@ func checkMatmul(env *doctorEnv) (checkStatus, string) {
 	var per time.Duration
 	err := env.worker.Do(func() error {
 		var err error
-		per, err = timeMatmul(env.device, n)
+		per, err = bench.TimeMatmul(env.device, n)
 		gflops = 2 * n * n * n / per.Seconds() / 1e9
 		return err
 	})
@@ -271,39 +258,4 @@ func checkMatmul(env *doctorEnv) (checkStatus, string) {
 			"(apt-get install libopenblas0-pthread) and run again"
 	}
 	return checkOK, detail
-}
-
-// timeMatmul returns the mean time of an n×n float32 matrix product on dev,
-// after one warm-up, over at least 0.3 s or 50 products.
-func timeMatmul(dev torch.Device, n int64) (time.Duration, error) {
-	s := torch.NewScope()
-	defer s.Close()
-	o := torch.Options{Device: dev}
-	a := s.Randn([]int64{n, n}, o)
-	b := s.Randn([]int64{n, n}, o)
-	sync := func() error {
-		if dev.IsCUDA() {
-			return torch.CUDASynchronize(dev.Index)
-		}
-		return nil
-	}
-	a.Matmul(b).Free()
-	if err := errors.Join(s.Err(), sync()); err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	reps := 0
-	for reps < 50 && (reps < 3 || time.Since(start) < 300*time.Millisecond) {
-		a.Matmul(b).Free()
-		reps++
-		if dev.IsCUDA() && reps%10 == 0 {
-			if err := sync(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	if err := errors.Join(s.Err(), sync()); err != nil {
-		return 0, err
-	}
-	return time.Since(start) / time.Duration(reps), nil
 }
