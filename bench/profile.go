@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -98,7 +98,7 @@ func profileRuns(run, sync func() error, runs int, gpu bool, trace string) (*Pro
 	p.WallMS = ms(wall) / float64(runs)
 	p.Invalid = invalid
 	if trace != "" {
-		if err := loader.WriteFileAtomic(trace, func(w io.Writer) error { return writeTrace(w, evs) }); err != nil {
+		if err := atomicfile.Write(trace, func(w io.Writer) error { return writeTrace(w, evs) }); err != nil {
 			return nil, err
 		}
 		p.Trace = trace

@@ -10,6 +10,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -38,7 +39,7 @@ func TestCheckpointExtracts(t *testing.T) {
 	if complete(dir) {
 		t.Error("a truncated copy counts as complete")
 	}
-	tok, err := model.LoadTokenizer(dir)
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,13 +118,13 @@ func TestSplits(t *testing.T) {
 
 // loadDemo loads the embedded demo model on the test device, on a worker
 // that the benchmark's cleanup closes.
-func loadDemo(b *testing.B) (*torch.Worker, *model.CLIP, *model.Tokenizer) {
+func loadDemo(b *testing.B) (*torch.Worker, *model.CLIP, *tokenizer.Tokenizer) {
 	dev := torchtest.Device(b)
 	dir, err := Checkpoint()
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, err := model.LoadTokenizer(dir)
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -139,7 +139,7 @@ func (m Method) Matrix(s *torch.Scope, probs, grads []*torch.Tensor, start Start
 	if m == Chefer {
 		// One call for the whole rule: on a GPU its ~10 ops per layer cost
 		// more in the binding than on the device.
-		r := torch.CheferRule(probs[first:], grads[first:])
+		r := torch.GradWeightedRollout(probs[first:], grads[first:])
 		if err := r.Err(); err != nil {
 			return nil, fmt.Errorf("%s relevance: %w", m, err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lavascope/lavascope/internal/torchtest"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -283,7 +284,7 @@ func hfTiny(t testing.TB, s *torch.Scope) (m *model.CLIP, pixels, ids *torch.Ten
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	in, err := model.OpenSafetensors(filepath.Join(hfTinyDir, "inputs.safetensors"))
+	in, err := safetensors.Open(filepath.Join(hfTinyDir, "inputs.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +300,7 @@ func hfTiny(t testing.TB, s *torch.Scope) (m *model.CLIP, pixels, ids *torch.Ten
 	pi, _ := in.Tensor("pixel_values")
 	ii, _ := in.Tensor("input_ids")
 	pixels, ids = s.FromFloat32(pv, pi.Shape...), s.FromInt64(iv, ii.Shape...)
-	ex, err := model.OpenSafetensors(filepath.Join(hfTinyDir, "expected.safetensors"))
+	ex, err := safetensors.Open(filepath.Join(hfTinyDir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

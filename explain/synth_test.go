@@ -10,6 +10,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -33,7 +34,7 @@ type synthReading struct {
 }
 
 // prepareSynth tokenizes and preprocesses the readings of pairs.
-func prepareSynth(tb testing.TB, m *model.CLIP, tok *model.Tokenizer, pairs []loader.Pair) []synthReading {
+func prepareSynth(tb testing.TB, m *model.CLIP, tok *tokenizer.Tokenizer, pairs []loader.Pair) []synthReading {
 	tb.Helper()
 	pp, err := model.PreprocessFor(m)
 	if err != nil {
@@ -53,7 +54,7 @@ func prepareSynth(tb testing.TB, m *model.CLIP, tok *model.Tokenizer, pairs []lo
 			tb.Fatal(err)
 		}
 		for k, r := range p.Readings[:2] {
-			ids, err := tok.Pack([]model.Encoding{tok.Encode(texts[k], ctx)}, ctx)
+			ids, err := tok.Pack([]tokenizer.Encoding{tok.Encode(texts[k], ctx)}, ctx)
 			if err != nil {
 				tb.Fatal(err)
 			}
@@ -67,7 +68,7 @@ func prepareSynth(tb testing.TB, m *model.CLIP, tok *model.Tokenizer, pairs []lo
 }
 
 // synthConfig is the model: 7×7 patches, width 48, two layers a side.
-func synthConfig(tok *model.Tokenizer) (*model.CLIPConfig, error) {
+func synthConfig(tok *tokenizer.Tokenizer) (*model.CLIPConfig, error) {
 	c, err := model.NamedConfig("tiny")
 	if err != nil {
 		return nil, err
@@ -118,7 +119,7 @@ func synthModels(tb testing.TB) (trained, untrained *model.CLIP, test []synthRea
 		}
 		texts = append(texts, ts...)
 	}
-	tok, err := model.LearnBPE(texts, 400, 2)
+	tok, err := tokenizer.LearnBPE(texts, 400, 2)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/lavascope/lavascope/internal/atomicfile"
 )
 
 // The fields of a LAVA entry that the importer reads. Text, image and tree are
@@ -296,7 +298,7 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	return WriteFileAtomic(dst, func(w io.Writer) error {
+	return atomicfile.Write(dst, func(w io.Writer) error {
 		_, err := io.Copy(w, in)
 		return err
 	})

@@ -15,6 +15,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/lavascope/lavascope/internal/atomicfile"
 )
 
 // maxLine bounds one manifest line, so that a file without newlines cannot
@@ -474,7 +476,7 @@ func WriteDataset(dir, name string, pairs []Pair) error {
 			return err
 		}
 	}
-	return WriteFileAtomic(filepath.Join(dir, name), func(w io.Writer) error {
+	return atomicfile.Write(filepath.Join(dir, name), func(w io.Writer) error {
 		mw := NewWriter(w)
 		for i := range pairs {
 			if err := mw.Write(&pairs[i]); err != nil {
@@ -504,7 +506,7 @@ func WriteImages(dir string, p *Pair) error {
 }
 
 func writePNG(path string, img image.Image) error {
-	return WriteFileAtomic(path, func(w io.Writer) error { return EncodePNG(w, img) })
+	return atomicfile.Write(path, func(w io.Writer) error { return EncodePNG(w, img) })
 }
 
 // FileName turns an id (a pair's, or one built from it) into a file name:
@@ -518,58 +520,4 @@ func FileName(id string) string {
 		}
 		return '_'
 	}, id)
-}
-
-// WriteFileAtomic writes path so that readers see either the old file or the
-// complete new one, and a crash leaves no half-written file: fill writes a
-// temporary file in the same folder (created if needed), which is synced and
-// renamed into place, and the folder is synced. When fill or any step fails,
-// the temporary file is removed and path is left as it was.
-func WriteFileAtomic(path string, fill func(io.Writer) error) (err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("writing %s: %w", path, err)
-		}
-	}()
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err = fill(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		// Persist the rename; some filesystems refuse to sync a folder, which
-		// leaves the file written but the rename possibly unflushed.
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

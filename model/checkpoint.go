@@ -9,6 +9,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/lavascope/lavascope/model/safetensors"
+	"github.com/lavascope/lavascope/tokenizer"
 )
 
 // A checkpoint argument is a Hugging Face CLIP folder (config.json,
@@ -256,9 +259,9 @@ type ShapeMismatch struct {
 type WeightsError struct {
 	Files      []string
 	Missing    []ParamSpec
-	Unexpected []TensorInfo
+	Unexpected []safetensors.TensorInfo
 	Shapes     []ShapeMismatch
-	DTypes     []TensorInfo // parameters stored as a non-floating-point type
+	DTypes     []safetensors.TensorInfo // parameters stored as a non-floating-point type
 }
 
 func (e *WeightsError) Error() string {
@@ -322,13 +325,13 @@ func ValidateWeights(cfg *CLIPConfig, w *Weights) error {
 // checks it against the folder's config.json (CheckTokenizer). It is the one
 // way a checkpoint's model meets its tokenizer, so that every command
 // refuses the same mismatches.
-func CheckpointTokenizer(dir string) (*Tokenizer, error) {
+func CheckpointTokenizer(dir string) (*tokenizer.Tokenizer, error) {
 	// Both errors name the file.
 	cfg, err := ReadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
 	}
-	tok, err := LoadTokenizer(dir)
+	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +344,7 @@ func CheckpointTokenizer(dir string) (*Tokenizer, error) {
 // CheckTokenizer refuses a tokenizer whose ids the model cannot embed, or whose
 // end of text is not where the model pools: either would make every score
 // silently wrong.
-func CheckTokenizer(tok *Tokenizer, cfg *CLIPConfig) error {
+func CheckTokenizer(tok *tokenizer.Tokenizer, cfg *CLIPConfig) error {
 	if tok.VocabSize() > cfg.Text.VocabSize {
 		return fmt.Errorf("the tokenizer has %d ids but the model's vocabulary only %d", tok.VocabSize(), cfg.Text.VocabSize)
 	}

@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lavascope/lavascope/model/safetensors"
+	"github.com/lavascope/lavascope/tokenizer"
 )
 
 // copyFixture copies the HF checkpoint folder into a fresh temporary folder.
@@ -47,20 +50,20 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 // rewriteTensors rewrites dir/model.safetensors after edit changes its tensors.
-func rewriteTensors(t *testing.T, dir string, edit func([]Tensor) []Tensor) {
+func rewriteTensors(t *testing.T, dir string, edit func([]safetensors.Tensor) []safetensors.Tensor) {
 	t.Helper()
 	path := filepath.Join(dir, singleFile)
-	s, err := OpenSafetensors(path)
+	s, err := safetensors.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ts []Tensor
+	var ts []safetensors.Tensor
 	for _, ti := range s.Tensors() {
 		b, _ := s.Bytes(ti.Name)
-		ts = append(ts, Tensor{Name: ti.Name, DType: ti.DType, Shape: ti.Shape, Data: b})
+		ts = append(ts, safetensors.Tensor{Name: ti.Name, DType: ti.DType, Shape: ti.Shape, Data: b})
 	}
 	s.Close()
-	if err := SaveSafetensors(path, edit(ts), map[string]string{"format": "pt"}); err != nil {
+	if err := safetensors.Save(path, edit(ts), map[string]string{"format": "pt"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -99,7 +102,7 @@ func TestOpenCheckpointFixture(t *testing.T) {
 		t.Fatalf("%d tensors", len(refs))
 	}
 	ref := refs["text_projection.weight"]
-	if ref.DType != F32 || !slices.Equal(ref.Shape, []int64{32, 64}) || !strings.HasSuffix(ref.File, singleFile) {
+	if ref.DType != safetensors.F32 || !slices.Equal(ref.Shape, []int64{32, 64}) || !strings.HasSuffix(ref.File, singleFile) {
 		t.Errorf("text_projection: %+v", ref)
 	}
 	v, err := ref.Float32s()
@@ -107,7 +110,7 @@ func TestOpenCheckpointFixture(t *testing.T) {
 		t.Fatalf("%d values, %v", len(v), err)
 	}
 	raw, _ := ref.Bytes()
-	dec, _ := DecodeFloat32s(F32, raw)
+	dec, _ := safetensors.DecodeFloat32s(safetensors.F32, raw)
 	if !slices.Equal(dec, v) {
 		t.Error("Bytes and Float32s disagree")
 	}
@@ -116,9 +119,9 @@ func TestOpenCheckpointFixture(t *testing.T) {
 // TestBadCheckpoints makes one corrupted copy of the fixture per class of
 // problem and checks that the error names the file and the problem.
 func TestBadCheckpoints(t *testing.T) {
-	drop := func(name string) func([]Tensor) []Tensor {
-		return func(ts []Tensor) []Tensor {
-			return slices.DeleteFunc(ts, func(x Tensor) bool { return x.Name == name })
+	drop := func(name string) func([]safetensors.Tensor) []safetensors.Tensor {
+		return func(ts []safetensors.Tensor) []safetensors.Tensor {
+			return slices.DeleteFunc(ts, func(x safetensors.Tensor) bool { return x.Name == name })
 		}
 	}
 	tests := []struct {
@@ -130,12 +133,12 @@ func TestBadCheckpoints(t *testing.T) {
 			rewriteTensors(t, dir, drop("text_model.final_layer_norm.bias"))
 		}, []string{"model.safetensors does not match config.json", "missing: text_model.final_layer_norm.bias, expected shape [64]"}},
 		{"unexpected key", func(t *testing.T, dir string) {
-			rewriteTensors(t, dir, func(ts []Tensor) []Tensor {
-				return append(ts, F32Tensor("text_model.pooler.weight", []int64{2}, []float32{1, 2}))
+			rewriteTensors(t, dir, func(ts []safetensors.Tensor) []safetensors.Tensor {
+				return append(ts, safetensors.F32Tensor("text_model.pooler.weight", []int64{2}, []float32{1, 2}))
 			})
 		}, []string{"unexpected: text_model.pooler.weight, shape [2]"}},
 		{"shape mismatch", func(t *testing.T, dir string) {
-			rewriteTensors(t, dir, func(ts []Tensor) []Tensor {
+			rewriteTensors(t, dir, func(ts []safetensors.Tensor) []safetensors.Tensor {
 				for i := range ts {
 					if ts[i].Name == "visual_projection.weight" {
 						ts[i].Shape = []int64{64, 32}
@@ -145,10 +148,10 @@ func TestBadCheckpoints(t *testing.T) {
 			})
 		}, []string{"shape mismatch: visual_projection.weight: expected [32 64], found [64 32]"}},
 		{"integer parameter", func(t *testing.T, dir string) {
-			rewriteTensors(t, dir, func(ts []Tensor) []Tensor {
+			rewriteTensors(t, dir, func(ts []safetensors.Tensor) []safetensors.Tensor {
 				for i := range ts {
 					if ts[i].Name == "logit_scale" {
-						ts[i].DType = I32
+						ts[i].DType = safetensors.I32
 					}
 				}
 				return ts
@@ -226,9 +229,9 @@ func TestBadCheckpoints(t *testing.T) {
 
 func TestWeightsErrorLists(t *testing.T) {
 	dir := copyFixture(t)
-	rewriteTensors(t, dir, func(ts []Tensor) []Tensor {
-		ts = slices.DeleteFunc(ts, func(x Tensor) bool { return x.Name == "logit_scale" })
-		return append(ts, F32Tensor("extra", nil, []float32{1}))
+	rewriteTensors(t, dir, func(ts []safetensors.Tensor) []safetensors.Tensor {
+		ts = slices.DeleteFunc(ts, func(x safetensors.Tensor) bool { return x.Name == "logit_scale" })
+		return append(ts, safetensors.F32Tensor("extra", nil, []float32{1}))
 	})
 	_, err := OpenCheckpoint(dir)
 	var we *WeightsError
@@ -242,9 +245,9 @@ func TestWeightsErrorLists(t *testing.T) {
 
 func TestShardedCheckpointAndIgnoredBuffers(t *testing.T) {
 	dir := copyFixture(t)
-	rewriteTensors(t, dir, func(ts []Tensor) []Tensor {
+	rewriteTensors(t, dir, func(ts []safetensors.Tensor) []safetensors.Tensor {
 		ids := make([]byte, 77*8)
-		return append(ts, Tensor{Name: "text_model.embeddings.position_ids", DType: I64, Shape: []int64{1, 77}, Data: ids})
+		return append(ts, safetensors.Tensor{Name: "text_model.embeddings.position_ids", DType: safetensors.I64, Shape: []int64{1, 77}, Data: ids})
 	})
 	ck, err := OpenCheckpoint(dir)
 	if err != nil {
@@ -400,7 +403,7 @@ func TestResolveFiles(t *testing.T) {
 }
 
 func TestCheckTokenizer(t *testing.T) {
-	tok, err := LearnBPE([]string{"(s (np (nnp danny)) (vp (vbd approached)))"}, 20, 1)
+	tok, err := tokenizer.LearnBPE([]string{"(s (np (nnp danny)) (vp (vbd approached)))"}, 20, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

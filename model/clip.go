@@ -161,7 +161,7 @@ type ForwardOptions struct {
 	// Eager computes attention as HF's "eager" implementation does (explicit
 	// softmax) even without Capture, one binding call per op: the reference
 	// the fused encoder is checked against. By default each encoder runs in
-	// one call (torch.CLIPEncoder, or CLIPEncoderCapture with Capture), and
+	// one call (torch.PreLNEncoder, or PreLNEncoderCapture with Capture), and
 	// attention without capture uses libtorch's scaled_dot_product_attention,
 	// fused on libtorch ≥ 2.
 	Eager bool

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -38,7 +39,7 @@ type hostTensor struct {
 
 func readHostTensors(tb testing.TB, path string) map[string]hostTensor {
 	tb.Helper()
-	st, err := OpenSafetensors(path)
+	st, err := safetensors.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/lavascope/lavascope/internal/atomicfile"
+	"github.com/lavascope/lavascope/model/safetensors"
 )
 
 // Convert writes the checkpoint at loc (a torch.save file with its base, or
@@ -29,7 +32,7 @@ func Convert(loc Location, out string, force bool) (int, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return 0, err
 	}
-	var tensors []Tensor
+	var tensors []safetensors.Tensor
 	for _, name := range ck.Weights.Names() {
 		if slices.Contains(ignoredBuffers, name) {
 			continue
@@ -39,9 +42,9 @@ func Convert(loc Location, out string, force bool) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		tensors = append(tensors, Tensor{Name: name, DType: ref.DType, Shape: ref.Shape, Data: data})
+		tensors = append(tensors, safetensors.Tensor{Name: name, DType: ref.DType, Shape: ref.Shape, Data: data})
 	}
-	if err := SaveSafetensors(filepath.Join(out, singleFile), tensors, map[string]string{"format": "pt"}); err != nil {
+	if err := safetensors.Save(filepath.Join(out, singleFile), tensors, map[string]string{"format": "pt"}); err != nil {
 		return 0, err
 	}
 	if err := copyCompanions(loc.Dir, out); err != nil {
@@ -51,7 +54,7 @@ func Convert(loc Location, out string, force bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return len(tensors), WriteFileAtomic(filepath.Join(out, "config.json"), cfg)
+	return len(tensors), atomicfile.WriteBytes(filepath.Join(out, "config.json"), cfg)
 }
 
 // checkEmptyDir refuses a folder that exists and holds anything.

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -89,7 +90,7 @@ func (d *Dump) TrainStep() error {
 // Write saves the outputs: floating-point tensors as F32 (the dtype of the
 // reference files), integer ones as I64.
 func (d *Dump) Write(path string, meta map[string]string) error {
-	ts := make([]Tensor, 0, len(d.names))
+	ts := make([]safetensors.Tensor, 0, len(d.names))
 	for _, name := range d.names {
 		t := d.tensors[name]
 		shape := t.Shape()
@@ -98,22 +99,22 @@ func (d *Dump) Write(path string, meta map[string]string) error {
 			if err != nil {
 				return fmt.Errorf("dump: output %s: %w", name, err)
 			}
-			ts = append(ts, F32Tensor(name, shape, v))
+			ts = append(ts, safetensors.F32Tensor(name, shape, v))
 			continue
 		}
 		data, err := t.To(torch.CPU, torch.Int64).Bytes()
 		if err != nil {
 			return fmt.Errorf("dump: output %s: %w", name, err)
 		}
-		ts = append(ts, Tensor{Name: name, DType: I64, Shape: shape, Data: data})
+		ts = append(ts, safetensors.Tensor{Name: name, DType: safetensors.I64, Shape: shape, Data: data})
 	}
-	return SaveSafetensors(path, ts, meta)
+	return safetensors.Save(path, ts, meta)
 }
 
 // ReadDumpInputs reads pixel_values (any float dtype, as float32) and
 // input_ids (any integer dtype, as int64) from a safetensors file.
 func ReadDumpInputs(s *torch.Scope, path string) (pixels, ids *torch.Tensor, err error) {
-	st, err := OpenSafetensors(path)
+	st, err := safetensors.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}

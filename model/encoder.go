@@ -36,7 +36,7 @@ type encoder struct {
 	heads  int64
 	act    string
 	eps    float64
-	// fused is layers for torch.CLIPEncoder and CLIPEncoderCapture, which
+	// fused is layers for torch.PreLNEncoder and PreLNEncoderCapture, which
 	// run the whole encoder in one call instead of ~25 per layer.
 	fused []torch.EncoderLayer
 }
@@ -99,10 +99,10 @@ func (e *encoder) forward(h *torch.Tensor, causal bool, a attnMode) (*torch.Tens
 		// on a GPU those calls, not the kernels, bound a forward pass.
 		eo := torch.EncoderOptions{Heads: int(e.heads), Causal: causal, Act: e.act, Eps: e.eps}
 		if !a.capture {
-			h = torch.CLIPEncoder(h, e.fused, eo)
+			h = torch.PreLNEncoder(h, e.fused, eo)
 			return h, nil, h.Err()
 		}
-		h, probs := torch.CLIPEncoderCapture(h, e.fused, eo)
+		h, probs := torch.PreLNEncoderCapture(h, e.fused, eo)
 		return h, probs, h.Err()
 	}
 	for i := range e.layers {

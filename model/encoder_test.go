@@ -11,7 +11,7 @@ import (
 )
 
 // TestFusedForwardMatchesOps checks the inference forward, whose encoders
-// run as one torch.CLIPEncoder call each, against the per-op paths: the
+// run as one torch.PreLNEncoder call each, against the per-op paths: the
 // same SDPA ops one by one (Grad) and HF's eager attention.
 func TestFusedForwardMatchesOps(t *testing.T) {
 	dev := torchtest.Device(t)

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -182,7 +183,7 @@ func (o EvalOptions) resolve(m *CLIP) (prep loader.PreprocessConfig, w *torch.Wo
 
 // Evaluate scores every reading of split with m, as the seed paper's Table
 // 1 does (see Outcome). It stops with ctx's error when ctx is cancelled.
-func Evaluate(ctx context.Context, m *CLIP, tok *Tokenizer, split Split, o EvalOptions) (*EvalResult, error) {
+func Evaluate(ctx context.Context, m *CLIP, tok *tokenizer.Tokenizer, split Split, o EvalOptions) (*EvalResult, error) {
 	if split == nil || split.Len() == 0 {
 		return nil, errors.New("evaluate: the split has no pairs")
 	}
@@ -340,7 +341,7 @@ func family(p *loader.Pair) string {
 }
 
 // newBatcher is the batcher that evaluation and probing read pairs with.
-func newBatcher(m *CLIP, tok *Tokenizer, split Split, style trees.Style, prep loader.PreprocessConfig) *batcher {
+func newBatcher(m *CLIP, tok *tokenizer.Tokenizer, split Split, style trees.Style, prep loader.PreprocessConfig) *batcher {
 	return &batcher{split: split, tok: tok, style: style, prep: prep,
 		context: m.cfg.Text.MaxPositionEmbeddings, size: m.cfg.Vision.ImageSize}
 }
@@ -380,7 +381,7 @@ func prefetchChunks[T any](ctx context.Context, n, size int, prepare func(lo, hi
 type chunkInputs struct {
 	b         *batcher
 	rows      map[string]int
-	encs      []Encoding
+	encs      []tokenizer.Encoding
 	length    int
 	truncated int
 	ids       []int64

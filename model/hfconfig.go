@@ -1,8 +1,9 @@
 // Package model is CLIP as Hugging Face transformers defines it: the
-// configuration (config.json), the weights by HF names (safetensors, sharded or
-// not), checkpoint folders and the HF cache, the CLIP BPE tokenizer, and the
-// vision and text encoders with attention capture, loss, training and
-// evaluation on package torch. What HF's CLIPModel.from_pretrained reads,
+// configuration (config.json), the weights by HF names (safetensors files,
+// sharded or not, read by package safetensors, or a torch.save file),
+// checkpoint folders and the HF cache, and the vision and text encoders with
+// attention capture, loss, training and evaluation on package torch; the
+// tokenizer is package tokenizer. What HF's CLIPModel.from_pretrained reads,
 // lavascope reads; what lavascope writes, HF reads back.
 package model
 
@@ -15,6 +16,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/lavascope/lavascope/internal/atomicfile"
+	"github.com/lavascope/lavascope/tokenizer"
 )
 
 // TextConfig is HF's CLIPTextConfig.
@@ -338,7 +342,7 @@ func (c *CLIPConfig) Validate() error {
 		max int
 	}{
 		{"projection_dim", c.ProjectionDim, width},
-		{"text_config.vocab_size", t.VocabSize, maxVocabID}, {"text_config.hidden_size", t.HiddenSize, width},
+		{"text_config.vocab_size", t.VocabSize, tokenizer.MaxVocabSize}, {"text_config.hidden_size", t.HiddenSize, width},
 		{"text_config.intermediate_size", t.IntermediateSize, 4 * width}, {"text_config.num_hidden_layers", t.NumHiddenLayers, layers},
 		{"text_config.num_attention_heads", t.NumAttentionHeads, width}, {"text_config.max_position_embeddings", t.MaxPositionEmbeddings, 1 << 20},
 		{"vision_config.hidden_size", v.HiddenSize, width}, {"vision_config.intermediate_size", v.IntermediateSize, 4 * width},
@@ -375,7 +379,8 @@ func (c *CLIPConfig) Validate() error {
 	}
 	// Each key within its bound still multiplies to petabytes (hidden size
 	// 65536 over 1024 layers): without this, a model was allocated tensor
-	// by tensor until the allocator failed, 71 s later.
+	// by tensor until the allocator failed, after a long wait
+	// (docs/performance.md, "Figures behind comments").
 	if n := c.NumParams(); n > MaxParams {
 		return fmt.Errorf("the config describes %.3g parameters (%s in float32), more than lavascope's limit of %.3g (%s): the largest CLIP, ViT-bigG/14, has 2.5e9",
 			n, gigabytes(4*n), float64(MaxParams), gigabytes(4*MaxParams))
@@ -490,7 +495,7 @@ func (c *CLIPConfig) WriteConfig(path string) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, b)
+	return atomicfile.WriteBytes(path, b)
 }
 
 // ParamSpec is one parameter of CLIPModel: its HF name and shape.

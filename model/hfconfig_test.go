@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lavascope/lavascope/model/safetensors"
 )
 
 func TestReadFixtureConfig(t *testing.T) {
@@ -59,7 +61,7 @@ func TestParamsMatchFixture(t *testing.T) {
 func numParams(c *CLIPConfig) int64 {
 	var n int64
 	for _, p := range c.Params() {
-		n += TensorInfo{Shape: p.Shape}.NumElements()
+		n += safetensors.TensorInfo{Shape: p.Shape}.NumElements()
 	}
 	return n
 }

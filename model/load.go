@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -93,31 +94,31 @@ func (m *CLIP) copyIn(name string, data []byte, dt torch.DType, shape []int64) e
 }
 
 // torchDType maps a stored floating-point dtype to torch's.
-func torchDType(d DType) (torch.DType, error) {
+func torchDType(d safetensors.DType) (torch.DType, error) {
 	switch d {
-	case F32:
+	case safetensors.F32:
 		return torch.Float32, nil
-	case F16:
+	case safetensors.F16:
 		return torch.Float16, nil
-	case BF16:
+	case safetensors.BF16:
 		return torch.BFloat16, nil
-	case F64:
+	case safetensors.F64:
 		return torch.Float64, nil
 	}
 	return 0, fmt.Errorf("stored as %s; parameters must be F32, F16, BF16 or F64", d)
 }
 
 // storedDType maps a torch floating-point dtype to its safetensors name.
-func storedDType(d torch.DType) (DType, error) {
+func storedDType(d torch.DType) (safetensors.DType, error) {
 	switch d {
 	case torch.Float32:
-		return F32, nil
+		return safetensors.F32, nil
 	case torch.Float16:
-		return F16, nil
+		return safetensors.F16, nil
 	case torch.BFloat16:
-		return BF16, nil
+		return safetensors.BF16, nil
 	case torch.Float64:
-		return F64, nil
+		return safetensors.F64, nil
 	}
 	return 0, fmt.Errorf("dtype %s cannot be saved as a parameter", d)
 }

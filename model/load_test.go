@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/torch"
 )
 
 // copyCheckpoint copies the fixture's checkpoint into a temporary folder,
 // passing each tensor through edit (which may rename, drop, reshape or
 // re-encode it; returning false drops it).
-func copyCheckpoint(tb testing.TB, edit func(t *Tensor) bool) string {
+func copyCheckpoint(tb testing.TB, edit func(t *safetensors.Tensor) bool) string {
 	tb.Helper()
 	src := filepath.Join(hfTinyDir, "checkpoint")
 	dir := tb.TempDir()
@@ -26,36 +27,36 @@ func copyCheckpoint(tb testing.TB, edit func(t *Tensor) bool) string {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	st, err := OpenSafetensors(filepath.Join(src, singleFile))
+	st, err := safetensors.Open(filepath.Join(src, singleFile))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer st.Close()
-	var ts []Tensor
+	var ts []safetensors.Tensor
 	for _, ti := range st.Tensors() {
 		data, err := st.Bytes(ti.Name)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		t := Tensor{Name: ti.Name, DType: ti.DType, Shape: ti.Shape, Data: data}
+		t := safetensors.Tensor{Name: ti.Name, DType: ti.DType, Shape: ti.Shape, Data: data}
 		if edit == nil || edit(&t) {
 			ts = append(ts, t)
 		}
 	}
-	if err := SaveSafetensors(filepath.Join(dir, singleFile), ts, map[string]string{"format": "pt"}); err != nil {
+	if err := safetensors.Save(filepath.Join(dir, singleFile), ts, map[string]string{"format": "pt"}); err != nil {
 		tb.Fatal(err)
 	}
 	return dir
 }
 
 // recode converts a tensor's F32 data to dt.
-func recode(tb testing.TB, t *Tensor, dt DType) {
+func recode(tb testing.TB, t *safetensors.Tensor, dt safetensors.DType) {
 	tb.Helper()
-	v, err := DecodeFloat32s(t.DType, t.Data)
+	v, err := safetensors.DecodeFloat32s(t.DType, t.Data)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if t.Data, err = EncodeFloat32s(dt, v); err != nil {
+	if t.Data, err = safetensors.EncodeFloat32s(dt, v); err != nil {
 		tb.Fatal(err)
 	}
 	t.DType = dt
@@ -70,22 +71,22 @@ func TestLoadBadCheckpoints(t *testing.T) {
 		want []string // each must appear in the error
 	}{
 		{"non-finite weight", func(t *testing.T) string {
-			return copyCheckpoint(t, func(x *Tensor) bool {
+			return copyCheckpoint(t, func(x *safetensors.Tensor) bool {
 				if x.Name == victim {
-					v, _ := DecodeFloat32s(x.DType, x.Data)
+					v, _ := safetensors.DecodeFloat32s(x.DType, x.Data)
 					v[17] = float32(math.NaN())
-					x.Data, _ = EncodeFloat32s(x.DType, v)
+					x.Data, _ = safetensors.EncodeFloat32s(x.DType, v)
 				}
 				return true
 			})
 		}, []string{singleFile, victim, "NaN or infinite"}},
 		{"infinite bf16 weight", func(t *testing.T) string {
-			return copyCheckpoint(t, func(x *Tensor) bool {
+			return copyCheckpoint(t, func(x *safetensors.Tensor) bool {
 				if x.Name == "vision_model.post_layernorm.bias" {
-					v, _ := DecodeFloat32s(x.DType, x.Data)
+					v, _ := safetensors.DecodeFloat32s(x.DType, x.Data)
 					v[0] = float32(math.Inf(-1))
-					x.Data, _ = EncodeFloat32s(BF16, v)
-					x.DType = BF16
+					x.Data, _ = safetensors.EncodeFloat32s(safetensors.BF16, v)
+					x.DType = safetensors.BF16
 				}
 				return true
 			})
@@ -93,10 +94,10 @@ func TestLoadBadCheckpoints(t *testing.T) {
 		// The classes below are found by OpenCheckpoint; Load must pass
 		// them on with the file named.
 		{"missing key", func(t *testing.T) string {
-			return copyCheckpoint(t, func(x *Tensor) bool { return x.Name != victim })
+			return copyCheckpoint(t, func(x *safetensors.Tensor) bool { return x.Name != victim })
 		}, []string{singleFile, "missing: " + victim}},
 		{"unexpected key", func(t *testing.T) string {
-			return copyCheckpoint(t, func(x *Tensor) bool {
+			return copyCheckpoint(t, func(x *safetensors.Tensor) bool {
 				if x.Name == victim {
 					x.Name = "text_model.encoder.layers.1.mlp.fc3.weight"
 				}
@@ -104,7 +105,7 @@ func TestLoadBadCheckpoints(t *testing.T) {
 			})
 		}, []string{singleFile, "unexpected: text_model.encoder.layers.1.mlp.fc3.weight"}},
 		{"shape mismatch", func(t *testing.T) string {
-			return copyCheckpoint(t, func(x *Tensor) bool {
+			return copyCheckpoint(t, func(x *safetensors.Tensor) bool {
 				if x.Name == victim {
 					x.Shape = []int64{64, 128}
 				}
@@ -112,9 +113,9 @@ func TestLoadBadCheckpoints(t *testing.T) {
 			})
 		}, []string{singleFile, victim, "expected [128 64], found [64 128]"}},
 		{"integer weight", func(t *testing.T) string {
-			return copyCheckpoint(t, func(x *Tensor) bool {
+			return copyCheckpoint(t, func(x *safetensors.Tensor) bool {
 				if x.Name == victim {
-					x.DType = I32
+					x.DType = safetensors.I32
 				}
 				return true
 			})
@@ -183,9 +184,9 @@ func TestLoadBadOptions(t *testing.T) {
 func TestLoadStoredDTypes(t *testing.T) {
 	dev := torchtest.Device(t)
 	ref := readHostTensors(t, filepath.Join(hfTinyDir, "checkpoint", singleFile))
-	for _, dt := range []DType{F16, BF16, F64} {
+	for _, dt := range []safetensors.DType{safetensors.F16, safetensors.BF16, safetensors.F64} {
 		t.Run(dt.String(), func(t *testing.T) {
-			dir := copyCheckpoint(t, func(x *Tensor) bool { recode(t, x, dt); return true })
+			dir := copyCheckpoint(t, func(x *safetensors.Tensor) bool { recode(t, x, dt); return true })
 			m, err := Load(dir, Options{Device: dev})
 			if err != nil {
 				t.Fatal(err)
@@ -196,8 +197,8 @@ func TestLoadStoredDTypes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				enc, _ := EncodeFloat32s(dt, ref[p.Name].f32)
-				want, _ := DecodeFloat32s(dt, enc)
+				enc, _ := safetensors.EncodeFloat32s(dt, ref[p.Name].f32)
+				want, _ := safetensors.DecodeFloat32s(dt, enc)
 				if !slices.Equal(got, want) {
 					t.Fatalf("%s differs from the stored %s values", p.Name, dt)
 				}

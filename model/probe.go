@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -124,7 +125,7 @@ type ProbeResult struct {
 // pass per o.ChunkPairs pairs. o.Style must write brackets: with
 // StyleWords every structure would read the same sentence. It stops with
 // ctx's error, between chunks, when ctx is cancelled.
-func Probe(ctx context.Context, m *CLIP, tok *Tokenizer, split Split, idx []int, o EvalOptions) (*ProbeResult, error) {
+func Probe(ctx context.Context, m *CLIP, tok *tokenizer.Tokenizer, split Split, idx []int, o EvalOptions) (*ProbeResult, error) {
 	if o.Style == trees.StyleWords {
 		return nil, errors.New("probe: style words reads the same sentence for every structure; probe a linearized tree")
 	}

@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lavascope/lavascope/internal/atomicfile"
+	"github.com/lavascope/lavascope/model/safetensors"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -29,7 +32,7 @@ func (m *CLIP) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tensors := make([]Tensor, 0, len(m.names))
+	tensors := make([]safetensors.Tensor, 0, len(m.names))
 	for _, name := range m.names {
 		t := m.byName[name]
 		dt, err := storedDType(t.DType())
@@ -40,9 +43,9 @@ func (m *CLIP) Save(dir string) error {
 		if err != nil {
 			return fmt.Errorf("saving %s: %w", name, err)
 		}
-		tensors = append(tensors, Tensor{Name: name, DType: dt, Shape: t.Shape(), Data: data})
+		tensors = append(tensors, safetensors.Tensor{Name: name, DType: dt, Shape: t.Shape(), Data: data})
 	}
-	if err := SaveSafetensors(filepath.Join(dir, singleFile), tensors, map[string]string{"format": "pt"}); err != nil {
+	if err := safetensors.Save(filepath.Join(dir, singleFile), tensors, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
 	if m.Source != "" {
@@ -54,16 +57,16 @@ func (m *CLIP) Save(dir string) error {
 	delete(cfg.Extra, TokenizerKey)
 	// A tokenizer lavascope cannot read (a test fixture's, without
 	// <|startoftext|>) is carried over unrecorded, as before.
-	if tok, err := LoadTokenizer(dir); err == nil {
+	if tok, err := tokenizer.Load(dir); err == nil {
 		cfg.Extra[TokenizerKey], _ = json.Marshal(tok.Fingerprint())
 	}
 	return cfg.WriteConfig(filepath.Join(dir, "config.json"))
 }
 
 // TokenizerKey is the config.json key where Save records the fingerprint of
-// the tokenizer saved beside the model (Tokenizer.Fingerprint), so that a
-// tokenizer changed afterwards (two ids swapped) is refused when loaded. It
-// is a key transformers keeps and ignores.
+// the tokenizer saved beside the model (tokenizer.Tokenizer.Fingerprint), so
+// that a tokenizer changed afterwards (two ids swapped) is refused when
+// loaded. It is a key transformers keeps and ignores.
 const TokenizerKey = "lavascope_tokenizer"
 
 // savedConfig is the configuration with its dtype key matching the weights.
@@ -114,7 +117,7 @@ func copyCompanions(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		if err := WriteFileAtomic(filepath.Join(dst, f), data); err != nil {
+		if err := atomicfile.WriteBytes(filepath.Join(dst, f), data); err != nil {
 			return err
 		}
 	}

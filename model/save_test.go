@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -59,7 +60,7 @@ func TestSaveRoundTrip(t *testing.T) {
 			if want := hfDTypeName(dt); cfg["dtype"] != want {
 				t.Errorf("config dtype %v, want %s", cfg["dtype"], want)
 			}
-			st, err := OpenSafetensors(filepath.Join(out, singleFile))
+			st, err := safetensors.Open(filepath.Join(out, singleFile))
 			if err != nil {
 				t.Fatal(err)
 			}

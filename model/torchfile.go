@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/model/torchsave"
 )
 
@@ -90,12 +91,12 @@ func OpenTorchWeights(path string) (*Weights, error) {
 	src := &torchSource{f: f, tensors: sd}
 	w := &Weights{Files: []string{path}, closers: []func() error{f.Close}, tensors: make(map[string]TensorRef, len(sd))}
 	for name, t := range sd {
-		dt, err := ParseDType(string(t.DType))
+		dt, err := safetensors.ParseDType(string(t.DType))
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("%s: tensor %s: %w", path, name, err)
 		}
-		info := TensorInfo{Name: name, DType: dt, Shape: t.Shape, End: t.NumBytes()}
+		info := safetensors.TensorInfo{Name: name, DType: dt, Shape: t.Shape, End: t.NumBytes()}
 		w.tensors[name] = TensorRef{TensorInfo: info, File: path, src: src}
 	}
 	return w, nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -56,8 +57,9 @@ type TrainOptions struct {
 	Freeze Freeze
 	// OptimizerAtEnd writes the optimizer state into last/ only when this
 	// run ends (its last step, StopAfter, or a cancelled context), not at
-	// every evaluation: for ViT-B/32 it is about 1.2 GB. A run killed in
-	// between leaves a last/ that cannot be resumed exactly.
+	// every evaluation, since AdamW's two moments are twice the model's
+	// size. A run killed in between leaves a last/ that cannot be resumed
+	// exactly.
 	OptimizerAtEnd bool
 	// Recipe names the recipe the settings came from (TrainRecipes), for
 	// the record; it changes nothing by itself.
@@ -231,7 +233,7 @@ type TrainResult struct {
 type trainer struct {
 	ctx     context.Context
 	m       *CLIP
-	tok     *Tokenizer
+	tok     *tokenizer.Tokenizer
 	train   Split
 	val     Split
 	o       TrainOptions
@@ -276,7 +278,7 @@ type trainer struct {
 // best/) and returns the result with ctx's error, so the run can be resumed.
 // The model is left with the trained weights, its parameters not requiring
 // grad. Every call on m must go through o.Worker while Train runs.
-func Train(ctx context.Context, m *CLIP, tok *Tokenizer, train, val Split, o TrainOptions) (*TrainResult, error) {
+func Train(ctx context.Context, m *CLIP, tok *tokenizer.Tokenizer, train, val Split, o TrainOptions) (*TrainResult, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}

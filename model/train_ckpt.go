@@ -17,7 +17,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -369,7 +371,7 @@ func (t *trainer) writeCheckpoint(name string, optimizer bool) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(filepath.Join(tmp, trainStateFile), append(state, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(tmp, trainStateFile), append(state, '\n')); err != nil {
 		return err
 	}
 	if err := syncDir(tmp); err != nil {
@@ -387,7 +389,7 @@ func (t *trainer) saveOptimizer(path string) error {
 	if err != nil {
 		return err
 	}
-	var out []Tensor
+	var out []safetensors.Tensor
 	for key, ten := range st {
 		kind, idx, _ := strings.Cut(key, ".")
 		i, err := strconv.Atoi(idx)
@@ -404,23 +406,23 @@ func (t *trainer) saveOptimizer(path string) error {
 			for _, x := range v {
 				data = binary.LittleEndian.AppendUint64(data, uint64(x))
 			}
-			out = append(out, Tensor{Name: name, DType: I64, Shape: []int64{int64(len(v))}, Data: data})
+			out = append(out, safetensors.Tensor{Name: name, DType: safetensors.I64, Shape: []int64{int64(len(v))}, Data: data})
 			continue
 		}
 		v, err := ten.Float32s()
 		if err != nil {
 			return fmt.Errorf("optimizer state %s: %w", name, err)
 		}
-		out = append(out, F32Tensor(name, ten.Shape(), v))
+		out = append(out, safetensors.F32Tensor(name, ten.Shape(), v))
 	}
-	return SaveSafetensors(path, out, map[string]string{"format": trainStateFormat})
+	return safetensors.Save(path, out, map[string]string{"format": trainStateFormat})
 }
 
 // loadOptimizer restores the AdamW state saved in last/. It runs on the
 // worker.
 func (t *trainer) loadOptimizer(st *TrainState) error {
 	path := filepath.Join(t.o.Out, LastDir, optimizerFile)
-	f, err := OpenSafetensors(path)
+	f, err := safetensors.Open(path)
 	if err != nil {
 		return err
 	}
@@ -534,5 +536,5 @@ func WritePreprocessConfig(dir string, p loader.PreprocessConfig) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, "preprocessor_config.json"), append(data, '\n'))
+	return atomicfile.WriteBytes(filepath.Join(dir, "preprocessor_config.json"), append(data, '\n'))
 }

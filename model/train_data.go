@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -152,7 +153,7 @@ type encodedBatch struct {
 // batcher turns pairs into encoded batches.
 type batcher struct {
 	split   Split
-	tok     *Tokenizer
+	tok     *tokenizer.Tokenizer
 	style   trees.Style
 	prep    loader.PreprocessConfig
 	context int
@@ -166,7 +167,7 @@ type batcher struct {
 // an item, readings of a pair next to each other.
 func (b *batcher) encode(idx []int) (*encodedBatch, error) {
 	eb := &encodedBatch{pairs: idx}
-	var encs []Encoding
+	var encs []tokenizer.Encoding
 	for _, i := range idx {
 		p, err := b.split.Pair(i)
 		if err != nil {
@@ -246,7 +247,7 @@ type batchOrErr struct {
 
 // LearnSplitVocab learns a BPE vocabulary of at most merges merges from the
 // trees of train's readings, linearized in style, and their sentences.
-func LearnSplitVocab(train Split, style trees.Style, merges int) (*Tokenizer, error) {
+func LearnSplitVocab(train Split, style trees.Style, merges int) (*tokenizer.Tokenizer, error) {
 	var texts []string
 	for i := range train.Len() {
 		p, err := train.Pair(i)
@@ -261,5 +262,5 @@ func LearnSplitVocab(train Split, style trees.Style, merges int) (*Tokenizer, er
 			texts = append(texts, ts...)
 		}
 	}
-	return LearnBPE(texts, merges, 2)
+	return tokenizer.LearnBPE(texts, merges, 2)
 }

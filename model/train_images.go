@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/loader"
 )
 
@@ -122,7 +123,7 @@ func writeImageRecords(out string, m map[string]imageRecord) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(out, imagesFile), data)
+	return atomicfile.WriteBytes(filepath.Join(out, imagesFile), data)
 }
 
 // changedImages names the images whose hash differs between two records,

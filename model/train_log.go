@@ -10,6 +10,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/lavascope/lavascope/internal/atomicfile"
 )
 
 // runLogFile is the run's metric log: one JSON object a line, with "event"
@@ -48,7 +50,7 @@ func openRunLog(out string, from int) (*runLog, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		if keep.Len() != len(data) {
-			if err := WriteFileAtomic(path, keep.Bytes()); err != nil {
+			if err := atomicfile.WriteBytes(path, keep.Bytes()); err != nil {
 				return nil, err
 			}
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lavascope/lavascope/internal/torchtest"
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/tokenizer"
 )
 
 // quickOptions are the settings of the run tests: a few steps of the small
@@ -92,7 +93,7 @@ func TestResumeEquivalence(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m3.Close()
-	tok3, err := LoadTokenizer(last)
+	tok3, err := tokenizer.Load(last)
 	if err != nil {
 		t.Fatal(err)
 	}

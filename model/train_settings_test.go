@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lavascope/lavascope/model/safetensors"
 )
 
 // TestScheduleShapes: the linear schedule falls from the peak at the first
@@ -148,7 +150,7 @@ func TestTrainFreezeAndClamp(t *testing.T) {
 		if clamp && scale > math.Log(100)+1e-6 || !clamp && scale <= math.Log(100) {
 			t.Errorf("clamp %v: logit scale %.4f after training from ln 200 = %.4f (ln 100 = %.4f)", clamp, scale, math.Log(200), math.Log(100))
 		}
-		f, err := OpenSafetensors(filepath.Join(out, LastDir, optimizerFile))
+		f, err := safetensors.Open(filepath.Join(out, LastDir, optimizerFile))
 		if err != nil {
 			t.Fatal(err)
 		}

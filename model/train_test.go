@@ -8,6 +8,7 @@ import (
 	"github.com/lavascope/lavascope/internal/torchtest"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -71,9 +72,9 @@ func splitTexts(tb testing.TB, s Split) []string {
 // smallCLIP is a CLIP small enough to train in seconds on two cores:
 // 64-pixel images in 16-pixel patches, width 32, one layer a side, with a
 // vocabulary learned from the training texts.
-func smallCLIP(tb testing.TB, train Split, seed uint64) (*CLIP, *Tokenizer) {
+func smallCLIP(tb testing.TB, train Split, seed uint64) (*CLIP, *tokenizer.Tokenizer) {
 	tb.Helper()
-	tok, err := LearnBPE(splitTexts(tb, train), 400, 2)
+	tok, err := tokenizer.LearnBPE(splitTexts(tb, train), 400, 2)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func smallCLIP(tb testing.TB, train Split, seed uint64) (*CLIP, *Tokenizer) {
 	return m, tok
 }
 
-func evalSplit(tb testing.TB, m *CLIP, tok *Tokenizer, s Split, input string) *EvalResult {
+func evalSplit(tb testing.TB, m *CLIP, tok *tokenizer.Tokenizer, s Split, input string) *EvalResult {
 	tb.Helper()
 	st, err := InputStyle(input, trees.StylePaper)
 	if err != nil {

@@ -134,11 +134,12 @@ record_cast() {
 	done
 	sleep 1
 	key f "with a failure +failures only" 2.5
-	key Enter "pp-00039 · pp-attachment · 1/[0-9]+" 4
-	key n "adj-00049 · adjective-scope · 2/[0-9]+" 3
-	key p "pp-00039 · pp-attachment · 1/[0-9]+" 2
+	# The first two failures, whichever pairs the demo model fails.
+	key Enter " · 1/[0-9]+" 4
+	key n " · 2/[0-9]+" 3
+	key p " · 1/[0-9]+" 2
 	key m "· rollout ·" 3
-	key l "layer all" 3
+	key l "start layer all" 3
 	key c "· viridis ·" 3
 	key t "target twin" 3
 	key '?' "lavascope keys" 5

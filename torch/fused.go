@@ -6,20 +6,23 @@ import (
 )
 
 // Fused ops: work that would take hundreds of calls through the binding,
-// done in one. On a GPU a small op costs more in the binding (a few µs per
-// call) than on the device, so a forward pass built of single ops is bound
-// by the host; these keep the same ATen calls but cross into C++ once.
+// done in one: a stack of pre-LN transformer encoder layers, with or
+// without its attention captured, and gradient-weighted attention rollout.
+// On a GPU a small op costs more in the binding than on the device
+// (docs/performance.md gives the cost per call), so a forward pass built of
+// single ops is bound by the host; these keep the same ATen calls but cross
+// into C++ once.
 
 var (
-	opCLIPEncoder        = newOp("clip_encoder")
-	opCLIPEncoderCapture = newOp("clip_encoder_capture")
-	opChefer             = newOp("chefer")
-	opSetAllowTF32       = newOp("set_allow_tf32")
+	opPreLNEncoder        = newOp("preln_encoder")
+	opPreLNEncoderCapture = newOp("preln_encoder_capture")
+	opGradWeightedRollout = newOp("grad_weighted_rollout")
+	opSetAllowTF32        = newOp("set_allow_tf32")
 )
 
-// EncoderLayer is the weights of one CLIP encoder layer (Hugging Face's
-// CLIPEncoderLayer): layer_norm1, the q, k, v and output projections of
-// self_attn, layer_norm2, and mlp.fc1 and mlp.fc2. Linear weights are
+// EncoderLayer is the weights of one pre-LN transformer encoder layer: the
+// first layer norm, the q, k, v and output projections of self-attention,
+// the second layer norm, and the MLP's two linear layers. Linear weights are
 // [out, in] as in PyTorch. None may be nil.
 type EncoderLayer struct {
 	LN1W, LN1B, QW, QB, KW, KB, VW, VB, OutW, OutB, LN2W, LN2B, FC1W, FC1B, FC2W, FC2B *Tensor
@@ -29,37 +32,37 @@ func (l *EncoderLayer) tensors() []*Tensor {
 	return []*Tensor{l.LN1W, l.LN1B, l.QW, l.QB, l.KW, l.KB, l.VW, l.VB, l.OutW, l.OutB, l.LN2W, l.LN2B, l.FC1W, l.FC1B, l.FC2W, l.FC2B}
 }
 
-// EncoderOptions describe a CLIP encoder's layers.
+// EncoderOptions describe an encoder's layers.
 type EncoderOptions struct {
 	Heads  int     // attention heads; they divide the hidden size
-	Causal bool    // the text encoder's causal mask
-	Act    string  // the MLP's activation: "quick_gelu" or "gelu" (exact)
+	Causal bool    // mask each token from the tokens after it
+	Act    string  // the MLP's activation: "quick_gelu" (x·σ(1.702x)) or "gelu" (exact)
 	Eps    float64 // layer_norm eps
 }
 
-// CLIPEncoder runs every layer on the hidden state h [batch, tokens, dim]
+// PreLNEncoder runs every layer on the hidden state h [batch, tokens, dim]
 // in one call: per layer h += out(SDPA(q, k, v)) of layer_norm1(h), then
 // h += fc2(act(fc1(layer_norm2(h)))), with attention as
-// ScaledDotProductAttention computes it (no mask; causal for text). Under
+// ScaledDotProductAttention computes it (no mask, or the causal one). Under
 // NoGrad it is inference; with autograd on it records the same graph as the
 // separate ops would, so a backward pass through it trains the weights. A
 // failure names the layer and the hidden state's shape ("torch:
-// clip_encoder: layer 0, hidden state f32[1,5,8] cpu: ...").
-func CLIPEncoder(h *Tensor, layers []EncoderLayer, o EncoderOptions) *Tensor {
-	out, _ := runEncoder(opCLIPEncoder, h, layers, o, 0)
+// preln_encoder: layer 0, hidden state f32[1,5,8] cpu: ...").
+func PreLNEncoder(h *Tensor, layers []EncoderLayer, o EncoderOptions) *Tensor {
+	out, _ := runEncoder(opPreLNEncoder, h, layers, o, 0)
 	return out
 }
 
-// CLIPEncoderCapture is CLIPEncoder with attention computed explicitly, as
-// Hugging Face's eager attention does it (scores scaled after the product,
+// PreLNEncoderCapture is PreLNEncoder with attention computed explicitly,
+// as Hugging Face's eager attention does it (scores scaled after the product,
 // the causal mask filled with -inf, softmax in float32 for lower
 // precisions), returning each layer's attention probabilities [batch,
 // heads, tokens, tokens], first layer first, with their gradient retained:
 // after one backward pass their Grad, or Grad taken with respect to them,
 // is the gradient at that layer. Where nothing upstream requires grad, the
 // probabilities are leaves that do, which leaves their gradient the same.
-func CLIPEncoderCapture(h *Tensor, layers []EncoderLayer, o EncoderOptions) (*Tensor, []*Tensor) {
-	return runEncoder(opCLIPEncoderCapture, h, layers, o, len(layers))
+func PreLNEncoderCapture(h *Tensor, layers []EncoderLayer, o EncoderOptions) (*Tensor, []*Tensor) {
+	return runEncoder(opPreLNEncoderCapture, h, layers, o, len(layers))
 }
 
 func runEncoder(op *opcode, h *Tensor, layers []EncoderLayer, o EncoderOptions, nprobs int) (*Tensor, []*Tensor) {
@@ -120,26 +123,27 @@ func runEncoder(op *opcode, h *Tensor, layers []EncoderLayer, o EncoderOptions, 
 	return out, probs
 }
 
-// CheferRule is Chefer et al.'s (2021) relevance rule over consecutive
-// layers of one encoder in one call: R = I, then for each layer, first to
-// last, R += mean over heads of max(0, ∇A ⊙ A) · R, where probs[l] [B,H,N,N]
-// are the layer's attention probabilities and grads[l] their gradient. R
-// [B,N,N] is float32 whatever the maps' dtype, computed without recording
-// autograd.
-func CheferRule(probs, grads []*Tensor) *Tensor {
+// GradWeightedRollout accumulates relevance over consecutive attention
+// layers in one call, rolling out attention weighted by its gradient: R = I,
+// then for each layer, first to last, R += mean over heads of
+// max(0, ∇A ⊙ A) · R, where probs[l] [B,H,N,N] are the layer's attention
+// probabilities and grads[l] their gradient (the self-attention rule of
+// Chefer et al., 2021). R [B,N,N] is float32 whatever the maps' dtype,
+// computed without recording autograd.
+func GradWeightedRollout(probs, grads []*Tensor) *Tensor {
 	if len(probs) == 0 {
-		return &Tensor{err: &OpError{Op: opChefer.name, Err: errors.New("no attention maps")}}
+		return &Tensor{err: &OpError{Op: opGradWeightedRollout.name, Err: errors.New("no attention maps")}}
 	}
 	operands := append(append(make([]*Tensor, 0, 2*len(probs)), probs...), grads...)
-	c, dst, bad := prep(opChefer, operands...)
+	c, dst, bad := prep(opGradWeightedRollout, operands...)
 	if bad != nil {
 		return bad
 	}
 	if len(grads) != len(probs) {
 		putCall(c)
-		return dst.poison(&OpError{Op: opChefer.name, Err: fmt.Errorf("%d gradients for %d attention maps", len(grads), len(probs))})
+		return dst.poison(&OpError{Op: opGradWeightedRollout.name, Err: fmt.Errorf("%d gradients for %d attention maps", len(grads), len(probs))})
 	}
-	return c.result(opChefer, dst)
+	return c.result(opGradWeightedRollout, dst)
 }
 
 func actCode(act string) (int64, error) {

@@ -26,7 +26,7 @@ func randomLayers(s *torch.Scope, o torch.Options, n int, d int64) []torch.Encod
 	return ls
 }
 
-// encoderOps is CLIPEncoder built of single ops, as package model's
+// encoderOps is PreLNEncoder built of single ops, as package model's
 // per-op path computes it.
 func encoderOps(h *torch.Tensor, ls []torch.EncoderLayer, o torch.EncoderOptions) *torch.Tensor {
 	shape := h.Shape()
@@ -65,7 +65,7 @@ func mlpOps(h *torch.Tensor, l torch.EncoderLayer, o torch.EncoderOptions, d int
 	return h.Add(m.Linear(l.FC2W, l.FC2B))
 }
 
-func TestCLIPEncoderMatchesOps(t *testing.T) {
+func TestPreLNEncoderMatchesOps(t *testing.T) {
 	s, o := seeded(t, 3, torch.Float32)
 	ls := randomLayers(s, o, 3, 8)
 	h := s.Randn([]int64{2, 5, 8}, o)
@@ -76,7 +76,7 @@ func TestCLIPEncoderMatchesOps(t *testing.T) {
 		{Heads: 1, Causal: false, Act: "gelu", Eps: 1e-5},
 	} {
 		err := torch.NoGrad(func() error {
-			got := torch.CLIPEncoder(h, ls, tc)
+			got := torch.PreLNEncoder(h, ls, tc)
 			if sh := got.Shape(); len(sh) != 3 || sh[0] != 2 || sh[1] != 5 || sh[2] != 8 {
 				t.Errorf("%+v: shape %v, want [2 5 8]", tc, sh)
 			}
@@ -103,7 +103,7 @@ func TestCLIPEncoderMatchesOps(t *testing.T) {
 	}
 }
 
-func TestCLIPEncoderErrors(t *testing.T) {
+func TestPreLNEncoderErrors(t *testing.T) {
 	dev := torchtest.Device(t)
 	s := torchtest.Scope(t)
 	o := torch.Options{Device: dev}
@@ -130,13 +130,13 @@ func TestCLIPEncoderErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			live := torch.LiveTensors()
-			out := torch.CLIPEncoder(tc.h, tc.layers, tc.o)
+			out := torch.PreLNEncoder(tc.h, tc.layers, tc.o)
 			err := out.Err()
 			var oe *torch.OpError
-			if !errors.As(err, &oe) || oe.Op != "clip_encoder" {
-				t.Fatalf("error %v: want a *torch.OpError of clip_encoder", err)
+			if !errors.As(err, &oe) || oe.Op != "preln_encoder" {
+				t.Fatalf("error %v: want a *torch.OpError of preln_encoder", err)
 			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "torch: clip_encoder: ") {
+			if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "torch: preln_encoder: ") {
 				t.Errorf("error %q: want it to name the op and say %q", err, tc.want)
 			}
 			if n := torch.LiveTensors(); n != live {
@@ -155,7 +155,7 @@ func TestSetAllowTF32(t *testing.T) {
 	}
 }
 
-// encoderOpsCapture is CLIPEncoderCapture built of single ops, as package
+// encoderOpsCapture is PreLNEncoderCapture built of single ops, as package
 // model's eager path computes it: it returns the probabilities with their
 // gradient retained.
 func encoderOpsCapture(t *testing.T, h *torch.Tensor, ls []torch.EncoderLayer, o torch.EncoderOptions) (*torch.Tensor, []*torch.Tensor) {
@@ -231,13 +231,13 @@ func setLayersRequireGrad(t *testing.T, ls []torch.EncoderLayer, on bool) {
 	}
 }
 
-// TestCLIPEncoderCaptureMatchesOps compares the captured encoder with the
+// TestPreLNEncoderCaptureMatchesOps compares the captured encoder with the
 // single ops: the output, every layer's probabilities, their gradients from
 // one backward pass, and (when the weights are trained) a weight gradient;
 // with weights that require grad (the probabilities are retained) and
 // without (they become leaves), in float32 and bfloat16 (softmax in
 // float32).
-func TestCLIPEncoderCaptureMatchesOps(t *testing.T) {
+func TestPreLNEncoderCaptureMatchesOps(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		dt      torch.DType
@@ -256,7 +256,7 @@ func TestCLIPEncoderCaptureMatchesOps(t *testing.T) {
 			setLayersRequireGrad(t, ls, tc.weights)
 			h := s.Randn([]int64{2, 5, 8}, o)
 			seed := s.Randn([]int64{2, 5, 8}, o)
-			gotH, gotP := torch.CLIPEncoderCapture(h, ls, tc.o)
+			gotH, gotP := torch.PreLNEncoderCapture(h, ls, tc.o)
 			wantH, wantP := encoderOpsCapture(t, h, ls, tc.o)
 			if len(gotP) != 3 {
 				t.Fatalf("%d probability maps, want 3", len(gotP))
@@ -297,9 +297,9 @@ func TestCLIPEncoderCaptureMatchesOps(t *testing.T) {
 	}
 }
 
-// TestCLIPEncoderTrains checks that a backward pass through the fused
+// TestPreLNEncoderTrains checks that a backward pass through the fused
 // encoder gives every weight the gradient the single ops give it.
-func TestCLIPEncoderTrains(t *testing.T) {
+func TestPreLNEncoderTrains(t *testing.T) {
 	s, o := seeded(t, 7, torch.Float32)
 	ls := randomLayers(s, o, 2, 8)
 	setLayersRequireGrad(t, ls, true)
@@ -310,7 +310,7 @@ func TestCLIPEncoderTrains(t *testing.T) {
 	for i := range ls {
 		weights = append(weights, ls[i].LN1W, ls[i].QW, ls[i].KB, ls[i].VW, ls[i].OutB, ls[i].LN2B, ls[i].FC1W, ls[i].FC2W)
 	}
-	got, err := torch.Grad([]*torch.Tensor{torch.CLIPEncoder(h, ls, eo).Mul(seed).SumAll()}, weights, nil, false)
+	got, err := torch.Grad([]*torch.Tensor{torch.PreLNEncoder(h, ls, eo).Mul(seed).SumAll()}, weights, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,9 +325,9 @@ func TestCLIPEncoderTrains(t *testing.T) {
 	}
 }
 
-// cheferOps is Chefer's rule built of single ops, as package explain
-// composed it before CheferRule.
-func cheferOps(s *torch.Scope, probs, grads []*torch.Tensor) *torch.Tensor {
+// rolloutOps is GradWeightedRollout built of single ops, as package
+// explain composed it before the fused op.
+func rolloutOps(s *torch.Scope, probs, grads []*torch.Tensor) *torch.Tensor {
 	sh := probs[0].Shape()
 	r := s.Eye(sh[2], torch.Options{Device: probs[0].Device()}).Unsqueeze(0).Expand(sh[0], sh[2], sh[2])
 	for l := range probs {
@@ -338,7 +338,7 @@ func cheferOps(s *torch.Scope, probs, grads []*torch.Tensor) *torch.Tensor {
 	return r
 }
 
-func TestCheferRule(t *testing.T) {
+func TestGradWeightedRollout(t *testing.T) {
 	s, o := seeded(t, 11, torch.Float32)
 	dev := o.Device
 	for _, dt := range []torch.DType{torch.Float32, torch.BFloat16} {
@@ -348,16 +348,16 @@ func TestCheferRule(t *testing.T) {
 			probs = append(probs, s.Rand([]int64{2, 4, 6, 6}, o).Softmax(-1))
 			grads = append(grads, s.Randn([]int64{2, 4, 6, 6}, o))
 		}
-		got := torch.CheferRule(probs, grads)
+		got := torch.GradWeightedRollout(probs, grads)
 		if got.DType() != torch.Float32 {
 			t.Errorf("%s: result %s, want float32", dt, got.DType())
 		}
-		if d := maxDiff(t, "relevance", got, cheferOps(s, probs, grads)); d > 1e-6 {
-			t.Errorf("%s: CheferRule differs from the single ops by %g", dt, d)
+		if d := maxDiff(t, "relevance", got, rolloutOps(s, probs, grads)); d > 1e-6 {
+			t.Errorf("%s: GradWeightedRollout differs from the single ops by %g", dt, d)
 		}
 		// One layer: I + its cam.
-		one := torch.CheferRule(probs[2:], grads[2:])
-		if d := maxDiff(t, "one layer", one, cheferOps(s, probs[2:], grads[2:])); d > 1e-6 {
+		one := torch.GradWeightedRollout(probs[2:], grads[2:])
+		if d := maxDiff(t, "one layer", one, rolloutOps(s, probs[2:], grads[2:])); d > 1e-6 {
 			t.Errorf("%s: one layer differs by %g", dt, d)
 		}
 	}
@@ -370,9 +370,9 @@ func TestCheferRule(t *testing.T) {
 		{"none", nil, nil, "no attention maps"},
 		{"missing gradient", []*torch.Tensor{p, p}, []*torch.Tensor{p}, "1 gradients for 2 attention maps"},
 		{"not square", []*torch.Tensor{s.Rand([]int64{1, 2, 3, 4}, o)}, []*torch.Tensor{s.Rand([]int64{1, 2, 3, 4}, o)}, "want [batch, heads, N, N]"},
-		{"gradient shape", []*torch.Tensor{p}, []*torch.Tensor{s.Rand([]int64{1, 2, 2, 2}, o)}, "chefer"},
+		{"gradient shape", []*torch.Tensor{p}, []*torch.Tensor{s.Rand([]int64{1, 2, 2, 2}, o)}, "grad_weighted_rollout"},
 	} {
-		err := torch.CheferRule(tc.probs, tc.grads).Err()
+		err := torch.GradWeightedRollout(tc.probs, tc.grads).Err()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one saying %q", tc.name, err, tc.want)
 		}

@@ -159,9 +159,8 @@ func TestGradients(t *testing.T) {
 	}
 }
 
-// attentionBlock is a pre-norm transformer layer as in CLIP's encoders (two
-// heads, causal mask, QuickGELU MLP), with wq, wo and w1 as inputs and the
-// other weights fixed.
+// attentionBlock is a pre-norm transformer layer (two heads, causal mask,
+// QuickGELU MLP), with wq, wo and w1 as inputs and the other weights fixed.
 func attentionBlock(x, wq, wo, w1 *torch.Tensor) *torch.Tensor {
 	s := x.Scope()
 	dev := x.Device()

@@ -148,8 +148,9 @@ func Candidates(env, exe, srcDir string) []Candidate {
 // shim. Its default, active, keeps libtorch's idle threads spinning between
 // parallel ops; with a BLAS that has threads of its own (Debian's libtorch
 // with OpenBLAS) the two pools then fight over the cores on every matrix
-// product: on a 2-core box a ViT-B/32 forward took 1.7 s instead of 0.2 s
-// (libtorch 2.14). Passive threads sleep instead. A value the user set wins.
+// product, and a forward pass runs many times slower (docs/performance.md,
+// "libtorch 2 on the CPU"). Passive threads sleep instead. A value the user
+// set wins.
 const envWaitPolicy = "OMP_WAIT_POLICY"
 
 func open(path string) error {

@@ -15,7 +15,8 @@ type staticKey struct {
 }
 
 // maxStatics bounds the captured graphs: each keeps the memory of one
-// forward and backward pass (about 1 GiB for ViT-B/32).
+// forward and backward pass, on the GPU (docs/performance.md, "Figures
+// behind comments").
 const maxStatics = 3
 
 // staticCache keeps explainers captured in CUDA graphs per kind of request,

@@ -16,6 +16,7 @@ import (
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -69,7 +70,7 @@ type TorchEngine struct {
 	info EngineInfo
 	// loc is the checkpoint the weights came from.
 	loc  model.Location
-	tok  *model.Tokenizer
+	tok  *tokenizer.Tokenizer
 	prep loader.PreprocessConfig
 	// prepKey tells pixel-cache entries of different preprocessing apart.
 	prepKey     string
@@ -382,7 +383,7 @@ func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]Score, 
 		rows, cols []int
 	}
 	var (
-		encs   []model.Encoding
+		encs   []tokenizer.Encoding
 		length int
 		pixels []float32
 		images int
@@ -511,7 +512,7 @@ func (e *TorchEngine) Explain(ctx context.Context, req ExplainRequest) (*Explana
 		return nil, err
 	}
 	n := len(p.Readings)
-	encs := make([]model.Encoding, n)
+	encs := make([]tokenizer.Encoding, n)
 	length := 0
 	var pixels []float32
 	for r := range n {

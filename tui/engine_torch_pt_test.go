@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/model/safetensors"
 )
 
 // writeStateDict writes the float32 tensors of a safetensors file as
@@ -19,7 +19,7 @@ import (
 // a protocol 2 pickle and one storage record per tensor.
 func writeStateDict(t *testing.T, from, to string) {
 	t.Helper()
-	st, err := model.OpenSafetensors(from)
+	st, err := safetensors.Open(from)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func writeStateDict(t *testing.T, from, to string) {
 	str("state_dict")
 	p.WriteString("ccollections\nOrderedDict\n)R(")
 	for i, ti := range st.Tensors() {
-		if ti.DType != model.F32 {
+		if ti.DType != safetensors.F32 {
 			t.Fatalf("%s is %s", ti.Name, ti.DType)
 		}
 		key := strconv.Itoa(i)

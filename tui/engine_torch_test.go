@@ -15,6 +15,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -46,7 +47,7 @@ func newTorchFixture(t *testing.T) *torchFixture {
 			texts = append(texts, ts...)
 		}
 	}
-	tok, err := model.LearnBPE(texts, 200, 2)
+	tok, err := tokenizer.LearnBPE(texts, 200, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,17 +109,17 @@ func directLogits(t *testing.T, e *TorchEngine, p *loader.Pair) [][]float64 {
 		t.Fatal(err)
 	}
 	n := len(p.Readings)
-	encs := make([]model.Encoding, n)
+	encs := make([]tokenizer.Encoding, n)
 	var px []float32
 	for r := range n {
-		encs[r] = e.tok.Encode(texts[r], model.DefaultContext)
+		encs[r] = e.tok.Encode(texts[r], tokenizer.DefaultContext)
 		v, err := loader.Preprocess(p.Readings[r].Pixels, loader.DefaultPreprocessConfig())
 		if err != nil {
 			t.Fatal(err)
 		}
 		px = append(px, v...)
 	}
-	ids, err := e.tok.Pack(encs, model.DefaultContext)
+	ids, err := e.tok.Pack(encs, tokenizer.DefaultContext)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func directLogits(t *testing.T, e *TorchEngine, p *loader.Pair) [][]float64 {
 	err = e.rt.w.Do(func() error {
 		s := torch.NewScope()
 		defer s.Close()
-		out, err := e.m.Forward(s, s.FromFloat32(px, int64(n), 3, 224, 224), s.FromInt64(ids, int64(n), model.DefaultContext), model.ForwardOptions{})
+		out, err := e.m.Forward(s, s.FromFloat32(px, int64(n), 3, 224, 224), s.FromInt64(ids, int64(n), tokenizer.DefaultContext), model.ForwardOptions{})
 		if err != nil {
 			return err
 		}

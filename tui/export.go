@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/trees"
@@ -138,7 +139,7 @@ func writeExport(dir string, pair *loader.Pair, k expKey, exp *Explanation, scor
 	if err := explain.WritePNG(base+".png", fig); err != nil {
 		return nil, err
 	}
-	err = loader.WriteFileAtomic(base+".json", func(w io.Writer) error {
+	err = atomicfile.Write(base+".json", func(w io.Writer) error {
 		data, err := json.MarshalIndent(doc, "", "  ")
 		if err != nil {
 			return err

@@ -18,9 +18,11 @@ import (
 
 	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui/graphics"
@@ -204,7 +206,7 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 // explainRun holds what every chunk of pairs needs, and the rows so far.
 type explainRun struct {
 	m          *model.CLIP
-	tok        *model.Tokenizer
+	tok        *tokenizer.Tokenizer
 	prep       loader.PreprocessConfig
 	split      model.Split
 	st         explainSettings
@@ -223,7 +225,7 @@ type explainPair struct {
 	pair     loader.Pair
 	images   []image.Image
 	texts    []string
-	encs     []model.Encoding
+	encs     []tokenizer.Encoding
 	img, txt int // index of its first image and text in the chunk
 }
 
@@ -240,7 +242,7 @@ func (r *explainRun) chunk(idx []int) error {
 	ctxLen := r.m.Config().Text.MaxPositionEmbeddings
 	var pairs []*explainPair
 	var pix []float32
-	var encs []model.Encoding
+	var encs []tokenizer.Encoding
 	size := r.m.Config().Vision.ImageSize
 	for _, i := range idx {
 		p, err := r.split.Pair(i)
@@ -503,7 +505,7 @@ func (r *explainRun) write(ep *explainPair, j int, drawn, owned explain.Result, 
 	if err != nil {
 		return err
 	}
-	if err := loader.WriteFileAtomic(filepath.Join(r.out, base+".json"), func(w io.Writer) error {
+	if err := atomicfile.Write(filepath.Join(r.out, base+".json"), func(w io.Writer) error {
 		_, err := w.Write(append(termtext.JSON(data), '\n'))
 		return err
 	}); err != nil {
@@ -706,7 +708,7 @@ func (r *explainRun) finish() error {
 }
 
 func writeCSV(path string, rows [][]string) error {
-	return loader.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		return csv.NewWriter(w).WriteAll(rows)
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 )
 
 // explainFixture writes synthetic pairs with 64-pixel images and an
@@ -38,7 +39,7 @@ func explainFixture(t *testing.T) (ckpt, data string) {
 		}
 		texts = append(texts, ts...)
 	}
-	tok, err := model.LearnBPE(texts, 100, 2)
+	tok, err := tokenizer.LearnBPE(texts, 100, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

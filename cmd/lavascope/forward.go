@@ -11,6 +11,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -35,7 +36,7 @@ type exitError = factory.ExitError
 func withExit(code int, err error) error { return factory.WithExit(code, err) }
 func inputExit(err error) error          { return factory.InputExit(err) }
 
-func openTokenizer(flag, arg, base string, withModel bool) (model.Location, *model.Tokenizer, error) {
+func openTokenizer(flag, arg, base string, withModel bool) (model.Location, *tokenizer.Tokenizer, error) {
 	return factory.OpenTokenizer(flag, arg, base, withModel)
 }
 
@@ -47,7 +48,7 @@ func loadModel(a *app, stderr io.Writer, loc model.Location) (*torch.Worker, *mo
 	return a.LoadModel(stderr, loc)
 }
 
-func withModel(cmd *cobra.Command, a *app, fn func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *model.Tokenizer) error) error {
+func withModel(cmd *cobra.Command, a *app, fn func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer) error) error {
 	return a.WithModel(cmd, fn)
 }
 

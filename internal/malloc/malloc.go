@@ -12,15 +12,15 @@ import (
 )
 
 // glibc's malloc, left to itself, hands libtorch's large CPU buffers that
-// come and go every step (a 12.6 MB gradient, AdamW's temporaries) to
+// come and go every step (a large gradient, AdamW's temporaries) to
 // per-thread arenas whose heaps it unmaps when they empty, or straight to
-// mmap: in about half of all runs, depending on which arena the torch
-// worker's thread got, each training step page-faulted them in afresh
-// (the tiny config: 29–33 ms a step instead of 18–21, with 6–8× the page
-// faults). One arena and fixed thresholds (mmap above 32 MiB, the dynamic
-// scheme's own ceiling; trim above twice that) keep them in the heap. glibc
-// reads its tunables only when a process starts, so lavascope starts itself
-// again once with them.
+// mmap: in some runs, depending on which arena the torch worker's thread
+// got, each training step page-faulted them in afresh and ran markedly
+// slower (docs/performance.md, "CPU memory: glibc's malloc"). One arena and
+// fixed thresholds (mmap above 32 MiB, the dynamic scheme's own ceiling;
+// trim above twice that) keep them in the heap. glibc reads its tunables
+// only when a process starts, so lavascope starts itself again once with
+// them.
 const mallocTunables = "glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864"
 
 // Env names the setting that leaves malloc to the user: system.

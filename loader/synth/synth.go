@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/loader"
 )
 
@@ -118,7 +119,7 @@ const ManifestName = "pairs.jsonl"
 // flat. It returns how many pairs it wrote.
 func Write(dir string, cfg Config) (int, error) {
 	n := 0
-	err := loader.WriteFileAtomic(filepath.Join(dir, ManifestName), func(w io.Writer) error {
+	err := atomicfile.Write(filepath.Join(dir, ManifestName), func(w io.Writer) error {
 		mw := loader.NewWriter(w)
 		err := Each(cfg, func(p loader.Pair) error {
 			if err := loader.WriteImages(dir, &p); err != nil {

@@ -1,9 +1,9 @@
 // fused.cpp: ops that do in one call what would take hundreds through the
-// binding: a whole CLIP encoder (for inference and training, or with its
-// attention probabilities captured for relevance) and Chefer's relevance
-// rule. Each makes the same ATen calls, in the same order, as package
-// model's and package explain's per-op code, so the results are the same
-// and autograd records the same graph.
+// binding: a stack of pre-LN transformer encoder layers (for inference and
+// training, or with its attention probabilities captured) and
+// gradient-weighted attention rollout. Each makes the same ATen calls, in
+// the same order, as the per-op code its callers keep as a reference, so the
+// results are the same and autograd records the same graph.
 
 #include "shim.h"
 
@@ -12,7 +12,7 @@ namespace {
 
 constexpr int64_t kLayerTensors = 16;
 
-// Layer is one CLIPEncoderLayer's 16 tensors: ln1 w,b; q w,b; k w,b; v w,b;
+// Layer is one pre-LN encoder layer's 16 tensors: ln1 w,b; q w,b; k w,b; v w,b;
 // out w,b; ln2 w,b; fc1 w,b; fc2 w,b.
 struct Layer {
   const at::Tensor* w;
@@ -31,8 +31,7 @@ struct EncoderOpts {
 
 // retain makes p's gradient readable after a backward pass: retain_grad when
 // p is part of the graph, otherwise p becomes a leaf that requires grad
-// (nothing upstream is tracked, so the gradient reaching p is the same), as
-// package model's retain does.
+// (nothing upstream is tracked, so the gradient reaching p is the same).
 at::Tensor retain(at::Tensor p) {
   if (p.requires_grad()) {
     p.retain_grad();
@@ -41,7 +40,7 @@ at::Tensor retain(at::Tensor p) {
   return p.detach().requires_grad_(true);
 }
 
-// layer runs one CLIPEncoderLayer on h [B,N,D]: pre-LN self-attention, then
+// layer runs one encoder layer on h [B,N,D]: pre-LN self-attention, then
 // the pre-LN MLP, each with its residual. With o.capture the attention
 // probabilities are appended to probs.
 at::Tensor layer(const at::Tensor& h, Layer l, const EncoderOpts& o, std::vector<at::Tensor>& probs) {
@@ -123,11 +122,11 @@ void encoder(Ctx& c, bool capture) {
   for (auto& p : probs) c.ret(p);
 }
 
-// chefer is Chefer et al.'s rule over the given layers, first to last:
-// R = I, then R += mean over heads of (∇A ⊙ A)⁺ · R per layer, in float32,
-// without recording autograd. in: k probabilities [B,H,N,N], then their k
-// gradients.
-at::Tensor chefer(const std::vector<at::Tensor>& probs, const std::vector<at::Tensor>& grads) {
+// grad_weighted_rollout accumulates relevance over the given layers, first
+// to last: R = I, then R += mean over heads of (∇A ⊙ A)⁺ · R per layer (the
+// self-attention rule of Chefer et al., 2021), in float32, without recording
+// autograd. in: k probabilities [B,H,N,N], then their k gradients.
+at::Tensor grad_weighted_rollout(const std::vector<at::Tensor>& probs, const std::vector<at::Tensor>& grads) {
   c10::AutoGradMode no_grad(false);
   const auto& p0 = probs.at(0);
   if (p0.dim() != 4 || p0.size(2) != p0.size(3)) {
@@ -149,22 +148,22 @@ at::Tensor chefer(const std::vector<at::Tensor>& probs, const std::vector<at::Te
 
 void add_fused_ops(OpTable& t) {
   t.insert(t.end(), {
-      // A whole CLIP encoder in one call, attention through SDPA: inference
+      // A whole pre-LN encoder in one call, attention through SDPA: inference
       // under no-grad, or training (autograd records it as it would the
       // separate ops). See encoder for the arguments.
-      {"clip_encoder", [](Ctx& c) { encoder(c, false); }},
+      {"preln_encoder", [](Ctx& c) { encoder(c, false); }},
       // The same with explicit attention: out is h, then each layer's
       // probabilities with their gradient retained.
-      {"clip_encoder_capture", [](Ctx& c) { encoder(c, true); }},
+      {"preln_encoder_capture", [](Ctx& c) { encoder(c, true); }},
       // in: k attention maps, then their k gradients; out: R [B,N,N] f32.
-      {"chefer",
+      {"grad_weighted_rollout",
        [](Ctx& c) {
          int64_t k = c.n_in() / 2;
          if (k < 1 || c.n_in() != 2 * k) {
            throw std::invalid_argument("want k attention maps and their k gradients, got " +
                                        std::to_string(c.n_in()) + " tensors");
          }
-         c.ret(chefer(c.tensors(0, k), c.tensors(k, k)));
+         c.ret(grad_weighted_rollout(c.tensors(0, k), c.tensors(k, k)));
        }},
   });
 }

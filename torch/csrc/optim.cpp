@@ -2,7 +2,7 @@
 // few multi-tensor kernels.
 //
 // torch::optim::AdamW updates one parameter at a time: about ten kernels per
-// tensor, two thousand launches per step for CLIP's ~200 tensors, which on a
+// tensor, two thousand launches per step for a model of ~200 tensors, which on a
 // GPU cost more than the arithmetic. This AdamW does PyTorch's update with
 // the _foreach_ ops on CUDA (one multi-tensor kernel per line of the update),
 // in the same order as the per-tensor code, and on the CPU with those same
@@ -51,9 +51,9 @@ struct AdamW {
   // scratch holds the denominator of one parameter's update on the CPU,
   // reused from parameter to parameter and step to step: a new tensor per
   // parameter is new memory, and for one above glibc's mmap threshold
-  // (ViT-B/32's token embedding, 100 MB) fresh pages every step, whose
-  // first touch made that parameter's update 1.7 times as long
-  // (BenchmarkAdamWStep/embedding-512: 96 → 57 ms a step here).
+  // (ViT-B/32's token embedding) fresh pages every step, whose first touch
+  // made that parameter's update much longer (BenchmarkAdamWStep's
+  // embedding-512 case; docs/performance.md, "Figures behind comments").
   at::Tensor scratch;
 
   void step();
@@ -330,8 +330,7 @@ void add_optim_ops(OpTable& t) {
          o->amsgrad = c.b(0);
          // auto takes the fused kernel wherever libtorch has it: one pass
          // over each parameter's state instead of one per foreach op, which
-         // on the CPU makes a ViT-B/32 step a quarter faster
-         // (docs/performance.md).
+         // on the CPU is never the slower of the two (docs/performance.md).
          o->fused = impl == kFused || (impl == kAuto && all_fusable);
          size_t n = o->params.size();
          o->steps.assign(n, 0);

@@ -173,9 +173,9 @@ inline void mark_handles(OpTable& t, size_t from) {
   for (size_t i = from; i < t.size(); i++) t[i].handle = true;
 }
 
-// The ops of optim.cpp (AdamW, gradient clipping), fused.cpp (whole
-// encoders, the relevance rule), graphs.cpp (CUDA graphs) and profile.cpp
-// (libtorch's profiler).
+// The ops of optim.cpp (AdamW, gradient clipping), fused.cpp (encoder layer
+// stacks, gradient-weighted rollout), graphs.cpp (CUDA graphs) and
+// profile.cpp (libtorch's profiler).
 void add_optim_ops(OpTable& t);
 void add_fused_ops(OpTable& t);
 void add_graph_ops(OpTable& t);

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
 	"github.com/lavascope/lavascope/pkg/cmd/root"
 )
@@ -69,7 +69,7 @@ func RunWith(t *testing.T, cmd *cobra.Command, stdin string, args ...string) (st
 // ReadF32s reads every float tensor of a safetensors file as float32s.
 func ReadF32s(t *testing.T, path string) map[string][]float32 {
 	t.Helper()
-	st, err := model.OpenSafetensors(path)
+	st, err := safetensors.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

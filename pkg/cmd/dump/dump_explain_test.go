@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/lavascope/lavascope/internal/torchtest"
-	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/pkg/cmd/cmdtest"
 )
 
@@ -60,9 +60,9 @@ func TestDumpRelevanceNeedsPairs(t *testing.T) {
 			ids = append(ids, byte(id>>(8*k)))
 		}
 	}
-	if err := model.SaveSafetensors(in, []model.Tensor{
-		model.F32Tensor("pixel_values", []int64{1, 3, 224, 224}, make([]float32, 3*224*224)),
-		{Name: "input_ids", DType: model.I64, Shape: []int64{2, 77}, Data: ids},
+	if err := safetensors.Save(in, []safetensors.Tensor{
+		safetensors.F32Tensor("pixel_values", []int64{1, 3, 224, 224}, make([]float32, 3*224*224)),
+		{Name: "input_ids", DType: safetensors.I64, Shape: []int64{2, 77}, Data: ids},
 	}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/lavascope/lavascope/internal/torchtest"
-	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/pkg/cmd/cmdtest"
 )
 
@@ -48,7 +48,7 @@ func TestDumpErrors(t *testing.T) {
 	torchtest.Require(t)
 	dir := t.TempDir()
 	noIDs := filepath.Join(dir, "noids.safetensors")
-	if err := model.SaveSafetensors(noIDs, []model.Tensor{model.F32Tensor("pixel_values", []int64{1, 3, 224, 224}, make([]float32, 3*224*224))}, nil); err != nil {
+	if err := safetensors.Save(noIDs, []safetensors.Tensor{safetensors.F32Tensor("pixel_values", []int64{1, 3, 224, 224}, make([]float32, 3*224*224))}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ck := filepath.Join(hfTiny, "checkpoint")

@@ -17,6 +17,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -100,7 +101,7 @@ func runEval(opts *Options) error {
 		return factory.WithExit(factory.ExitUsage, err)
 	}
 	var res *model.EvalResult
-	err = opts.WithModel(opts.Cmd, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *model.Tokenizer) (err error) {
+	err = opts.WithModel(opts.Cmd, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer) (err error) {
 		res, err = model.Evaluate(ctx, m, tok, data, model.EvalOptions{Style: st, ChunkPairs: opts.Chunk, Worker: w, Retrieval: true})
 		return err
 	})

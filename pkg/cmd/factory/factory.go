@@ -19,6 +19,7 @@ import (
 	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 )
 
@@ -144,11 +145,11 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 // its tokenizer, checked against the checkpoint's model when withModel
 // (model.CheckpointTokenizer); errors exit 2 and name the flag and argument
 // the user gave.
-func OpenTokenizer(flag, arg, base string, withModel bool) (loc model.Location, tok *model.Tokenizer, err error) {
+func OpenTokenizer(flag, arg, base string, withModel bool) (loc model.Location, tok *tokenizer.Tokenizer, err error) {
 	if loc, err = demo.Locate(arg, base); err != nil {
 		return loc, nil, WithExit(ExitUsage, err)
 	}
-	load := model.LoadTokenizer
+	load := tokenizer.Load
 	if withModel {
 		load = model.CheckpointTokenizer
 	}
@@ -211,7 +212,7 @@ func (f *Factory) LoadModel(stderr io.Writer, loc model.Location) (w *torch.Work
 
 // WithModel loads --checkpoint (OpenTokenizer, LoadModel) and runs fn with
 // a context that Ctrl-C cancels; a run so cancelled exits 130.
-func (f *Factory) WithModel(cmd *cobra.Command, fn func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *model.Tokenizer) error) error {
+func (f *Factory) WithModel(cmd *cobra.Command, fn func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer) error) error {
 	loc, tok, err := OpenTokenizer("--checkpoint", f.Config.Checkpoint, f.Config.Base, true)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
@@ -120,7 +121,7 @@ func runImportLAVA(opts *Options) error {
 	if len(pairs) == 0 {
 		return factory.WithExit(factory.ExitUsage, fmt.Errorf("%s: %d entries gave no pair (see above why each was skipped)", rep.File, rep.Entries))
 	}
-	err = loader.WriteFileAtomic(opts.Out, func(w io.Writer) error {
+	err = atomicfile.Write(opts.Out, func(w io.Writer) error {
 		mw := loader.NewWriter(w)
 		for i := range pairs {
 			if err := mw.Write(&pairs[i]); err != nil {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/lavascope/lavascope/internal/torchtest"
-	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/model/safetensors"
 	"github.com/lavascope/lavascope/pkg/cmd/cmdtest"
 )
 
@@ -51,16 +51,16 @@ func TestInitCommand(t *testing.T) {
 			ids = append(ids, byte(id>>(8*k)))
 		}
 	}
-	if err := model.SaveSafetensors(inputs, []model.Tensor{
-		model.F32Tensor("pixel_values", []int64{1, 3, 224, 224}, make([]float32, 3*224*224)),
-		{Name: "input_ids", DType: model.I64, Shape: []int64{1, 77}, Data: ids},
+	if err := safetensors.Save(inputs, []safetensors.Tensor{
+		safetensors.F32Tensor("pixel_values", []int64{1, 3, 224, 224}, make([]float32, 3*224*224)),
+		{Name: "input_ids", DType: safetensors.I64, Shape: []int64{1, 77}, Data: ids},
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(dir, "bad.safetensors")
-	if err := model.SaveSafetensors(bad, []model.Tensor{
-		model.F32Tensor("pixel_values", []int64{1, 3, 64, 64}, make([]float32, 3*64*64)),
-		{Name: "input_ids", DType: model.I64, Shape: []int64{1, 77}, Data: ids},
+	if err := safetensors.Save(bad, []safetensors.Tensor{
+		safetensors.F32Tensor("pixel_values", []int64{1, 3, 64, 64}, make([]float32, 3*64*64)),
+		{Name: "input_ids", DType: safetensors.I64, Shape: []int64{1, 77}, Data: ids},
 	}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -145,7 +146,7 @@ func runProbe(opts *Options) error {
 		rep.Pairs = data.Len()
 	}
 	var res *model.ProbeResult
-	err = opts.WithModel(opts.Cmd, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *model.Tokenizer) (err error) {
+	err = opts.WithModel(opts.Cmd, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer) (err error) {
 		res, err = model.Probe(ctx, m, tok, data, idx, model.EvalOptions{Style: st, ChunkPairs: opts.Chunk, Worker: w})
 		return err
 	})

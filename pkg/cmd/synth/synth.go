@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
@@ -99,5 +100,5 @@ func writeSheet(path string, cfg synth.Config) error {
 	// Three pairs a row: pair indices cycle through the three families, so
 	// each column shows one family.
 	img := synth.ContactSheet(pairs, len(synth.Families))
-	return loader.WriteFileAtomic(path, func(w io.Writer) error { return loader.EncodePNG(w, img) })
+	return atomicfile.Write(path, func(w io.Writer) error { return loader.EncodePNG(w, img) })
 }

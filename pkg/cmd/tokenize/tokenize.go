@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
+	"github.com/lavascope/lavascope/tokenizer"
 )
 
 // Options are the settings of one `lavascope tokenize` run.
@@ -50,7 +50,7 @@ per text: {"text", "ids", "tokens", "offsets", "truncated"}.`,
 		RunE: factory.RunE(opts, runF, runTokenize),
 	}
 	cmd.Flags().StringVar(&opts.Dir, "tokenizer", "", "folder with vocab.json and merges.txt, or a HF model id in the local cache")
-	cmd.Flags().IntVar(&opts.Context, "context", model.DefaultContext, "context length in ids, BOS and EOS included (0: no limit)")
+	cmd.Flags().IntVar(&opts.Context, "context", tokenizer.DefaultContext, "context length in ids, BOS and EOS included (0: no limit)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object per text")
 	return cmd
 }
@@ -105,7 +105,7 @@ func readTexts(cmd *cobra.Command, args []string) ([]string, error) {
 	return texts, nil
 }
 
-func writeTokensJSON(w io.Writer, tok *model.Tokenizer, text string, enc model.Encoding) error {
+func writeTokensJSON(w io.Writer, tok *tokenizer.Tokenizer, text string, enc tokenizer.Encoding) error {
 	enc2 := json.NewEncoder(w)
 	enc2.SetEscapeHTML(false)
 	return enc2.Encode(struct {
@@ -119,7 +119,7 @@ func writeTokensJSON(w io.Writer, tok *model.Tokenizer, text string, enc model.E
 
 // writeTokensTable prints a header line per text, then one row per id: its
 // position, id, BPE token, byte span and the text the span covers.
-func writeTokensTable(w io.Writer, tok *model.Tokenizer, text string, enc model.Encoding) error {
+func writeTokensTable(w io.Writer, tok *tokenizer.Tokenizer, text string, enc tokenizer.Encoding) error {
 	note := ""
 	if enc.Truncated {
 		note = ", truncated"

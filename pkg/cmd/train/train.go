@@ -23,6 +23,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
+	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -420,10 +421,10 @@ func resumeFlags(fs *pflag.FlagSet, f *Options) (*model.TrainState, error) {
 }
 
 // trainModel loads or initialises the model to train, with its tokenizer.
-func trainModel(w *torch.Worker, f *Options, saved *model.TrainState, train model.Split, dev torch.Device) (*model.CLIP, *model.Tokenizer, error) {
+func trainModel(w *torch.Worker, f *Options, saved *model.TrainState, train model.Split, dev torch.Device) (*model.CLIP, *tokenizer.Tokenizer, error) {
 	o := model.Options{Device: dev}
 	var m *model.CLIP
-	var tok *model.Tokenizer
+	var tok *tokenizer.Tokenizer
 	switch {
 	case saved != nil:
 		last := filepath.Join(f.Train.Out, model.LastDir)

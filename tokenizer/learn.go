@@ -1,4 +1,4 @@
-package model
+package tokenizer
 
 import (
 	"bytes"
@@ -163,5 +163,5 @@ func bpeTokenizer(base []string, merges [][2]string) (*Tokenizer, error) {
 		fmt.Fprintf(&v, "%s:%d", key, i)
 	}
 	v.WriteByte('}')
-	return NewTokenizer(v.Bytes(), m.Bytes())
+	return New(v.Bytes(), m.Bytes())
 }

@@ -1,9 +1,8 @@
-package model
+package safetensors
 
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -16,7 +15,7 @@ import (
 
 // fixtureDir is the Hugging Face reference checkpoint and its outputs; absolute,
 // since some tests change the working directory.
-var fixtureDir = absPath(filepath.Join("..", "testdata", "hf-clip-tiny"))
+var fixtureDir = absPath(filepath.Join("..", "..", "testdata", "hf-clip-tiny"))
 
 func absPath(p string) string {
 	if a, err := filepath.Abs(p); err == nil {
@@ -25,9 +24,9 @@ func absPath(p string) string {
 	return p
 }
 
-func openFixture(t *testing.T, name string) *Safetensors {
+func openFixture(t *testing.T, name string) *File {
 	t.Helper()
-	s, err := OpenSafetensors(filepath.Join(fixtureDir, name))
+	s, err := Open(filepath.Join(fixtureDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,10 +123,10 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	ts := randomTensors(rng)
 	meta := map[string]string{"format": "pt", "note": "\"quoted\" <x>"}
 	path := filepath.Join(t.TempDir(), "rt.safetensors")
-	if err := SaveSafetensors(path, ts, meta); err != nil {
+	if err := Save(path, ts, meta); err != nil {
 		t.Fatal(err)
 	}
-	s, err := OpenSafetensors(path)
+	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,10 +169,10 @@ func TestRewriteFixture(t *testing.T) {
 		ts = append(ts, Tensor{Name: ti.Name, DType: ti.DType, Shape: ti.Shape, Data: b})
 	}
 	path := filepath.Join(t.TempDir(), "model.safetensors")
-	if err := SaveSafetensors(path, ts, src.Metadata); err != nil {
+	if err := Save(path, ts, src.Metadata); err != nil {
 		t.Fatal(err)
 	}
-	back, err := OpenSafetensors(path)
+	back, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,12 +187,12 @@ func TestRewriteFixture(t *testing.T) {
 
 func TestAtomicWriteKeepsOldFileOnError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "model.safetensors")
-	if err := SaveSafetensors(path, []Tensor{F32Tensor("a", []int64{2}, []float32{1, 2})}, nil); err != nil {
+	if err := Save(path, []Tensor{F32Tensor("a", []int64{2}, []float32{1, 2})}, nil); err != nil {
 		t.Fatal(err)
 	}
 	old, _ := os.ReadFile(path)
 	bad := []Tensor{{Name: "a", DType: F32, Shape: []int64{3}, Data: make([]byte, 8)}}
-	err := SaveSafetensors(path, bad, nil)
+	err := Save(path, bad, nil)
 	if err == nil || !strings.Contains(err.Error(), "needs 12 bytes, got 8") {
 		t.Fatalf("error %v", err)
 	}
@@ -205,7 +204,7 @@ func TestAtomicWriteKeepsOldFileOnError(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("temporary files left: %v", entries)
 	}
-	if err := SaveSafetensors(filepath.Join(path, "x", "y"), nil, nil); err == nil {
+	if err := Save(filepath.Join(path, "x", "y"), nil, nil); err == nil {
 		t.Error("writing under a file succeeded")
 	}
 }
@@ -221,7 +220,7 @@ func TestWriterRejects(t *testing.T) {
 		{"no dtype", []Tensor{{Name: "a", Shape: []int64{1}, Data: []byte{0}}}, "unknown dtype"},
 		{"negative", []Tensor{{Name: "a", DType: U8, Shape: []int64{-1}}}, "negative"},
 	} {
-		if err := WriteSafetensors(&bytes.Buffer{}, tc.ts, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := Write(&bytes.Buffer{}, tc.ts, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}
 	}
@@ -270,7 +269,7 @@ func TestReadRejectsBadFiles(t *testing.T) {
 		{"bad metadata", rawFile(`{"__metadata__":{"a":1}}`, nil), "__metadata__: want an object of strings"},
 	}
 	for _, tt := range tests {
-		_, err := ReadSafetensors(bytes.NewReader(tt.file), int64(len(tt.file)), "bad.safetensors")
+		_, err := Read(bytes.NewReader(tt.file), int64(len(tt.file)), "bad.safetensors")
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "bad.safetensors: ") {
 			t.Errorf("%s: error %v, want it to name the file and say %q", tt.name, err, tt.want)
 		}
@@ -282,7 +281,7 @@ func TestReadRejectsBadFiles(t *testing.T) {
 		rawFile(`{"z":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},"y":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]}}`, nil),
 		rawFile(`{}`, nil),
 	} {
-		if _, err := ReadSafetensors(bytes.NewReader(ok), int64(len(ok)), "ok"); err != nil {
+		if _, err := Read(bytes.NewReader(ok), int64(len(ok)), "ok"); err != nil {
 			t.Errorf("rejected a valid file: %v", err)
 		}
 	}
@@ -391,107 +390,14 @@ func TestDecodeEncodeFloats(t *testing.T) {
 	}
 }
 
-// writeShards splits the fixture checkpoint into two shards and an index in dir.
-func writeShards(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	src := openFixture(t, "checkpoint/model.safetensors")
-	shards := map[string][]Tensor{}
-	weightMap := map[string]string{}
-	for i, ti := range src.Tensors() {
-		file := fmt.Sprintf("model-%05d-of-00002.safetensors", 1+i%2)
-		b, _ := src.Bytes(ti.Name)
-		shards[file] = append(shards[file], Tensor{Name: ti.Name, DType: ti.DType, Shape: ti.Shape, Data: b})
-		weightMap[ti.Name] = file
-	}
-	for f, ts := range shards {
-		if err := SaveSafetensors(filepath.Join(dir, f), ts, map[string]string{"format": "pt"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeIndex(t, dir, weightMap)
-	return weightMap
-}
-
-func writeIndex(t *testing.T, dir string, weightMap map[string]string) {
-	t.Helper()
-	idx, _ := json.Marshal(map[string]any{"metadata": map[string]any{"total_size": 0}, "weight_map": weightMap})
-	if err := os.WriteFile(filepath.Join(dir, indexFile), idx, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestShardedWeights(t *testing.T) {
-	dir := t.TempDir()
-	writeShards(t, dir)
-	w, err := OpenWeights(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	src := openFixture(t, "checkpoint/model.safetensors")
-	if len(w.Names()) != 78 || len(w.Files) != 2 {
-		t.Fatalf("%d tensors in %d files", len(w.Names()), len(w.Files))
-	}
-	for _, ti := range src.Tensors() {
-		want, _ := src.Bytes(ti.Name)
-		ref, ok := w.Tensor(ti.Name)
-		if !ok {
-			t.Fatalf("%s missing", ti.Name)
-		}
-		got := make([]byte, ref.End-ref.Begin)
-		if err := ref.ReadInto(got); err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("%s differs (%v)", ti.Name, err)
-		}
-	}
-}
-
-func TestShardedWeightsErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		modify func(t *testing.T, dir string, wm map[string]string)
-		want   string
-	}{
-		{"missing shard", func(t *testing.T, dir string, wm map[string]string) {
-			os.Remove(filepath.Join(dir, "model-00002-of-00002.safetensors"))
-		}, "model-00002-of-00002.safetensors: no such file"},
-		{"listed but absent", func(t *testing.T, dir string, wm map[string]string) {
-			wm["text_model.extra.weight"] = "model-00001-of-00002.safetensors"
-			writeIndex(t, dir, wm)
-		}, `tensor "text_model.extra.weight" is listed in`},
-		{"not listed", func(t *testing.T, dir string, wm map[string]string) {
-			delete(wm, "logit_scale")
-			writeIndex(t, dir, wm)
-		}, `tensor "logit_scale" is not listed in the index`},
-		{"escaping name", func(t *testing.T, dir string, wm map[string]string) {
-			wm["logit_scale"] = "../model.safetensors"
-			writeIndex(t, dir, wm)
-		}, "is not a file name in the checkpoint folder"},
-		{"bad index", func(t *testing.T, dir string, wm map[string]string) {
-			os.WriteFile(filepath.Join(dir, indexFile), []byte(`{"weight_map": [`), 0o644)
-		}, indexFile},
-	}
-	for _, tt := range tests {
-		dir := t.TempDir()
-		wm := writeShards(t, dir)
-		tt.modify(t, dir, wm)
-		w, err := OpenWeights(dir)
-		if err == nil {
-			w.Close()
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: error %v, want %q", tt.name, err, tt.want)
-		}
-	}
-}
-
 func FuzzSafetensors(f *testing.F) {
 	var buf bytes.Buffer
-	WriteSafetensors(&buf, randomTensors(rand.New(rand.NewPCG(7, 8))), map[string]string{"k": "v"})
+	Write(&buf, randomTensors(rand.New(rand.NewPCG(7, 8))), map[string]string{"k": "v"})
 	f.Add(buf.Bytes())
 	f.Add(rawFile(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, make([]byte, 8)))
 	f.Add(rawFile(`{"a":{"dtype":"BF16","shape":[1,2],"data_offsets":[0,4]},"b":{"dtype":"BOOL","shape":[],"data_offsets":[4,5]}}`, make([]byte, 5)))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := ReadSafetensors(bytes.NewReader(data), int64(len(data)), "fuzz")
+		s, err := Read(bytes.NewReader(data), int64(len(data)), "fuzz")
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz: ") {
 				t.Fatalf("error does not name the file: %v", err)
@@ -514,10 +420,10 @@ func FuzzSafetensors(f *testing.F) {
 			ts = append(ts, Tensor{Name: ti.Name, DType: ti.DType, Shape: ti.Shape, Data: b})
 		}
 		var out bytes.Buffer
-		if err := WriteSafetensors(&out, ts, s.Metadata); err != nil {
+		if err := Write(&out, ts, s.Metadata); err != nil {
 			t.Fatalf("rewriting a valid file: %v", err)
 		}
-		back, err := ReadSafetensors(bytes.NewReader(out.Bytes()), int64(out.Len()), "rewritten")
+		back, err := Read(bytes.NewReader(out.Bytes()), int64(out.Len()), "rewritten")
 		if err != nil {
 			t.Fatalf("rewritten file is invalid: %v", err)
 		}

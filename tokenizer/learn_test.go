@@ -1,4 +1,4 @@
-package model
+package tokenizer
 
 import (
 	"os"
@@ -58,7 +58,7 @@ func TestLearnBPE(t *testing.T) {
 	if err := tok.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	back, err := LoadTokenizer(dir)
+	back, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

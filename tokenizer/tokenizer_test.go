@@ -1,4 +1,4 @@
-package model
+package tokenizer
 
 import (
 	"encoding/json"
@@ -17,6 +17,14 @@ import (
 // the repository; tests that need it skip without it.
 var clipBPEDir = absPath(filepath.Join("..", "..", "shared", "clip-bpe"))
 
+// absPath makes p absolute, since some tests change the working directory.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
 var (
 	clipOnce sync.Once
 	clipTok  *Tokenizer
@@ -28,7 +36,7 @@ func clipTokenizer(tb testing.TB) *Tokenizer {
 	if _, err := os.Stat(filepath.Join(clipBPEDir, "vocab.json")); err != nil {
 		tb.Skipf("CLIP vocabulary absent (%v)", err)
 	}
-	clipOnce.Do(func() { clipTok, clipErr = LoadTokenizer(clipBPEDir) })
+	clipOnce.Do(func() { clipTok, clipErr = Load(clipBPEDir) })
 	if clipErr != nil {
 		tb.Fatal(clipErr)
 	}
@@ -61,7 +69,7 @@ func testVocab(tb testing.TB, merges ...string) *Tokenizer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tok, err := NewTokenizer(vj, []byte("#version: 0.2\n"+strings.Join(merges, "\n")+"\n"))
+	tok, err := New(vj, []byte("#version: 0.2\n"+strings.Join(merges, "\n")+"\n"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -431,7 +439,7 @@ func TestSaveLoadTokenizer(t *testing.T) {
 	if err := tok.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	back, err := LoadTokenizer(dir)
+	back, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,12 +467,12 @@ func TestLoadTokenizerErrors(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "vocab.json"), []byte(tt.vocab), 0o644)
 		os.WriteFile(filepath.Join(dir, "merges.txt"), []byte(tt.merges), 0o644)
-		_, err := LoadTokenizer(dir)
+		_, err := Load(dir)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want it to mention %q", tt.name, err, tt.want)
 		}
 	}
-	if _, err := LoadTokenizer(t.TempDir()); err == nil || !strings.Contains(err.Error(), "vocab.json") {
+	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "vocab.json") {
 		t.Errorf("empty folder: %v", err)
 	}
 }
@@ -472,7 +480,7 @@ func TestLoadTokenizerErrors(t *testing.T) {
 func TestUnknownSymbolsAreUnk(t *testing.T) {
 	// A vocabulary without the byte symbols of "é" maps them to <|endoftext|>.
 	vj := `{"a</w>": 0, "<|startoftext|>": 1, "<|endoftext|>": 2}`
-	tok, err := NewTokenizer([]byte(vj), nil)
+	tok, err := New([]byte(vj), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +498,7 @@ func TestEncodeConcurrent(t *testing.T) {
 		want[i] = tok.Encode(s, 77).IDs
 	}
 	// A fresh tokenizer, so that goroutines fill its cache concurrently.
-	cold, err := LoadTokenizer(clipBPEDir)
+	cold, err := Load(clipBPEDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,7 +634,7 @@ func BenchmarkEncodeUncached(b *testing.B) {
 func BenchmarkLoadTokenizer(b *testing.B) {
 	clipTokenizer(b)
 	for b.Loop() {
-		if _, err := LoadTokenizer(clipBPEDir); err != nil {
+		if _, err := Load(clipBPEDir); err != nil {
 			b.Fatal(err)
 		}
 	}
