@@ -5,7 +5,7 @@ SHIM    := build/liblavascope_torch.so
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # The source tree is recorded so that a binary built into it finds build/'s
 # shim; it is used only while the binary still lives in this tree.
-LDFLAGS := -X main.version=$(VERSION) -X github.com/lavascope/lavascope/torch.sourceDir=$(CURDIR)
+LDFLAGS := -X github.com/lavascope/lavascope/pkg/cmd/version.Version=$(VERSION) -X github.com/lavascope/lavascope/torch.sourceDir=$(CURDIR)
 # Tests run from a temporary folder: name the shim they load.
 export LAVASCOPE_TORCH_LIB ?= $(CURDIR)/$(SHIM)
 

@@ -244,3 +244,23 @@ type batchOrErr struct {
 	b   *encodedBatch
 	err error
 }
+
+// LearnSplitVocab learns a BPE vocabulary of at most merges merges from the
+// trees of train's readings, linearized in style, and their sentences.
+func LearnSplitVocab(train Split, style trees.Style, merges int) (*tokenizer.Tokenizer, error) {
+	var texts []string
+	for i := range train.Len() {
+		p, err := train.Pair(i)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range []trees.Style{style, trees.StyleWords} {
+			ts, err := ReadingTexts(&p, st)
+			if err != nil {
+				return nil, err
+			}
+			texts = append(texts, ts...)
+		}
+	}
+	return tokenizer.LearnBPE(texts, merges, 2)
+}

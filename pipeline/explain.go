@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/internal/termtext"
@@ -21,67 +20,6 @@ import (
 	"github.com/lavascope/lavascope/trees"
 )
 
-// Pairs opens data (a manifest, or demo for the demo's splits) and picks
-// the pairs to explain: the one named
-// by id (searched in every split), or those of split, at most limit.
-func Pairs(data, split, id string, limit int, opts loader.Options) (model.Split, []int, error) {
-	var candidates []model.Split
-	if data == demo.Name {
-		names := []string{split}
-		if id != "" {
-			names = []string{loader.SplitTest, loader.SplitVal, loader.SplitTrain}
-		}
-		for _, n := range names {
-			s, err := demo.Split(n)
-			if err != nil {
-				return nil, nil, fmt.Errorf("--split: %w", err)
-			}
-			candidates = append(candidates, s)
-		}
-	} else {
-		switch split {
-		case "all":
-			split = ""
-		case loader.SplitTrain, loader.SplitVal, loader.SplitTest:
-		default:
-			return nil, nil, fmt.Errorf("--split %q: want train, val, test or all", split)
-		}
-		ds, err := loader.Load(data, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		if id != "" {
-			split = ""
-		}
-		candidates = append(candidates, model.DatasetSplit(ds, split))
-	}
-	for _, s := range candidates {
-		var idx []int
-		for i := range s.Len() {
-			if id != "" {
-				p, err := s.Pair(i)
-				if err != nil {
-					return nil, nil, err
-				}
-				if p.ID != id {
-					continue
-				}
-			}
-			idx = append(idx, i)
-			if limit > 0 && len(idx) == limit {
-				break
-			}
-		}
-		if len(idx) > 0 {
-			return s, idx, nil
-		}
-	}
-	if id != "" {
-		return nil, nil, fmt.Errorf("%s has no pair %q", data, id)
-	}
-	return nil, nil, fmt.Errorf("%s has no pairs in split %q", data, split)
-}
-
 // ExplainOptions are the settings of an explain run, parsed.
 type ExplainOptions struct {
 	// Checkpoint names the weights in the reports.
@@ -90,9 +28,9 @@ type ExplainOptions struct {
 	Start      explain.StartLayer
 	// TextStart is the text encoder's start layer, nil when Start's.
 	TextStart *explain.StartLayer
-	Target   report.Target
-	Style    trees.Style
-	Colormap *explain.Colormap
+	Target    report.Target
+	Style     trees.Style
+	Colormap  *explain.Colormap
 	// Metrics computes the faithfulness metrics of each reading's own
 	// logit.
 	Metrics bool

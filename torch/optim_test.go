@@ -336,6 +336,9 @@ func TestAdamWImpl(t *testing.T) {
 		t.Errorf("auto on %s with libtorch %s: %q, want %q", dev, torch.Version(), auto.Impl(), want)
 	}
 	auto.Close()
+	if got, err := torch.AutoAdamWImpl(dev); err != nil || got != want {
+		t.Errorf("AutoAdamWImpl(%s) with libtorch %s: %q, %v; want %q", dev, torch.Version(), got, err, want)
+	}
 	o.Impl = torch.AdamWFused
 	fused, err := torch.NewAdamW(newParams(), o)
 	if !fusable {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lavascope/lavascope/config"
+	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
@@ -27,8 +28,9 @@ type explainFlags struct {
 	metrics, allowOutside                 bool
 }
 
-func init() {
-	addCommand(func(a *app) *cobra.Command {
+// newExplainCmd builds `lavascope explain`.
+func newExplainCmd(a *app) *cobra.Command {
+	{
 		var f explainFlags
 		cmd := &cobra.Command{
 			Use:   "explain --checkpoint DIR --data FILE [--pair ID | --split test] --out DIR",
@@ -89,7 +91,7 @@ when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 		fs.StringVar(&f.show, "show", "", "also print each figure in the terminal: auto, sixel, kitty or blocks")
 		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
 		return cmd
-	})
+	}
 }
 
 // parseExplainFlags turns the flags into the run's options, each setting
@@ -145,7 +147,7 @@ func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
 	if err != nil {
 		return withExit(exitUsage, err)
 	}
-	split, idx, err := pipeline.Pairs(a.cfg.Data, f.split, f.pair, f.limit, loader.Options{AllowOutside: f.allowOutside})
+	split, idx, err := demo.PickPairs(a.cfg.Data, f.split, f.pair, f.limit, loader.Options{AllowOutside: f.allowOutside})
 	if err != nil {
 		return withExit(exitUsage, err)
 	}

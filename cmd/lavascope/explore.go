@@ -35,9 +35,9 @@ type exploreData struct {
 // in the background.
 type engineOpener func(a *app, data exploreData, flags exploreFlags) func(context.Context) (tui.Engine, error)
 
-// engineOpeners are the engines --engine can name: "fake" here, and
-// "torch", the libtorch engine, which explore_torch.go adds.
+// engineOpeners are the engines --engine can name.
 var engineOpeners = map[string]engineOpener{
+	"torch": torchEngine,
 	"fake": func(_ *app, data exploreData, f exploreFlags) func(context.Context) (tui.Engine, error) {
 		return func(context.Context) (tui.Engine, error) {
 			return enginetest.New(data.shown, enginetest.Options{Delay: f.fakeDelay, StepDelay: f.fakeDelay}), nil
@@ -63,8 +63,9 @@ type exploreFlags struct {
 	textStart *explain.StartLayer
 }
 
-func init() {
-	addCommand(func(a *app) *cobra.Command {
+// newExploreCmd builds `lavascope explore`.
+func newExploreCmd(a *app) *cobra.Command {
+	{
 		var f exploreFlags
 		cmd := &cobra.Command{
 			Use:   "explore [--checkpoint DIR] [--data FILE]",
@@ -95,10 +96,12 @@ Images are drawn with sixel, the kitty graphics protocol or half-blocks, as
 		_ = fs.MarkHidden("engine")
 		_ = fs.MarkHidden("fake-delay")
 		return cmd
-	})
-	runDefault = func(a *app, cmd *cobra.Command, _ []string) error {
-		return runExplore(cmd.Context(), a, exploreFlags{split: loader.SplitTest, target: "own", exportDir: "lavascope-export", engine: "torch"})
 	}
+}
+
+// runDefault is what the bare command does: the explorer on the embedded demo.
+func runDefault(a *app, cmd *cobra.Command, _ []string) error {
+	return runExplore(cmd.Context(), a, exploreFlags{split: loader.SplitTest, target: "own", exportDir: "lavascope-export", engine: "torch"})
 }
 
 func runExplore(ctx context.Context, a *app, f exploreFlags) error {

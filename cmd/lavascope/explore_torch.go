@@ -7,9 +7,9 @@ import (
 	"github.com/lavascope/lavascope/tui/torchengine"
 )
 
-// The libtorch engine: the explorer's default.
-func init() {
-	engineOpeners["torch"] = func(a *app, data exploreData, f exploreFlags) func(context.Context) (tui.Engine, error) {
+// torchEngine opens the libtorch engine: the explorer's default.
+func torchEngine(a *app, data exploreData, f exploreFlags) func(context.Context) (tui.Engine, error) {
+	{
 		return func(ctx context.Context) (tui.Engine, error) {
 			o := torchengine.Options{
 				Checkpoint: a.cfg.Checkpoint, Base: a.cfg.Base, Device: a.cfg.Device, TorchLib: a.cfg.TorchLib, Threads: a.cfg.Threads,

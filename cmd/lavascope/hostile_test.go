@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/pkg/cmd/cmdtest"
 )
 
 // hostile holds what a terminal must never receive from a manifest: CSI,
@@ -103,7 +104,7 @@ func TestHostileManifest(t *testing.T) {
 		"k" + hostile: 1,
 		"readings": []any{
 			map[string]any{"tree": "(S (NN Danny" + hostile + "))", "image": "x" + hostile + ".png", "gloss": hostile},
-			map[string]any{"tree": ppB, "image": imgB, "gloss": hostile, "boxes": "s" + hostile},
+			map[string]any{"tree": cmdtest.PPB, "image": imgB, "gloss": hostile, "boxes": "s" + hostile},
 		},
 	}, `{"id":"q","sentence":7,"split":"test","readings":[{"tree":"(S (NN \u009b\u202e))","image":"`+hostile+`"}]}`)
 	// Every field hostile that a valid pair may hold (an id and a tree's words
@@ -113,9 +114,9 @@ func TestHostileManifest(t *testing.T) {
 	writeLines(t, passing, map[string]any{
 		"id": "p1", "sentence": sentence, "ambiguity": "pp" + hostile, "split": "test",
 		"readings": []any{
-			map[string]any{"tree": ppA, "image": imgA, "gloss": hostile,
+			map[string]any{"tree": cmdtest.PPA, "image": imgA, "gloss": hostile,
 				"boxes": []any{map[string]any{"label": hostile, "role": "evidence", "x0": 1, "y0": 1, "x1": 9, "y1": 9}}},
-			map[string]any{"tree": ppB, "image": imgB, "gloss": hostile},
+			map[string]any{"tree": cmdtest.PPB, "image": imgB, "gloss": hostile},
 		},
 	})
 	if out, stderr, code := runCLI(t, "", "data", "check", "--data", passing, "--check-images"); code != 0 {
@@ -194,7 +195,7 @@ func TestSymlinkOutsideRefused(t *testing.T) {
 			}
 			path := filepath.Join(dir, "m.jsonl")
 			writeLines(t, path, map[string]any{"id": "p1", "sentence": "Danny approached the green chair with a yellow bag.", "split": "test",
-				"readings": []any{map[string]any{"tree": ppA, "image": "a.png"}, map[string]any{"tree": ppB, "image": tc.image}}})
+				"readings": []any{map[string]any{"tree": cmdtest.PPA, "image": "a.png"}, map[string]any{"tree": cmdtest.PPB, "image": tc.image}}})
 			for _, args := range [][]string{
 				{"data", "check", "--data", path},
 				{"data", "check", "--data", path, "--check-images"},
@@ -294,7 +295,7 @@ func TestDataCheckRefusesHugeImages(t *testing.T) {
 	path := filepath.Join(dir, "m.jsonl")
 	pair := func(id, a, b string) map[string]any {
 		return map[string]any{"id": id, "sentence": "Danny approached the green chair with a yellow bag.", "split": "test",
-			"readings": []any{map[string]any{"tree": ppA, "image": a}, map[string]any{"tree": ppB, "image": b}}}
+			"readings": []any{map[string]any{"tree": cmdtest.PPA, "image": a}, map[string]any{"tree": cmdtest.PPB, "image": b}}}
 	}
 	writeLines(t, path, pair("p1", "big0.png", "big1.png"), pair("p2", "big2.png", "big3.png"))
 	stdout, stderr, code := runCLI(t, "", "data", "check", "--data", path, "--check-images")
@@ -313,7 +314,7 @@ func TestIDCollision(t *testing.T) {
 	path := filepath.Join(dir, "m.jsonl")
 	pair := func(id, a, b string) map[string]any {
 		return map[string]any{"id": id, "sentence": "Danny approached the green chair with a yellow bag.", "split": "test",
-			"readings": []any{map[string]any{"tree": ppA, "image": a}, map[string]any{"tree": ppB, "image": b}}}
+			"readings": []any{map[string]any{"tree": cmdtest.PPA, "image": a}, map[string]any{"tree": cmdtest.PPB, "image": b}}}
 	}
 	writeLines(t, path, pair("pp/7", "a.png", "b.png"), pair("pp_7", "c.png", "d.png"))
 	want := `m.jsonl:2: id: "pp_7" and the id "pp/7" on line 1 make the same file name "pp_7"`
@@ -342,7 +343,7 @@ func TestEvalUndecodableImage(t *testing.T) {
 	path := filepath.Join(dir, "m.jsonl")
 	pair := func(id, split string) map[string]any {
 		return map[string]any{"id": id, "sentence": "Danny approached the green chair with a yellow bag.", "split": split,
-			"readings": []any{map[string]any{"tree": ppA, "image": "a.png"}, map[string]any{"tree": ppB, "image": "b.png"}}}
+			"readings": []any{map[string]any{"tree": cmdtest.PPA, "image": "a.png"}, map[string]any{"tree": cmdtest.PPB, "image": "b.png"}}}
 	}
 	writeLines(t, path, pair("p1", "test"), pair("p2", "train"))
 	for _, args := range [][]string{
@@ -363,7 +364,7 @@ func TestDataCheckStrictJSON(t *testing.T) {
 	writeTestPNG(t, filepath.Join(dir, "b.png"), color.Black)
 	path := filepath.Join(dir, "m.jsonl")
 	tree := func(s string) string { b, _ := json.Marshal(s); return string(b) }
-	good := `{"id":"p1","sentence":"Danny approached the green chair with a yellow bag.","split":"test","readings":[{"tree":` + tree(ppA) + `,"image":"a.png"},{"tree":` + tree(ppB) + `,"image":"b.png"}]}`
+	good := `{"id":"p1","sentence":"Danny approached the green chair with a yellow bag.","split":"test","readings":[{"tree":` + tree(cmdtest.PPA) + `,"image":"a.png"},{"tree":` + tree(cmdtest.PPB) + `,"image":"b.png"}]}`
 	writeLines(t, path, strings.Replace(good, `"id":"p1"`, `"id":"p1","Id":"p2"`, 1), strings.Replace(good, "Danny approached", "Danny \xffapproached", 1))
 	stdout, _, code := runCLI(t, "", "data", "check", "--data", path)
 	for _, want := range []string{"m.jsonl:1: Id: the key occurs twice", "m.jsonl:2:", "invalid UTF-8 (byte 0xff)"} {
@@ -389,7 +390,7 @@ func TestAllowOutside(t *testing.T) {
 	}
 	path := filepath.Join(dir, "m.jsonl")
 	writeLines(t, path, map[string]any{"id": "p1", "sentence": "Danny approached the green chair with a yellow bag.", "split": "test",
-		"readings": []any{map[string]any{"tree": ppA, "image": "a.png"}, map[string]any{"tree": ppB, "image": "out/b.png"}}})
+		"readings": []any{map[string]any{"tree": cmdtest.PPA, "image": "a.png"}, map[string]any{"tree": cmdtest.PPB, "image": "out/b.png"}}})
 	for _, args := range [][]string{
 		{"data", "check", "--data", path, "--check-images"},
 		{"eval", "--checkpoint", "demo", "--data", path, "--device", dev.String()},

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/lavascope/lavascope/pkg/cmd/cmdtest"
 )
 
 // commandPaths lists the arguments that name root and every command under
@@ -60,7 +62,7 @@ func TestBadArgumentsExitUsage(t *testing.T) {
 		}
 		refused++
 		var ee *exitError
-		if !errors.As(err, &ee) || ee.code != exitUsage {
+		if !errors.As(err, &ee) || ee.Code != exitUsage {
 			t.Errorf("lavascope %s no-such-arg: %v, want an exit status of %d", strings.Join(p, " "), err, exitUsage)
 		}
 	}
@@ -79,4 +81,11 @@ func TestBadArgumentsExitUsage(t *testing.T) {
 	if stdout, _, code := runCLI(t, "", "data"); code != exitOK || !strings.Contains(stdout, "check") {
 		t.Errorf("lavascope data: exit %d, want its help and %d", code, exitOK)
 	}
+}
+
+// runCLI runs the command line on the whole tree, explore and explain
+// included (cmdtest.RunWith).
+func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return cmdtest.RunWith(t, newRootCmd(), stdin, args...)
 }

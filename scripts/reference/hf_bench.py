@@ -475,7 +475,7 @@ def main(argv):
 #   OMP_WAIT_POLICY=passive, as torch.Load sets it before libtorch loads: with
 #   an OpenMP libtorch whose BLAS has threads of its own (Debian's), OpenMP's
 #   spinning idle threads make CPU runs many times slower.
-#   glibc malloc's tunables, as cmd/lavascope's malloc.go starts lavascope
+#   glibc malloc's tunables, as internal/malloc starts lavascope
 #   with them: glibc reads them only at start, so this script starts itself
 #   again once with them, unless glibc's malloc is set already or
 #   LAVASCOPE_MALLOC=system.

@@ -1,0 +1,107 @@
+package doctor_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/lavascope/lavascope/internal/torchtest"
+	"github.com/lavascope/lavascope/pkg/cmd/cmdtest"
+)
+
+func runDoctorCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	root := cmdtest.Root()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(append([]string{"doctor"}, args...))
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestDoctor(t *testing.T) {
+	torchtest.Require(t)
+	out, err := runDoctorCmd(t, "--device", "cpu", "--threads", "1")
+	if err != nil {
+		t.Fatalf("doctor: %v\n%s", err, out)
+	}
+	// The CPU has the fused AdamW from libtorch 2.4 on.
+	adamw := "optimizer      AdamW foreach on cpu, one parameter at a time"
+	if torchtest.AtLeast(t, 2, 4) {
+		adamw = "optimizer      AdamW fused on cpu"
+	}
+	for _, want := range []string{"libtorch shim", "libtorch ", "cpu threads    1 (set by the threads setting)", "cuda ", "device         cpu", adamw, "1024² f32 on cpu", "GFLOP/s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestDoctorMissingShim runs doctor in a child process (the shim is loaded
+// once per process) with a torch_lib that does not exist.
+func TestDoctorMissingShim(t *testing.T) {
+	if os.Getenv("LAVASCOPE_DOCTOR_CHILD") == "1" {
+		os.Exit(cmdtest.Run([]string{"doctor", "--torch-lib", os.Getenv("LAVASCOPE_DOCTOR_LIB")}))
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDoctorMissingShim$")
+	cmd.Env = append(os.Environ(), "LAVASCOPE_DOCTOR_CHILD=1", "LAVASCOPE_DOCTOR_LIB="+dir+"/nowhere.so", "XDG_CONFIG_HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("doctor without a shim: %v, want exit status 1\n%s", err, out)
+	}
+	for _, want := range []string{"FAIL  libtorch shim", "nowhere.so: not found", "make torch"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "matmul") {
+		t.Errorf("doctor ran torch checks without a shim:\n%s", out)
+	}
+}
+
+func TestDoctorCheckpoint(t *testing.T) {
+	torchtest.Require(t)
+	bad := t.TempDir()
+	src := "../../../testdata/hf-clip-tiny/checkpoint/"
+	cfg, err := os.ReadFile(src + "config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	weights, err := os.ReadFile(src + "model.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad+"/config.json", cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad+"/model.safetensors", weights[:len(weights)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		checkpoint string
+		fails      bool
+		want       []string
+	}{
+		{checkpoint: "demo", want: []string{"ok    checkpoint     demo", "224 px in 32 px patches"}},
+		{checkpoint: bad, fails: true, want: []string{"FAIL  checkpoint", "model.safetensors: truncated"}},
+		{checkpoint: bad + "/missing", fails: true, want: []string{"FAIL  checkpoint", "missing"}},
+	}
+	for _, tc := range tests {
+		out, err := runDoctorCmd(t, "--device", "cpu", "--checkpoint", tc.checkpoint)
+		if (err != nil) != tc.fails {
+			t.Errorf("doctor --checkpoint %s: error %v, want failure %v\n%s", tc.checkpoint, err, tc.fails, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("doctor --checkpoint %s: output lacks %q:\n%s", tc.checkpoint, w, out)
+			}
+		}
+	}
+}
