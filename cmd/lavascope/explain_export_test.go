@@ -14,6 +14,7 @@ import (
 	"github.com/lavascope/lavascope/internal/torchtest"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
+	"github.com/lavascope/lavascope/pkg/cmd/explore"
 	"github.com/lavascope/lavascope/tui"
 	"github.com/lavascope/lavascope/tui/torchengine"
 )
@@ -25,7 +26,7 @@ import (
 // figure's file name.
 func TestExportMatchesExplain(t *testing.T) {
 	torchtest.Require(t)
-	cfg := demoData
+	cfg := explore.DemoData
 	cfg.Split = loader.SplitTest
 	pairs, err := synth.Generate(cfg)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lavascope/lavascope/internal/malloc"
+	explaincmd "github.com/lavascope/lavascope/pkg/cmd/explain"
+	"github.com/lavascope/lavascope/pkg/cmd/explore"
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
 	"github.com/lavascope/lavascope/pkg/cmd/root"
 )
@@ -25,11 +27,10 @@ func main() {
 // run executes the command line and gives its exit status.
 func run(args []string) int { return root.Execute(newRootCmd(), args, os.Stderr) }
 
-// newRootCmd is the command tree with the commands that live here: the
-// explorer (also the bare command) and explain.
+// newRootCmd is the command tree; the bare command opens the explorer on
+// the embedded demo.
 func newRootCmd() *cobra.Command {
 	f := factory.New()
-	a := &app{Factory: f, cfg: f.Config}
-	bare := func(cmd *cobra.Command) error { return runDefault(a, cmd, nil) }
-	return root.NewCmdRoot(f, bare, newExploreCmd(a), newExplainCmd(a))
+	bare := func(cmd *cobra.Command) error { return explore.RunDefault(f, cmd, nil) }
+	return root.NewCmdRoot(f, bare, explore.NewCmdExplore(f), explaincmd.NewCmdExplain(f))
 }

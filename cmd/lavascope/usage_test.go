@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lavascope/lavascope/pkg/cmd/cmdtest"
+	"github.com/lavascope/lavascope/pkg/cmd/factory"
 )
 
 // commandPaths lists the arguments that name root and every command under
@@ -20,7 +21,7 @@ func commandPaths(c *cobra.Command, path []string, out *[][]string) {
 }
 
 // TestUnknownFlagExitsUsage runs every registered command with a flag none
-// has: each must exit with exitUsage and name the flag.
+// has: each must exit with factory.ExitUsage and name the flag.
 func TestUnknownFlagExitsUsage(t *testing.T) {
 	var paths [][]string
 	commandPaths(newRootCmd(), nil, &paths)
@@ -32,15 +33,15 @@ func TestUnknownFlagExitsUsage(t *testing.T) {
 	for _, p := range paths {
 		t.Run(strings.Join(append([]string{"lavascope"}, p...), " "), func(t *testing.T) {
 			_, stderr, code := runCLI(t, "", append(p, "--no-such-flag")...)
-			if code != exitUsage || !strings.Contains(stderr, "--no-such-flag") {
-				t.Errorf("exit %d, want %d; stderr %q", code, exitUsage, stderr)
+			if code != factory.ExitUsage || !strings.Contains(stderr, "--no-such-flag") {
+				t.Errorf("exit %d, want %d; stderr %q", code, factory.ExitUsage, stderr)
 			}
 		})
 	}
 }
 
 // TestBadArgumentsExitUsage: a positional argument that a command refuses,
-// or an unknown subcommand, exits with exitUsage too.
+// or an unknown subcommand, exits with factory.ExitUsage too.
 func TestBadArgumentsExitUsage(t *testing.T) {
 	var paths [][]string
 	root := newRootCmd()
@@ -61,9 +62,9 @@ func TestBadArgumentsExitUsage(t *testing.T) {
 			continue
 		}
 		refused++
-		var ee *exitError
-		if !errors.As(err, &ee) || ee.Code != exitUsage {
-			t.Errorf("lavascope %s no-such-arg: %v, want an exit status of %d", strings.Join(p, " "), err, exitUsage)
+		var ee *factory.ExitError
+		if !errors.As(err, &ee) || ee.Code != factory.ExitUsage {
+			t.Errorf("lavascope %s no-such-arg: %v, want an exit status of %d", strings.Join(p, " "), err, factory.ExitUsage)
 		}
 	}
 	if refused < 10 {
@@ -71,15 +72,15 @@ func TestBadArgumentsExitUsage(t *testing.T) {
 	}
 	for _, args := range [][]string{{"no-such-command"}, {"data", "chek"}, {"tree", "no-such"}, {"version", "x"}, {"data", "check", "x"}} {
 		_, stderr, code := runCLI(t, "", args...)
-		if code != exitUsage || !strings.Contains(stderr, "unknown command") {
-			t.Errorf("lavascope %s: exit %d, want %d; stderr %q", strings.Join(args, " "), code, exitUsage, stderr)
+		if code != factory.ExitUsage || !strings.Contains(stderr, "unknown command") {
+			t.Errorf("lavascope %s: exit %d, want %d; stderr %q", strings.Join(args, " "), code, factory.ExitUsage, stderr)
 		}
 	}
 	if _, stderr, _ := runCLI(t, "", "data", "chek"); !strings.Contains(stderr, "did you mean check?") {
 		t.Errorf("no suggestion for a misspelt subcommand: %q", stderr)
 	}
-	if stdout, _, code := runCLI(t, "", "data"); code != exitOK || !strings.Contains(stdout, "check") {
-		t.Errorf("lavascope data: exit %d, want its help and %d", code, exitOK)
+	if stdout, _, code := runCLI(t, "", "data"); code != factory.ExitOK || !strings.Contains(stdout, "check") {
+		t.Errorf("lavascope data: exit %d, want its help and %d", code, factory.ExitOK)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/pkg/cmd/factory"
 	"github.com/lavascope/lavascope/tui"
 )
 
@@ -41,7 +42,7 @@ func TestFlagVocabulary(t *testing.T) {
 			args = append(args, "--out", t.TempDir())
 		}
 		_, stderr, code := runCLI(t, "", args...)
-		if code != exitUsage || !strings.Contains(stderr, "own, twin or all") {
+		if code != factory.ExitUsage || !strings.Contains(stderr, "own, twin or all") {
 			t.Errorf("%s --target both: exit %d, %q", name, code, stderr)
 		}
 	}

@@ -1,4 +1,6 @@
-package main
+// Package explore is `lavascope explore`, also the bare command: the
+// explorer on a checkpoint and a split, or on the embedded demo.
+package explore
 
 import (
 	"context"
@@ -18,9 +20,11 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/pkg/cmd/factory"
 	"github.com/lavascope/lavascope/tui"
 	"github.com/lavascope/lavascope/tui/enginetest"
 	"github.com/lavascope/lavascope/tui/graphics"
+	"github.com/lavascope/lavascope/tui/torchengine"
 )
 
 // exploreData is the dataset of an explorer session: the split shown,
@@ -33,22 +37,22 @@ type exploreData struct {
 
 // engineOpener makes the function with which the explorer opens its engine,
 // in the background.
-type engineOpener func(a *app, data exploreData, flags exploreFlags) func(context.Context) (tui.Engine, error)
+type engineOpener func(a *factory.Factory, data exploreData, flags exploreFlags) func(context.Context) (tui.Engine, error)
 
 // engineOpeners are the engines --engine can name.
 var engineOpeners = map[string]engineOpener{
 	"torch": torchEngine,
-	"fake": func(_ *app, data exploreData, f exploreFlags) func(context.Context) (tui.Engine, error) {
+	"fake": func(_ *factory.Factory, data exploreData, f exploreFlags) func(context.Context) (tui.Engine, error) {
 		return func(context.Context) (tui.Engine, error) {
 			return enginetest.New(data.shown, enginetest.Options{Delay: f.fakeDelay, StepDelay: f.fakeDelay}), nil
 		}
 	},
 }
 
-// demoData is the synthetic dataset that --data demo names: generated in
+// DemoData is the synthetic dataset that --data demo names: generated in
 // memory, the same pairs every time, and the same test split that
 // `lavascope eval --data demo` scores (synth.Demo without its split filter).
-var demoData = func() synth.Config {
+var DemoData = func() synth.Config {
 	c := synth.Demo()
 	c.Split = ""
 	return c
@@ -63,8 +67,8 @@ type exploreFlags struct {
 	textStart *explain.StartLayer
 }
 
-// newExploreCmd builds `lavascope explore`.
-func newExploreCmd(a *app) *cobra.Command {
+// NewCmdExplore builds `lavascope explore`.
+func NewCmdExplore(a *factory.Factory) *cobra.Command {
 	{
 		var f exploreFlags
 		cmd := &cobra.Command{
@@ -99,12 +103,12 @@ Images are drawn with sixel, the kitty graphics protocol or half-blocks, as
 	}
 }
 
-// runDefault is what the bare command does: the explorer on the embedded demo.
-func runDefault(a *app, cmd *cobra.Command, _ []string) error {
+// RunDefault is what the bare command does: the explorer on the embedded demo.
+func RunDefault(a *factory.Factory, cmd *cobra.Command, _ []string) error {
 	return runExplore(cmd.Context(), a, exploreFlags{split: loader.SplitTest, target: "own", exportDir: "lavascope-export", engine: "torch"})
 }
 
-func runExplore(ctx context.Context, a *app, f exploreFlags) error {
+func runExplore(ctx context.Context, a *factory.Factory, f exploreFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -115,33 +119,33 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		return withExit(exitUsage, fmt.Errorf("engine %q is not available in this build (have: %s)", f.engine, strings.Join(names, ", ")))
+		return factory.WithExit(factory.ExitUsage, fmt.Errorf("engine %q is not available in this build (have: %s)", f.engine, strings.Join(names, ", ")))
 	}
 	target, err := tui.ParseTarget(f.target)
 	if err != nil {
-		return withExit(exitUsage, fmt.Errorf("--target: %w", err))
+		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--target: %w", err))
 	}
 	// The explanation settings are parsed here, where they enter, and
 	// travel typed from here on.
-	start, err := explain.ParseStartLayer(a.cfg.StartLayer)
+	start, err := explain.ParseStartLayer(a.Config.StartLayer)
 	if err != nil {
-		return withExit(exitUsage, fmt.Errorf("start_layer: %w", err))
+		return factory.WithExit(factory.ExitUsage, fmt.Errorf("start_layer: %w", err))
 	}
-	if a.cfg.StartLayerText != "" {
-		ts, err := explain.ParseStartLayer(a.cfg.StartLayerText)
+	if a.Config.StartLayerText != "" {
+		ts, err := explain.ParseStartLayer(a.Config.StartLayerText)
 		if err != nil {
-			return withExit(exitUsage, fmt.Errorf("start_layer_text: %w", err))
+			return factory.WithExit(factory.ExitUsage, fmt.Errorf("start_layer_text: %w", err))
 		}
 		f.textStart = &ts
 	}
-	method, err := explain.ParseMethod(a.cfg.Method)
+	method, err := explain.ParseMethod(a.Config.Method)
 	if err != nil {
-		return withExit(exitUsage, fmt.Errorf("method: %w", err))
+		return factory.WithExit(factory.ExitUsage, fmt.Errorf("method: %w", err))
 	}
 	var cmap *explain.Colormap
-	if a.cfg.Colormap != "" {
-		if cmap, err = explain.ColormapNamed(a.cfg.Colormap); err != nil {
-			return withExit(exitUsage, fmt.Errorf("colormap: %w", err))
+	if a.Config.Colormap != "" {
+		if cmap, err = explain.ColormapNamed(a.Config.Colormap); err != nil {
+			return factory.WithExit(factory.ExitUsage, fmt.Errorf("colormap: %w", err))
 		}
 	}
 	split := f.split
@@ -150,22 +154,22 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 		split = ""
 	case loader.SplitTrain, loader.SplitVal, loader.SplitTest:
 	default:
-		return withExit(exitUsage, fmt.Errorf("--split: %q is not one of train, val, test, all", f.split))
+		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--split: %q is not one of train, val, test, all", f.split))
 	}
-	data, err := loadExploreData(a.cfg.Data, split, loader.Options{AllowOutside: f.allowOutside})
+	data, err := loadData(a.Config.Data, split, loader.Options{AllowOutside: f.allowOutside})
 	if err != nil {
-		return withExit(exitUsage, err)
+		return factory.WithExit(factory.ExitUsage, err)
 	}
 	if !term.IsTerminal(int(os.Stdin.Fd())) || !term.IsTerminal(int(os.Stdout.Fd())) {
-		return withExit(exitUsage, errors.New("the explorer needs a terminal: standard input and output are not one (over SSH use ssh -t; in scripts use lavascope eval or lavascope explain)"))
+		return factory.WithExit(factory.ExitUsage, errors.New("the explorer needs a terminal: standard input and output are not one (over SSH use ssh -t; in scripts use lavascope eval or lavascope explain)"))
 	}
 	ds := data.shown
 	if len(ds.Pairs) == 0 {
-		return withExit(exitUsage, fmt.Errorf("%s has no pairs in split %q", a.cfg.Data, f.split))
+		return factory.WithExit(factory.ExitUsage, fmt.Errorf("%s has no pairs in split %q", a.Config.Data, f.split))
 	}
-	mode, err := graphics.ParseMode(a.cfg.Graphics)
+	mode, err := graphics.ParseMode(a.Config.Graphics)
 	if err != nil {
-		return withExit(exitUsage, err)
+		return factory.WithExit(factory.ExitUsage, err)
 	}
 	caps := graphics.Capabilities{Mode: mode}
 	switch mode {
@@ -178,7 +182,7 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 		caps.CellWidth, caps.CellHeight = detected.CellWidth, detected.CellHeight
 	}
 	opt := tui.Options{
-		Data: ds, Split: split, DataName: a.cfg.Data,
+		Data: ds, Split: split, DataName: a.Config.Data,
 		Open:     opener(a, data, f),
 		Graphics: caps.Mode, CellWidth: caps.CellWidth, CellHeight: caps.CellHeight,
 		Colormap: cmap, Method: method, StartLayer: start, Target: target,
@@ -190,11 +194,11 @@ func runExplore(ctx context.Context, a *app, f exploreFlags) error {
 	return nil
 }
 
-// loadExploreData reads the manifest at path, or generates the demo pairs,
+// loadData reads the manifest at path, or generates the demo pairs,
 // keeping the pairs of split ("" for all) for display.
-func loadExploreData(path, split string, opts loader.Options) (exploreData, error) {
+func loadData(path, split string, opts loader.Options) (exploreData, error) {
 	if path == demo.Name {
-		cfg := demoData
+		cfg := DemoData
 		cfg.Split = split
 		pairs, err := synth.Generate(cfg)
 		if err != nil {
@@ -228,4 +232,26 @@ func loadExploreData(path, split string, opts loader.Options) (exploreData, erro
 			return model.DatasetSplit(ds, loader.SplitTrain), model.DatasetSplit(ds, loader.SplitVal), nil
 		},
 	}, nil
+}
+
+// torchEngine opens the libtorch engine: the explorer's default.
+func torchEngine(a *factory.Factory, data exploreData, f exploreFlags) func(context.Context) (tui.Engine, error) {
+	{
+		return func(ctx context.Context) (tui.Engine, error) {
+			o := torchengine.Options{
+				Checkpoint: a.Config.Checkpoint, Base: a.Config.Base, Device: a.Config.Device, TorchLib: a.Config.TorchLib, Threads: a.Config.Threads,
+				Data: data.shown, DataName: a.Config.Data, NoGraphs: a.Config.CUDAGraphs == "off", TF32: a.Config.TF32,
+				StartLayerText: f.textStart,
+			}
+			var err error
+			if o.Train, o.Val, err = data.splits(); err != nil {
+				return nil, err
+			}
+			e, err := torchengine.Open(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			return e, nil
+		}
+	}
 }

@@ -1,4 +1,6 @@
-package main
+// Package explaincmd is `lavascope explain`: flags parsed once into
+// pipeline.ExplainOptions, and a run that pipeline carries out.
+package explaincmd
 
 import (
 	"errors"
@@ -17,6 +19,7 @@ import (
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/pipeline"
+	"github.com/lavascope/lavascope/pkg/cmd/factory"
 	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui/graphics"
@@ -28,8 +31,8 @@ type explainFlags struct {
 	metrics, allowOutside                 bool
 }
 
-// newExplainCmd builds `lavascope explain`.
-func newExplainCmd(a *app) *cobra.Command {
+// NewCmdExplain builds `lavascope explain`.
+func NewCmdExplain(a *factory.Factory) *cobra.Command {
 	{
 		var f explainFlags
 		cmd := &cobra.Command{
@@ -96,20 +99,20 @@ when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 
 // parseExplainFlags turns the flags into the run's options, each setting
 // parsed once, here.
-func parseExplainFlags(a *app, f explainFlags) (pipeline.ExplainOptions, error) {
-	opt := pipeline.ExplainOptions{Checkpoint: a.cfg.Checkpoint, Out: f.out, Metrics: f.metrics}
+func parseExplainFlags(a *factory.Factory, f explainFlags) (pipeline.ExplainOptions, error) {
+	opt := pipeline.ExplainOptions{Checkpoint: a.Config.Checkpoint, Out: f.out, Metrics: f.metrics}
 	var err error
 	if f.out == "" {
 		return opt, errors.New("--out DIR is required")
 	}
-	if opt.Method, err = explain.ParseMethod(a.cfg.Method); err != nil {
+	if opt.Method, err = explain.ParseMethod(a.Config.Method); err != nil {
 		return opt, fmt.Errorf("--method: %w", err)
 	}
-	if opt.Start, err = explain.ParseStartLayer(a.cfg.StartLayer); err != nil {
+	if opt.Start, err = explain.ParseStartLayer(a.Config.StartLayer); err != nil {
 		return opt, fmt.Errorf("--start-layer: %w", err)
 	}
-	if a.cfg.StartLayerText != "" {
-		ts, err := explain.ParseStartLayer(a.cfg.StartLayerText)
+	if a.Config.StartLayerText != "" {
+		ts, err := explain.ParseStartLayer(a.Config.StartLayerText)
 		if err != nil {
 			return opt, fmt.Errorf("--start-layer-text: %w", err)
 		}
@@ -121,7 +124,7 @@ func parseExplainFlags(a *app, f explainFlags) (pipeline.ExplainOptions, error) 
 	if opt.Style, err = trees.ParseStyle(f.style); err != nil {
 		return opt, fmt.Errorf("--style: %w", err)
 	}
-	if opt.Colormap, err = explain.ColormapNamed(a.cfg.Colormap); err != nil {
+	if opt.Colormap, err = explain.ColormapNamed(a.Config.Colormap); err != nil {
 		return opt, fmt.Errorf("--colormap: %w", err)
 	}
 	if f.show != "" {
@@ -142,40 +145,40 @@ func parseExplainFlags(a *app, f explainFlags) (pipeline.ExplainOptions, error) 
 
 // runExplain opens the data, the checkpoint and the model, and hands them
 // to a pipeline.Explainer chunk by chunk.
-func runExplain(cmd *cobra.Command, a *app, f explainFlags) error {
+func runExplain(cmd *cobra.Command, a *factory.Factory, f explainFlags) error {
 	opt, err := parseExplainFlags(a, f)
 	if err != nil {
-		return withExit(exitUsage, err)
+		return factory.WithExit(factory.ExitUsage, err)
 	}
-	split, idx, err := demo.PickPairs(a.cfg.Data, f.split, f.pair, f.limit, loader.Options{AllowOutside: f.allowOutside})
+	split, idx, err := demo.PickPairs(a.Config.Data, f.split, f.pair, f.limit, loader.Options{AllowOutside: f.allowOutside})
 	if err != nil {
-		return withExit(exitUsage, err)
+		return factory.WithExit(factory.ExitUsage, err)
 	}
-	loc, tok, err := openTokenizer("--checkpoint", a.cfg.Checkpoint, a.cfg.Base, true)
+	loc, tok, err := factory.OpenTokenizer("--checkpoint", a.Config.Checkpoint, a.Config.Base, true)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return withExit(exitUsage, fmt.Errorf("--out: %w", err))
+		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--out: %w", err))
 	}
-	w, m, done, err := loadModel(a, cmd.ErrOrStderr(), loc)
+	w, m, done, err := a.LoadModel(cmd.ErrOrStderr(), loc)
 	if err != nil {
 		return err
 	}
 	defer done()
 	prep, err := model.PreprocessFor(m)
 	if err != nil {
-		return withExit(exitUsage, err)
+		return factory.WithExit(factory.ExitUsage, err)
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
 	run := pipeline.NewExplainer(m, tok, prep, split, w, cmd.OutOrStdout(), opt)
 	for lo := 0; lo < len(idx); lo += f.batch {
 		if err := ctx.Err(); err != nil {
-			return withExit(exitInterrupted, errors.New("interrupted"))
+			return factory.WithExit(factory.ExitInterrupted, errors.New("interrupted"))
 		}
 		if err := run.Chunk(idx[lo:min(lo+f.batch, len(idx))]); err != nil {
-			return inputExit(err)
+			return factory.InputExit(err)
 		}
 	}
 	return run.Finish()

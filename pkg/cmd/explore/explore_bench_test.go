@@ -1,4 +1,4 @@
-package main
+package explore
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 // The target is 1 s.
 func BenchmarkExploreStartup(b *testing.B) {
 	for b.Loop() {
-		data, err := loadExploreData("demo", "test", loader.Options{})
+		data, err := loadData("demo", "test", loader.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
