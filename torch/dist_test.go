@@ -1,13 +1,9 @@
 package torch_test
 
 import (
-	"context"
 	"maps"
 	"net"
-	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,18 +11,6 @@ import (
 	"github.com/lavascope/lavascope/internal/torchtest"
 	"github.com/lavascope/lavascope/torch"
 )
-
-// envDistChild marks a test binary that TestDistTwoProcesses started as one
-// of its ranks.
-const envDistChild = "LAVASCOPE_TEST_DIST_CHILD"
-
-func needGloo(t *testing.T) {
-	t.Helper()
-	torchtest.Require(t)
-	if gloo, _ := torch.DistBackends(); !gloo {
-		t.Skip("the shim has no Gloo (build it with libgloo-dev installed)")
-	}
-}
 
 // freePort is a TCP port of the loopback that was free a moment ago.
 func freePort(t *testing.T) int {
@@ -96,7 +80,7 @@ func FuzzDistOptionsFromEnv(f *testing.F) {
 
 // TestDistOneRank runs every collective in a group of one, in this process.
 func TestDistOneRank(t *testing.T) {
-	needGloo(t)
+	torchtest.RequireGloo(t)
 	g, err := torch.NewProcessGroup(torch.DistOptions{
 		WorldSize: 1, MasterAddr: "127.0.0.1", MasterPort: freePort(t), Backend: torch.Gloo, Timeout: 30 * time.Second,
 	}, "")
@@ -142,50 +126,16 @@ func TestDistBadOptions(t *testing.T) {
 // Gloo group over the loopback; each checks the collectives' results
 // (TestDistChild) and fails on a wrong one.
 func TestDistTwoProcesses(t *testing.T) {
-	if os.Getenv(envDistChild) != "" {
+	if torchtest.IsRank() {
 		t.Skip("a rank does not start ranks")
 	}
-	needGloo(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	port := strconv.Itoa(freePort(t))
-	var cmds []*exec.Cmd
-	outs := make([]*strings.Builder, 2)
-	for r := range 2 {
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestDistChild$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), envDistChild+"=1", "RANK="+strconv.Itoa(r), "WORLD_SIZE=2",
-			"LOCAL_RANK="+strconv.Itoa(r), "MASTER_ADDR=127.0.0.1", "MASTER_PORT="+port)
-		outs[r] = &strings.Builder{}
-		cmd.Stdout, cmd.Stderr = outs[r], outs[r]
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds = append(cmds, cmd)
-	}
-	for r, cmd := range cmds {
-		err := cmd.Wait()
-		if err != nil || !strings.Contains(outs[r].String(), "--- PASS: TestDistChild") {
-			t.Errorf("rank %d: %v\n%s", r, err, outs[r])
-		}
-	}
+	torchtest.RequireGloo(t)
+	torchtest.RunRanks(t, 2, "TestDistChild", 90*time.Second)
 }
 
 // TestDistChild is one rank of TestDistTwoProcesses.
 func TestDistChild(t *testing.T) {
-	if os.Getenv(envDistChild) == "" {
-		t.Skip("run by TestDistTwoProcesses")
-	}
-	torchtest.Require(t)
-	o, ok, err := torch.DistOptionsFromEnv(os.LookupEnv)
-	if err != nil || !ok {
-		t.Fatalf("%v (set %v)", err, ok)
-	}
-	o.Backend, o.Timeout = torch.Gloo, 60*time.Second
-	g, err := torch.NewProcessGroup(o, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := torchtest.JoinRanks(t)
 	s := torchtest.Scope(t)
 	r := float32(g.Rank())
 
