@@ -34,6 +34,9 @@ type trainFlags struct {
 	recipe                      string
 	freezeVision                bool
 	allowOutside                bool
+	// nproc and backend: data-parallel training (train_dist.go).
+	nproc   int
+	backend string
 }
 
 func init() {
@@ -126,6 +129,8 @@ sentences), which also sets the config's vocabulary size and special ids.
 		fs.BoolVar(&f.o.Resume, "resume", false, "continue the run in --out from last/")
 		fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines or none")
 		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
+		fs.IntVar(&f.nproc, "nproc-per-node", 0, "train data-parallel as N processes on this machine, one per GPU (docs/distributed.md); under torchrun, leave it out")
+		fs.StringVar(&f.backend, "dist-backend", "auto", "with several processes: gloo (CPU), nccl (CUDA) or auto (nccl on a GPU)")
 		return cmd
 	})
 }
@@ -177,6 +182,9 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 			return withExit(exitUsage, fmt.Errorf("--input: %w", err))
 		}
 	}
+	if launched, err := launchRanks(cmd, f.nproc, f.o.BatchPairs); launched {
+		return err
+	}
 	data := a.cfg.Data
 	if saved != nil && !fs.Changed("data") && saved.Data.Source != "" {
 		data = saved.Data.Source
@@ -190,6 +198,15 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 		return err
 	}
 	defer w.Close()
+	if f.o.Group, dev, err = joinRanks(f.backend, dev, f.o.BatchPairs); err != nil {
+		return err
+	}
+	if g := f.o.Group; g != nil {
+		defer w.Do(g.Close)
+		if g.Rank() != 0 {
+			f.progress = "none"
+		}
+	}
 	if f.o.Graphs {
 		if err := model.GraphsUsable(dev, f.o.AdamW.Impl); err != nil {
 			return withExit(exitUsage, fmt.Errorf("--cuda-graphs: %w", err))
@@ -249,6 +266,9 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	if f.o.Recipe != "" {
 		recipe = ", recipe " + f.o.Recipe
 	}
+	if g := f.o.Group; g != nil {
+		recipe += fmt.Sprintf(", rank %d of %d (%s)", g.Rank(), g.WorldSize(), g.Backend())
+	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "training %s on %s: %d train pairs, %d val pairs, input %s, batch %d pairs%s\n",
 		what, dataName, train.Len(), lenOf(val), f.o.Input, f.o.BatchPairs, recipe)
 	res, err := model.Train(ctx, m, tok, train, val, f.o)
@@ -266,7 +286,9 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	if err != nil {
 		return inputExit(err)
 	}
-	writeTrainSummary(cmd.OutOrStdout(), f.o.Out, res)
+	if f.o.Group == nil || f.o.Group.Rank() == 0 {
+		writeTrainSummary(cmd.OutOrStdout(), f.o.Out, res)
+	}
 	return nil
 }
 

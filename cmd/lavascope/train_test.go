@@ -145,14 +145,7 @@ func TestTrainSIGINT(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads the process state from /proc")
 	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool to build the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "lavascope")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildLavascope(t)
 	data, cfg := smallData(t)
 	out := filepath.Join(t.TempDir(), "run")
 	env := append(os.Environ(), "LAVASCOPE_TORCH_LIB="+torch.LibPath(), "XDG_CONFIG_HOME="+t.TempDir())
