@@ -272,8 +272,8 @@ func (g *ProcessGroup) Broadcast(ts []*Tensor, root int) error {
 	return g.run(opDistBroadcast, ts, int64(root))
 }
 
-// AllGather concatenates every rank's t (the same shape on all) along dim
-// 0, rank by rank, into a tensor of t's scope. With keepGrad, this rank's
+// AllGather concatenates every rank's t along dim 0, rank by rank, into a
+// tensor of t's scope; the ranks' tensors may differ in dim 0 only. With keepGrad, this rank's
 // part is t itself, so a gradient flows into t (the other ranks' parts are
 // constants): a loss over the whole batch then gives each rank the gradient
 // of its own items.

@@ -195,6 +195,18 @@ func TestDistChild(t *testing.T) {
 	if got, _ := e.Grad().Float32s(); !slices.Equal(got, want) {
 		t.Errorf("gradient of this rank's rows: %v, want %v", got, want)
 	}
+	// Parts of different lengths: rank 0 gives one row, rank 1 two.
+	rows := []float32{5}
+	if g.Rank() == 1 {
+		rows = []float32{6, 7}
+	}
+	ragged, err := g.AllGather(s.FromFloat32(rows, int64(len(rows)), 1), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ragged.Float32s(); !slices.Equal(got, []float32{5, 6, 7}) || ragged.Size(0) != 3 {
+		t.Errorf("all-gather of 1 and 2 rows: %v", got)
+	}
 	if err := g.Barrier(); err != nil {
 		t.Fatal(err)
 	}

@@ -188,21 +188,46 @@ void broadcast(Group& g, const std::vector<at::Tensor>& ts, int64_t root) {
   }
 }
 
-// all_gather concatenates every rank's t (same shape on all) along dim 0,
-// rank by rank. With keep_grad this rank's part is t itself, so a loss
-// over the whole gets a gradient into t (the others' parts are constants),
-// as open_clip's gather with local_loss=False.
+// all_gather concatenates every rank's t along dim 0, rank by rank; the
+// ranks' tensors may differ in dim 0 (a pair may have more than two
+// readings), not in the others. With keep_grad this rank's part is t
+// itself, so a loss over the whole gets a gradient into t (the others'
+// parts are constants), as open_clip's gather with local_loss=False.
 at::Tensor all_gather(Group& g, const at::Tensor& t, bool keep_grad) {
   if (!t.defined()) throw std::invalid_argument("tensor is undefined");
   if (t.dim() < 1) throw std::invalid_argument("all-gather needs at least one dimension, got " + describe(t));
   std::vector<at::Tensor> parts;
   {
     at::NoGradGuard no_grad;
-    std::vector<at::Tensor> in{t.detach().contiguous()};
+    // c10d gathers equal shapes: first the lengths, then every part padded
+    // to the longest.
+    std::vector<at::Tensor> nin{at::full({1}, t.size(0), t.options().dtype(at::kLong))};
+    std::vector<std::vector<at::Tensor>> nout(1);
+    for (int64_t r = 0; r < g.world; r++) nout[0].push_back(at::empty_like(nin[0]));
+    g.pg->allgather(nout, nin)->wait();
+    std::vector<int64_t> lens;
+    int64_t longest = 0;
+    for (const auto& n : nout[0]) {
+      lens.push_back(n.item<int64_t>());
+      longest = std::max(longest, lens.back());
+    }
+    at::Tensor local = t.detach().contiguous();
+    if (local.size(0) < longest) {
+      std::vector<int64_t> pad(local.sizes().begin(), local.sizes().end());
+      pad[0] = longest - local.size(0);
+      local = at::cat({local, at::zeros(pad, local.options())}, 0);
+    }
+    std::vector<at::Tensor> in{local};
     std::vector<std::vector<at::Tensor>> out(1);
-    for (int64_t r = 0; r < g.world; r++) out[0].push_back(at::empty_like(in[0]));
+    for (int64_t r = 0; r < g.world; r++) out[0].push_back(at::empty_like(local));
     g.pg->allgather(out, in)->wait();
-    parts = std::move(out[0]);
+    for (int64_t r = 0; r < g.world; r++) {
+      if (out[0][r].sizes().slice(1) != t.sizes().slice(1)) {
+        throw std::invalid_argument("rank " + std::to_string(r) + " gathers " + describe(out[0][r]) + ", this rank " +
+                                    describe(t));
+      }
+      parts.push_back(out[0][r].narrow(0, 0, lens[static_cast<size_t>(r)]));
+    }
   }
   if (keep_grad) parts[static_cast<size_t>(g.rank)] = t;
   return at::cat(parts, 0);
