@@ -449,7 +449,14 @@ func (t *trainer) run() (*TrainResult, error) {
 	if from >= to {
 		return &t.result, nil
 	}
-	ctx, cancel := context.WithCancel(t.ctx)
+	// With a group, a cancelled context stops the ranks together, at a step
+	// boundary (stopAgreed), never one alone while waiting for a batch: the
+	// others would wait for it in a collective.
+	batchCtx := t.ctx
+	if t.o.Group != nil {
+		batchCtx = context.Background()
+	}
+	ctx, cancel := context.WithCancel(batchCtx)
 	defer cancel()
 	b := &batcher{split: t.train, tok: t.tok, style: t.style, prep: t.prep,
 		context: t.m.cfg.Text.MaxPositionEmbeddings, size: t.m.cfg.Vision.ImageSize}
@@ -461,15 +468,21 @@ func (t *trainer) run() (*TrainResult, error) {
 	}
 	batches := b.prefetch(ctx, t.order, from, to)
 	for s := from; s < to; s++ {
-		if t.ctx.Err() != nil {
+		if stop, err := t.stopAgreed(); err != nil {
+			return &t.result, fmt.Errorf("step %d: %w", s+1, err)
+		} else if stop {
 			return t.interrupt()
 		}
 		began := time.Now()
 		var be batchOrErr
-		select {
-		case be = <-batches:
-		case <-t.ctx.Done():
-			return t.interrupt()
+		if t.o.Group != nil {
+			be = <-batches
+		} else {
+			select {
+			case be = <-batches:
+			case <-t.ctx.Done():
+				return t.interrupt()
+			}
 		}
 		if be.err != nil {
 			return &t.result, fmt.Errorf("step %d: %w", s+1, be.err)
@@ -722,12 +735,17 @@ func (t *trainer) evaluate(s int, rep *Progress) error {
 // best/ is left alone.
 func (t *trainer) interrupt() (*TrainResult, error) {
 	t.result.Interrupted = true
+	cause := t.ctx.Err()
+	if cause == nil {
+		// Another rank's context stopped the group.
+		cause = context.Canceled
+	}
 	if t.o.Out != "" && (t.savedLast != t.state.Step || !t.savedLastOptimizer || !exists(filepath.Join(t.o.Out, LastDir))) {
 		if err := t.saveLast(true); err != nil {
-			return &t.result, errors.Join(t.ctx.Err(), err)
+			return &t.result, errors.Join(cause, err)
 		}
 	}
-	return &t.result, t.ctx.Err()
+	return &t.result, cause
 }
 
 func exists(path string) bool {

@@ -167,3 +167,30 @@ func (t *trainer) syncRanks(fingerprint string) error {
 		return nil
 	})
 }
+
+// stopAgreed reports whether the run stops before its next step: its
+// context is done or, with a group, any rank's is, so that all ranks stop
+// after the same step (one tiny all-reduce a step).
+func (t *trainer) stopAgreed() (bool, error) {
+	stop := t.ctx.Err() != nil
+	g := t.o.Group
+	if g == nil {
+		return stop, nil
+	}
+	err := t.w.Do(func() error {
+		sc := torch.NewScope()
+		defer sc.Close()
+		var v float32
+		if stop {
+			v = 1
+		}
+		f := sc.FromFloat32([]float32{v}, 1)
+		if err := g.AllReduce([]*torch.Tensor{f}, false, 0); err != nil {
+			return fmt.Errorf("agreeing on a stop: %w", err)
+		}
+		got, err := f.Float32s()
+		stop = err == nil && got[0] > 0
+		return err
+	})
+	return stop, err
+}

@@ -3,9 +3,11 @@ package model
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +142,22 @@ func TestTrainDataParallel(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("1 process to step 10, then 2 ranks", runRanks(t, dir, "resume"))
+
+	// Rank 1's context alone is cancelled: both ranks stop after the same
+	// step, and rank 0 leaves last/ there.
+	torchtest.RunRanks(t, 2, "TestTrainDistChild", 5*time.Minute, envTrainDistDir+"="+dir, envTrainDistMode+"=cancel")
+	s0, err0 := os.ReadFile(filepath.Join(dir, "stop-0"))
+	s1, err1 := os.ReadFile(filepath.Join(dir, "stop-1"))
+	if err0 != nil || err1 != nil || string(s0) != string(s1) {
+		t.Fatalf("ranks stopped after steps %q and %q (%v, %v)", s0, s1, err0, err1)
+	}
+	st, err := ReadTrainState(filepath.Join(dir, "runc", LastDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strconv.Itoa(st.Step) != string(s0) || st.Step < 3 || st.Step >= distSteps {
+		t.Errorf("last/ is at step %d, the ranks stopped after %s", st.Step, s0)
+	}
 }
 
 // TestTrainDistChild is one rank of TestTrainDataParallel.
@@ -167,8 +185,35 @@ func TestTrainDistChild(t *testing.T) {
 			}
 		}
 	}
+	ctx := context.Background()
+	if mode == "cancel" {
+		// Rank 1 alone is cancelled, once it reports step 3.
+		o = distOptions(filepath.Join(dir, "runc"))
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		progress := make(chan Progress)
+		o.Progress = progress
+		go func() {
+			for p := range progress {
+				if p.Step == 3 && g.Rank() == 1 {
+					cancel()
+				}
+			}
+		}()
+		defer close(progress)
+	}
 	o.Group = g
-	res, err := Train(context.Background(), m, tok, train, nil, o)
+	res, err := Train(ctx, m, tok, train, nil, o)
+	if mode == "cancel" {
+		if !errors.Is(err, context.Canceled) || !res.Interrupted {
+			t.Fatalf("rank %d: %v, interrupted %v; want both stopped", g.Rank(), err, res.Interrupted)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "stop-"+strconv.Itoa(g.Rank())), []byte(strconv.Itoa(res.Step)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

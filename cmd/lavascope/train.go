@@ -279,6 +279,9 @@ func runTrain(cmd *cobra.Command, a *app, f *trainFlags) error {
 	<-done
 	disp.finish()
 	if res != nil && res.Interrupted && errors.Is(err, context.Canceled) {
+		if f.o.Group != nil && f.o.Group.Rank() != 0 {
+			return nil // rank 0 writes last/ and says so
+		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "interrupted after step %d of %d; %s holds a resumable checkpoint (best/ untouched)\ncontinue with: lavascope train --out %s --resume\n",
 			res.Step, res.Steps, filepath.Join(f.o.Out, model.LastDir), f.o.Out)
 		return nil
