@@ -319,7 +319,11 @@ func (m *CLIP) EncodeText(s *torch.Scope, ids *torch.Tensor, o ForwardOptions) (
 // exp(logit_scale), logitsPerImage its transpose. The results belong to
 // textEmbeds' scope; errors are sticky (read them from the results).
 func (m *CLIP) Logits(imageEmbeds, textEmbeds *torch.Tensor) (perImage, perText *torch.Tensor) {
-	scale := m.logitScale.In(textEmbeds.Scope()).Exp()
+	return scaledLogits(m.logitScale.In(textEmbeds.Scope()).Exp(), imageEmbeds, textEmbeds)
+}
+
+// scaledLogits is Logits at the temperature scale (exp(logit_scale)).
+func scaledLogits(scale, imageEmbeds, textEmbeds *torch.Tensor) (perImage, perText *torch.Tensor) {
 	perText = textEmbeds.Matmul(imageEmbeds.T()).Mul(scale)
 	return perText.T(), perText
 }

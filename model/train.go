@@ -53,6 +53,12 @@ type TrainOptions struct {
 	// device, a shim with CUDA graphs against libtorch 2.4 or later, and
 	// the fused AdamW.
 	Graphs bool
+	// Group, when set, trains data-parallel with the other ranks of a
+	// process group (train_dist.go): each takes its share of every batch
+	// of BatchPairs pairs, which the world size must divide, and only rank
+	// 0 evaluates and writes Out. Every rank must be given the same
+	// options and data.
+	Group *torch.ProcessGroup
 	// Freeze is the parameter groups kept fixed.
 	Freeze Freeze
 	// OptimizerAtEnd writes the optimizer state into last/ only when this
@@ -142,7 +148,7 @@ func (o *TrainOptions) validate() error {
 	case o.Resume && o.Out == "":
 		return errors.New("resuming needs the run's output folder")
 	}
-	return nil
+	return o.validateGroup()
 }
 
 // ContrastiveLoss is CLIP's symmetric loss over a batch whose item i is
@@ -282,6 +288,10 @@ func Train(ctx context.Context, m *CLIP, tok *tokenizer.Tokenizer, train, val Sp
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	if o.Group != nil && o.Group.Rank() != 0 {
+		// Rank 0 alone evaluates and writes; the others get its state.
+		o.Out, o.Resume, val = "", false, nil
+	}
 	t := &trainer{ctx: ctx, m: m, tok: tok, train: train, val: val, o: o, w: o.Worker, start: time.Now()}
 	if t.w == nil {
 		t.w = torch.NewWorker()
@@ -395,6 +405,11 @@ func (t *trainer) setup() error {
 		t.state = *saved
 		t.savedLast, t.savedLastOptimizer = saved.Step, true
 	}
+	if t.o.Group != nil {
+		if err := t.syncRanks(fp); err != nil {
+			return err
+		}
+	}
 	if t.o.Out != "" {
 		t.log, err = openRunLog(t.o.Out, t.state.Step)
 	}
@@ -436,24 +451,40 @@ func (t *trainer) run() (*TrainResult, error) {
 	if from >= to {
 		return &t.result, nil
 	}
-	ctx, cancel := context.WithCancel(t.ctx)
+	// With a group, a cancelled context stops the ranks together, at a step
+	// boundary (stopAgreed), never one alone while waiting for a batch: the
+	// others would wait for it in a collective.
+	batchCtx := t.ctx
+	if t.o.Group != nil {
+		batchCtx = context.Background()
+	}
+	ctx, cancel := context.WithCancel(batchCtx)
 	defer cancel()
 	b := &batcher{split: t.train, tok: t.tok, style: t.style, prep: t.prep,
 		context: t.m.cfg.Text.MaxPositionEmbeddings, size: t.m.cfg.Vision.ImageSize}
+	if g := t.o.Group; g != nil {
+		b.rank, b.world = g.Rank(), g.WorldSize()
+	}
 	if t.o.Graphs {
 		b.width = b.context
 	}
 	batches := b.prefetch(ctx, t.order, from, to)
 	for s := from; s < to; s++ {
-		if t.ctx.Err() != nil {
+		if stop, err := t.stopAgreed(); err != nil {
+			return &t.result, fmt.Errorf("step %d: %w", s+1, err)
+		} else if stop {
 			return t.interrupt()
 		}
 		began := time.Now()
 		var be batchOrErr
-		select {
-		case be = <-batches:
-		case <-t.ctx.Done():
-			return t.interrupt()
+		if t.o.Group != nil {
+			be = <-batches
+		} else {
+			select {
+			case be = <-batches:
+			case <-t.ctx.Done():
+				return t.interrupt()
+			}
 		}
 		if be.err != nil {
 			return &t.result, fmt.Errorf("step %d: %w", s+1, be.err)
@@ -521,6 +552,9 @@ func (t *trainer) update(sc *torch.Scope, px, ids *torch.Tensor, lr float64) (lo
 	if err := t.opt.SetLR(lr); err != nil {
 		return 0, 0, err
 	}
+	if t.o.Group != nil {
+		return distStep(sc, t.m, t.opt, t.tensors, px, ids, t.stepOptions(), t.o.Group)
+	}
 	loss, norm, err = OptimizerStep(sc, t.m, t.opt, t.tensors, px, ids, t.stepOptions())
 	t.stepped = t.stepped || err == nil
 	return loss, norm, err
@@ -562,9 +596,20 @@ func OptimizerStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.T
 	if err != nil {
 		return 0, 0, err
 	}
-	l := ContrastiveLoss(out.LogitsPerImage, out.LogitsPerText)
+	return finishStep(sc, m, opt, params, ContrastiveLoss(out.LogitsPerImage, out.LogitsPerText), o, nil)
+}
+
+// finishStep is the part of a training step after the loss l: backward,
+// with g the sum of the gradients over its ranks (see distStep), clipping,
+// opt's step, zeroing the gradients and the clamp of the logit scale.
+func finishStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor, l *torch.Tensor, o StepOptions, g *torch.ProcessGroup) (loss, norm float64, err error) {
 	if err := l.Backward(nil); err != nil {
 		return 0, 0, fmt.Errorf("backward: %w", err)
+	}
+	if g != nil {
+		if err := sumGrads(sc, g, params); err != nil {
+			return 0, 0, err
+		}
 	}
 	if norm, err = torch.ClipGradNorm(params, o.maxNorm()); err != nil {
 		return 0, 0, err
@@ -692,12 +737,17 @@ func (t *trainer) evaluate(s int, rep *Progress) error {
 // best/ is left alone.
 func (t *trainer) interrupt() (*TrainResult, error) {
 	t.result.Interrupted = true
+	cause := t.ctx.Err()
+	if cause == nil {
+		// Another rank's context stopped the group.
+		cause = context.Canceled
+	}
 	if t.o.Out != "" && (t.savedLast != t.state.Step || !t.savedLastOptimizer || !exists(filepath.Join(t.o.Out, LastDir))) {
 		if err := t.saveLast(true); err != nil {
-			return &t.result, errors.Join(t.ctx.Err(), err)
+			return &t.result, errors.Join(cause, err)
 		}
 	}
-	return &t.result, t.ctx.Err()
+	return &t.result, cause
 }
 
 func exists(path string) bool {

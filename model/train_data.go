@@ -161,6 +161,9 @@ type batcher struct {
 	// width pads every batch's texts to that many positions (a CUDA graph
 	// needs one shape); 0 pads to the batch's longest.
 	width int
+	// rank of world takes the rank-th of world equal runs of each batch's
+	// pairs (world divides the batch); world ≤ 1 is a single process.
+	rank, world int
 }
 
 // encode reads, tokenizes and preprocesses the pairs at idx, each reading
@@ -226,7 +229,12 @@ func (b *batcher) prefetch(ctx context.Context, order *dataOrder, from, to int) 
 	go func() {
 		defer close(ch)
 		for s := from; s < to; s++ {
-			eb, err := b.encode(order.batch(s))
+			idx := order.batch(s)
+			if b.world > 1 {
+				n := len(idx) / b.world
+				idx = idx[b.rank*n : (b.rank+1)*n]
+			}
+			eb, err := b.encode(idx)
 			select {
 			case ch <- batchOrErr{eb, err}:
 			case <-ctx.Done():

@@ -225,17 +225,24 @@ wait_first() {
 	pids=("${pids[@]:1}")
 	names=("${names[@]:1}")
 }
-# Two files hold optional code, compiled with a define and, should that
-# fail, without it (their ops then say the feature is off), so a libtorch
+# Three files hold optional code, compiled with defines and, should that
+# fail, without them (their ops then say the feature is off), so a libtorch
 # whose API differs costs the feature, not the shim: graphs.cpp the CUDA
 # graphs (LAVASCOPE_GRAPHS; tried with a CUDA libtorch >= 2 and its CUDA
-# headers), profile.cpp libtorch's profiler (LAVASCOPE_PROFILER; always tried).
+# headers), profile.cpp libtorch's profiler (LAVASCOPE_PROFILER; always
+# tried), dist.cpp c10d's Gloo (LAVASCOPE_GLOO; always tried, needs the gloo
+# headers: libgloo-dev on Debian) and NCCL (LAVASCOPE_NCCL; tried with a CUDA
+# libtorch and its CUDA headers).
 graphs=0
 if [[ ${#cudadefs[@]} -gt 0 && "${version%%.*}" =~ ^[0-9]+$ && "${version%%.*}" -ge 2 ]]; then graphs=1; fi
 optional_define() { # optional_define FILE: the define FILE is tried with, if any
 	case "$1" in
 	graphs.cpp) [[ $graphs == 1 ]] && echo -DLAVASCOPE_GRAPHS ;;
 	profile.cpp) echo -DLAVASCOPE_PROFILER ;;
+	dist.cpp)
+		echo -DLAVASCOPE_GLOO -DUSE_C10D_GLOO
+		[[ ${#cudadefs[@]} -gt 0 ]] && echo -DLAVASCOPE_NCCL -DUSE_C10D_NCCL
+		;;
 	esac
 	return 0
 }
@@ -276,4 +283,11 @@ if [[ $cuda == 1 ]]; then
 	fi
 fi
 if [[ " ${without[*]} " == *" profile.cpp "* ]]; then echo "profiler: off (its headers did not compile)"; fi
+if [[ " ${without[*]} " == *" dist.cpp "* ]]; then
+	echo "distributed: off (the c10d or gloo headers did not compile; on Debian: apt-get install libgloo-dev)"
+elif [[ ${#cudadefs[@]} -gt 0 ]]; then
+	echo "distributed: gloo, nccl"
+else
+	echo "distributed: gloo"
+fi
 echo "shim:     $out (built in $((SECONDS - start)) s)"

@@ -71,7 +71,8 @@ for suite in "${suites[@]}"; do
 	stds=(c++17 c++20)
 	[[ "$(cxx_std "$major" "$minor")" == c++20 ]] && stds=(c++20)
 	for std in "${stds[@]}"; do
-		check "libtorch $major.$minor, CPU, $std" "$std" -DLAVASCOPE_PROFILER
+		# Gloo's headers are this machine's (libgloo-dev), not the suite's.
+		check "libtorch $major.$minor, CPU, $std" "$std" -DLAVASCOPE_PROFILER -DLAVASCOPE_GLOO -DUSE_C10D_GLOO
 		check "libtorch $major.$minor, CUDA + graphs, $std" "$std" -DLAVASCOPE_PROFILER -DLAVASCOPE_CUDA -DLAVASCOPE_GRAPHS -isystem "$stub" -isystem "$cuda"
 	done
 done

@@ -6,7 +6,8 @@
 # scripts/reference/hf_bench.py (transformers) on the same card and one
 # side-by-side table (`lavascope bench compare`), then the prebuilt test
 # binaries with LAVASCOPE_TEST_DEVICE=cuda, a short `lavascope train` with
-# --cuda-graphs --tf32 as a user would run it, every row again under
+# --cuda-graphs --tf32 as a user would run it, one with NCCL as one rank
+# (where the shim has NCCL), every row again under
 # libtorch's profiler (where the time goes: host ops, GPU kernels) and the GPU
 # microbenchmarks.
 #
@@ -265,6 +266,23 @@ if [[ -x build/lavascope ]]; then
 		build/lavascope train --data demo --init tiny --learn-vocab 200 --steps 40 --eval-every 20 --batch-pairs 2 \
 		--out "$run_dir/run" --device "$device" --progress lines ${train_flags[@]+"${train_flags[@]}"}
 	rm -rf "$run_dir"
+fi
+
+# Data-parallel training through NCCL (docs/distributed.md), as one rank: the
+# process group, the gathered loss and the all-reduce on the card. Several
+# GPUs' timings need a machine that has them. A shim without NCCL (its
+# headers did not compile, or no CUDA) is a note, not a failure.
+if [[ -x build/lavascope && $device == cuda* ]]; then
+	if build/lavascope doctor 2>/dev/null | grep -q 'distributed .*nccl'; then
+		run_dir="$(mktemp -d)"
+		step "lavascope train --nproc-per-node 1 --dist-backend nccl (demo data, tiny, one rank)" train-nccl.log 90 \
+			build/lavascope train --data demo --init tiny --learn-vocab 200 --steps 20 --eval-every 10 --batch-pairs 2 \
+			--out "$run_dir/run" --device "$device" --progress lines --nproc-per-node 1 --dist-backend nccl
+		rm -rf "$run_dir"
+	else
+		summary+=("skip  train with NCCL: the shim has no NCCL (lavascope doctor's distributed line says what it has)")
+		skipped=$((skipped + 1))
+	fi
 fi
 
 # Where each row's time goes (host ops, GPU kernels; bench --profile), in

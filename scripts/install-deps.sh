@@ -7,6 +7,7 @@ set -euo pipefail
 pkgs=(
 	g++               # compiles the libtorch shim
 	libtorch-dev      # CPU libtorch 1.13 (skipped when $LIBTORCH or python3's torch is used)
+	libgloo-dev       # c10d's Gloo headers: the shim's distributed ops (lavascope train --nproc-per-node)
 	libopenblas0-pthread # without it libtorch falls back to reference BLAS: 40x slower matmuls
 	imagemagick       # tests decode sixel output back into pixels
 	tmux              # the end-to-end test drives the explorer in a real terminal

@@ -520,6 +520,7 @@ OpTable make_ops() {
   add_fused_ops(table);
   add_graph_ops(table);
   add_profile_ops(table);
+  add_dist_ops(table);
   return table;
 }
 

@@ -174,11 +174,12 @@ inline void mark_handles(OpTable& t, size_t from) {
 }
 
 // The ops of optim.cpp (AdamW, gradient clipping), fused.cpp (encoder layer
-// stacks, gradient-weighted rollout), graphs.cpp (CUDA graphs) and
-// profile.cpp (libtorch's profiler).
+// stacks, gradient-weighted rollout), graphs.cpp (CUDA graphs), profile.cpp
+// (libtorch's profiler) and dist.cpp (c10d process groups).
 void add_optim_ops(OpTable& t);
 void add_fused_ops(OpTable& t);
 void add_graph_ops(OpTable& t);
 void add_profile_ops(OpTable& t);
+void add_dist_ops(OpTable& t);
 
 }  // namespace lt

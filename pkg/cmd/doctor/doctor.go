@@ -58,6 +58,7 @@ var doctorChecks = []doctorCheck{
 	{name: "cpu threads", needsTorch: true, run: checkThreads},
 	{name: "cpu memory", run: checkMalloc},
 	{name: "cuda", needsTorch: true, run: checkCUDA},
+	{name: "distributed", needsTorch: true, run: checkDist},
 	{name: "device", needsTorch: true, run: checkDevice},
 	{name: "optimizer", needsTorch: true, run: checkOptimizer},
 	{name: "matmul", needsTorch: true, run: checkMatmul},
@@ -201,6 +202,23 @@ func checkCUDA(env *doctorEnv) (checkStatus, string) {
 		detail += "\nCUDA graphs: on for explanations and scoring; graphed training steps need a shim against libtorch 2.4 or later"
 	}
 	return st, detail
+}
+
+// checkDist says which c10d backends the shim has for several processes
+// (lavascope train --nproc-per-node, torchrun).
+func checkDist(*doctorEnv) (checkStatus, string) {
+	gloo, nccl := torch.DistBackends()
+	switch {
+	case gloo && nccl:
+		return checkOK, "gloo (CPU), nccl (CUDA)"
+	case gloo && torch.CUDAAvailable():
+		return checkWarn, "gloo (CPU) only: no NCCL for the GPUs (rebuild the shim with `make torch` against a CUDA libtorch)"
+	case gloo:
+		return checkOK, "gloo (CPU)"
+	case nccl:
+		return checkWarn, "nccl (CUDA) only: no Gloo for the CPU (install libgloo-dev and rebuild the shim with `make torch`)"
+	}
+	return checkWarn, "off: the shim has no c10d backend (install libgloo-dev and rebuild it with `make torch`)"
 }
 
 func gib(b int64) float64 { return float64(b) / (1 << 30) }

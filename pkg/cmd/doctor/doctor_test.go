@@ -35,7 +35,7 @@ func TestDoctor(t *testing.T) {
 	if torchtest.AtLeast(t, 2, 4) {
 		adamw = "optimizer      AdamW fused on cpu"
 	}
-	for _, want := range []string{"libtorch shim", "libtorch ", "cpu threads    1 (set by the threads setting)", "cuda ", "device         cpu", adamw, "1024² f32 on cpu", "GFLOP/s"} {
+	for _, want := range []string{"libtorch shim", "libtorch ", "cpu threads    1 (set by the threads setting)", "cuda ", "distributed    gloo (CPU)", "device         cpu", adamw, "1024² f32 on cpu", "GFLOP/s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out)
 		}

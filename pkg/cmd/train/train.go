@@ -40,6 +40,9 @@ type Options struct {
 	Recipe                      string
 	FreezeVision                bool
 	AllowOutside                bool
+	// Nproc and Backend: data-parallel training (dist.go).
+	Nproc   int
+	Backend string
 }
 
 // NewCmdTrain builds `lavascope train`; runF, when not nil, runs in place of
@@ -131,6 +134,8 @@ sentences), which also sets the config's vocabulary size and special ids.
 	fs.BoolVar(&opts.Train.Resume, "resume", false, "continue the run in --out from last/")
 	fs.StringVar(&opts.Progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines or none")
 	fs.BoolVar(&opts.AllowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
+	fs.IntVar(&opts.Nproc, "nproc-per-node", 0, "train data-parallel as N processes on this machine, one per GPU (docs/distributed.md); under torchrun, leave it out")
+	fs.StringVar(&opts.Backend, "dist-backend", "auto", "with several processes: gloo (CPU), nccl (CUDA) or auto (nccl on a GPU)")
 	return cmd
 }
 
@@ -181,6 +186,9 @@ func runTrain(opts *Options) error {
 			return factory.WithExit(factory.ExitUsage, fmt.Errorf("--input: %w", err))
 		}
 	}
+	if launched, err := launchRanks(opts.Cmd, opts.Nproc, opts.Train.BatchPairs); launched {
+		return err
+	}
 	data := opts.Config.Data
 	if saved != nil && !fs.Changed("data") && saved.Data.Source != "" {
 		data = saved.Data.Source
@@ -194,6 +202,15 @@ func runTrain(opts *Options) error {
 		return err
 	}
 	defer w.Close()
+	if opts.Train.Group, dev, err = joinRanks(opts.Backend, dev, opts.Train.BatchPairs); err != nil {
+		return err
+	}
+	if g := opts.Train.Group; g != nil {
+		defer w.Do(g.Close)
+		if g.Rank() != 0 {
+			opts.Progress = "none"
+		}
+	}
 	if opts.Train.Graphs {
 		if err := model.GraphsUsable(dev, opts.Train.AdamW.Impl); err != nil {
 			return factory.WithExit(factory.ExitUsage, fmt.Errorf("--cuda-graphs: %w", err))
@@ -253,6 +270,9 @@ func runTrain(opts *Options) error {
 	if opts.Train.Recipe != "" {
 		recipe = ", recipe " + opts.Train.Recipe
 	}
+	if g := opts.Train.Group; g != nil {
+		recipe += fmt.Sprintf(", rank %d of %d (%s)", g.Rank(), g.WorldSize(), g.Backend())
+	}
 	fmt.Fprintf(opts.Cmd.ErrOrStderr(), "training %s on %s: %d train pairs, %d val pairs, input %s, batch %d pairs%s\n",
 		what, dataName, train.Len(), lenOf(val), opts.Train.Input, opts.Train.BatchPairs, recipe)
 	res, err := model.Train(ctx, m, tok, train, val, opts.Train)
@@ -263,6 +283,9 @@ func runTrain(opts *Options) error {
 	<-done
 	disp.finish()
 	if res != nil && res.Interrupted && errors.Is(err, context.Canceled) {
+		if opts.Train.Group != nil && opts.Train.Group.Rank() != 0 {
+			return nil // rank 0 writes last/ and says so
+		}
 		fmt.Fprintf(opts.Cmd.ErrOrStderr(), "interrupted after step %d of %d; %s holds a resumable checkpoint (best/ untouched)\ncontinue with: lavascope train --out %s --resume\n",
 			res.Step, res.Steps, filepath.Join(opts.Train.Out, model.LastDir), opts.Train.Out)
 		return nil
@@ -270,7 +293,9 @@ func runTrain(opts *Options) error {
 	if err != nil {
 		return factory.InputExit(err)
 	}
-	writeTrainSummary(opts.Cmd.OutOrStdout(), opts.Train.Out, res)
+	if opts.Train.Group == nil || opts.Train.Group.Rank() == 0 {
+		writeTrainSummary(opts.Cmd.OutOrStdout(), opts.Train.Out, res)
+	}
 	return nil
 }
 

@@ -1,0 +1,52 @@
+package dist
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLineWriter(t *testing.T) {
+	var b strings.Builder
+	w := &lineWriter{w: &b, prefix: "rank 1: "}
+	w.Write([]byte("a\nb"))
+	w.Write([]byte("c\n\x1b"))
+	w.Flush()
+	if got, want := b.String(), "rank 1: a\nrank 1: bc\nrank 1: \x1b\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestLaunchStopsTheOthers: when one rank fails, Launch stops the rest and
+// names the failed one; every rank sees torchrun's variables.
+func TestLaunchStopsTheOthers(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	var out, errs strings.Builder
+	start := time.Now()
+	err = Launch(context.Background(), LaunchOptions{
+		N: 3, Exe: sh, Stdout: &out, Stderr: &errs,
+		Args: []string{"-c", `echo "$RANK/$WORLD_SIZE $LOCAL_RANK $MASTER_ADDR"; if [ "$RANK" = 2 ]; then exit 3; fi; exec sleep 60`},
+	})
+	re, ok := errors.AsType[*RankError](err)
+	if !ok || re.Rank != 2 || re.Code != 3 {
+		t.Fatalf("got %v, want rank 2 exiting with 3", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("the other ranks were stopped after %v", d)
+	}
+	if !strings.Contains(out.String(), "0/3 0 127.0.0.1") || !strings.Contains(errs.String(), "rank 2: 2/3 2 127.0.0.1") {
+		t.Errorf("outputs: %q and %q", out.String(), errs.String())
+	}
+}
+
+func TestLaunchRefusesNoRanks(t *testing.T) {
+	if err := Launch(context.Background(), LaunchOptions{N: 0, Exe: "sh"}); err == nil {
+		t.Error("no error for 0 ranks")
+	}
+}
