@@ -58,13 +58,13 @@ for m in proc dev; do
 	fi
 done
 
-if [[ ! -x "$rootfs/usr/bin/g++" || ! -e "$rootfs/usr/include/torch/csrc/api/include/torch/version.h" ]]; then
-	echo "installing libtorch-dev, OpenBLAS and g++ in $rootfs ..."
+if [[ ! -x "$rootfs/usr/bin/g++" || ! -e "$rootfs/usr/include/torch/csrc/api/include/torch/version.h" || ! -d "$rootfs/usr/include/gloo" ]]; then
+	echo "installing libtorch-dev, OpenBLAS, g++ and Gloo's headers in $rootfs ..."
 	log="$root/build/apt-$suite.log"
 	{
 		chroot "$rootfs" "${apt[@]}" update &&
 			chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends \
-				libtorch-dev libopenblas0-pthread g++
+				libtorch-dev libopenblas0-pthread g++ libgloo-dev
 	} >"$log" 2>&1 || die "installing in $rootfs failed (log ${log#"$root"/})"
 fi
 
