@@ -35,11 +35,20 @@ namespace {
 constexpr int64_t kGloo = 0;
 constexpr int64_t kNCCL = 1;
 
+// Since PyTorch 2.0 the Gloo and NCCL groups are c10d::Backends (a
+// ProcessGroup wraps one or more); in 1.x they are ProcessGroups. Both have
+// the same collectives.
+#if TORCH_VERSION_MAJOR >= 2
+using PGBase = c10d::Backend;
+#else
+using PGBase = c10d::ProcessGroup;
+#endif
+
 // Group is one process's membership: the store must outlive the group,
 // which keeps using it to exchange addresses and errors.
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<PGBase> pg;
   int64_t rank = 0;
   int64_t world = 1;
 };
