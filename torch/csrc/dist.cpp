@@ -25,6 +25,8 @@
 #endif
 
 #include <chrono>
+#include <cstdlib>
+#include <string>
 #endif
 
 namespace lt {
@@ -43,6 +45,16 @@ using PGBase = c10d::Backend;
 #else
 using PGBase = c10d::ProcessGroup;
 #endif
+
+// no_libuv asks for the TCP store's classic event loop where the options
+// have the choice (PyTorch ≥ 2.2 defaults to libuv, which some libtorch
+// builds, Debian's among them, lack); the protocol on the wire is the same.
+template <typename T>
+auto no_libuv(T& o, int) -> decltype(o.useLibUV = false, void()) {
+  o.useLibUV = false;
+}
+template <typename T>
+void no_libuv(T&, long) {}
 
 // Group is one process's membership: the store must outlive the group,
 // which keeps using it to exchange addresses and errors.
@@ -90,7 +102,11 @@ Group* make(Ctx& c) {
 
   c10d::TCPStoreOptions so;
   so.port = static_cast<std::uint16_t>(port);
-  so.isServer = rank == 0;
+  // Rank 0 serves the store, as torch.distributed's env:// does, unless
+  // torchrun's agent already serves it on that port.
+  const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+  so.isServer = rank == 0 && !(agent != nullptr && std::string(agent) == "True");
+  no_libuv(so, 0);
   so.numWorkers = static_cast<std::size_t>(world);
   so.waitWorkers = true;
   so.timeout = timeout;
