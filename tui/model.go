@@ -223,7 +223,6 @@ func New(opt Options) (*Model, error) {
 	return m, nil
 }
 
-
 // Run runs the explorer on the terminal until the user quits, then closes
 // every engine it opened. opts are passed to tea.NewProgram (tests give
 // input and output).
