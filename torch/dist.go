@@ -68,6 +68,10 @@ type DistOptions struct {
 	Backend    Backend
 	// Timeout bounds the rendezvous and every collective (0: 5 minutes).
 	Timeout time.Duration
+	// AgentStore says that torchrun's agent already serves the TCP store
+	// on MasterPort (TORCHELASTIC_USE_AGENT_STORE=True): rank 0 joins it as
+	// a client instead of serving it.
+	AgentStore bool
 }
 
 // The variables torchrun sets for each process.
@@ -77,6 +81,8 @@ const (
 	EnvLocalRank  = "LOCAL_RANK"
 	EnvMasterAddr = "MASTER_ADDR"
 	EnvMasterPort = "MASTER_PORT"
+	// EnvAgentStore is "True" when torchrun's agent serves the store.
+	EnvAgentStore = "TORCHELASTIC_USE_AGENT_STORE"
 )
 
 // DistOptionsFromEnv reads torchrun's variables through lookup (os.LookupEnv).
@@ -131,6 +137,10 @@ func DistOptionsFromEnv(lookup func(string) (string, bool)) (o DistOptions, ok b
 		errs = append(errs, fmt.Errorf("%s=%s: %w", EnvMasterAddr, strconv.Quote(addr), checkHost(addr)))
 	}
 	o.MasterAddr = addr
+	// torch.distributed compares the value with str(True) alone.
+	if v, _ := lookup(EnvAgentStore); v == "True" {
+		o.AgentStore = true
+	}
 	if err := errors.Join(errs...); err != nil {
 		return DistOptions{}, true, err
 	}
@@ -201,7 +211,7 @@ func NewProcessGroup(o DistOptions, glooIface string) (*ProcessGroup, error) {
 	}
 	c := getCall()
 	defer putCall(c)
-	c.ints = append(c.ints, int64(o.Rank), int64(o.WorldSize), int64(o.MasterPort), code, o.Timeout.Milliseconds())
+	c.ints = append(c.ints, int64(o.Rank), int64(o.WorldSize), int64(o.MasterPort), code, o.Timeout.Milliseconds(), b2i(o.AgentStore))
 	for _, s := range []string{o.MasterAddr, dev} {
 		c.ints = append(c.ints, int64(len(s)))
 		for i := 0; i < len(s); i++ {

@@ -33,6 +33,16 @@ func TestDistOptionsFromEnv(t *testing.T) {
 	if err != nil || !ok || o.Rank != 1 || o.WorldSize != 2 || o.LocalRank != 1 || o.MasterAddr != "127.0.0.1" || o.MasterPort != 29500 {
 		t.Fatalf("got %+v, %v, %v", o, ok, err)
 	}
+	if o.AgentStore {
+		t.Errorf("AgentStore without %s", torch.EnvAgentStore)
+	}
+	for v, want := range map[string]bool{"True": true, "False": false, "true": false} {
+		m := maps.Clone(full)
+		m[torch.EnvAgentStore] = v
+		if o, _, err := torch.DistOptionsFromEnv(lookupIn(m)); err != nil || o.AgentStore != want {
+			t.Errorf("%s=%s: AgentStore %v, %v; want %v", torch.EnvAgentStore, v, o.AgentStore, err, want)
+		}
+	}
 	if _, ok, err := torch.DistOptionsFromEnv(lookupIn(nil)); ok || err != nil {
 		t.Fatalf("no variables: ok %v, err %v; want a single process", ok, err)
 	}

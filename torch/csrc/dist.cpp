@@ -25,7 +25,6 @@
 #endif
 
 #include <chrono>
-#include <cstdlib>
 #include <string>
 #endif
 
@@ -85,7 +84,8 @@ std::string text(Ctx& c, int64_t& k) {
   return s;
 }
 
-// ints: rank, world, port, backend, timeout in ms, then the master's host
+// ints: rank, world, port, backend, timeout in ms, whether torchrun's agent
+// serves the store (1) or rank 0 does (0), then the master's host
 // and the Gloo device (text): "host:ADDR" binds Gloo to ADDR, "iface:NAME"
 // to that interface, "" lets Gloo pick from the hostname.
 Group* make(Ctx& c) {
@@ -95,7 +95,8 @@ Group* make(Ctx& c) {
   }
   if (port < 1 || port > 65535) throw std::invalid_argument("port " + std::to_string(port) + " is not in 1..65535");
   if (timeout_ms < 1) throw std::invalid_argument("timeout must be positive");
-  int64_t k = 5;
+  bool agent_store = c.i(5) != 0;
+  int64_t k = 6;
   std::string host = text(c, k);
   std::string dev = text(c, k);
   std::chrono::milliseconds timeout(timeout_ms);
@@ -104,8 +105,7 @@ Group* make(Ctx& c) {
   so.port = static_cast<std::uint16_t>(port);
   // Rank 0 serves the store, as torch.distributed's env:// does, unless
   // torchrun's agent already serves it on that port.
-  const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
-  so.isServer = rank == 0 && !(agent != nullptr && std::string(agent) == "True");
+  so.isServer = rank == 0 && !agent_store;
   no_libuv(so, 0);
   so.numWorkers = static_cast<std::size_t>(world);
   so.waitWorkers = true;
