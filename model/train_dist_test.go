@@ -114,16 +114,7 @@ func TestTrainDataParallel(t *testing.T) {
 
 	// 2 ranks stop at step 10; one process resumes to 20.
 	runRanks(t, dir, "stop")
-	last := filepath.Join(dir, "run", LastDir)
-	m2, err := Load(last, Options{Device: torchtest.Device(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m2.Close()
-	tok2, err := tokenizer.Load(last)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m2, tok2 := loadLast(t, filepath.Join(dir, "run"))
 	o := distOptions(filepath.Join(dir, "run"))
 	o.Resume = true
 	res, err := Train(context.Background(), m2, tok2, train, nil, o)

@@ -87,16 +87,7 @@ func TestResumeEquivalence(t *testing.T) {
 	if !res.Stopped || res.Step != n/2 {
 		t.Fatalf("first half: stopped %v at step %d, want stopped at %d", res.Stopped, res.Step, n/2)
 	}
-	last := filepath.Join(sliced, LastDir)
-	m3, err := Load(last, Options{Device: torchtest.Device(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m3.Close()
-	tok3, err := tokenizer.Load(last)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m3, tok3 := loadLast(t, sliced)
 	o = quickOptions(sliced, n)
 	o.Resume = true
 	if res, err = Train(context.Background(), m3, tok3, train, val, o); err != nil {
@@ -284,4 +275,21 @@ func TestTrainInterrupt(t *testing.T) {
 	if _, err := Load(filepath.Join(out, LastDir), Options{}); err != nil {
 		t.Errorf("last/ does not load: %v", err)
 	}
+}
+
+// loadLast opens the model and tokenizer of run's last/ checkpoint on the
+// test device; the model is closed when the test ends.
+func loadLast(t *testing.T, run string) (*CLIP, *tokenizer.Tokenizer) {
+	t.Helper()
+	last := filepath.Join(run, LastDir)
+	m, err := Load(last, Options{Device: torchtest.Device(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	tok, err := tokenizer.Load(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, tok
 }
