@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,10 +29,17 @@ func TestLaunchStopsTheOthers(t *testing.T) {
 		t.Skip("no sh")
 	}
 	var out, errs strings.Builder
+	// Rank 2 fails only once rank 0 has printed its line, so that the
+	// line is there to check whichever rank the scheduler runs first.
+	ready := filepath.Join(t.TempDir(), "ready")
+	script := `echo "$RANK/$WORLD_SIZE $LOCAL_RANK $MASTER_ADDR"
+if [ "$RANK" = 0 ]; then : > "$1"; fi
+if [ "$RANK" = 2 ]; then while [ ! -e "$1" ]; do sleep 0.01; done; exit 3; fi
+exec sleep 60`
 	start := time.Now()
 	err = Launch(context.Background(), LaunchOptions{
 		N: 3, Exe: sh, Stdout: &out, Stderr: &errs,
-		Args: []string{"-c", `echo "$RANK/$WORLD_SIZE $LOCAL_RANK $MASTER_ADDR"; if [ "$RANK" = 2 ]; then exit 3; fi; exec sleep 60`},
+		Args: []string{"-c", script, "sh", ready},
 	})
 	re, ok := errors.AsType[*RankError](err)
 	if !ok || re.Rank != 2 || re.Code != 3 {
