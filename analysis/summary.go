@@ -13,15 +13,18 @@ const Unnamed = "unnamed"
 
 // Row is one reading of a split as Summarize aggregates it.
 type Row struct {
-	Pair    string
-	Reading int
+	Pair     string
+	Reading  int
+	Sentence string
 	// Family is the pair's ambiguity family, Unnamed when it has none.
 	Family  string
 	Correct bool
 	// Margin is the reading's own logit minus its twin's.
 	Margin float64
-	// Contrast is nil when the reading was analysed without its twin.
-	Contrast *report.Contrast
+	// Contrast is nil when the reading was analysed without its twin;
+	// UniqueTokens are then empty, else the text of Contrast.UniqueTokens.
+	Contrast     *report.Contrast
+	UniqueTokens []string
 	// Metrics are nil when they were not computed.
 	Metrics *explain.Metrics
 }
@@ -30,15 +33,22 @@ type Row struct {
 // twin's, the next reading's as report.TargetTwin pairs them), contrast
 // and metrics.
 func RowOf(r *report.Reading) Row {
-	row := Row{Pair: r.Pair, Reading: r.Reading, Family: r.Ambiguity, Correct: r.Correct, Metrics: r.Metrics}
+	row := Row{Pair: r.Pair, Reading: r.Reading, Sentence: r.Sentence, Family: r.Ambiguity, Correct: r.Correct, Metrics: r.Metrics}
 	if row.Family == "" {
 		row.Family = Unnamed
 	}
 	if n := len(r.Logits); r.Reading >= 0 && r.Reading < n {
 		row.Margin = r.Logits[r.Reading] - r.Logits[(r.Reading+1)%n]
 	}
-	if r.Analysis != nil {
+	if r.Analysis != nil && r.Analysis.Contrast != nil {
 		row.Contrast = r.Analysis.Contrast
+		for _, k := range row.Contrast.UniqueTokens {
+			if k >= 0 && k < len(r.Tokens) {
+				if t := r.Tokens[k]; t.Start >= 0 && t.Start <= t.End && t.End <= len(r.Text) {
+					row.UniqueTokens = append(row.UniqueTokens, r.Text[t.Start:t.End])
+				}
+			}
+		}
 	}
 	return row
 }

@@ -8,7 +8,9 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"strings"
 
+	"github.com/lavascope/lavascope/analysis"
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/internal/termtext"
@@ -78,6 +80,7 @@ type readingRow struct {
 	reading         int
 	own, twin       float64
 	m               *explain.Metrics
+	an              analysis.Row
 }
 
 // Chunk explains the pairs at indices idx of the split in one batch, laid
@@ -168,12 +171,11 @@ func (r *Explainer) Chunk(idx []int) error {
 	}
 	k := 0
 	for _, ep := range pairs {
-		for j := range ep.pair.Readings {
-			if err := r.write(ep, in, j, drawn[k], owned[k], logits); err != nil {
-				return err
-			}
-			k++
+		n := len(ep.pair.Readings)
+		if err := r.write(ep, in, drawn[k:k+n], logits); err != nil {
+			return err
 		}
+		k += n
 	}
 	return nil
 }
@@ -244,23 +246,46 @@ func shiftBoxes(boxes []loader.Box, min image.Point) []loader.Box {
 	return out
 }
 
-// write saves reading j of ep: figure, report, and its CSV row.
-func (r *Explainer) write(ep *explained, in *model.Inputs, j int, drawn, owned explain.Result, logits []float64) error {
+// write saves every reading of ep: figure, report, and its CSV row. The
+// reports of all readings are laid out first, since each reading's
+// analysis reads its twin's.
+func (r *Explainer) write(ep *explained, in *model.Inputs, drawn []explain.Result, logits []float64) error {
 	p := &ep.pair
 	n := len(p.Readings)
-	x := Explained{Pair: p, J: j, Text: ep.texts[j], Enc: in.Encoding(ep.rows[j]), Row: ep.rows[j], Cols: ep.cols,
-		Cells: r.opt.Target.Cells(j, n), Result: &drawn}
-	for i := range n {
-		x.Logits = append(x.Logits, logits[ep.cols[i]*in.Texts()+ep.rows[j]])
+	docs := make([]report.Reading, n)
+	ptrs := make([]*report.Reading, n)
+	for j := range n {
+		x := Explained{Pair: p, J: j, Text: ep.texts[j], Enc: in.Encoding(ep.rows[j]), Row: ep.rows[j], Cols: ep.cols,
+			Cells: r.opt.Target.Cells(j, n), Result: &drawn[j]}
+		for i := range n {
+			x.Logits = append(x.Logits, logits[ep.cols[i]*in.Texts()+ep.rows[j]])
+		}
+		doc, err := x.Report(r.tok, r.settings(), r.opt.Style)
+		if err != nil {
+			return err
+		}
+		docs[j], ptrs[j] = doc, &docs[j]
 	}
-	doc, err := x.Report(r.tok, r.settings(), r.opt.Style)
-	if err != nil {
+	if err := analysis.Pair(ptrs); err != nil {
 		return err
 	}
+	for j := range n {
+		if err := r.writeReading(ep, j, &docs[j], &drawn[j]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeReading saves reading j of ep, its report doc laid out: figure,
+// report, and its CSV row.
+func (r *Explainer) writeReading(ep *explained, j int, doc *report.Reading, drawn *explain.Result) error {
+	p := &ep.pair
+	n := len(p.Readings)
 	ownL, twinL := doc.Logits[j], doc.Logits[(j+1)%n]
 	base := loader.FileName(p.ID) + "-r" + strconv.Itoa(j)
 	doc.Figure, doc.Colormap = base+".png", r.opt.Colormap.Name()
-	fig, err := r.figure(ep, j, x.Cells, &drawn)
+	fig, err := r.figure(ep, j, doc.Cells, drawn)
 	if err != nil {
 		return fmt.Errorf("pair %s reading %d: %w", p.ID, j, err)
 	}
@@ -272,6 +297,7 @@ func (r *Explainer) write(ep *explained, in *model.Inputs, j int, drawn, owned e
 		doc.Metrics = &r.all[len(r.rows)]
 		row.m = doc.Metrics
 	}
+	row.an = analysis.RowOf(doc)
 	if err := atomicfile.Write(filepath.Join(r.opt.Out, base+".json"), doc.Write); err != nil {
 		return err
 	}
@@ -288,11 +314,24 @@ func (r *Explainer) write(ep *explained, in *model.Inputs, j int, drawn, owned e
 		}
 		line += fmt.Sprintf("  pointing %s  mass %.2f", hit, mt.Pointing.Mass)
 	}
+	if c := doc.Analysis.Contrast; c != nil {
+		line += fmt.Sprintf("  unique %.2f", c.Unique)
+	}
 	fmt.Fprintln(r.stdout, termtext.Lines(line+"  "+filepath.Join(r.opt.Out, doc.Figure)))
 	if r.opt.Show != nil {
 		return r.opt.Show(r.stdout, fig)
 	}
 	return nil
+}
+
+// Rows are the readings explained so far as package analysis aggregates
+// them, in the order they were written.
+func (r *Explainer) Rows() []analysis.Row {
+	out := make([]analysis.Row, len(r.rows))
+	for i, row := range r.rows {
+		out[i] = row.an
+	}
+	return out
 }
 
 // settings are the run's settings as its reports write them.
@@ -370,6 +409,7 @@ func (r *Explainer) Finish() error {
 	for _, k := range ks {
 		header = append(header, fmt.Sprintf("bottom%d_delta", k))
 	}
+	header = append(header, contrastHeader...)
 	start := "-"
 	if r.opt.Method == explain.Chefer {
 		start = r.opt.Start.String()
@@ -379,25 +419,23 @@ func (r *Explainer) Finish() error {
 	for _, row := range r.rows {
 		rec := []string{row.pair, strconv.Itoa(row.reading), row.ambiguity, string(r.opt.Method), start, r.opt.Target.String(),
 			f(row.own), f(row.twin), f(row.own - row.twin), strconv.FormatBool(row.own > row.twin)}
-		mt := row.m
-		blank := make([]string, 6+2*len(ks))
-		if mt == nil {
-			rows = append(rows, append(rec, blank...))
-			continue
-		}
-		rec = append(rec, f(mt.Perturbation.Positive.AUC), f(mt.Perturbation.Negative.AUC))
-		if p := mt.Pointing; p != nil {
-			rec = append(rec, strconv.FormatBool(p.Hit), f(p.Chance), f(p.Mass), f(p.ChanceMass))
+		if mt := row.m; mt == nil {
+			rec = append(rec, make([]string, 6+2*len(ks))...)
 		} else {
-			rec = append(rec, "", "", "", "")
+			rec = append(rec, f(mt.Perturbation.Positive.AUC), f(mt.Perturbation.Negative.AUC))
+			if p := mt.Pointing; p != nil {
+				rec = append(rec, strconv.FormatBool(p.Hit), f(p.Chance), f(p.Mass), f(p.ChanceMass))
+			} else {
+				rec = append(rec, "", "", "", "")
+			}
+			for _, d := range mt.Text.Top {
+				rec = append(rec, f(d.Delta))
+			}
+			for _, d := range mt.Text.Bottom {
+				rec = append(rec, f(d.Delta))
+			}
 		}
-		for _, d := range mt.Text.Top {
-			rec = append(rec, f(d.Delta))
-		}
-		for _, d := range mt.Text.Bottom {
-			rec = append(rec, f(d.Delta))
-		}
-		rows = append(rows, rec)
+		rows = append(rows, append(rec, contrastRecord(row.an)...))
 	}
 	if err := writeCSV(filepath.Join(r.opt.Out, "readings.csv"), rows); err != nil {
 		return err
@@ -449,6 +487,29 @@ func (r *Explainer) Finish() error {
 	}
 	fmt.Fprintf(r.stdout, "wrote %s\n", termtext.Sanitize(r.opt.Out))
 	return nil
+}
+
+// contrastHeader names the columns of contrastRecord.
+var contrastHeader = []string{"unique_mass", "shared_mass", "unique_tokens", "site", "site_mass", "noun", "noun_mass"}
+
+// contrastRecord is a reading's contrast with its twin in readings.csv:
+// the masses of package analysis, the unique tokens' text separated by
+// spaces, the site's label and words and the noun; blank where undefined.
+func contrastRecord(row analysis.Row) []string {
+	out := make([]string, len(contrastHeader))
+	c := row.Contrast
+	if c == nil {
+		return out
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	out[0], out[1], out[2] = f(c.Unique), f(c.Shared), termtext.Sanitize(strings.Join(row.UniqueTokens, " "))
+	if s := c.Site; s != nil {
+		out[3], out[4] = termtext.Sanitize(s.Label+" "+s.Words), f(s.Mass)
+	}
+	if n := c.Noun; n != nil {
+		out[5], out[6] = termtext.Sanitize(n.HeadWord), f(n.Mass)
+	}
+	return out
 }
 
 func writeCSV(path string, rows [][]string) error {

@@ -10,6 +10,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/lavascope/lavascope/analysis"
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/loader"
@@ -87,6 +88,13 @@ func writeExport(dir string, pair *loader.Pair, k expKey, exp *Explanation, scor
 			return nil, fmt.Errorf("export %s: %w", pair.ID, err)
 		}
 		overlays = append(overlays, ov)
+	}
+	ptrs := make([]*report.Reading, len(reports))
+	for j := range reports {
+		ptrs[j] = &reports[j]
+	}
+	if err := analysis.Pair(ptrs); err != nil {
+		return nil, fmt.Errorf("export %s: %w", pair.ID, err)
 	}
 	h := 0
 	for _, o := range overlays {

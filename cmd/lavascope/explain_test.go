@@ -7,6 +7,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -155,6 +157,14 @@ func TestExplainCommand(t *testing.T) {
 		own, twin := doc.Logits[doc.Reading], doc.Logits[1-doc.Reading]
 		if d := mt.Margin - (own - twin); d > 1e-4 || d < -1e-4 {
 			t.Errorf("%s: metrics margin %g, logits say %g", base, mt.Margin, own-twin)
+		}
+		// The contrast with the twin, in the report and in its CSV row.
+		an := doc.Analysis
+		if an == nil || an.Contrast == nil || an.Contrast.Twin != 1-doc.Reading || len(an.Words) != len(doc.Words) {
+			t.Fatalf("%s: analysis %+v", base, an)
+		}
+		if c := an.Contrast; math.Abs(c.Unique+c.Shared-1) > 1e-6 || row[slices.Index(rows[0], "unique_mass")] != strconv.FormatFloat(c.Unique, 'g', 6, 64) {
+			t.Errorf("%s: unique %g shared %g, CSV row %v", base, c.Unique, c.Shared, row)
 		}
 	}
 	sum := readCSV(t, filepath.Join(out, "summary.csv"))
