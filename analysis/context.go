@@ -78,6 +78,15 @@ func Of(r, twin *report.Reading) (report.Analysis, error) {
 		for _, k := range only {
 			unique += abs[k]
 		}
+		covering := 0
+		for _, ps := range a.al.Parts {
+			if len(ps) > 0 {
+				covering++
+			}
+		}
+		if covering > 0 {
+			c.Chance = float64(len(only)) / float64(covering)
+		}
 		if total > 0 {
 			c.Unique = min(1, unique/total)
 			c.Shared = 1 - c.Unique

@@ -113,6 +113,8 @@ func TestPaperExample(t *testing.T) {
 		got, want float64
 	}{
 		{"A unique", ca.Unique, u},
+		{"A chance", ca.Chance, u},
+		{"B chance", cb.Chance, 3 * v},
 		{"A shared", ca.Shared, 43 * u},
 		{"B unique", cb.Unique, 3 * v},
 		{"B shared", cb.Shared, 43 * v},

@@ -61,15 +61,43 @@ type Histogram struct {
 	Counts []int     `json:"counts"`
 }
 
-// Bins is how many bins Summarize's histograms have.
+// Bins is about how many bins Summarize's histograms have: the smallest
+// round bin width (1, 2, 2.5 or 5 times a power of ten) that spans the
+// values in at most 1.5×Bins bins, plus one where they straddle an edge.
 const Bins = 10
 
+// newHistogram spans [lo, hi] with a round bin width, its edges multiples
+// of it, so that 0 is an edge whenever it is in range.
 func newHistogram(lo, hi float64) Histogram {
-	h := Histogram{Edges: make([]float64, Bins+1), Counts: make([]int, Bins)}
-	for i := range h.Edges {
-		h.Edges[i] = lo + (hi-lo)*float64(i)/Bins
+	if !(hi > lo) {
+		hi = lo + 1
 	}
+	w := math.Pow(10, math.Floor(math.Log10((hi-lo)/Bins)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if (hi-lo)/(m*w) <= 1.5*Bins {
+			w *= m
+			break
+		}
+	}
+	first, last := math.Floor(lo/w+1e-9), math.Ceil(hi/w-1e-9)
+	last = max(last, first+1)
+	h := Histogram{}
+	for k := first; k <= last; k++ {
+		// Rounding to the width's decimals keeps 0.30000000000000004 out.
+		h.Edges = append(h.Edges, roundTo(k*w, w))
+	}
+	h.Counts = make([]int, len(h.Edges)-1)
 	return h
+}
+
+func roundTo(v, w float64) float64 {
+	d := math.Pow(10, math.Max(0, -math.Floor(math.Log10(w)))+1)
+	return math.Round(v*d) / d
+}
+
+// empty is a histogram with h's edges and no counts.
+func (h Histogram) empty() Histogram {
+	return Histogram{Edges: slices.Clone(h.Edges), Counts: make([]int, len(h.Counts))}
 }
 
 func (h *Histogram) add(v float64) {
@@ -104,10 +132,11 @@ type Family struct {
 	// Accuracy is Correct / Readings.
 	Accuracy   float64 `json:"accuracy"`
 	MeanMargin float64 `json:"mean_margin"`
-	// Unique, Shared, Site and Noun average the contrast's masses over
+	// Unique, Shared, Chance, Site and Noun average the contrast's masses over
 	// the readings that have them.
 	Unique Mean `json:"unique"`
 	Shared Mean `json:"shared"`
+	Chance Mean `json:"chance"`
 	Site   Mean `json:"site"`
 	Noun   Mean `json:"noun"`
 	// Faithfulness is explain.Summarize over the readings with metrics.
@@ -123,11 +152,11 @@ type Summary struct {
 	All      Family   `json:"all"`
 }
 
-// Summarize aggregates rows per family and over all of them. The margin
-// histograms span the rows' margins rounded out to whole logits (at least
-// one logit wide), the Unique histograms [0, 1].
+// Summarize aggregates rows per family and over all of them. Every
+// family's histograms share the edges of all rows': the margins' range,
+// and Unique from 0 to its largest value.
 func Summarize(rows []Row) Summary {
-	lo, hi := 0.0, 0.0
+	lo, hi, top := 0.0, 0.0, 0.0
 	for i, r := range rows {
 		if i == 0 || r.Margin < lo {
 			lo = r.Margin
@@ -135,11 +164,11 @@ func Summarize(rows []Row) Summary {
 		if i == 0 || r.Margin > hi {
 			hi = r.Margin
 		}
+		if r.Contrast != nil {
+			top = max(top, r.Contrast.Unique)
+		}
 	}
-	lo, hi = math.Floor(lo), math.Ceil(hi)
-	if hi <= lo {
-		hi = lo + 1
-	}
+	edges := [2]Histogram{newHistogram(lo, hi), newHistogram(0, top)}
 	byName := map[string][]Row{}
 	for _, r := range rows {
 		byName[r.Family] = append(byName[r.Family], r)
@@ -149,15 +178,15 @@ func Summarize(rows []Row) Summary {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	s := Summary{All: family("all", rows, lo, hi)}
+	s := Summary{All: family("all", rows, edges)}
 	for _, n := range names {
-		s.Families = append(s.Families, family(n, byName[n], lo, hi))
+		s.Families = append(s.Families, family(n, byName[n], edges))
 	}
 	return s
 }
 
-func family(name string, rows []Row, lo, hi float64) Family {
-	f := Family{Name: name, Readings: len(rows), MarginHist: newHistogram(lo, hi), UniqueHist: newHistogram(0, 1)}
+func family(name string, rows []Row, edges [2]Histogram) Family {
+	f := Family{Name: name, Readings: len(rows), MarginHist: edges[0].empty(), UniqueHist: edges[1].empty()}
 	pairs := map[string]bool{}
 	var ms []explain.Metrics
 	for _, r := range rows {
@@ -170,6 +199,7 @@ func family(name string, rows []Row, lo, hi float64) Family {
 		if c := r.Contrast; c != nil {
 			f.Unique.add(c.Unique)
 			f.Shared.add(c.Shared)
+			f.Chance.add(c.Chance)
 			f.UniqueHist.add(c.Unique)
 			if c.Site != nil {
 				f.Site.add(c.Site.Mass)
@@ -187,7 +217,7 @@ func family(name string, rows []Row, lo, hi float64) Family {
 		f.Accuracy = float64(f.Correct) / float64(f.Readings)
 		f.MeanMargin /= float64(f.Readings)
 	}
-	for _, m := range []*Mean{&f.Unique, &f.Shared, &f.Site, &f.Noun} {
+	for _, m := range []*Mean{&f.Unique, &f.Shared, &f.Chance, &f.Site, &f.Noun} {
 		m.done()
 	}
 	f.Faithfulness = explain.Summarize(ms)

@@ -1,6 +1,8 @@
 package analysis
 
 import (
+	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -47,22 +49,53 @@ func TestSummarize(t *testing.T) {
 	if all.Readings != 4 || all.Pairs != 3 || all.Correct != 3 || all.Unique.N != 3 || all.Site.N != 2 || !near(all.Site.Mean, 0.5) {
 		t.Errorf("all: %+v", all)
 	}
-	// Margins from -1.25 to 2.5 round out to [-2, 3]: ten bins of 0.5.
-	want := []float64{-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2, 2.5, 3}
+	// Margins from -1.25 to 2.5 span 3.75: 15 bins of 0.25.
+	want := []float64{-1.25, -1, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.25, 2.5}
 	for _, f := range append(s.Families, all) {
 		if !slices.Equal(f.MarginHist.Edges, want) {
 			t.Fatalf("%s margin edges %v, want %v", f.Name, f.MarginHist.Edges, want)
 		}
 	}
-	if got := all.MarginHist.Counts; !slices.Equal(got, []int{0, 1, 0, 0, 1, 1, 0, 0, 0, 1}) {
+	if got := all.MarginHist.Counts; !slices.Equal(got, []int{1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1}) {
 		t.Errorf("margin counts %v", got)
 	}
 	// 1 falls in the last bin, its upper edge.
 	if got := all.UniqueHist.Counts; !slices.Equal(got, []int{0, 1, 0, 1, 0, 0, 0, 0, 0, 1}) {
 		t.Errorf("unique counts %v", got)
 	}
-	if e := Summarize(nil); e.All.Readings != 0 || len(e.Families) != 0 || len(e.All.MarginHist.Counts) != Bins {
+	if e := Summarize(nil); e.All.Readings != 0 || len(e.Families) != 0 || len(e.All.MarginHist.Counts) == 0 {
 		t.Errorf("empty: %+v", e)
+	}
+}
+
+// TestHistogramEdges: round widths, at most 1.5×Bins+1 bins, 0 an edge when
+// in range, and every value from lo to hi counted.
+func TestHistogramEdges(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 1000 {
+		lo := (rng.Float64() - 0.5) * math.Pow(10, float64(rng.IntN(6)-2))
+		hi := lo + rng.Float64()*math.Pow(10, float64(rng.IntN(6)-2))
+		h := newHistogram(lo, hi)
+		n := len(h.Counts)
+		if n < 1 || n > 3*Bins/2+1 || len(h.Edges) != n+1 || h.Edges[0] > lo || h.Edges[n] < hi {
+			t.Fatalf("[%v, %v]: edges %v", lo, hi, h.Edges)
+		}
+		if h.Edges[0] < 0 && h.Edges[n] > 0 && !slices.Contains(h.Edges, 0) {
+			t.Fatalf("[%v, %v]: 0 is no edge of %v", lo, hi, h.Edges)
+		}
+		h.add(lo)
+		h.add(hi)
+		h.add((lo + hi) / 2)
+		if c := slices.Max(h.Counts); c == 0 || h.Counts[0]+h.Counts[n-1] == 0 {
+			t.Fatalf("[%v, %v]: counts %v over %v", lo, hi, h.Counts, h.Edges)
+		}
+		total := 0
+		for _, c := range h.Counts {
+			total += c
+		}
+		if total != 3 {
+			t.Fatalf("[%v, %v]: %d of 3 values counted over %v", lo, hi, total, h.Edges)
+		}
 	}
 }
 

@@ -490,7 +490,7 @@ func (r *Explainer) Finish() error {
 }
 
 // contrastHeader names the columns of contrastRecord.
-var contrastHeader = []string{"unique_mass", "shared_mass", "unique_tokens", "site", "site_mass", "noun", "noun_mass"}
+var contrastHeader = []string{"unique_mass", "shared_mass", "unique_chance", "unique_tokens", "site", "site_mass", "noun", "noun_mass"}
 
 // contrastRecord is a reading's contrast with its twin in readings.csv:
 // the masses of package analysis, the unique tokens' text separated by
@@ -502,12 +502,12 @@ func contrastRecord(row analysis.Row) []string {
 		return out
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-	out[0], out[1], out[2] = f(c.Unique), f(c.Shared), termtext.Sanitize(strings.Join(row.UniqueTokens, " "))
+	out[0], out[1], out[2], out[3] = f(c.Unique), f(c.Shared), f(c.Chance), termtext.Sanitize(strings.Join(row.UniqueTokens, " "))
 	if s := c.Site; s != nil {
-		out[3], out[4] = termtext.Sanitize(s.Label+" "+s.Words), f(s.Mass)
+		out[4], out[5] = termtext.Sanitize(s.Label+" "+s.Words), f(s.Mass)
 	}
 	if n := c.Noun; n != nil {
-		out[5], out[6] = termtext.Sanitize(n.HeadWord), f(n.Mass)
+		out[6], out[7] = termtext.Sanitize(n.HeadWord), f(n.Mass)
 	}
 	return out
 }

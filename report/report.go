@@ -116,6 +116,9 @@ type Contrast struct {
 	// the rest: Unique + Shared = 1 unless there is no relevance at all.
 	Unique float64 `json:"unique"`
 	Shared float64 `json:"shared"`
+	// Chance is the Unique of relevance spread evenly: the share of the
+	// tokens that cover the tree which the twin lacks.
+	Chance float64 `json:"chance"`
 	// UniqueTokens are the indices into Tokens of those tokens.
 	UniqueTokens []int `json:"unique_tokens"`
 	// Site is the attachment site in this reading and Noun the ambiguous
