@@ -20,6 +20,7 @@ import (
 	"github.com/lavascope/lavascope/pkg/cmd/importlava"
 	initcmd "github.com/lavascope/lavascope/pkg/cmd/init"
 	"github.com/lavascope/lavascope/pkg/cmd/probe"
+	reportcmd "github.com/lavascope/lavascope/pkg/cmd/report"
 	"github.com/lavascope/lavascope/pkg/cmd/synth"
 	"github.com/lavascope/lavascope/pkg/cmd/tokenize"
 	"github.com/lavascope/lavascope/pkg/cmd/train"
@@ -68,6 +69,7 @@ With no subcommand it opens the explorer on the embedded demo.`,
 		importlava.NewCmdImportLAVA(f, nil),
 		initcmd.NewCmdInit(f, nil),
 		probe.NewCmdProbe(f, nil),
+		reportcmd.NewCmdReport(f, nil),
 		synth.NewCmdSynth(f, nil),
 		tokenize.NewCmdTokenize(f, nil),
 		train.NewCmdTrain(f, nil),
