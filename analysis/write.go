@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/internal/atomicfile"
@@ -210,4 +211,20 @@ are removed, most relevant first (low is faithful) and least relevant first.
 		fmt.Fprintf(&b, "- %s\n", md(f))
 	}
 	return b.String()
+}
+
+// WriteText prints s as a table for the terminal: a row per family and
+// one for all readings, family names sanitised.
+func WriteText(w io.Writer, s Summary) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "family\tpairs\treadings\taccuracy\tmargin\tunique\tuniform\tsite\tnoun\tpointing\t")
+	for _, f := range append(append([]Family(nil), s.Families...), s.All) {
+		point := "–"
+		if fs := f.Faithfulness; fs.Pointed > 0 {
+			point = fmt.Sprintf("%.3f", fs.PointingAccuracy)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%+.3f\t%s\t%s\t%s\t%s\t%s\t\n", termtext.Sanitize(f.Name), f.Pairs, f.Readings,
+			100*f.Accuracy, f.MeanMargin, mean(f.Unique), mean(f.Chance), mean(f.Site), mean(f.Noun), point)
+	}
+	return tw.Flush()
 }

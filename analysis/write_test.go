@@ -75,6 +75,21 @@ func TestWriteReport(t *testing.T) {
 	}
 }
 
+// TestWriteText pins the terminal table; the hostile family name is
+// printed escaped.
+func TestWriteText(t *testing.T) {
+	var b strings.Builder
+	rows := reportRows()
+	rows[2].Family = "odd\x1b[31m"
+	if err := WriteText(&b, Summarize(rows)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsRune(b.String(), 0x1b) {
+		t.Errorf("an escape reaches the terminal:\n%s", b.String())
+	}
+	golden(t, "text.golden", []byte(b.String()))
+}
+
 // TestChartBars: a bin with values has a bar of the bar colour in its
 // column, the wrong side of zero another colour, an empty bin none.
 func TestChartBars(t *testing.T) {

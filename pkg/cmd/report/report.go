@@ -163,6 +163,10 @@ func runReport(opts *Options) error {
 		_, err = opts.Cmd.OutOrStdout().Write(append(termtext.JSON(data), '\n'))
 		return err
 	}
+	fmt.Fprintln(progress)
+	if err := analysis.WriteText(progress, sum); err != nil {
+		return err
+	}
 	_, err = fmt.Fprintf(progress, "wrote %s\n", termtext.Sanitize(filepath.Join(xo.Out, analysis.ReportFile)))
 	return err
 }
