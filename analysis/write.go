@@ -79,13 +79,27 @@ func familyRecords(s Summary) [][]string {
 	out := [][]string{{"family", "pairs", "readings", "correct", "accuracy", "mean_margin",
 		"unique_mass", "shared_mass", "unique_chance", "contrasted", "site_mass", "sited", "noun_mass", "nouned",
 		"pointing_accuracy", "pointing_chance", "evidence_mass", "pointed", "auc_positive", "auc_negative", "perturbed"}}
+	// Token deletion's columns follow the ks of all readings; a family
+	// whose readings used none leaves them blank.
+	ks := s.All.Faithfulness.Ks
+	for _, side := range []string{"top", "bottom"} {
+		for _, k := range ks {
+			out[0] = append(out[0], fmt.Sprintf("%s%d_delta", side, k))
+		}
+	}
 	for _, f := range append(append([]Family(nil), s.Families...), s.All) {
 		fs := f.Faithfulness
-		out = append(out, []string{termtext.Sanitize(f.Name), strconv.Itoa(f.Pairs), strconv.Itoa(f.Readings), strconv.Itoa(f.Correct),
+		deltas := make([]string, 2*len(ks))
+		if slices.Equal(fs.Ks, ks) && fs.TextDeleted > 0 {
+			for i := range ks {
+				deltas[i], deltas[len(ks)+i] = num(fs.TopDelta[i]), num(fs.BottomDelta[i])
+			}
+		}
+		out = append(out, append([]string{termtext.Sanitize(f.Name), strconv.Itoa(f.Pairs), strconv.Itoa(f.Readings), strconv.Itoa(f.Correct),
 			num(f.Accuracy), num(f.MeanMargin), num(f.Unique.Mean), num(f.Shared.Mean), num(f.Chance.Mean), strconv.Itoa(f.Unique.N),
 			num(f.Site.Mean), strconv.Itoa(f.Site.N), num(f.Noun.Mean), strconv.Itoa(f.Noun.N),
 			num(fs.PointingAccuracy), num(fs.PointingChance), num(fs.Mass), strconv.Itoa(fs.Pointed),
-			num(fs.AUCPositive), num(fs.AUCNegative), strconv.Itoa(fs.Perturbed)})
+			num(fs.AUCPositive), num(fs.AUCNegative), strconv.Itoa(fs.Perturbed)}, deltas...))
 	}
 	return out
 }

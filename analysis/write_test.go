@@ -22,6 +22,7 @@ func reportRows() []Row {
 	}
 	m := func(margin float64, hit bool) *explain.Metrics {
 		return &explain.Metrics{Margin: margin, Pointing: &explain.Pointing{Hit: hit, Chance: 0.1},
+			Text:         &explain.TextDeletion{Ks: []int{1}, Top: []explain.TokenDeletion{{Delta: -margin}}, Bottom: []explain.TokenDeletion{{Delta: 0.25}}},
 			Perturbation: &explain.Perturbation{Positive: explain.Curve{AUC: -1}, Negative: explain.Curve{AUC: 2}}}
 	}
 	return []Row{
