@@ -65,8 +65,8 @@ and a JSON report per reading, readings.csv with those shares, summary.csv):
   unique.png     histograms of the share on the tokens the twin lacks
 --out must be empty or new (--force writes into a folder that is not) and
 must not lie inside the dataset's folder. --json prints the summary (per
-family and overall, with the histograms) as one JSON object instead of the
-progress. On the demo's 101 test pairs it takes 35 to 45 s on two CPU cores.`,
+family and overall, with the histograms) as one JSON object, the progress
+going to stderr. On the demo's 101 test pairs it takes 35 to 45 s on two CPU cores.`,
 		Example: `  lavascope report --checkpoint demo --data demo
   lavascope report --checkpoint runs/tree-b4/best --data data/pairs.jsonl --split test --out report-b4 --json`,
 		Args: cobra.NoArgs,
