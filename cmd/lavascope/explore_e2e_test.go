@@ -47,7 +47,9 @@ func TestExploreEndToEnd(t *testing.T) {
 	// The shell records the exit status and whether the terminal modes
 	// are those from before the run, then waits, so that the pane (and
 	// anything left on it) can still be read.
-	script := fmt.Sprintf(`before=$(stty -g); %s explore --data demo --graphics auto --export-dir %s; rc=$?; after=$(stty -g); `+
+	// TERM and COLORTERM are those of tmux in a true-colour terminal, under
+	// which Bubble Tea alone would draw 256 colours.
+	script := fmt.Sprintf(`before=$(stty -g); TERM=tmux-256color COLORTERM=truecolor %s explore --data demo --graphics auto --export-dir %s; rc=$?; after=$(stty -g); `+
 		`if [ "$before" = "$after" ]; then same=yes; else same=no; fi; echo "rc=$rc stty=$same" > %s; sleep 600`,
 		bin, filepath.Join(dir, "export"), status)
 	start := time.Now()
@@ -70,6 +72,11 @@ func TestExploreEndToEnd(t *testing.T) {
 	screen = tm.waitFor("the pair view, explained", func(s string) bool {
 		return strings.Contains(s, "picks image") && strings.Contains(s, "most relevant tokens") && strings.Contains(s, "linearized")
 	})
+	// The half-blocks keep their 24-bit colours (foreground and background)
+	// through Bubble Tea's renderer and tmux.
+	if esc := tm.captureEscapes(); !strings.Contains(esc, "38;2;") || !strings.Contains(esc, "48;2;") {
+		t.Errorf("the pair view has no 24-bit colour (38;2;/48;2;) under TERM=tmux-256color COLORTERM=truecolor:\n%q", esc)
+	}
 	if !strings.HasPrefix(strings.TrimSpace(screen), picked) {
 		t.Errorf("the pair view shows %q, want the pair under the cursor, %s", firstLine(screen), picked)
 	}
