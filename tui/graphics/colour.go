@@ -29,8 +29,8 @@ type Tmux struct {
 	// Features is client_termfeatures (tmux 3.2 and later): "RGB" in it
 	// means tmux passes 24-bit colour on to the outer terminal.
 	Features string
-	// Passthrough is the allow-passthrough option ("on", "off", "all"),
-	// empty before tmux 3.3.
+	// Passthrough is the allow-passthrough option: "0" or "1" in tmux
+	// 3.3 (a flag), "off", "on" or "all" later; empty before 3.3.
 	Passthrough string
 	// Overrides is terminal-overrides, one pattern:capabilities a line;
 	// read only when Features is empty (tmux before 3.2).
@@ -198,9 +198,9 @@ func Multiplexed(want Mode, detected Capabilities, getenv func(string) string) (
 		}
 		why := "allow-passthrough unknown"
 		switch {
-		case tm != nil && tm.Err == nil && tm.Passthrough == "off":
+		case tm != nil && tm.Err == nil && (tm.Passthrough == "off" || tm.Passthrough == "0"):
 			why = "allow-passthrough off"
-		case tm != nil && tm.Err == nil && (tm.Passthrough == "on" || tm.Passthrough == "all"):
+		case tm != nil && tm.Err == nil && (tm.Passthrough == "on" || tm.Passthrough == "all" || tm.Passthrough == "1"):
 			why = "lavascope does not use passthrough, whose images stay put when panes move"
 		}
 		if want == Sixel {

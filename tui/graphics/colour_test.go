@@ -2,9 +2,13 @@ package graphics
 
 import (
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeTmux answers QueryTmux's commands from a table, and records them.
@@ -112,6 +116,8 @@ func TestMultiplexed(t *testing.T) {
 		{"sixel in tmux that draws sixel", Sixel, Capabilities{Sixel: true, Tmux: tm("off")}, []string{"TMUX", inTmux}, Sixel, ""},
 		{"kitty in tmux, passthrough on", Kitty, Capabilities{Sixel: true, Tmux: tm("on")}, []string{"TMUX", inTmux}, Blocks,
 			"kitty cannot pass through tmux here (lavascope does not use passthrough"},
+		{"sixel in tmux 3.3, passthrough flag off", Sixel, Capabilities{Tmux: tm("0")}, []string{"TMUX", inTmux}, Blocks, "(allow-passthrough off;"},
+		{"kitty in tmux 3.3, passthrough flag on", Kitty, Capabilities{Tmux: tm("1")}, []string{"TMUX", inTmux}, Blocks, "does not use passthrough"},
 		{"kitty in tmux, not asked", Kitty, Capabilities{}, []string{"TMUX", inTmux}, Blocks, "allow-passthrough unknown"},
 		{"sixel in screen", Sixel, Capabilities{}, []string{"STY", "123.pts-0", "TERM", "screen"}, Blocks, "GNU screen"},
 		{"sixel outside multiplexers", Sixel, Capabilities{}, []string{"TERM", "xterm"}, Sixel, ""},
@@ -130,5 +136,35 @@ func TestMultiplexed(t *testing.T) {
 func TestSafe(t *testing.T) {
 	if got := safe(strings.Repeat("é", 40)); len(got) != 64 || strings.ContainsFunc(got, func(r rune) bool { return r > 0x7e }) {
 		t.Errorf("safe cut to %d bytes: %q", len(got), got)
+	}
+}
+
+// TestQueryRealTmux asks a tmux server of the test's own, found through
+// $TMUX as from inside one of its panes, with the fixed argv and timeout.
+func TestQueryRealTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed")
+	}
+	sock := filepath.Join(t.TempDir(), "tmux.sock")
+	if out, err := exec.Command("tmux", "-S", sock, "-f", "/dev/null", "new-session", "-d", "-s", "q", "sleep 60").CombinedOutput(); err != nil {
+		t.Skipf("tmux cannot start a server here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	if out, err := exec.Command("tmux", "-S", sock, "set", "-g", "allow-passthrough", "off").CombinedOutput(); err != nil {
+		t.Skipf("this tmux has no allow-passthrough (before 3.3): %v %s", err, out)
+	}
+	t.Setenv("TMUX", sock+",1,0")
+	start := time.Now()
+	tm := QueryTmux(RunTmux)
+	if tm.Err != nil || (tm.Passthrough != "0" && tm.Passthrough != "off") {
+		t.Errorf("QueryTmux: %+v", tm)
+	}
+	// At most two commands, each bounded by TmuxTimeout.
+	if d := time.Since(start); d > 4*TmuxTimeout {
+		t.Errorf("asking tmux took %v", d)
+	}
+	_, note := Multiplexed(Sixel, Capabilities{Tmux: &tm}, os.Getenv)
+	if !strings.Contains(note, "allow-passthrough off") {
+		t.Errorf("note %q", note)
 	}
 }
