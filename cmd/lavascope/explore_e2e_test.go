@@ -35,12 +35,7 @@ func TestExploreEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "lavascope")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 
 	tm := newTmux(t, dir)
 	status := filepath.Join(dir, "status")
@@ -138,6 +133,42 @@ func TestExploreEndToEnd(t *testing.T) {
 	if left := strings.TrimSpace(tm.captureEscapes()); left != "" {
 		t.Errorf("the terminal is not clean after quitting:\n%q", left)
 	}
+}
+
+// TestExploreSixelInTmux: --graphics sixel inside a tmux that does not
+// draw sixel falls back to half-blocks and says why on the hint bar,
+// where it used to draw nothing and say nothing.
+func TestExploreSixelInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and drives it in tmux")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (make test installs it)")
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	tm := newTmux(t, dir)
+	tm.run("start-server", ";", "set", "-g", "allow-passthrough", "off", ";",
+		"new-session", "-d", "-s", "e2e", "-x", "160", "-y", "48", "-c", dir, "-e", "XDG_CONFIG_HOME="+dir,
+		"sh", "-c", bin+" explore --data demo --engine fake --graphics sixel; sleep 600")
+	tm.waitFor("the note on the hint bar", func(s string) bool {
+		return strings.Contains(s, "sixel cannot pass through tmux here (allow-passthrough off") &&
+			strings.Contains(s, "drawing half-blocks")
+	})
+	tm.keys("q")
+}
+
+// buildBinary builds lavascope into dir, where it would not find the shim
+// the tests load: those that need it name it.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "lavascope")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // tmux drives a tmux server of its own.
