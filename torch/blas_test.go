@@ -95,3 +95,16 @@ func TestLoadedBLAS(t *testing.T) {
 		t.Errorf("/proc/self/maps lists %s, the shim's answer says %v", openblas, b)
 	}
 }
+
+// FuzzParseBLAS: any answer parses without a panic into a line without
+// control characters other than what the answer named as a path.
+func FuzzParseBLAS(f *testing.F) {
+	f.Add("loaded: /lib/libopenblas.so.0\nconfig:\n - Build settings: BLAS_INFO=open, X=1\n")
+	f.Add("config:\nBLAS_INFO=")
+	f.Fuzz(func(t *testing.T, info string) {
+		b := torch.ParseBLAS(info, func(p string) (string, error) { return p + "/../blas/libblas.so.3", nil })
+		if strings.Contains(b.String(), "\n") || strings.Contains(b.BuiltWith, "\n") {
+			t.Errorf("multi-line: %q %q", b, b.BuiltWith)
+		}
+	})
+}

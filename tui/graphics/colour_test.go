@@ -168,3 +168,21 @@ func TestQueryRealTmux(t *testing.T) {
 		t.Errorf("note %q", note)
 	}
 }
+
+// FuzzDecideColour feeds tmux answers of any shape: no panic, and nothing
+// of them reaches the reason as a control character.
+func FuzzDecideColour(f *testing.F) {
+	f.Add("xterm-256color\tRGB,256\toff\n", "xterm*:Tc\n")
+	f.Add("\x1b[31m\t\t", "[:Tc")
+	f.Fuzz(func(t *testing.T, display, overrides string) {
+		ft := &fakeTmux{display: display, overrides: overrides}
+		tm := QueryTmux(ft.run)
+		c := DecideColour(env("TERM", "tmux-256color", "TMUX", "x"), &tm)
+		if strings.ContainsFunc(c.Reason, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			t.Errorf("reason %q", c.Reason)
+		}
+		if _, note := Multiplexed(Kitty, Capabilities{Tmux: &tm}, env("TMUX", "x")); strings.ContainsFunc(note, func(r rune) bool { return r < 0x20 }) {
+			t.Errorf("note %q", note)
+		}
+	})
+}
