@@ -19,11 +19,15 @@ deps:
 # The shim is compiled against whatever libtorch this machine has; the script
 # skips the compile when neither its sources nor that libtorch changed.
 torch: deps
+	@echo "make torch: the libtorch shim (C++), compiled once per libtorch"
 	@scripts/build-torch.sh
 
 build:
+	@echo "go build: $(BIN) (the first build also compiles its dependencies)"
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lavascope
 
+# The first run compiles the shim (scripts/build-torch.sh says how long and
+# shows each file); later runs skip it and start at once.
 demo: torch build
 	./$(BIN)
 

@@ -118,6 +118,18 @@ func (d *Dataset) Split(name string) *Dataset {
 	return &s
 }
 
+// SplitFlag reads a --split value: train, val or test, or all, which
+// becomes "" (FilterSplit's name for every split).
+func SplitFlag(s string) (string, error) {
+	switch s {
+	case "all":
+		return "", nil
+	case SplitTrain, SplitVal, SplitTest:
+		return s, nil
+	}
+	return "", fmt.Errorf("--split: %q is not one of train, val, test, all", s)
+}
+
 // FilterSplit returns the pairs whose split is name, in order; an empty name
 // keeps all.
 func FilterSplit(pairs []Pair, name string) []Pair {

@@ -37,6 +37,9 @@ type Options struct {
 	// size in pixels for sixel; zero means graphics' default.
 	Graphics              graphics.Mode
 	CellWidth, CellHeight int
+	// GraphicsNote, when set, is shown in the hint bar until the first
+	// key: why the mode asked for could not be used (graphics.Multiplexed).
+	GraphicsNote string
 	// Colormap is the heatmaps' colormap (explain.ColormapNamed); nil is
 	// jet.
 	Colormap *explain.Colormap
@@ -208,6 +211,9 @@ func New(opt Options) (*Model, error) {
 		return nil, fmt.Errorf("explorer: graphics mode %v: resolve auto before starting", opt.Graphics)
 	}
 	m.mode = opt.Graphics
+	if opt.GraphicsNote != "" {
+		m.setFlash(false, "%s", opt.GraphicsNote)
+	}
 	for _, md := range []graphics.Mode{opt.Graphics, graphics.Blocks, graphics.None} {
 		if !slices.Contains(m.modes, md) {
 			m.modes = append(m.modes, md)

@@ -35,19 +35,16 @@ func TestExploreEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "lavascope")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 
 	tm := newTmux(t, dir)
 	status := filepath.Join(dir, "status")
 	// The shell records the exit status and whether the terminal modes
 	// are those from before the run, then waits, so that the pane (and
 	// anything left on it) can still be read.
-	script := fmt.Sprintf(`before=$(stty -g); %s explore --data demo --graphics auto --export-dir %s; rc=$?; after=$(stty -g); `+
+	// TERM and COLORTERM are those of tmux in a true-colour terminal, under
+	// which Bubble Tea alone would draw 256 colours.
+	script := fmt.Sprintf(`before=$(stty -g); TERM=tmux-256color COLORTERM=truecolor %s explore --data demo --graphics auto --export-dir %s; rc=$?; after=$(stty -g); `+
 		`if [ "$before" = "$after" ]; then same=yes; else same=no; fi; echo "rc=$rc stty=$same" > %s; sleep 600`,
 		bin, filepath.Join(dir, "export"), status)
 	start := time.Now()
@@ -70,6 +67,11 @@ func TestExploreEndToEnd(t *testing.T) {
 	screen = tm.waitFor("the pair view, explained", func(s string) bool {
 		return strings.Contains(s, "picks image") && strings.Contains(s, "most relevant tokens") && strings.Contains(s, "linearized")
 	})
+	// The half-blocks keep their 24-bit colours (foreground and background)
+	// through Bubble Tea's renderer and tmux.
+	if esc := tm.captureEscapes(); !strings.Contains(esc, "38;2;") || !strings.Contains(esc, "48;2;") {
+		t.Errorf("the pair view has no 24-bit colour (38;2;/48;2;) under TERM=tmux-256color COLORTERM=truecolor:\n%q", esc)
+	}
 	if !strings.HasPrefix(strings.TrimSpace(screen), picked) {
 		t.Errorf("the pair view shows %q, want the pair under the cursor, %s", firstLine(screen), picked)
 	}
@@ -131,6 +133,42 @@ func TestExploreEndToEnd(t *testing.T) {
 	if left := strings.TrimSpace(tm.captureEscapes()); left != "" {
 		t.Errorf("the terminal is not clean after quitting:\n%q", left)
 	}
+}
+
+// TestExploreSixelInTmux: --graphics sixel inside a tmux that does not
+// draw sixel falls back to half-blocks and says why on the hint bar,
+// where it used to draw nothing and say nothing.
+func TestExploreSixelInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and drives it in tmux")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (make test installs it)")
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	tm := newTmux(t, dir)
+	tm.run("start-server", ";", "set", "-g", "allow-passthrough", "off", ";",
+		"new-session", "-d", "-s", "e2e", "-x", "160", "-y", "48", "-c", dir, "-e", "XDG_CONFIG_HOME="+dir,
+		"sh", "-c", bin+" explore --data demo --engine fake --graphics sixel; sleep 600")
+	tm.waitFor("the note on the hint bar", func(s string) bool {
+		return strings.Contains(s, "sixel cannot pass through tmux here (allow-passthrough off") &&
+			strings.Contains(s, "drawing half-blocks")
+	})
+	tm.keys("q")
+}
+
+// buildBinary builds lavascope into dir, where it would not find the shim
+// the tests load: those that need it name it.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "lavascope")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // tmux drives a tmux server of its own.

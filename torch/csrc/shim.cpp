@@ -13,6 +13,9 @@
 
 #include "shim.h"
 
+#include <ATen/Version.h>
+#include <link.h>
+
 // The version of this ABI: the Go side refuses a shim with another one, so a
 // stale build/liblavascope_torch.so is reported instead of misread.
 #define LT_ABI_VERSION 2
@@ -167,11 +170,38 @@ void clear_grad_accumulator(void (*set)(const torch::autograd::Variable&, W), co
   set(t, W(Strong()));
 }
 
+// blas_info is what `lavascope doctor` asks about BLAS: a line "loaded: PATH"
+// for each shared object of this process whose file name names a BLAS or
+// LAPACK (what the dynamic linker really mapped, which the build settings
+// alone do not tell: Debian picks libblas.so.3 by alternatives), then
+// "config:" and ATen's build settings (at::show_config, BLAS_INFO=...).
+std::string blas_info() {
+  std::vector<std::string> libs;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info* info, size_t, void* data) -> int {
+        if (info->dlpi_name == nullptr || info->dlpi_name[0] == '\0') return 0;
+        std::string path(info->dlpi_name);
+        std::string base = path.substr(path.find_last_of('/') + 1);
+        for (const char* k : {"blas", "lapack", "mkl", "blis", "flame", "accelerate"}) {
+          if (base.find(k) != std::string::npos) {
+            static_cast<std::vector<std::string>*>(data)->push_back(path);
+            break;
+          }
+        }
+        return 0;
+      },
+      &libs);
+  std::string out;
+  for (const auto& l : libs) out += "loaded: " + l + "\n";
+  return out + "config:\n" + at::show_config();
+}
+
 OpTable make_ops() {
   OpTable table = {
       // --- process-wide ---------------------------------------------------
       {"version", [](Ctx& c) { c.ret_s(TORCH_VERSION); }},
       {"abi", [](Ctx& c) { c.ret_i(LT_ABI_VERSION); }},
+      {"blas_info", [](Ctx& c) { c.ret_s(blas_info()); }},
       {"live", [](Ctx& c) { c.ret_i(g_live.load()); }},
       {"cuda_available", [](Ctx& c) { c.ret_i(torch::cuda::is_available() ? 1 : 0); }},
       {"cuda_device_count", [](Ctx& c) { c.ret_i(static_cast<int64_t>(torch::cuda::device_count())); }},

@@ -50,6 +50,9 @@ type Probe struct {
 	CellWidth, CellHeight int
 	// Err says why the terminal was not asked, when it was not.
 	Err error
+	// Tmux is what tmux said about its client ([QueryTmux]), nil when not
+	// inside tmux or not asked.
+	Tmux *Tmux
 }
 
 // Capabilities is what [Detect] found.
@@ -61,6 +64,10 @@ type Capabilities struct {
 	// CellWidth and CellHeight are the cell size in pixels, measured or
 	// DefaultCellWidth×DefaultCellHeight.
 	CellWidth, CellHeight int
+	// Colour is whether to draw 24-bit colour ([DecideColour]).
+	Colour Colour
+	// Tmux is the probe's Tmux, for [Multiplexed].
+	Tmux *Tmux
 	// Findings explain the decision, one line each, for `lavascope doctor`.
 	Findings []Finding
 }
@@ -308,16 +315,10 @@ func Detect(p Probe) Capabilities {
 			c.Mode, why = Blocks, "nothing says the terminal has graphics"
 		}
 	}
-	if c.Mode == Blocks && !trueColor(getenv) {
-		add("colour", "COLORTERM does not say truecolor/24bit: half-blocks may show approximate colours")
-	}
+	c.Colour, c.Tmux = DecideColour(getenv, p.Tmux), p.Tmux
+	add("colour", "%s", c.Colour.Reason)
 	add("graphics mode", "%v (%s)", c.Mode, why)
 	return c
-}
-
-func trueColor(getenv func(string) string) bool {
-	ct := strings.ToLower(getenv("COLORTERM"))
-	return ct == "truecolor" || ct == "24bit"
 }
 
 func yesNo(b bool) string {

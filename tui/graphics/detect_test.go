@@ -90,6 +90,7 @@ func TestDetectFindings(t *testing.T) {
 		"DA1: attributes 4;22: sixel yes",
 		"kitty graphics: query not answered",
 		"cell size: 9×18 px (TIOCGWINSZ)",
+		"colour: 24-bit (COLORTERM=truecolor)",
 		"graphics mode: sixel (tmux draws sixel itself (DA1 attribute 4))",
 	}
 	if got := c.Lines(); !slices.Equal(got, want) {
@@ -108,7 +109,7 @@ func TestDetectFindings(t *testing.T) {
 	if c.CellWidth != DefaultCellWidth || !slices.Contains(c.Lines(), "queries: no DA1 reply within 1s") {
 		t.Errorf("silent terminal: %v", c.Lines())
 	}
-	if !slices.Contains(c.Lines(), "colour: COLORTERM does not say truecolor/24bit: half-blocks may show approximate colours") {
+	if !slices.Contains(c.Lines(), "colour: TERM is unset: no colours forced") {
 		t.Errorf("no truecolor warning: %v", c.Lines())
 	}
 }

@@ -24,6 +24,7 @@ func ExampleDetect() {
 	// DA1: attributes 4;22: sixel yes
 	// kitty graphics: query not answered
 	// cell size: 10×20 px (assumed; the terminal did not say)
+	// colour: 24-bit (COLORTERM=truecolor)
 	// graphics mode: sixel (DA1 attribute 4)
 }
 

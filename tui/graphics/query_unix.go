@@ -14,7 +14,8 @@ import (
 
 // ProbeTerminal gathers what [Detect] needs from the process's terminal:
 // the environment, whether standard output is a terminal, the cell size from
-// TIOCGWINSZ, and the replies to [Queries], sent to /dev/tty in raw mode and
+// TIOCGWINSZ, inside tmux what tmux says about its client ([QueryTmux]),
+// and the replies to [Queries], sent to /dev/tty in raw mode and
 // awaited for at most timeout. It asks nothing when standard output is not
 // a terminal, when TERM=dumb, or inside an asciinema recording (the queries
 // would be recorded). A reply that arrives after the timeout is left in the
@@ -22,6 +23,10 @@ import (
 func ProbeTerminal(timeout time.Duration) Probe {
 	p := Probe{Getenv: os.Getenv, Timeout: timeout}
 	p.Terminal = isTerminal(os.Stdout)
+	if os.Getenv("TMUX") != "" {
+		t := QueryTmux(RunTmux)
+		p.Tmux = &t
+	}
 	switch {
 	case !p.Terminal:
 		p.Err = errors.New("standard output is not a terminal")

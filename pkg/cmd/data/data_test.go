@@ -56,9 +56,33 @@ func TestDataCheckReportsAll(t *testing.T) {
 	}
 }
 
+// TestDataDemo checks that check and stats count the same pairs of the
+// demo, all of them by default and one split with --split, and say which.
 func TestDataDemo(t *testing.T) {
-	out, stderr, code := cmdtest.RunCLI(t, "", "data", "check", "--data", "demo")
-	if code != 0 || !strings.Contains(out, "demo: 101 pairs, no problems") {
-		t.Errorf("exit %d\n%s%s", code, out, stderr)
+	for _, tc := range []struct {
+		split, check, stats string
+	}{
+		{"", "demo: 1010 pairs, no problems (all splits counted)", "1010 pairs, 2020 readings (all splits counted)"},
+		{"test", "demo: 101 pairs, no problems (split test counted; 1010 in all splits)", "101 pairs, 202 readings (split test counted; 1010 in all splits)"},
+		{"train", "demo: 808 pairs, no problems (split train counted; 1010 in all splits)", "808 pairs, 1616 readings (split train counted"},
+	} {
+		args := []string{"--data", "demo"}
+		if tc.split != "" {
+			args = append(args, "--split", tc.split)
+		}
+		out, stderr, code := cmdtest.RunCLI(t, "", append([]string{"data", "check"}, args...)...)
+		if code != 0 || !strings.Contains(out, tc.check) {
+			t.Errorf("data check %v: exit %d, want %q\n%s%s", args, code, tc.check, out, stderr)
+		}
+		out, stderr, code = cmdtest.RunCLI(t, "", append([]string{"data", "stats"}, args...)...)
+		if code != 0 || !strings.Contains(out, tc.stats) {
+			t.Errorf("data stats %v: exit %d, want %q\n%s%s", args, code, tc.stats, out, stderr)
+		}
+	}
+	for _, cmd := range []string{"check", "stats"} {
+		_, stderr, code := cmdtest.RunCLI(t, "", "data", cmd, "--data", "demo", "--split", "tset")
+		if code != 2 || !strings.Contains(stderr, `--split: "tset" is not one of train, val, test, all`) {
+			t.Errorf("data %s --split tset: exit %d, %q", cmd, code, stderr)
+		}
 	}
 }

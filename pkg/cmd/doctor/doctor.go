@@ -38,6 +38,8 @@ type doctorEnv struct {
 	a      *factory.Factory
 	worker *torch.Worker
 	device torch.Device
+	// blas is what the blas check found; nil when it could not ask.
+	blas *torch.BLAS
 }
 
 // doctorCheck is one line of `lavascope doctor`; checks run in the order of
@@ -55,6 +57,7 @@ type doctorCheck struct {
 var doctorChecks = []doctorCheck{
 	{name: "libtorch shim", run: checkShim},
 	{name: "libtorch", needsTorch: true, run: checkLibtorch},
+	{name: "blas", needsTorch: true, run: checkBLAS},
 	{name: "cpu threads", needsTorch: true, run: checkThreads},
 	{name: "cpu memory", run: checkMalloc},
 	{name: "cuda", needsTorch: true, run: checkCUDA},
@@ -272,8 +275,7 @@ func checkMatmul(env *doctorEnv) (checkStatus, string) {
 	}
 	detail := fmt.Sprintf("%d² f32 on %s: %.2f ms, %.0f GFLOP/s", n, env.device, float64(per.Microseconds())/1000, gflops)
 	if !env.device.IsCUDA() && gflops < slowCPUGFLOPS {
-		return checkWarn, detail + "\nWARNING: this is reference-BLAS speed (or the CPU is busy); install OpenBLAS " +
-			"(apt-get install libopenblas0-pthread) and run again"
+		return checkWarn, detail + "\n" + slowMatmul(env.blas, loadAverage())
 	}
 	return checkOK, detail
 }

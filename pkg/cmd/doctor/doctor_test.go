@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,6 +47,31 @@ func TestDoctor(t *testing.T) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out)
 		}
 	}
+	// The blas line names the BLAS library that this process has mapped.
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Skipf("no /proc/self/maps to check the blas line against: %v", err)
+	}
+	blasLine := ""
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.Contains(line, " blas ") {
+			blasLine = line
+		}
+	}
+	for line := range strings.SplitSeq(string(maps), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.HasPrefix(filepath.Base(f[5]), "libopenblas") {
+			continue
+		}
+		if !strings.Contains(blasLine, "OpenBLAS (libopenblas") {
+			t.Errorf("%s is mapped, but the blas line says %q", f[5], blasLine)
+		}
+		if strings.Contains(out, "install OpenBLAS") {
+			t.Errorf("doctor suggests installing OpenBLAS with %s loaded:\n%s", f[5], out)
+		}
+		return
+	}
+	t.Logf("no libopenblas mapped; blas line: %q", blasLine)
 }
 
 // TestDoctorMissingShim runs doctor in a child process (the shim is loaded

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -171,24 +173,33 @@ func runExplore(ctx context.Context, a *factory.Factory, f exploreFlags) error {
 	if err != nil {
 		return factory.WithExit(factory.ExitUsage, err)
 	}
-	caps := graphics.Capabilities{Mode: mode}
+	caps, note := graphics.Capabilities{Mode: mode}, ""
 	switch mode {
 	case graphics.Auto:
 		caps = graphics.DetectTerminal()
 	case graphics.Sixel, graphics.Kitty:
 		// Pixel images are sized in cells, so a forced mode still needs the
-		// terminal's cell size, which detection measures.
-		detected := graphics.DetectTerminal()
-		caps.CellWidth, caps.CellHeight = detected.CellWidth, detected.CellHeight
+		// terminal's cell size, which detection measures; detection also
+		// says whether a multiplexer lets the images through.
+		caps = graphics.DetectTerminal()
+		caps.Mode, note = graphics.Multiplexed(mode, caps, os.Getenv)
+	default:
+		caps.Colour = graphics.TerminalColour()
+	}
+	// Bubble Tea would drop to 256 colours under TERM=tmux-* whatever
+	// COLORTERM says; graphics decides with tmux's own answer too.
+	var progOpts []tea.ProgramOption
+	if caps.Colour.TrueColor {
+		progOpts = append(progOpts, tea.WithColorProfile(colorprofile.TrueColor))
 	}
 	opt := tui.Options{
 		Data: ds, Split: split, DataName: a.Config.Data,
 		Open:     opener(a, data, f),
-		Graphics: caps.Mode, CellWidth: caps.CellWidth, CellHeight: caps.CellHeight,
+		Graphics: caps.Mode, CellWidth: caps.CellWidth, CellHeight: caps.CellHeight, GraphicsNote: note,
 		Colormap: cmap, Method: method, StartLayer: start, Target: target,
 		ExportDir: f.exportDir,
 	}
-	if err := tui.Run(ctx, opt); err != nil && !errors.Is(err, context.Canceled) {
+	if err := tui.Run(ctx, opt, progOpts...); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil

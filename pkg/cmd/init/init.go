@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/pkg/cmd/factory"
 	"github.com/lavascope/lavascope/torch"
@@ -38,7 +39,7 @@ model.safetensors), ready for lavascope and for CLIPModel.from_pretrained.
 shape; tiny: width 64, 2 layers, the full CLIP vocabulary) or a config.json.
 (Here --config names the model's configuration, not lavascope's settings file.)
 --tokenizer copies vocab.json, merges.txt and the preprocessor config from a
-folder, so that DIR is a complete checkpoint. The same --seed gives the same
+folder (or demo, the embedded model's), so that DIR is a complete checkpoint. The same --seed gives the same
 weights on every machine.`,
 		Example: `  lavascope init --config tiny --out /tmp/tiny --tokenizer ../shared/clip-bpe
   lavascope init --config my/config.json --out ckpt --seed 7 --dtype bf16`,
@@ -49,7 +50,7 @@ weights on every machine.`,
 	cmd.Flags().StringVar(&opts.Out, "out", "", "checkpoint folder to write")
 	cmd.Flags().Uint64Var(&opts.Seed, "seed", 0, "random seed")
 	cmd.Flags().StringVar(&opts.DType, "dtype", "f32", "stored dtype: f32, f16 or bf16")
-	cmd.Flags().StringVar(&opts.Tokenizer, "tokenizer", "", "folder (or HF model id) whose vocab.json, merges.txt and preprocessor config to copy")
+	cmd.Flags().StringVar(&opts.Tokenizer, "tokenizer", "", "folder, HF model id or demo whose vocab.json, merges.txt and preprocessor config to copy")
 	return cmd
 }
 
@@ -66,7 +67,9 @@ func runInit(opts *Options) error {
 		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--dtype %q: want f32, f16 or bf16", opts.DType))
 	}
 	if opts.Tokenizer != "" {
-		if opts.Tokenizer, err = model.ResolveCheckpoint(opts.Tokenizer); err != nil {
+		// "demo" names the embedded model's tokenizer, as in every other
+		// command that takes one.
+		if opts.Tokenizer, err = demo.ResolveCheckpoint(opts.Tokenizer); err != nil {
 			return factory.WithExit(factory.ExitUsage, err)
 		}
 		for _, f := range []string{"vocab.json", "merges.txt"} {

@@ -92,6 +92,29 @@ func TestInitCommand(t *testing.T) {
 // its bound but whose parameters take 211 TB: it allocated tensor by tensor
 // for 71 s before the allocator failed; now it exits 2 with the figure
 // before loading libtorch.
+// TestInitDemoTokenizer: --tokenizer demo names the embedded model's
+// tokenizer, as `tokenize --tokenizer demo` does, and the checkpoint
+// written tokenizes as the demo does.
+func TestInitDemoTokenizer(t *testing.T) {
+	dev := torchtest.Device(t)
+	out := filepath.Join(t.TempDir(), "ck")
+	stdout, stderr, code := cmdtest.RunCLI(t, "", "init", "--config", "tiny", "--out", out, "--tokenizer", "demo", "--device", dev.String())
+	if code != 0 {
+		t.Fatalf("init --tokenizer demo: exit %d, %s%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"vocab.json", "merges.txt"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("the checkpoint lacks the demo's %s: %v", f, err)
+		}
+	}
+	const text = "(s (np (nnp danny)))"
+	want, _, code := cmdtest.RunCLI(t, "", "tokenize", "--tokenizer", "demo", "--json", text)
+	got, stderr, code2 := cmdtest.RunCLI(t, "", "tokenize", "--tokenizer", out, "--json", text)
+	if code != 0 || code2 != 0 || got != want {
+		t.Errorf("tokenize with the new checkpoint (exit %d):\n%s%s\nwith demo (exit %d):\n%s", code2, got, stderr, code, want)
+	}
+}
+
 func TestInitRefusesHugeConfig(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.json")

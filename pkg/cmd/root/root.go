@@ -41,6 +41,10 @@ each with two parse trees and two images, and shows which image each tree picks 
 With no subcommand it opens the explorer on the embedded demo.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what `lavascope version` prints; cobra answers
+		// it before the config file is read, so a broken one does not
+		// hide the version.
+		Version: version.Build(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.Loader.Load(f.ConfigFile, cmd.Flags())
 			if err != nil {
@@ -57,6 +61,8 @@ With no subcommand it opens the explorer on the embedded demo.`,
 			return cmd.Help()
 		},
 	}
+	root.SetVersionTemplate("lavascope {{.Version}}\n")
+	root.Flags().BoolP("version", "v", false, "print the version, as lavascope version does")
 	root.PersistentFlags().StringVar(&f.ConfigFile, "config", "", "config file (default $XDG_CONFIG_HOME/lavascope/config.yaml)")
 	f.Loader.BindPersistentFlags(root.PersistentFlags())
 	root.AddCommand(

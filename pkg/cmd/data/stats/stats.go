@@ -21,6 +21,8 @@ type StatsOptions struct {
 	*factory.Factory
 	factory.Invocation
 	AllowOutside bool
+	// Split narrows the count to one split ("all": every pair).
+	Split string
 }
 
 // NewCmdStats builds `lavascope data stats`; runF, when not nil, runs in place of
@@ -30,34 +32,46 @@ func NewCmdStats(f *factory.Factory, runF func(*StatsOptions) error) *cobra.Comm
 	cmd := &cobra.Command{
 		Use:   "stats --data FILE",
 		Short: "Count pairs per split and ambiguity family",
-		Args:  cobra.NoArgs,
-		RunE:  factory.RunE(opts, runF, runStats),
+		Long: `stats counts the pairs of a manifest, or of the embedded demo (--data demo),
+per split and ambiguity family: all splits, as lavascope data check counts
+them, or the one --split names.`,
+		Args: cobra.NoArgs,
+		RunE: factory.RunE(opts, runF, runStats),
 	}
 	config.AddFlags(cmd.Flags(), "data")
 	cmd.Flags().BoolVar(&opts.AllowOutside, "allow-outside", false, "accept image paths outside the manifest's folder")
+	cmd.Flags().StringVar(&opts.Split, "split", "all", "split to count: train, val, test, or all")
 	return cmd
 }
 
 func runStats(opts *StatsOptions) error {
+	split, err := loader.SplitFlag(opts.Split)
+	if err != nil {
+		return factory.WithExit(factory.ExitUsage, err)
+	}
 	var pairs []loader.Pair
 	var problems loader.Errors
 	name := opts.Config.Data
 	if name == "demo" {
 		cfg := synth.Demo()
 		cfg.Split = ""
-		var err error
 		if pairs, err = synth.Generate(cfg); err != nil {
 			return err
 		}
-		name = fmt.Sprintf("demo (synthetic, %d pairs, seed %d)", cfg.Pairs, cfg.Seed)
+		name = fmt.Sprintf("demo (synthetic, seed %d)", cfg.Seed)
 	} else {
-		var err error
 		problems, err = loader.Check(name, loader.Options{AllowOutside: opts.AllowOutside}, func(p loader.Pair) { pairs = append(pairs, p) })
 		if err != nil {
 			return factory.WithExit(factory.ExitUsage, err)
 		}
 	}
-	writeStats(termtext.NewWriter(opts.Cmd.OutOrStdout()), name, pairs)
+	all := len(pairs)
+	pairs = loader.FilterSplit(pairs, split)
+	counted := "all splits counted"
+	if split != "" {
+		counted = fmt.Sprintf("split %s counted; %d in all splits", split, all)
+	}
+	writeStats(termtext.NewWriter(opts.Cmd.OutOrStdout()), name, counted, pairs)
 	if len(problems) > 0 {
 		lines := map[int]bool{}
 		for _, p := range problems {
@@ -68,7 +82,9 @@ func runStats(opts *StatsOptions) error {
 	return nil
 }
 
-func writeStats(w io.Writer, name string, pairs []loader.Pair) {
+// writeStats writes the table of pairs; counted says how many and of which
+// split, as data check says it.
+func writeStats(w io.Writer, name, counted string, pairs []loader.Pair) {
 	count := map[[2]string]int{}
 	var families []string
 	readings := 0
@@ -92,7 +108,7 @@ func writeStats(w io.Writer, name string, pairs []loader.Pair) {
 		}
 	}
 	slices.Sort(families)
-	fmt.Fprintf(w, "%s: %d pairs, %d readings\n\n", name, len(pairs), readings)
+	fmt.Fprintf(w, "%s: %d pairs, %d readings (%s)\n\n", name, len(pairs), readings, counted)
 	width := len("family")
 	for _, f := range families {
 		width = max(width, len(f))
