@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"math"
 	"strconv"
@@ -81,8 +80,8 @@ func hex(c color.RGBA) string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.
 
 func pngBase64(img image.Image) (string, error) {
 	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		return "", fmt.Errorf("figure: encode an image for the SVG: %w", err)
+	if err := encodePNG(&b, img); err != nil {
+		return "", err
 	}
 	return base64.StdEncoding.EncodeToString(b.Bytes()), nil
 }
