@@ -373,3 +373,38 @@ func BenchmarkFigure(b *testing.B) {
 		}
 	})
 }
+
+// TestWrite: the extension picks the format, and a figure that cannot be
+// drawn leaves no file behind.
+func TestWrite(t *testing.T) {
+	fig := mustNew(t, testInput(t, testPair(t), report.TargetOwn))
+	dir := t.TempDir()
+	for _, name := range []string{"f.png", "f.svg"} {
+		if err := Write(filepath.Join(dir, name), fig, 600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "f.svg")); !bytes.HasPrefix(data, []byte("<?xml")) {
+		t.Errorf("f.svg starts %q", data[:min(len(data), 20)])
+	}
+	if f, err := os.Open(filepath.Join(dir, "f.png")); err != nil {
+		t.Fatal(err)
+	} else {
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		if err != nil || cfg.Width != 600 {
+			t.Errorf("f.png: %+v, %v; want 600 pixels wide", cfg, err)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		width int
+	}{{"g.pdf", 600}, {"g.png", 50000}} {
+		if err := Write(filepath.Join(dir, c.name), fig, c.width); err == nil {
+			t.Errorf("%s at %d pixels was written", c.name, c.width)
+		}
+		if _, err := os.Stat(filepath.Join(dir, c.name)); err == nil {
+			t.Errorf("a failed write left %s", c.name)
+		}
+	}
+}
