@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"image"
-	"image/color"
 	"io"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/lavascope/lavascope/analysis"
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/figure"
 	"github.com/lavascope/lavascope/internal/atomicfile"
 	"github.com/lavascope/lavascope/internal/termtext"
 	"github.com/lavascope/lavascope/loader"
@@ -38,12 +38,18 @@ type ExplainOptions struct {
 	Metrics bool
 	// Out is the folder the figures, reports and CSV files go to.
 	Out string
+	// FigureWidth is the width of the PNG figures in pixels; 0 means
+	// figure.DefaultWidth.
+	FigureWidth int
+	// FigureFormats are the figure files written per pair, "png" and/or
+	// "svg"; the reports name the first. Empty means both.
+	FigureFormats []string
 	// Show, when set, also shows each figure (in the terminal).
 	Show func(w io.Writer, fig image.Image) error
 }
 
 // Explainer explains the pairs of a split chunk by chunk, writing a figure
-// and a report per reading, and the CSV files over all of them at the end.
+// per pair and a report per reading, and the CSV files over all of them at the end.
 type Explainer struct {
 	m      *model.CLIP
 	tok    *tokenizer.Tokenizer
@@ -246,14 +252,17 @@ func shiftBoxes(boxes []loader.Box, min image.Point) []loader.Box {
 	return out
 }
 
-// write saves every reading of ep: figure, report, and its CSV row. The
-// reports of all readings are laid out first, since each reading's
-// analysis reads its twin's.
+// write saves the pair ep: a report per reading, the pair's figure, and
+// a CSV row per reading; drawn[j] is reading j's explanation.
 func (r *Explainer) write(ep *explained, in *model.Inputs, drawn []explain.Result, logits []float64) error {
 	p := &ep.pair
 	n := len(p.Readings)
+	name := figure.Name(p.ID, r.opt.Method, r.opt.Start, r.opt.Target)
+	formats := r.opt.FigureFormats
+	if len(formats) == 0 {
+		formats = []string{"png", "svg"}
+	}
 	docs := make([]report.Reading, n)
-	ptrs := make([]*report.Reading, n)
 	for j := range n {
 		x := Explained{Pair: p, J: j, Text: ep.texts[j], Enc: in.Encoding(ep.rows[j]), Row: ep.rows[j], Cols: ep.cols,
 			Cells: r.opt.Target.Cells(j, n), Result: &drawn[j]}
@@ -264,62 +273,60 @@ func (r *Explainer) write(ep *explained, in *model.Inputs, drawn []explain.Resul
 		if err != nil {
 			return err
 		}
-		docs[j], ptrs[j] = doc, &docs[j]
+		doc.Figure, doc.Colormap = name+"."+formats[0], r.opt.Colormap.Name()
+		if r.opt.Metrics {
+			doc.Metrics = &r.all[len(r.rows)+j]
+		}
+		docs[j] = doc
+	}
+	// Each reading's analysis reads its twin's report.
+	ptrs := make([]*report.Reading, n)
+	for j := range docs {
+		ptrs[j] = &docs[j]
 	}
 	if err := analysis.Pair(ptrs); err != nil {
 		return err
 	}
-	for j := range n {
-		if err := r.writeReading(ep, j, &docs[j], &drawn[j]); err != nil {
+	fig, err := figure.New(figure.Input{Pair: p, Readings: docs, Images: ep.images, Prep: r.prep, Colormap: r.opt.Colormap})
+	if err != nil {
+		return err
+	}
+	for _, f := range formats {
+		if err := figure.Write(filepath.Join(r.opt.Out, name+"."+f), fig, r.opt.FigureWidth); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-// writeReading saves reading j of ep, its report doc laid out: figure,
-// report, and its CSV row.
-func (r *Explainer) writeReading(ep *explained, j int, doc *report.Reading, drawn *explain.Result) error {
-	p := &ep.pair
-	n := len(p.Readings)
-	ownL, twinL := doc.Logits[j], doc.Logits[(j+1)%n]
-	base := loader.FileName(p.ID) + "-r" + strconv.Itoa(j)
-	doc.Figure, doc.Colormap = base+".png", r.opt.Colormap.Name()
-	fig, err := r.figure(ep, j, doc.Cells, drawn)
-	if err != nil {
-		return fmt.Errorf("pair %s reading %d: %w", p.ID, j, err)
-	}
-	if err := explain.WritePNG(filepath.Join(r.opt.Out, doc.Figure), fig); err != nil {
-		return err
-	}
-	row := readingRow{pair: termtext.Sanitize(p.ID), ambiguity: termtext.Sanitize(p.Ambiguity), reading: j, own: ownL, twin: twinL}
-	if r.opt.Metrics {
-		doc.Metrics = &r.all[len(r.rows)]
-		row.m = doc.Metrics
-	}
-	row.an = analysis.RowOf(doc)
-	if err := atomicfile.Write(filepath.Join(r.opt.Out, base+".json"), doc.Write); err != nil {
-		return err
-	}
-	r.rows = append(r.rows, row)
-	mark := "wrong"
-	if doc.Correct {
-		mark = "right"
-	}
-	line := fmt.Sprintf("%s r%d  %s  margin %+.3f", termtext.Sanitize(p.ID), j, mark, ownL-twinL)
-	if mt := doc.Metrics; mt != nil && mt.Pointing != nil {
-		hit := "miss"
-		if mt.Pointing.Hit {
-			hit = "hit"
+	for j := range n {
+		doc := &docs[j]
+		ownL, twinL := doc.Logits[j], doc.Logits[(j+1)%n]
+		if err := atomicfile.Write(filepath.Join(r.opt.Out, loader.FileName(p.ID)+"-r"+strconv.Itoa(j)+".json"), doc.Write); err != nil {
+			return err
 		}
-		line += fmt.Sprintf("  pointing %s  mass %.2f", hit, mt.Pointing.Mass)
+		r.rows = append(r.rows, readingRow{pair: termtext.Sanitize(p.ID), ambiguity: termtext.Sanitize(p.Ambiguity), reading: j, own: ownL, twin: twinL,
+			m: doc.Metrics, an: analysis.RowOf(doc)})
+		mark := "wrong"
+		if doc.Correct {
+			mark = "right"
+		}
+		line := fmt.Sprintf("%s r%d  %s  margin %+.3f", termtext.Sanitize(p.ID), j, mark, ownL-twinL)
+		if mt := doc.Metrics; mt != nil && mt.Pointing != nil {
+			hit := "miss"
+			if mt.Pointing.Hit {
+				hit = "hit"
+			}
+			line += fmt.Sprintf("  pointing %s  mass %.2f", hit, mt.Pointing.Mass)
+		}
+		if c := doc.Analysis.Contrast; c != nil {
+			line += fmt.Sprintf("  unique %.2f", c.Unique)
+		}
+		fmt.Fprintln(r.stdout, termtext.Lines(line+"  "+filepath.Join(r.opt.Out, doc.Figure)))
 	}
-	if c := doc.Analysis.Contrast; c != nil {
-		line += fmt.Sprintf("  unique %.2f", c.Unique)
-	}
-	fmt.Fprintln(r.stdout, termtext.Lines(line+"  "+filepath.Join(r.opt.Out, doc.Figure)))
 	if r.opt.Show != nil {
-		return r.opt.Show(r.stdout, fig)
+		img, err := figure.Image(fig, r.opt.FigureWidth)
+		if err != nil {
+			return err
+		}
+		return r.opt.Show(r.stdout, img)
 	}
 	return nil
 }
@@ -337,65 +344,6 @@ func (r *Explainer) Rows() []analysis.Row {
 // settings are the run's settings as its reports write them.
 func (r *Explainer) settings() report.Settings {
 	return report.Settings{Checkpoint: r.opt.Checkpoint, Method: r.opt.Method, Start: r.opt.Start, TextStart: r.opt.TextStart, Target: r.opt.Target}
-}
-
-// figure draws the reading's own image, then each image of the target with
-// its relevance over it, and a colour bar. Images are shown as the model saw
-// them: the region of the file that the centre crop keeps.
-func (r *Explainer) figure(ep *explained, j int, cells [][2]int, res *explain.Result) (image.Image, error) {
-	crop := func(i int) (image.Image, error) {
-		img := ep.images[i]
-		b := img.Bounds()
-		g, err := explain.NewGeometry(b.Dx(), b.Dy(), r.prep)
-		if err != nil {
-			return nil, err
-		}
-		x0, y0 := g.ToSource(0, 0)
-		x1, y1 := g.ToSource(float64(g.W), float64(g.H))
-		rect := image.Rect(int(x0+0.5), int(y0+0.5), int(x1+0.5), int(y1+0.5)).Add(b.Min).Intersect(b)
-		if si, ok := img.(interface {
-			SubImage(image.Rectangle) image.Image
-		}); ok && !rect.Empty() {
-			return si.SubImage(rect), nil
-		}
-		return img, nil
-	}
-	own, err := crop(j)
-	if err != nil {
-		return nil, err
-	}
-	parts := []image.Image{own}
-	seen := map[int]bool{}
-	for _, c := range cells {
-		i := c[0]
-		if seen[i] {
-			continue
-		}
-		seen[i] = true
-		im := res.Image(ep.cols[i])
-		if im == nil {
-			return nil, fmt.Errorf("no relevance for image %d", i)
-		}
-		src, err := crop(i)
-		if err != nil {
-			return nil, err
-		}
-		grid, err := explain.NewGrid(im.Grid, im.Grid, im.Raw)
-		if err != nil {
-			return nil, err
-		}
-		ov, err := explain.Overlay(src, grid, explain.OverlayOptions{Colormap: r.opt.Colormap, Signed: r.opt.Colormap.Diverging()})
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, ov)
-	}
-	h := own.Bounds().Dy()
-	bar, err := explain.ColorBar(r.opt.Colormap, 12, max(h, 32), "low", "high")
-	if err != nil {
-		return nil, err
-	}
-	return explain.HStack(8, color.White, append(parts, bar)...), nil
 }
 
 // Finish writes readings.csv and summary.csv and prints the summary.

@@ -47,7 +47,8 @@ type Reading struct {
 	Words      []trees.WordScore `json:"words"`
 	Unassigned float64           `json:"unassigned"`
 	Images     []Image           `json:"images"`
-	// Figure is the PNG drawn beside the JSON, relative to its folder.
+	// Figure is the pair's figure beside the JSON (package figure),
+	// relative to its folder.
 	Figure string `json:"figure"`
 	// Colormap is the one the figure paints relevance in.
 	Colormap string           `json:"colormap,omitempty"`

@@ -2,24 +2,30 @@ package tui_test
 
 import (
 	"encoding/json"
+	"html"
 	"image/png"
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/lavascope/lavascope/figure"
 	"github.com/lavascope/lavascope/report"
 )
 
-// TestExport presses e in the pair view and reads back the PNG and JSON.
+// TestExport presses e in the pair view and reads back the figure (PNG and
+// SVG) and the reports.
 func TestExport(t *testing.T) {
-	dir := t.TempDir()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	dir := filepath.Join(home, "exports")
 	h := newHarness(t, options{w: 120, h: 36, exportDir: dir})
 	h.keys("enter", "t", "e")
-	if !strings.Contains(h.view(), "exported") {
-		t.Fatalf("no export message:\n%s", h.view())
+	if !strings.Contains(h.view(), "exported 4 files to ~/exports") {
+		t.Fatalf("the export message does not say where:\n%s", h.view())
 	}
 	base := filepath.Join(dir, "pp-000_chefer_last_twin")
 	f, err := os.Open(base + ".png")
@@ -31,9 +37,18 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Two 64-pixel overlays, 8-pixel gaps, and the colour bar.
-	if w := img.Bounds().Dx(); w <= 2*64+2*8 {
-		t.Errorf("figure is %d pixels wide, want both overlays and a colour bar", w)
+	if w := img.Bounds().Dx(); w != figure.DefaultWidth {
+		t.Errorf("figure is %d pixels wide, want %d", w, figure.DefaultWidth)
+	}
+	svg, err := os.ReadFile(base + ".svg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := html.UnescapeString(string(svg))
+	for _, want := range []string{testPairs(1)[0].Sentence, "image B — the twin's, with relevance", "image A — the twin's, with relevance"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the SVG lacks %q", want)
+		}
 	}
 
 	for j := range 2 {
@@ -69,5 +84,51 @@ func TestExport(t *testing.T) {
 		if im := r.Images[0]; im.Grid*im.Grid != len(im.Relevance) || len(im.Relevance) == 0 || len(im.Normalized) != len(im.Relevance) {
 			t.Errorf("reading %d: patches %d×%d with %d values", j, im.Grid, im.Grid, len(im.Relevance))
 		}
+	}
+}
+
+// TestExportKeepsFiles: a second e writes the next free name and leaves
+// the first export, and any file in the way, as it was.
+func TestExportKeepsFiles(t *testing.T) {
+	dir := t.TempDir()
+	// A stranger's file in the way of the second export's SVG.
+	if err := os.WriteFile(filepath.Join(dir, "pp-000_chefer_last_own-2.svg"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, options{w: 120, h: 36, exportDir: dir})
+	h.keys("enter", "e")
+	first, err := os.ReadFile(filepath.Join(dir, "pp-000_chefer_last_own-r0.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.keys("e", "e")
+	got, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for i := range got {
+		got[i] = filepath.Base(got[i])
+	}
+	want := []string{"pp-000_chefer_last_own-2.svg"}
+	for _, b := range []string{"pp-000_chefer_last_own", "pp-000_chefer_last_own-3", "pp-000_chefer_last_own-4"} {
+		want = append(want, b+"-r0.json", b+"-r1.json", b+".png", b+".svg")
+	}
+	sort.Strings(want)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("three exports wrote\n%v\nwant\n%v", got, want)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "pp-000_chefer_last_own-2.svg")); string(data) != "mine" {
+		t.Errorf("the file in the way now holds %q", data)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, "pp-000_chefer_last_own-r0.json")); string(again) != string(first) {
+		t.Error("a later export changed the first one's report")
+	}
+	var r report.Reading
+	data, err := os.ReadFile(filepath.Join(dir, "pp-000_chefer_last_own-3-r1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Figure != "pp-000_chefer_last_own-3.png" {
+		t.Errorf("the report of the second export names the figure %q", r.Figure)
 	}
 }

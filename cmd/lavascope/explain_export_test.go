@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/figure"
 	"github.com/lavascope/lavascope/internal/torchtest"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
@@ -21,9 +22,9 @@ import (
 
 // TestExportMatchesExplain: for the same pair, method, start layer and
 // target, the explorer's export (the demo engine's explanation written by
-// tui.Export) and `lavascope explain` write the same report: the same keys
-// and the same values, up to float noise between batch shapes, except the
-// figure's file name.
+// tui.Export) and `lavascope explain` write the same figure files and the
+// same report: the same keys and the same values, figure name included, up
+// to float noise between batch shapes.
 func TestExportMatchesExplain(t *testing.T) {
 	torchtest.Require(t)
 	cfg := explore.DemoData
@@ -73,15 +74,22 @@ func TestExportMatchesExplain(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%s: explain exit %d: %s", name, code, stderr)
 		}
-		if len(files) != 1+len(pair.Readings) {
-			t.Fatalf("%s: export wrote %v, want a figure and a report per reading", name, files)
+		if len(files) != 2+len(pair.Readings) {
+			t.Fatalf("%s: export wrote %v, want a figure (PNG, SVG) and a report per reading", name, files)
+		}
+		// Both front ends draw the same figure under the same name.
+		fig := figure.Name(pair.ID, c.method, mustStartLayer(t, c.layer), c.target)
+		for k, ext := range []string{".png", ".svg"} {
+			if filepath.Base(files[k]) != fig+ext {
+				t.Errorf("%s: the export wrote %s, want %s%s", name, files[k], fig, ext)
+			}
+			if _, err := os.Stat(filepath.Join(explained, fig+ext)); err != nil {
+				t.Errorf("%s: explain wrote no %s%s: %v", name, fig, ext, err)
+			}
 		}
 		for j := range pair.Readings {
-			got := readReport(t, files[1+j])
+			got := readReport(t, files[2+j])
 			want := readReport(t, filepath.Join(explained, loader.FileName(pair.ID)+"-r"+strconv.Itoa(j)+".json"))
-			// Paths differ by design: each front end names its figure.
-			delete(got, "figure")
-			delete(want, "figure")
 			sameJSON(t, name+" reading "+strconv.Itoa(j), got, want)
 		}
 	}

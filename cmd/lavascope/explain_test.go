@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/csv"
 	"encoding/json"
+	"html"
 	"image/png"
 	"math"
 	"os"
@@ -91,7 +92,7 @@ func TestExplainCommand(t *testing.T) {
 	ckpt, data := explainFixture(t)
 	out := filepath.Join(t.TempDir(), "out")
 	stdout, stderr, code := runCLI(t, "", "explain", "--checkpoint", ckpt, "--data", data, "--split", "test",
-		"--limit", "2", "--batch-pairs", "1", "--out", out, "--device", "cpu", "--start-layer", "all")
+		"--limit", "2", "--batch-pairs", "1", "--out", out, "--device", "cpu", "--start-layer", "all", "--figure-width", "800")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -113,7 +114,11 @@ func TestExplainCommand(t *testing.T) {
 		if err := json.Unmarshal(raw, &doc); err != nil {
 			t.Fatal(err)
 		}
-		f, err := os.Open(base + ".png")
+		// One figure per pair, named by pair, method, start layer and target.
+		if want := row[0] + "_chefer_all_own.png"; doc.Figure != want {
+			t.Errorf("%s: the report names the figure %q, want %q", base, doc.Figure, want)
+		}
+		f, err := os.Open(filepath.Join(out, doc.Figure))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,9 +127,15 @@ func TestExplainCommand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The image itself, one overlay and a colour bar, each 64 pixels high.
-		if b := img.Bounds(); b.Dx() < 2*64+12 || b.Dy() < 64 {
-			t.Errorf("%s.png is %v", base, b)
+		if b := img.Bounds(); b.Dx() != 800 || b.Dy() < 400 {
+			t.Errorf("%s is %v, want 800 pixels wide", doc.Figure, b)
+		}
+		svg, err := os.ReadFile(filepath.Join(out, strings.TrimSuffix(doc.Figure, ".png")+".svg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(html.UnescapeString(string(svg)), doc.Sentence) {
+			t.Errorf("the SVG of %s does not hold the sentence %q", base, doc.Sentence)
 		}
 		if doc.Method != "chefer" || doc.StartLayer != "all" || doc.Target != "own" || len(doc.Cells) != 1 {
 			t.Errorf("%s: method %s start %s target %s cells %v", base, doc.Method, doc.StartLayer, doc.Target, doc.Cells)
@@ -181,7 +192,7 @@ func TestExplainTargetsAndMethods(t *testing.T) {
 		start  string
 	}{
 		{[]string{"--target", "all", "--method", "rollout"}, 2, "-"},
-		{[]string{"--target", "twin", "--method", "gradattn", "--metrics=false"}, 1, "-"},
+		{[]string{"--target", "twin", "--method", "gradattn", "--metrics=false", "--figure-format", "svg"}, 1, "-"},
 		{[]string{"--target", "own", "--colormap", "diverging", "--show", "blocks"}, 1, "last"},
 	} {
 		out := filepath.Join(t.TempDir(), "out")
@@ -209,6 +220,26 @@ func TestExplainTargetsAndMethods(t *testing.T) {
 				t.Errorf("%v: metrics %v", tc.args, doc.Metrics)
 			}
 		}
+		if strings.Contains(strings.Join(tc.args, " "), "twin") {
+			// Only the SVG, and each reading's panels show the twin's
+			// image and say so.
+			if _, err := os.Stat(filepath.Join(out, "pp-00009_gradattn_last_twin.png")); err == nil {
+				t.Error("--figure-format svg wrote a PNG")
+			}
+			svg, err := os.ReadFile(filepath.Join(out, "pp-00009_gradattn_last_twin.svg"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := html.UnescapeString(string(svg))
+			for _, want := range []string{"image B — the twin's", "image B — the twin's, with relevance", "image A — the twin's, with relevance"} {
+				if !strings.Contains(text, want) {
+					t.Errorf("the twin figure lacks %q", want)
+				}
+			}
+			if strings.Contains(text, "its own, with relevance") {
+				t.Error("the twin figure shows a heatmap over a reading's own image")
+			}
+		}
 		if strings.Contains(strings.Join(tc.args, " "), "blocks") && !strings.Contains(stdout, "▀") {
 			t.Errorf("--show blocks printed no half blocks")
 		}
@@ -232,6 +263,8 @@ func TestExplainErrors(t *testing.T) {
 		{"no such pair", []string{"--out", out, "--pair", "pp-99999"}, "no pair \"pp-99999\""},
 		{"bad split", []string{"--out", out, "--split", "dev"}, "--split"},
 		{"bad show", []string{"--out", out, "--show", "x11"}, "--show"},
+		{"bad figure width", []string{"--out", out, "--figure-width", "10"}, "--figure-width"},
+		{"bad figure format", []string{"--out", out, "--figure-format", "pdf"}, "--figure-format"},
 		{"bad data", []string{"--out", out, "--data", filepath.Join(out, "missing.jsonl")}, "missing.jsonl"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

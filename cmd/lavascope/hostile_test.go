@@ -170,7 +170,7 @@ func TestHostileManifest(t *testing.T) {
 		written++
 		assertClean(t, filepath.Base(f), string(data))
 	}
-	if written != 4 { // p1-r0.json, p1-r1.json, readings.csv, summary.csv
+	if written != 5 { // p1-r0.json, p1-r1.json, the figure's SVG, readings.csv, summary.csv
 		t.Errorf("explain wrote %d text files: %v", written, files)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/figure"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
 	"github.com/lavascope/lavascope/pipeline"
@@ -26,9 +27,9 @@ import (
 )
 
 type explainFlags struct {
-	pair, split, target, out, style, show string
-	limit, batch                          int
-	metrics, allowOutside                 bool
+	pair, split, target, out, style, show, formats string
+	limit, batch, width                            int
+	metrics, allowOutside                          bool
 }
 
 // NewCmdExplain builds `lavascope explain`.
@@ -55,9 +56,12 @@ every layer (its loop skips the layers below the number).
 --target own explains each reading's text against its own image, twin against
 the other reading's image, all the sum over the pair's images.
 
-Per reading it writes to --out:
-  PAIR-rJ.png    the image(s) of the target with the patch relevance overlaid
-                 (--colormap), beside the image itself, and a colour bar
+Per pair it writes to --out one figure, PAIR_METHOD_LAYER_TARGET.png and .svg
+(--figure-format): the sentence and settings, and per reading its gloss, its
+tree coloured by relevance, the image its target explains as it is and with
+the patch relevance (--colormap) and evidence boxes over it, each panel saying
+which image it shows, the logits against the pair's images, and a colour bar.
+The SVG holds the text as text. Per reading it writes
   PAIR-rJ.json   logits, token relevance with the tokens' text (raw, and
                  normalised over the tokens between start and end of text as
                  the notebook shows it), node and word relevance on the tree
@@ -91,6 +95,8 @@ when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 		fs.StringVar(&f.style, "style", trees.StylePaper.String(), "linearization the model reads: "+strings.Join(trees.StyleNames(), ", "))
 		fs.BoolVar(&f.metrics, "metrics", true, "compute the faithfulness metrics")
 		fs.IntVar(&f.batch, "batch-pairs", 8, "pairs per forward and backward pass (speed and memory only)")
+		fs.IntVar(&f.width, "figure-width", figure.DefaultWidth, "width of the PNG figures in pixels")
+		fs.StringVar(&f.formats, "figure-format", "png,svg", "figure files to write per pair: png, svg or png,svg")
 		fs.StringVar(&f.show, "show", "", "also print each figure in the terminal: auto, sixel, kitty or blocks")
 		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
 		return cmd
@@ -100,10 +106,16 @@ when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 // parseExplainFlags turns the flags into the run's options, each setting
 // parsed once, here.
 func parseExplainFlags(a *factory.Factory, f explainFlags) (pipeline.ExplainOptions, error) {
-	opt := pipeline.ExplainOptions{Checkpoint: a.Config.Checkpoint, Out: f.out, Metrics: f.metrics}
+	opt := pipeline.ExplainOptions{Checkpoint: a.Config.Checkpoint, Out: f.out, Metrics: f.metrics, FigureWidth: f.width}
 	var err error
 	if f.out == "" {
 		return opt, errors.New("--out DIR is required")
+	}
+	if f.width < figure.MinWidth || f.width > figure.MaxWidth {
+		return opt, fmt.Errorf("--figure-width must be between %d and %d pixels, got %d", figure.MinWidth, figure.MaxWidth, f.width)
+	}
+	if opt.FigureFormats, err = figure.ParseFormats(f.formats); err != nil {
+		return opt, fmt.Errorf("--figure-format: %w", err)
 	}
 	if opt.Method, err = explain.ParseMethod(a.Config.Method); err != nil {
 		return opt, fmt.Errorf("--method: %w", err)

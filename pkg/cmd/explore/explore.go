@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -95,7 +96,7 @@ Images are drawn with sixel, the kitty graphics protocol or half-blocks, as
 		config.AddFlags(fs, "checkpoint", "base", "data", "colormap", "method", "start_layer", "start_layer_text", "cuda_graphs", "tf32")
 		fs.StringVar(&f.split, "split", loader.SplitTest, "split to show: train, val, test, or all")
 		fs.StringVar(&f.target, "target", "own", "logit to explain for each reading: own, twin or all")
-		fs.StringVar(&f.exportDir, "export-dir", "lavascope-export", "folder that e writes PNG and JSON files into")
+		fs.StringVar(&f.exportDir, "export-dir", "", "folder that e writes figures (PNG, SVG) and reports into (default $XDG_DATA_HOME/lavascope/exports, or ~/.local/share/lavascope/exports)")
 		fs.StringVar(&f.engine, "engine", "torch", "model engine: torch, or fake for tests without libtorch")
 		fs.DurationVar(&f.fakeDelay, "fake-delay", 0, "how long each call of the fake engine takes")
 		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
@@ -107,7 +108,7 @@ Images are drawn with sixel, the kitty graphics protocol or half-blocks, as
 
 // RunDefault is what the bare command does: the explorer on the embedded demo.
 func RunDefault(a *factory.Factory, cmd *cobra.Command, _ []string) error {
-	return runExplore(cmd.Context(), a, exploreFlags{split: loader.SplitTest, target: "own", exportDir: "lavascope-export", engine: "torch"})
+	return runExplore(cmd.Context(), a, exploreFlags{split: loader.SplitTest, target: "own", engine: "torch"})
 }
 
 func runExplore(ctx context.Context, a *factory.Factory, f exploreFlags) error {
@@ -126,6 +127,11 @@ func runExplore(ctx context.Context, a *factory.Factory, f exploreFlags) error {
 	target, err := tui.ParseTarget(f.target)
 	if err != nil {
 		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--target: %w", err))
+	}
+	if f.exportDir == "" {
+		if f.exportDir, err = defaultExportDir(os.Getenv, os.UserHomeDir); err != nil {
+			return factory.WithExit(factory.ExitUsage, err)
+		}
 	}
 	// The explanation settings are parsed here, where they enter, and
 	// travel typed from here on.
@@ -203,6 +209,21 @@ func runExplore(ctx context.Context, a *factory.Factory, f exploreFlags) error {
 		return err
 	}
 	return nil
+}
+
+// defaultExportDir is where e writes when --export-dir is not given: the
+// user's data folder of the XDG base directories, never the working
+// directory, which is often a source tree.
+func defaultExportDir(getenv func(string) string, home func() (string, error)) (string, error) {
+	// The specification ignores a relative XDG_DATA_HOME.
+	if d := getenv("XDG_DATA_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "lavascope", "exports"), nil
+	}
+	h, err := home()
+	if err != nil || !filepath.IsAbs(h) {
+		return "", fmt.Errorf("no folder for exports: neither $XDG_DATA_HOME nor $HOME is an absolute path; give --export-dir")
+	}
+	return filepath.Join(h, ".local", "share", "lavascope", "exports"), nil
 }
 
 // loadData reads the manifest at path, or generates the demo pairs,
