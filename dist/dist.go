@@ -2,7 +2,8 @@
 // share), the way PyTorch users do: under torchrun, whose variables a
 // process reads to join its group (Join), or started by lavascope itself on
 // one machine (Launch). The processes talk through PyTorch's own engine
-// (c10d, package torch); this package only starts and joins them.
+// (c10d, package torch); this package starts and joins them, shares items
+// out among them (Share) and gathers what each computed (Gather).
 package dist
 
 import (
