@@ -57,9 +57,16 @@ func (r *Ranks) Launch(cmd *cobra.Command, check func(world int, unit string) er
 	err = dist.Launch(cmd.Context(), dist.LaunchOptions{
 		N: r.Nproc, Exe: exe, Args: os.Args[1:], Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(),
 	})
-	if re, ok := errors.AsType[*dist.RankError](err); ok && re.Code > 0 {
-		// The rank said why; its status is the command's.
-		return true, WithExit(re.Code, err)
+	if re, ok := errors.AsType[*dist.RankError](err); ok {
+		switch {
+		case re.Code > 0:
+			// The rank said why; its status is the command's.
+			return true, WithExit(re.Code, err)
+		case re.Signal != 0:
+			// As a shell reports a process a signal ended (Ctrl-C
+			// before a rank could catch it: 130).
+			return true, WithExit(128+int(re.Signal), err)
+		}
 	}
 	return true, err
 }
