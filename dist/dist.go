@@ -2,7 +2,8 @@
 // share), the way PyTorch users do: under torchrun, whose variables a
 // process reads to join its group (Join), or started by lavascope itself on
 // one machine (Launch). The processes talk through PyTorch's own engine
-// (c10d, package torch); this package only starts and joins them.
+// (c10d, package torch); this package starts and joins them, shares items
+// out among them (Share) and gathers what each computed (Gather).
 package dist
 
 import (
@@ -77,10 +78,15 @@ type RankError struct {
 	Rank int
 	// Code is its exit status, -1 when a signal ended it.
 	Code int
+	// Signal is the signal that ended it, when one did.
+	Signal syscall.Signal
 }
 
 func (e *RankError) Error() string {
 	if e.Code < 0 {
+		if e.Signal != 0 {
+			return fmt.Sprintf("rank %d was killed by %v", e.Rank, e.Signal)
+		}
 		return fmt.Sprintf("rank %d was killed", e.Rank)
 	}
 	return fmt.Sprintf("rank %d exited with status %d", e.Rank, e.Code)
@@ -182,7 +188,11 @@ func Launch(ctx context.Context, o LaunchOptions) error {
 
 func rankError(r int, err error) error {
 	if x, ok := errors.AsType[*exec.ExitError](err); ok {
-		return &RankError{Rank: r, Code: x.ExitCode()}
+		re := &RankError{Rank: r, Code: x.ExitCode()}
+		if ws, ok := x.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			re.Signal = ws.Signal()
+		}
+		return re
 	}
 	return fmt.Errorf("rank %d: %w", r, err)
 }

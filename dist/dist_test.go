@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -56,5 +57,23 @@ exec sleep 60`
 func TestLaunchRefusesNoRanks(t *testing.T) {
 	if err := Launch(context.Background(), LaunchOptions{N: 0, Exe: "sh"}); err == nil {
 		t.Error("no error for 0 ranks")
+	}
+}
+
+// TestLaunchNamesTheSignal: a rank that a signal ends is reported with
+// the signal, which the command turns into 128 + its number.
+func TestLaunchNamesTheSignal(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	var out strings.Builder
+	err = Launch(context.Background(), LaunchOptions{
+		N: 1, Exe: sh, Stdout: &out, Stderr: &out,
+		Args: []string{"-c", `kill -INT $$; sleep 60`},
+	})
+	re, ok := errors.AsType[*RankError](err)
+	if !ok || re.Code != -1 || re.Signal != syscall.SIGINT || !strings.Contains(err.Error(), "rank 0 was killed by interrupt") {
+		t.Fatalf("got %v (%+v), want rank 0 killed by SIGINT", err, re)
 	}
 }

@@ -65,6 +65,17 @@ func (o Outcome) String() string {
 // MarshalText writes the outcome's name.
 func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
+// UnmarshalText reads an outcome's name as MarshalText writes it.
+func (o *Outcome) UnmarshalText(b []byte) error {
+	for _, v := range []Outcome{Wrong, Tie, Correct} {
+		if string(b) == v.String() {
+			*o = v
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown outcome %q (want correct, tie or wrong)", b)
+}
+
 // Tally counts outcomes.
 type Tally struct {
 	Readings int `json:"readings"`
@@ -159,6 +170,10 @@ type EvalOptions struct {
 	// Retrieval adds R@1/5/10 over the whole split (see RetrievalOf): each
 	// reading's input against every distinct image of the split.
 	Retrieval bool
+	// Group, when set, shares the pairs out among its ranks (shard.go):
+	// every rank must make the same call, and every rank gets the result
+	// of all the pairs.
+	Group *torch.ProcessGroup
 }
 
 // resolve fills in the defaults of o: the preprocessing of m, a worker of
@@ -183,6 +198,8 @@ func (o EvalOptions) resolve(m *CLIP) (prep loader.PreprocessConfig, w *torch.Wo
 
 // Evaluate scores every reading of split with m, as the seed paper's Table
 // 1 does (see Outcome). It stops with ctx's error when ctx is cancelled.
+// With o.Group, each rank scores its share of the pairs (dist.Share) and
+// every rank returns the result of the whole split.
 func Evaluate(ctx context.Context, m *CLIP, tok *tokenizer.Tokenizer, split Split, o EvalOptions) (*EvalResult, error) {
 	if split == nil || split.Len() == 0 {
 		return nil, errors.New("evaluate: the split has no pairs")
@@ -192,70 +209,108 @@ func Evaluate(ctx context.Context, m *CLIP, tok *tokenizer.Tokenizer, split Spli
 		return nil, err
 	}
 	defer done()
-	e := &evaluator{split: split, style: o.Style, res: &EvalResult{Style: o.Style}}
-	families := map[string]*Tally{}
-	var all *splitEmbeds
+	lo, hi := o.share(split.Len())
+	sh := &evalShare{}
 	if o.Retrieval {
-		all = newSplitEmbeds()
+		sh.Embeds = newSplitEmbeds()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	e := &evaluator{split: split, style: o.Style}
 	b := newBatcher(m, tok, split, o.Style, prep)
-	for c := range prefetchChunks(ctx, split.Len(), chunk, func(lo, hi int) (*evalChunk, error) { return e.chunk(b, lo, hi) }) {
+	prepare := func(a, z int) (*evalChunk, error) { return e.chunk(b, lo+a, lo+z) }
+	for c := range prefetchChunks(ctx, hi-lo, chunk, prepare) {
 		if c.err != nil {
 			return nil, c.err
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		e.res.Truncated += c.v.in.truncated
-		lpt, textEmb, imageEmb, err := c.v.in.forward(w, m, all != nil)
-		if err != nil {
+		if err := sh.add(c.v, w, m); err != nil {
 			return nil, fmt.Errorf("evaluate: %w", err)
-		}
-		var rows, cols []int
-		if all != nil {
-			rows, cols = all.add(c.v.in, textEmb, imageEmb)
-		}
-		images := c.v.in.images
-		for _, p := range c.v.pairs {
-			for r := range p.textRow {
-				if all != nil {
-					all.textOf = append(all.textOf, rows[p.textRow[r]])
-					all.imageOf = append(all.imageOf, cols[p.imageCol[r]])
-				}
-				sc := ReadingScore{Pair: p.id, Family: p.family, Reading: r}
-				for k := range p.textRow {
-					sc.Logits = append(sc.Logits, float64(lpt[p.textRow[r]*images+p.imageCol[k]]))
-					sc.ImageLogits = append(sc.ImageLogits, float64(lpt[p.textRow[k]*images+p.imageCol[r]]))
-				}
-				sc.Outcome = outcome(sc.Logits, r)
-				sc.FirstIndex = firstArgmax(sc.Logits) == r
-				sc.ImageOutcome = outcome(sc.ImageLogits, r)
-				e.res.Tally.add(sc.Outcome, sc.FirstIndex)
-				e.res.ImageToText.add(sc.ImageOutcome, firstArgmax(sc.ImageLogits) == r)
-				fam := p.family
-				if families[fam] == nil {
-					families[fam] = &Tally{}
-				}
-				families[fam].add(sc.Outcome, sc.FirstIndex)
-				e.res.Scores = append(e.res.Scores, sc)
-			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for _, name := range slices.Sorted(maps.Keys(families)) {
-		e.res.Families = append(e.res.Families, FamilyTally{Family: name, Tally: *families[name]})
-	}
-	if all != nil {
-		var err error
-		if e.res.Retrieval, err = all.retrieval(m, w); err != nil {
+	shares := []*evalShare{sh}
+	if o.Group != nil {
+		if shares, err = gather(o, w, m, split, nil, sh); err != nil {
 			return nil, fmt.Errorf("evaluate: %w", err)
 		}
 	}
-	return e.res, nil
+	res := &EvalResult{Style: o.Style}
+	families := map[string]*Tally{}
+	var all *splitEmbeds
+	if o.Retrieval {
+		all = newSplitEmbeds()
+	}
+	for _, sh := range shares {
+		res.Truncated += sh.Truncated
+		res.Scores = append(res.Scores, sh.Scores...)
+		if all != nil {
+			all.merge(sh.Embeds)
+		}
+	}
+	for _, sc := range res.Scores {
+		res.Tally.add(sc.Outcome, sc.FirstIndex)
+		res.ImageToText.add(sc.ImageOutcome, firstArgmax(sc.ImageLogits) == sc.Reading)
+		if families[sc.Family] == nil {
+			families[sc.Family] = &Tally{}
+		}
+		families[sc.Family].add(sc.Outcome, sc.FirstIndex)
+	}
+	for _, name := range slices.Sorted(maps.Keys(families)) {
+		res.Families = append(res.Families, FamilyTally{Family: name, Tally: *families[name]})
+	}
+	if all != nil {
+		var err error
+		if res.Retrieval, err = all.retrieval(m, w); err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// evalShare is what one process scored: every reading of its pairs, in
+// order, and for the retrieval the distinct inputs and images it met with
+// their embeddings. Its fields are exported for the gathering (gob).
+type evalShare struct {
+	Scores    []ReadingScore
+	Truncated int
+	Embeds    *splitEmbeds
+}
+
+// add scores a chunk on w.
+func (sh *evalShare) add(c *evalChunk, w *torch.Worker, m *CLIP) error {
+	sh.Truncated += c.in.truncated
+	lpt, textEmb, imageEmb, err := c.in.forward(w, m, sh.Embeds != nil)
+	if err != nil {
+		return err
+	}
+	var rows, cols []int
+	if sh.Embeds != nil {
+		rows, cols = sh.Embeds.add(c.in, textEmb, imageEmb)
+	}
+	images := c.in.images
+	for _, p := range c.pairs {
+		for r := range p.textRow {
+			if sh.Embeds != nil {
+				sh.Embeds.TextOf = append(sh.Embeds.TextOf, rows[p.textRow[r]])
+				sh.Embeds.ImageOf = append(sh.Embeds.ImageOf, cols[p.imageCol[r]])
+			}
+			sc := ReadingScore{Pair: p.id, Family: p.family, Reading: r}
+			for k := range p.textRow {
+				sc.Logits = append(sc.Logits, float64(lpt[p.textRow[r]*images+p.imageCol[k]]))
+				sc.ImageLogits = append(sc.ImageLogits, float64(lpt[p.textRow[k]*images+p.imageCol[r]]))
+			}
+			sc.Outcome = outcome(sc.Logits, r)
+			sc.FirstIndex = firstArgmax(sc.Logits) == r
+			sc.ImageOutcome = outcome(sc.ImageLogits, r)
+			sh.Scores = append(sh.Scores, sc)
+		}
+	}
+	return nil
 }
 
 // firstArgmax is the index torch's argmax returns: the first of the
@@ -290,7 +345,6 @@ func outcome(logits []float64, own int) Outcome {
 type evaluator struct {
 	split Split
 	style trees.Style
-	res   *EvalResult
 }
 
 // evalChunk is a few pairs ready for the model.
@@ -534,15 +588,20 @@ func pixelKey(px []float32) [sha256.Size]byte {
 }
 
 // splitEmbeds gathers the distinct inputs and images of a split with their
-// embeddings, for the retrieval over the whole split.
+// embeddings, for the retrieval over the whole split. Its exported fields
+// travel between ranks (gob); the indexes are rebuilt by merge.
 type splitEmbeds struct {
 	texts  map[string]int
 	images map[[sha256.Size]byte]int
-	// textEmb and imageEmb are the embeddings, one row each, in order.
-	textEmb, imageEmb []float32
-	dim               int
-	// textOf and imageOf locate each reading's input and image.
-	textOf, imageOf []int
+	// TextKeys and ImageKeys are the distinct inputs and images (the
+	// SHA-256 of the pixels) in order of first sight; TextEmb and ImageEmb
+	// their embeddings, Dim wide, one row each.
+	TextKeys          []string
+	ImageKeys         [][sha256.Size]byte
+	TextEmb, ImageEmb []float32
+	Dim               int
+	// TextOf and ImageOf locate each reading's input and image.
+	TextOf, ImageOf []int
 }
 
 func newSplitEmbeds() *splitEmbeds {
@@ -552,27 +611,49 @@ func newSplitEmbeds() *splitEmbeds {
 // add takes in a chunk's embeddings ([texts,P] and [images,P]) and returns
 // the split-wide index of each of its rows and columns.
 func (e *splitEmbeds) add(c *Inputs, textEmb, imageEmb []float32) (rows, cols []int) {
-	e.dim = len(textEmb) / max(1, len(c.textKeys))
+	e.Dim = len(textEmb) / max(1, len(c.textKeys))
 	for i, k := range c.textKeys {
-		rows = append(rows, intern(e.texts, &e.textEmb, k, textEmb[i*e.dim:(i+1)*e.dim]))
+		rows = append(rows, intern(e.texts, &e.TextKeys, &e.TextEmb, k, textEmb[i*e.Dim:(i+1)*e.Dim]))
 	}
 	// The SHA-256 is taken here, not as images are added: only the
 	// retrieval over a whole split needs it.
 	n := len(c.pixels) / max(1, c.images)
 	for i := range c.images {
 		k := pixelKey(c.pixels[i*n : (i+1)*n])
-		cols = append(cols, intern(e.images, &e.imageEmb, k, imageEmb[i*e.dim:(i+1)*e.dim]))
+		cols = append(cols, intern(e.images, &e.ImageKeys, &e.ImageEmb, k, imageEmb[i*e.Dim:(i+1)*e.Dim]))
 	}
 	return rows, cols
 }
 
+// merge appends the readings of o, a later part of the split, keeping the
+// embedding of each input's and image's first sight, as add does.
+func (e *splitEmbeds) merge(o *splitEmbeds) {
+	if o == nil || len(o.TextOf) == 0 {
+		return
+	}
+	e.Dim = o.Dim
+	rows := make([]int, len(o.TextKeys))
+	for i, k := range o.TextKeys {
+		rows[i] = intern(e.texts, &e.TextKeys, &e.TextEmb, k, o.TextEmb[i*o.Dim:(i+1)*o.Dim])
+	}
+	cols := make([]int, len(o.ImageKeys))
+	for i, k := range o.ImageKeys {
+		cols[i] = intern(e.images, &e.ImageKeys, &e.ImageEmb, k, o.ImageEmb[i*o.Dim:(i+1)*o.Dim])
+	}
+	for r := range o.TextOf {
+		e.TextOf = append(e.TextOf, rows[o.TextOf[r]])
+		e.ImageOf = append(e.ImageOf, cols[o.ImageOf[r]])
+	}
+}
+
 // intern returns the index of key, giving a new key the next index and
-// appending its embedding to emb.
-func intern[K comparable](index map[K]int, emb *[]float32, key K, row []float32) int {
+// appending it to keys and its embedding to emb.
+func intern[K comparable](index map[K]int, keys *[]K, emb *[]float32, key K, row []float32) int {
 	j, ok := index[key]
 	if !ok {
 		j = len(index)
 		index[key] = j
+		*keys = append(*keys, key)
 		*emb = append(*emb, row...)
 	}
 	return j
@@ -581,7 +662,7 @@ func intern[K comparable](index map[K]int, emb *[]float32, key K, row []float32)
 // retrieval scores every distinct input against every distinct image, as
 // CLIPModel does (exp(logit_scale) times the cosine), and ranks them.
 func (e *splitEmbeds) retrieval(m *CLIP, w *torch.Worker) (*Retrieval, error) {
-	nt, ni := len(e.texts), len(e.images)
+	nt, ni := len(e.TextKeys), len(e.ImageKeys)
 	var flat []float32
 	err := w.Do(func() error {
 		scale, err := m.LogitScale()
@@ -590,8 +671,8 @@ func (e *splitEmbeds) retrieval(m *CLIP, w *torch.Worker) (*Retrieval, error) {
 		}
 		s := torch.NewScope()
 		defer s.Close()
-		te := s.FromFloat32(e.textEmb, int64(nt), int64(e.dim))
-		ie := s.FromFloat32(e.imageEmb, int64(ni), int64(e.dim))
+		te := s.FromFloat32(e.TextEmb, int64(nt), int64(e.Dim))
+		ie := s.FromFloat32(e.ImageEmb, int64(ni), int64(e.Dim))
 		flat, err = te.Matmul(ie.T()).MulScalar(scale).Contiguous().Float32s()
 		return err
 	})
@@ -605,5 +686,5 @@ func (e *splitEmbeds) retrieval(m *CLIP, w *torch.Worker) (*Retrieval, error) {
 			logits[t][i] = float64(flat[t*ni+i])
 		}
 	}
-	return RetrievalOf(logits, e.textOf, e.imageOf)
+	return RetrievalOf(logits, e.TextOf, e.ImageOf)
 }

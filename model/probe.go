@@ -124,7 +124,8 @@ type ProbeResult struct {
 // readings' trees against the pair's images (see Structure), one forward
 // pass per o.ChunkPairs pairs. o.Style must write brackets: with
 // StyleWords every structure would read the same sentence. It stops with
-// ctx's error, between chunks, when ctx is cancelled.
+// ctx's error, between chunks, when ctx is cancelled. With o.Group, each
+// rank probes its share of idx and every rank returns the whole result.
 func Probe(ctx context.Context, m *CLIP, tok *tokenizer.Tokenizer, split Split, idx []int, o EvalOptions) (*ProbeResult, error) {
 	if o.Style == trees.StyleWords {
 		return nil, errors.New("probe: style words reads the same sentence for every structure; probe a linearized tree")
@@ -145,38 +146,58 @@ func Probe(ctx context.Context, m *CLIP, tok *tokenizer.Tokenizer, split Split, 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b := newBatcher(m, tok, split, o.Style, prep)
-	res := &ProbeResult{Style: o.Style}
-	families := map[string]*ProbeTally{}
-	prepare := func(lo, hi int) (*probeChunk, error) { return prepareProbe(b, idx[lo:hi]) }
-	for c := range prefetchChunks(ctx, len(idx), chunk, prepare) {
+	lo, hi := o.share(len(idx))
+	var mine probeShare
+	prepare := func(a, z int) (*probeChunk, error) { return prepareProbe(b, idx[lo+a:lo+z]) }
+	for c := range prefetchChunks(ctx, hi-lo, chunk, prepare) {
 		if c.err != nil {
 			return nil, c.err
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		res.Truncated += c.v.in.truncated
+		mine.Truncated += c.v.in.truncated
 		lpt, err := c.v.in.logits(w, m)
 		if err != nil {
 			return nil, fmt.Errorf("probe: %w", err)
 		}
 		for _, r := range c.v.readings {
-			rp := r.score(lpt, c.v.in.images)
-			res.ProbeTally.add(rp)
-			if families[rp.Family] == nil {
-				families[rp.Family] = &ProbeTally{}
-			}
-			families[rp.Family].add(rp)
-			res.Probes = append(res.Probes, *rp)
+			mine.Probes = append(mine.Probes, *r.score(lpt, c.v.in.images))
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	shares := []probeShare{mine}
+	if o.Group != nil {
+		if shares, err = gather(o, w, m, split, idx, mine); err != nil {
+			return nil, fmt.Errorf("probe: %w", err)
+		}
+	}
+	res := &ProbeResult{Style: o.Style}
+	families := map[string]*ProbeTally{}
+	for _, sh := range shares {
+		res.Truncated += sh.Truncated
+		res.Probes = append(res.Probes, sh.Probes...)
+	}
+	for i := range res.Probes {
+		rp := &res.Probes[i]
+		res.ProbeTally.add(rp)
+		if families[rp.Family] == nil {
+			families[rp.Family] = &ProbeTally{}
+		}
+		families[rp.Family].add(rp)
+	}
 	for _, name := range slices.Sorted(maps.Keys(families)) {
 		res.Families = append(res.Families, ProbeFamily{Family: name, ProbeTally: *families[name]})
 	}
 	return res, nil
+}
+
+// probeShare is what one process probed: its readings in order.
+type probeShare struct {
+	Probes    []ReadingProbe
+	Truncated int
 }
 
 // probeChunk is a few pairs' readings ready for the model.

@@ -39,6 +39,17 @@ func (k MoveKind) MarshalText() ([]byte, error) {
 	return []byte(k.String()), nil
 }
 
+// UnmarshalText reads a kind's name as MarshalText writes it.
+func (k *MoveKind) UnmarshalText(b []byte) error {
+	for i := MovePP; i <= MoveScope; i++ {
+		if string(b) == moveKindNames[i] {
+			*k = i
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown move kind %q (want pp, clause, participle or scope)", b)
+}
+
 // Alternative is a tree over the same leaves, in the same order, as the tree
 // it was made from, with one constituent attached elsewhere.
 type Alternative struct {

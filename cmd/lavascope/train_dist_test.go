@@ -114,7 +114,7 @@ func TestTrainNprocPerNode(t *testing.T) {
 		{nil, []string{"--nproc-per-node", "3"}, "does not split into 3 processes"},
 		{nil, []string{"--nproc-per-node", "-1"}, "want at least 1"},
 		{[]string{"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=x"}, nil, `MASTER_PORT="x"`},
-		{[]string{"RANK=0", "WORLD_SIZE=3", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=1"}, nil, "does not split into the 3 ranks"},
+		{[]string{"RANK=0", "WORLD_SIZE=3", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=1"}, nil, "does not split into 3 ranks"},
 		{[]string{"RANK=0", "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=1"}, []string{"--dist-backend", "mpi"}, `backend "mpi"`},
 	} {
 		args := append(append(recipe, "--out", filepath.Join(dir, "bad")), c.args...)

@@ -30,6 +30,8 @@ type Options struct {
 	JSON, Scores        bool
 	AllowOutside        bool
 	Chunk               int
+	// Ranks share the pairs out among several processes.
+	factory.Ranks
 }
 
 // NewCmdEval builds `lavascope eval`; runF, when not nil, runs in place of
@@ -70,7 +72,11 @@ ties_first_index, wrong, image_to_text, families (each with the same fields)
 and retrieval (readings, images, text_to_image and image_to_text, each with
 r_at_1, r_at_5, r_at_10 in percent); --scores adds every reading's logits.
 --checkpoint demo and --data demo name the embedded model and its synthetic
-test split.`,
+test split.
+
+--nproc-per-node N (or torchrun) runs N processes, each scoring a contiguous
+share of the pairs; rank 0 gathers the scores and prints what one process
+prints, the others print nothing (docs/distributed.md).`,
 		Example: `  lavascope eval --checkpoint demo --data demo --input tree
   lavascope eval --checkpoint runs/tree-b4/best --data data/pairs.jsonl --input text --json`,
 		Args: cobra.NoArgs,
@@ -84,6 +90,7 @@ test split.`,
 	cmd.Flags().BoolVar(&opts.Scores, "scores", false, "with --json, add every reading's logits and outcome")
 	cmd.Flags().IntVar(&opts.Chunk, "chunk-pairs", 16, "pairs per forward pass (speed and memory only)")
 	cmd.Flags().BoolVar(&opts.AllowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
+	opts.Ranks.AddFlags(cmd.Flags(), "score the split")
 	return cmd
 }
 
@@ -100,12 +107,19 @@ func runEval(opts *Options) error {
 	if err != nil {
 		return factory.WithExit(factory.ExitUsage, err)
 	}
+	if launched, err := opts.Ranks.Launch(opts.Cmd, nil); launched {
+		return err
+	}
 	var res *model.EvalResult
-	err = opts.WithModel(opts.Cmd, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer) (err error) {
-		res, err = model.Evaluate(ctx, m, tok, data, model.EvalOptions{Style: st, ChunkPairs: opts.Chunk, Worker: w, Retrieval: true})
+	rank := 0
+	err = opts.WithRankModel(opts.Cmd, &opts.Ranks, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer, g *torch.ProcessGroup) (err error) {
+		if g != nil {
+			rank = g.Rank()
+		}
+		res, err = model.Evaluate(ctx, m, tok, data, model.EvalOptions{Style: st, ChunkPairs: opts.Chunk, Worker: w, Retrieval: true, Group: g})
 		return err
 	})
-	if err != nil {
+	if err != nil || rank != 0 {
 		return err
 	}
 	rep := evalReport{Checkpoint: opts.Config.Checkpoint, Data: opts.Config.Data, Split: opts.Split, Pairs: data.Len(), Input: opts.Input, EvalResult: res}

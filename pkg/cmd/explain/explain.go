@@ -15,6 +15,7 @@ import (
 
 	"github.com/lavascope/lavascope/config"
 	"github.com/lavascope/lavascope/demo"
+	"github.com/lavascope/lavascope/dist"
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/figure"
 	"github.com/lavascope/lavascope/loader"
@@ -30,6 +31,7 @@ type explainFlags struct {
 	pair, split, target, out, style, show, formats string
 	limit, batch, width                            int
 	metrics, allowOutside                          bool
+	ranks                                          factory.Ranks
 }
 
 // NewCmdExplain builds `lavascope explain`.
@@ -77,7 +79,13 @@ margin own − twin and its area under the curve), the pointing game and the
 share of relevance inside the reading's evidence boxes, and the margin change
 when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 
---checkpoint demo and --data demo name the embedded model and synthetic data.`,
+--checkpoint demo and --data demo name the embedded model and synthetic data.
+
+--nproc-per-node N (or torchrun) runs N processes, each explaining a
+contiguous share of the pairs and writing their PNG and JSON files into --out
+(a folder every rank sees); rank 0 gathers the rows and writes the CSV files
+and the summary, so that --out holds what one process writes. Rank 0 prints
+its own readings' lines, the others print nothing (docs/distributed.md).`,
 			Example: `  lavascope explain --checkpoint demo --data demo --split test --limit 10 --out explained/
   lavascope explain --checkpoint ckpt/best --data pairs.jsonl --pair pp-0007 --target all --out /tmp/x --show auto`,
 			Args: cobra.NoArgs,
@@ -99,6 +107,7 @@ when its most and least relevant 1, 2, 3 tokens are dropped from the text.
 		fs.StringVar(&f.formats, "figure-format", "png,svg", "figure files to write per pair: png, svg or png,svg")
 		fs.StringVar(&f.show, "show", "", "also print each figure in the terminal: auto, sixel, kitty or blocks")
 		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
+		f.ranks.AddFlags(fs, "explain the pairs")
 		return cmd
 	}
 }
@@ -173,24 +182,43 @@ func runExplain(cmd *cobra.Command, a *factory.Factory, f explainFlags) error {
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--out: %w", err))
 	}
-	w, m, done, err := a.LoadModel(cmd.ErrOrStderr(), loc)
+	if launched, err := f.ranks.Launch(cmd, nil); launched {
+		return err
+	}
+	w, m, g, done, err := a.LoadRankModel(cmd.ErrOrStderr(), loc, &f.ranks)
 	if err != nil {
 		return err
 	}
 	defer done()
+	stdout, picked := cmd.OutOrStdout(), idx
+	if g != nil {
+		lo, hi := dist.Share(len(idx), g.Rank(), g.WorldSize())
+		idx = idx[lo:hi]
+		if g.Rank() != 0 {
+			stdout = io.Discard
+		}
+	}
 	prep, err := model.PreprocessFor(m)
 	if err != nil {
 		return factory.WithExit(factory.ExitUsage, err)
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
-	run := pipeline.NewExplainer(m, tok, prep, split, w, cmd.OutOrStdout(), opt)
+	run := pipeline.NewExplainer(m, tok, prep, split, w, stdout, opt)
 	for lo := 0; lo < len(idx); lo += f.batch {
 		if err := ctx.Err(); err != nil {
 			return factory.WithExit(factory.ExitInterrupted, errors.New("interrupted"))
 		}
 		if err := run.Chunk(idx[lo:min(lo+f.batch, len(idx))]); err != nil {
 			return factory.InputExit(err)
+		}
+	}
+	if g != nil {
+		if err := run.Gather(g, picked); err != nil {
+			return err
+		}
+		if g.Rank() != 0 {
+			return nil
 		}
 	}
 	return run.Finish()

@@ -196,16 +196,37 @@ func (f *Factory) StartTorch(stderr io.Writer) (*torch.Worker, torch.Device, err
 // loc on it; a checkpoint that does not load exits 2. done frees the model
 // on the worker, then the worker.
 func (f *Factory) LoadModel(stderr io.Writer, loc model.Location) (w *torch.Worker, m *model.CLIP, done func(), err error) {
+	w, m, _, done, err = f.LoadRankModel(stderr, loc, nil)
+	return w, m, done, err
+}
+
+// LoadRankModel is LoadModel for a command that may run as several ranks:
+// with r, it joins the group of torchrun's variables (Ranks.Join) before
+// loading the model on this rank's device, and returns the group (nil for
+// one process), which done closes too.
+func (f *Factory) LoadRankModel(stderr io.Writer, loc model.Location, r *Ranks) (w *torch.Worker, m *model.CLIP, g *torch.ProcessGroup, done func(), err error) {
 	w, dev, err := f.StartTorch(stderr)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
+	}
+	if r != nil {
+		if g, dev, err = r.Join(dev, nil); err != nil {
+			w.Close()
+			return nil, nil, nil, nil, err
+		}
 	}
 	if err := w.Do(func() (err error) { m, err = model.LoadLocation(loc, model.Options{Device: dev}); return err }); err != nil {
+		if g != nil {
+			w.Do(g.Close)
+		}
 		w.Close()
-		return nil, nil, nil, WithExit(ExitUsage, err)
+		return nil, nil, nil, nil, WithExit(ExitUsage, err)
 	}
-	return w, m, func() {
+	return w, m, g, func() {
 		w.Do(m.Close)
+		if g != nil {
+			w.Do(g.Close)
+		}
 		w.Close()
 	}, nil
 }
@@ -213,18 +234,26 @@ func (f *Factory) LoadModel(stderr io.Writer, loc model.Location) (w *torch.Work
 // WithModel loads --checkpoint (OpenTokenizer, LoadModel) and runs fn with
 // a context that Ctrl-C cancels; a run so cancelled exits 130.
 func (f *Factory) WithModel(cmd *cobra.Command, fn func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer) error) error {
+	return f.WithRankModel(cmd, nil, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer, _ *torch.ProcessGroup) error {
+		return fn(ctx, w, m, tok)
+	})
+}
+
+// WithRankModel is WithModel for a command that may run as several ranks
+// (LoadRankModel): fn gets the group, nil for one process.
+func (f *Factory) WithRankModel(cmd *cobra.Command, r *Ranks, fn func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer, g *torch.ProcessGroup) error) error {
 	loc, tok, err := OpenTokenizer("--checkpoint", f.Config.Checkpoint, f.Config.Base, true)
 	if err != nil {
 		return err
 	}
-	w, m, done, err := f.LoadModel(cmd.ErrOrStderr(), loc)
+	w, m, g, done, err := f.LoadRankModel(cmd.ErrOrStderr(), loc, r)
 	if err != nil {
 		return err
 	}
 	defer done()
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
-	if err := fn(ctx, w, m, tok); err != nil {
+	if err := fn(ctx, w, m, tok, g); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return WithExit(ExitInterrupted, errors.New("interrupted"))
 		}

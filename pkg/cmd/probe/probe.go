@@ -36,6 +36,8 @@ type Options struct {
 	Pair, Split, Reading, Style string
 	JSON, Scores, AllowOutside  bool
 	Chunk                       int
+	// Ranks share the pairs out among several processes.
+	factory.Ranks
 }
 
 // NewCmdProbe builds `lavascope probe`; runF, when not nil, runs in place of
@@ -70,7 +72,11 @@ trees for theirs.
 reachable, structures, own_rank, other_rank; per family under families) and,
 under probes, each reading's structures (role, reading, tree, text, move,
 logits, margin, ranks): with --pair always, with --split under --scores. --checkpoint demo
-and --data demo name the embedded model and its synthetic test split.`,
+and --data demo name the embedded model and its synthetic test split.
+
+--nproc-per-node N (or torchrun) runs N processes, each probing a contiguous
+share of the pairs; rank 0 gathers the probes and prints what one process
+prints, the others print nothing (docs/distributed.md).`,
 		Example: `  lavascope probe --checkpoint demo --data demo --pair pp-00009
   lavascope probe --checkpoint demo --data demo --pair pp-00009 --reading a --json
   lavascope probe --checkpoint demo --data demo --split test`,
@@ -87,6 +93,7 @@ and --data demo name the embedded model and its synthetic test split.`,
 	fs.BoolVar(&opts.JSON, "json", false, "print one JSON object")
 	fs.BoolVar(&opts.Scores, "scores", false, "with --split --json, add every reading's structures")
 	fs.IntVar(&opts.Chunk, "chunk-pairs", 16, "pairs per forward pass (speed and memory only)")
+	opts.Ranks.AddFlags(fs, "probe the pairs")
 	return cmd
 }
 
@@ -145,12 +152,19 @@ func runProbe(opts *Options) error {
 	if idx == nil {
 		rep.Pairs = data.Len()
 	}
+	if launched, err := opts.Ranks.Launch(opts.Cmd, nil); launched {
+		return err
+	}
 	var res *model.ProbeResult
-	err = opts.WithModel(opts.Cmd, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer) (err error) {
-		res, err = model.Probe(ctx, m, tok, data, idx, model.EvalOptions{Style: st, ChunkPairs: opts.Chunk, Worker: w})
+	rank := 0
+	err = opts.WithRankModel(opts.Cmd, &opts.Ranks, func(ctx context.Context, w *torch.Worker, m *model.CLIP, tok *tokenizer.Tokenizer, g *torch.ProcessGroup) (err error) {
+		if g != nil {
+			rank = g.Rank()
+		}
+		res, err = model.Probe(ctx, m, tok, data, idx, model.EvalOptions{Style: st, ChunkPairs: opts.Chunk, Worker: w, Group: g})
 		return err
 	})
-	if err != nil {
+	if err != nil || rank != 0 {
 		return err
 	}
 	rep.ProbeResult = res

@@ -40,9 +40,8 @@ type Options struct {
 	Recipe                      string
 	FreezeVision                bool
 	AllowOutside                bool
-	// Nproc and Backend: data-parallel training (dist.go).
-	Nproc   int
-	Backend string
+	// Ranks: data-parallel training (docs/distributed.md).
+	factory.Ranks
 }
 
 // NewCmdTrain builds `lavascope train`; runF, when not nil, runs in place of
@@ -134,8 +133,7 @@ sentences), which also sets the config's vocabulary size and special ids.
 	fs.BoolVar(&opts.Train.Resume, "resume", false, "continue the run in --out from last/")
 	fs.StringVar(&opts.Progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines or none")
 	fs.BoolVar(&opts.AllowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
-	fs.IntVar(&opts.Nproc, "nproc-per-node", 0, "train data-parallel as N processes on this machine, one per GPU (docs/distributed.md); under torchrun, leave it out")
-	fs.StringVar(&opts.Backend, "dist-backend", "auto", "with several processes: gloo (CPU), nccl (CUDA) or auto (nccl on a GPU)")
+	opts.Ranks.AddFlags(fs, "train data-parallel")
 	return cmd
 }
 
@@ -186,7 +184,7 @@ func runTrain(opts *Options) error {
 			return factory.WithExit(factory.ExitUsage, fmt.Errorf("--input: %w", err))
 		}
 	}
-	if launched, err := launchRanks(opts.Cmd, opts.Nproc, opts.Train.BatchPairs); launched {
+	if launched, err := opts.Ranks.Launch(opts.Cmd, splitsBatch(opts.Train.BatchPairs)); launched {
 		return err
 	}
 	data := opts.Config.Data
@@ -202,7 +200,7 @@ func runTrain(opts *Options) error {
 		return err
 	}
 	defer w.Close()
-	if opts.Train.Group, dev, err = joinRanks(opts.Backend, dev, opts.Train.BatchPairs); err != nil {
+	if opts.Train.Group, dev, err = opts.Ranks.Join(dev, splitsBatch(opts.Train.BatchPairs)); err != nil {
 		return err
 	}
 	if g := opts.Train.Group; g != nil {
