@@ -77,14 +77,22 @@ const imageDelay = 50 * time.Millisecond
 // can show progress while a large split is scored.
 const scoreChunk = 32
 
-// Model is the explorer's Bubble Tea model.
+// common is what every screen shares: the key bindings and the terminal's
+// size. Styles are the package's st* values.
+type common struct {
+	keys keyMap
+	w, h int
+}
+
+// Model is the explorer's Bubble Tea model: the screens' states, the
+// scheduler of the model side, and the images on the terminal.
 type Model struct {
+	common
+	scheduler
 	opt    Options
 	ctx    context.Context
 	cancel context.CancelFunc
-	keys   keyMap
 
-	w, h       int
 	screen     screen
 	prevScreen screen // where esc leaves help for
 	// opened reports whether a pair has been opened, so that m.cur is one
@@ -96,11 +104,6 @@ type Model struct {
 	prepared map[string]*prepared
 	families []string
 
-	// The model side. engine is the engine shown; engines holds every
-	// engine opened, for Close.
-	engine    Engine
-	info      EngineInfo
-	engines   []Engine
 	engineErr error
 	loading   bool
 	// msg is the message screen's text, shown whole: an error such as a
@@ -111,20 +114,12 @@ type Model struct {
 	before, after Engine
 	showingBefore bool
 
-	scores   map[string]map[string]Score // checkpoint → pair id → score
-	scoreErr error
-	scoring  string // checkpoint being scored, "" when none
-
 	method Method
 	layer  explain.StartLayer
 	target Target
 	cmap   *explain.Colormap
 	mode   graphics.Mode
 	modes  []graphics.Mode
-
-	exps        map[expKey]*explained
-	inflight    *expKey
-	lastElapsed time.Duration
 
 	list listState
 	cur  int // the open pair, an index into pairs
@@ -155,14 +150,6 @@ type Model struct {
 	wantVisuals []visualReq
 }
 
-// expKey names one cached explanation.
-type expKey struct {
-	ckpt, pair string
-	method     Method
-	layer      explain.StartLayer
-	target     Target
-}
-
 // New builds the explorer's model. It does no I/O: the engine is opened by
 // the model's Init command.
 func New(opt Options) (*Model, error) {
@@ -173,25 +160,27 @@ func New(opt Options) (*Model, error) {
 		return nil, errors.New("explorer: no engine to open")
 	}
 	m := &Model{
-		opt: opt, keys: newKeyMap(), byID: map[string]int{}, prepared: map[string]*prepared{},
-		scores: map[string]map[string]Score{}, exps: map[expKey]*explained{},
+		common: common{keys: newKeyMap(), w: 80, h: 24},
+		opt:    opt, byID: map[string]int{}, prepared: map[string]*prepared{},
 		visuals: map[visualKey]*visual{}, pending: map[visualKey]bool{}, imgs: newImageCache(opt.Data),
 		renderMem: map[string][]string{}, loading: true,
 		method: opt.Method, layer: opt.StartLayer, target: opt.Target,
-		w: 80, h: 24,
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.pairs = loader.FilterSplit(opt.Data.Pairs, opt.Split)
+	var ids []string
 	for i, p := range m.pairs {
 		if _, dup := m.byID[p.ID]; dup {
 			return nil, fmt.Errorf("explorer: pair id %q appears twice", p.ID)
 		}
 		m.byID[p.ID] = i
+		ids = append(ids, p.ID)
 		if p.Ambiguity != "" && !slices.Contains(m.families, p.Ambiguity) {
 			m.families = append(m.families, p.Ambiguity)
 		}
 	}
 	slices.Sort(m.families)
+	m.scheduler = newScheduler(ids)
 	if m.method == "" {
 		m.method = explain.Chefer
 	}
@@ -303,7 +292,7 @@ func (m *Model) startSpinner() tea.Cmd {
 // busy reports whether something runs in the background, which the
 // spinner shows.
 func (m *Model) busy() bool {
-	return m.loading || m.scoring != "" || m.inflight != nil || m.ft.running || len(m.pending) > 0
+	return m.loading || m.scheduler.busy() || m.ft.running || len(m.pending) > 0
 }
 
 // View returns the frame Update rendered.
@@ -407,15 +396,14 @@ func (m *Model) onEngine(msg engineMsg) tea.Cmd {
 }
 
 func (m *Model) setEngine(e Engine) {
-	m.engine = e
-	m.info = e.Info()
-	if m.scores[m.info.Checkpoint] == nil {
-		m.scores[m.info.Checkpoint] = map[string]Score{}
-	}
+	m.scheduler.setEngine(e)
 	m.refreshRows()
 }
 
-func (m *Model) ckpt() string { return m.info.Checkpoint }
+// settings are the explanation settings shown.
+func (m *Model) settings() settings {
+	return settings{method: m.method, layer: m.layer, target: m.target}
+}
 
 // scoreNext scores the next chunk of unscored pairs of the shown engine, and
 // when all are scored starts explaining in the background.
@@ -423,21 +411,11 @@ func (m *Model) scoreNext() tea.Cmd {
 	if m.engine == nil || m.scoring != "" {
 		return nil
 	}
-	have := m.scores[m.ckpt()]
-	var ids []string
-	for _, p := range m.pairs {
-		if _, ok := have[p.ID]; !ok {
-			ids = append(ids, p.ID)
-			if len(ids) == scoreChunk {
-				break
-			}
-		}
-	}
+	ckpt, ids := m.nextScore(scoreChunk)
 	if len(ids) == 0 {
 		return m.explainNext()
 	}
-	m.scoring = m.ckpt()
-	ctx, eng, ckpt := m.ctx, m.engine, m.ckpt()
+	ctx, eng := m.ctx, m.engine
 	return func() tea.Msg {
 		s, err := eng.Score(ctx, ids)
 		return scoresMsg{ckpt: ckpt, scores: s, err: err}
@@ -445,65 +423,37 @@ func (m *Model) scoreNext() tea.Cmd {
 }
 
 func (m *Model) onScores(msg scoresMsg) tea.Cmd {
-	m.scoring = ""
-	if msg.err != nil {
-		if !errors.Is(msg.err, context.Canceled) {
-			m.scoreErr = msg.err
-			m.setFlash(true, "scoring failed: %v", msg.err)
-		}
+	if err := m.scored(msg.ckpt, msg.scores, msg.err); err != nil {
+		m.setFlash(true, "scoring failed: %v", err)
 		return nil
 	}
-	have := m.scores[msg.ckpt]
-	for _, s := range msg.scores {
-		have[s.PairID] = s
+	if msg.err != nil {
+		return nil
 	}
 	m.refreshRows()
-	if m.ft.awaitingScores == msg.ckpt && len(have) == len(m.pairs) {
+	if m.ft.awaitingScores == msg.ckpt && m.allScored(msg.ckpt) {
 		m.ft.computeFlips(m)
 	}
 	return m.scoreNext()
 }
 
-func (m *Model) currentKey(pairID string) expKey {
-	return expKey{ckpt: m.ckpt(), pair: pairID, method: m.method, layer: m.layer, target: m.target}
-}
+func (m *Model) currentKey(pairID string) expKey { return m.keyFor(pairID, m.settings()) }
 
 // explainNext starts the next explanation, if none is running: the open
 // pair first, then the pairs in list order from the cursor.
 func (m *Model) explainNext() tea.Cmd {
-	if m.engine == nil || m.inflight != nil || m.scoring != "" {
-		return nil
-	}
-	var pick *expKey
-	try := func(id string) bool {
-		k := m.currentKey(id)
-		if _, done := m.exps[k]; done {
-			return false
-		}
-		pick = &k
-		return true
-	}
+	var first []string
 	if m.opened {
-		if try(m.pairs[m.cur].ID) {
-			return m.explain(*pick)
-		}
+		first = append(first, m.pairs[m.cur].ID)
 	}
 	rows := m.list.rows
 	for i := range rows {
-		if try(m.pairs[rows[(m.list.cursor+i)%len(rows)]].ID) {
-			return m.explain(*pick)
-		}
+		first = append(first, m.pairs[rows[(m.list.cursor+i)%len(rows)]].ID)
 	}
-	for _, p := range m.pairs {
-		if try(p.ID) {
-			return m.explain(*pick)
-		}
+	k, ok := m.nextExplain(m.settings(), first)
+	if !ok {
+		return nil
 	}
-	return nil
-}
-
-func (m *Model) explain(k expKey) tea.Cmd {
-	m.inflight = &k
 	ctx, eng := m.ctx, m.engine
 	req := ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target}
 	return func() tea.Msg {
@@ -513,21 +463,23 @@ func (m *Model) explain(k expKey) tea.Cmd {
 }
 
 func (m *Model) onExplained(msg explainedMsg) tea.Cmd {
-	m.inflight = nil
+	i, known := m.byID[msg.key.pair]
+	var e *explained
+	if msg.err == nil && known {
+		e = newExplained(m.prepare(i), msg.exp, m.engineStyle(msg.key.ckpt))
+	}
+	if msg.err == nil && !known {
+		m.inflight = nil
+		return m.explainNext()
+	}
+	if !m.explained(msg.key, e, msg.err) {
+		return nil
+	}
 	if msg.err != nil {
-		if errors.Is(msg.err, context.Canceled) {
-			return nil
-		}
-		m.exps[msg.key] = &explained{err: msg.err}
 		m.setFlash(true, "explaining %s failed: %v", clean(msg.key.pair), msg.err)
-		return m.explainNext()
+	} else {
+		m.lastElapsed = msg.exp.Elapsed
 	}
-	i, ok := m.byID[msg.key.pair]
-	if !ok {
-		return m.explainNext()
-	}
-	m.exps[msg.key] = newExplained(m.prepare(i), msg.exp, m.engineStyle(msg.key.ckpt))
-	m.lastElapsed = msg.exp.Elapsed
 	return m.explainNext()
 }
 
@@ -539,18 +491,6 @@ func (m *Model) engineStyle(ckpt string) trees.Style {
 		}
 	}
 	return m.info.Style
-}
-
-// explainedCount counts the pairs of the split explained with the current
-// settings.
-func (m *Model) explainedCount() int {
-	n := 0
-	for _, p := range m.pairs {
-		if _, ok := m.exps[m.currentKey(p.ID)]; ok {
-			n++
-		}
-	}
-	return n
 }
 
 func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {

@@ -66,7 +66,7 @@ func (m *Model) statusBar(w int) string {
 		device, runtime = clean(m.info.Device), clean(m.info.Runtime)
 	}
 	left = append(left, string(m.method), "start layer "+m.layer.String(), "target "+m.target.String())
-	if m.lastElapsed > 0 || m.explainedCount() > 0 {
+	if m.lastElapsed > 0 || m.explainedCount(m.settings()) > 0 {
 		left = append(left, "last "+formatDuration(m.lastElapsed))
 	}
 	extra := []string{m.cmap.Name(), m.mode.String(), device, runtime}
@@ -108,7 +108,7 @@ func (m *Model) progress() string {
 	case m.scoring != "":
 		return fmt.Sprintf("scoring %d/%d", len(m.scores[m.scoring]), len(m.pairs))
 	case m.engine != nil:
-		n := m.explainedCount()
+		n := m.explainedCount(m.settings())
 		if n < len(m.pairs) {
 			return fmt.Sprintf("explained %d/%d", n, len(m.pairs))
 		}
