@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -59,6 +60,10 @@ type EngineInfo struct {
 	// Layers is the number of attention layers the start layer counts in
 	// (the smaller of the two encoders' depths); 0 when unknown.
 	Layers int
+	// Preprocess is how the engine fits an image to the model's input,
+	// which places the evidence boxes on the patch grid for the pointing
+	// game; nil means CLIP's default.
+	Preprocess *loader.PreprocessConfig
 }
 
 // Method names a relevance method: package explain's methods, which the m key

@@ -38,8 +38,20 @@ type fineTune struct {
 	awaitingScores string
 	flips          []flip
 	flipCursor     int
-	outcome        string
+	// flipped marks the pairs of flips by direction; nil until a run's
+	// flips are known.
+	flipped map[string]flipDir
+	outcome string
 }
+
+// flipDir is the direction of a pair's flips, a set: a pair can have a
+// reading fixed and another broken.
+type flipDir uint8
+
+const (
+	flipUp   flipDir = 1 << iota // ✗→✓
+	flipDown                     // ✓→✗
+)
 
 // flip is a reading whose correctness changed with a fine-tune.
 type flip struct {
@@ -95,15 +107,38 @@ func (f *fineTune) form() (FineTuneOptions, error) {
 	return o, o.Validate()
 }
 
+// edited reports whether the form differs from the one a fresh panel shows,
+// so that q asks before throwing the edits away.
+func (f *fineTune) edited() bool {
+	d := newFineTune()
+	return f.text != d.text || f.input != d.input || f.freeze != d.freeze
+}
+
+// typing reports whether a text field has the focus: every printable key
+// then goes into it, and no hotkey fires.
+func (f *fineTune) typing() bool {
+	return !f.running && f.focus >= ftSteps && f.focus <= ftBatch && f.focus < ftFields
+}
+
 func (f *fineTune) key(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	k := m.keys
 	s := msg.String()
+	if f.typing() && (msg.Text != "" || s == "backspace") {
+		t := f.text[f.focus]
+		if editLine(&t, msg) {
+			if len([]rune(t)) <= 12 {
+				f.text[f.focus] = t
+			}
+			f.err = ""
+			return nil
+		}
+	}
 	switch {
 	case s == "esc" || s == "T":
 		m.screen = f.back
 		return nil
 	case s == "q":
-		return m.quit()
+		return m.askQuit()
 	case s == "?":
 		m.prevScreen, m.screen = screenFineTune, screenHelp
 		return nil
@@ -147,16 +182,6 @@ func (f *fineTune) key(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	switch f.focus {
-	case ftSteps, ftLR, ftBatch:
-		t := &f.text[f.focus]
-		switch {
-		case s == "backspace":
-			if len(*t) > 0 {
-				*t = (*t)[:len(*t)-1]
-			}
-		case len(msg.Text) == 1 && strings.ContainsAny(msg.Text, "0123456789.eE-+") && len(*t) < 12:
-			*t += msg.Text
-		}
 	case ftInput:
 		if s == "space" || s == "left" || s == "right" || s == "h" || s == "l" {
 			if f.input == "tree" {
@@ -269,6 +294,7 @@ func (f *fineTune) computeFlips(m *Model) {
 	f.awaitingScores = ""
 	before, after := m.scores[f.from], m.scores[f.to]
 	f.flips = f.flips[:0]
+	f.flipped = map[string]flipDir{}
 	up, down := 0, 0
 	for _, p := range m.pairs {
 		b, ok1 := before[p.ID]
@@ -281,14 +307,16 @@ func (f *fineTune) computeFlips(m *Model) {
 				f.flips = append(f.flips, flip{pair: p.ID, reading: j, nowOK: a.Correct[j]})
 				if a.Correct[j] {
 					up++
+					f.flipped[p.ID] |= flipUp
 				} else {
 					down++
+					f.flipped[p.ID] |= flipDown
 				}
 			}
 		}
 	}
 	f.flipCursor = 0
-	f.outcome = fmt.Sprintf("done: now showing %s · %d readings flipped ✗→✓, %d ✓→✗", f.to, up, down)
+	f.outcome = fmt.Sprintf("done: now showing %s · %s flipped ✗→✓, %d ✓→✗ (x in the list shows their pairs)", f.to, plural(up, "reading"), down)
 }
 
 func (f *fineTune) view(m *Model, w, h int) []string {

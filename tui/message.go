@@ -68,7 +68,7 @@ func (m *Model) messageKey(msg tea.KeyPressMsg) tea.Cmd {
 	page := max(1, m.h-footerRows-4)
 	switch {
 	case key.Matches(msg, k.Quit):
-		return m.quit()
+		return m.askQuit()
 	case key.Matches(msg, k.Back, k.Open, k.Message):
 		m.screen = m.msg.back
 	case key.Matches(msg, k.Down):

@@ -60,6 +60,7 @@ const (
 	screenHelp
 	screenFineTune
 	screenMessage
+	screenSummary
 )
 
 // Minimum terminal size the explorer lays out; below it, it says so.
@@ -95,6 +96,7 @@ type Model struct {
 
 	screen     screen
 	prevScreen screen // where esc leaves help for
+	helpScroll int
 	// opened reports whether a pair has been opened, so that m.cur is one
 	// the user looked at and is explained first.
 	opened bool
@@ -109,6 +111,8 @@ type Model struct {
 	// msg is the message screen's text, shown whole: an error such as a
 	// pickle checkpoint's, whose conversion recipe is several lines.
 	msg msgState
+	// summary is the split's summary screen.
+	summary summaryState
 	// before is the engine a finished fine-tune started from, after its
 	// result; showingBefore says which of the two is shown.
 	before, after Engine
@@ -120,6 +124,9 @@ type Model struct {
 	cmap   *explain.Colormap
 	mode   graphics.Mode
 	modes  []graphics.Mode
+	// boxes outlines the evidence boxes on the images (o); rawImages
+	// shows the images without their heatmaps (i).
+	boxes, rawImages bool
 
 	list listState
 	cur  int // the open pair, an index into pairs
@@ -132,19 +139,22 @@ type Model struct {
 
 	// The sixel or kitty images on screen and the generation of the draw
 	// that is waiting for its frame to be flushed.
-	drawn     drawState
-	drawGen   int
-	wantDraw  drawState
-	wantSeq   string
-	quitting  bool
-	ft        fineTune
-	spin      spinner.Model
-	spinning  bool
-	flash     string
-	flashErr  bool
-	frame     string
-	lines     []string
-	renderMem map[string][]string
+	drawn    drawState
+	drawGen  int
+	wantDraw drawState
+	wantSeq  string
+	quitting bool
+	// confirmQuit, when set, is why q asked before quitting; the next key
+	// answers.
+	confirmQuit string
+	ft          fineTune
+	spin        spinner.Model
+	spinning    bool
+	flash       string
+	flashErr    bool
+	frame       string
+	lines       []string
+	renderMem   map[string][]string
 	// What the last render left room for and wanted made.
 	placements  []placement
 	wantVisuals []visualReq
@@ -165,6 +175,7 @@ func New(opt Options) (*Model, error) {
 		visuals: map[visualKey]*visual{}, pending: map[visualKey]bool{}, imgs: newImageCache(opt.Data),
 		renderMem: map[string][]string{}, loading: true,
 		method: opt.Method, layer: opt.StartLayer, target: opt.Target,
+		boxes: true,
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.pairs = loader.FilterSplit(opt.Data.Pairs, opt.Split)
@@ -251,9 +262,10 @@ type (
 		err    error
 	}
 	explainedMsg struct {
-		key expKey
-		exp *Explanation
-		err error
+		key   expKey
+		exp   *Explanation
+		err   error
+		point []*explain.Pointing
 	}
 	visualMsg struct {
 		key visualKey
@@ -454,11 +466,28 @@ func (m *Model) explainNext() tea.Cmd {
 	if !ok {
 		return nil
 	}
-	ctx, eng := m.ctx, m.engine
+	ctx, eng, imgs := m.ctx, m.engine, m.imgs
 	req := ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target}
+	prep := loader.DefaultPreprocessConfig()
+	if m.info.Preprocess != nil {
+		prep = *m.info.Preprocess
+	}
+	var pair *loader.Pair
+	if i, ok := m.byID[k.pair]; ok {
+		pair = &m.pairs[i]
+	}
 	return func() tea.Msg {
 		exp, err := eng.Explain(ctx, req)
-		return explainedMsg{key: k, exp: exp, err: err}
+		msg := explainedMsg{key: k, exp: exp, err: err}
+		if err == nil && pair != nil {
+			msg.point = make([]*explain.Pointing, len(exp.Readings))
+			for j, rr := range exp.Readings {
+				// A reading whose boxes cannot be placed has no pointing
+				// game; the heatmap is still worth showing.
+				msg.point[j], _ = readingPointing(imgs, pair, rr, prep)
+			}
+		}
+		return msg
 	}
 }
 
@@ -467,6 +496,7 @@ func (m *Model) onExplained(msg explainedMsg) tea.Cmd {
 	var e *explained
 	if msg.err == nil && known {
 		e = newExplained(m.prepare(i), msg.exp, m.engineStyle(msg.key.ckpt))
+		e.point = msg.point
 	}
 	if msg.err == nil && !known {
 		m.inflight = nil
@@ -498,10 +528,21 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	if msg.String() == "ctrl+c" {
 		return m.quit()
 	}
+	if m.confirmQuit != "" {
+		m.confirmQuit = ""
+		if msg.String() == "y" || msg.String() == "Y" {
+			return m.quit()
+		}
+		m.setFlash(false, "not quitting")
+		return nil
+	}
 	switch m.screen {
 	case screenList:
 		if m.list.searching {
 			return m.searchKey(msg)
+		}
+		if m.list.jumping {
+			return m.jumpKey(msg)
 		}
 		if cmd, ok := m.globalKey(msg); ok {
 			return cmd
@@ -513,17 +554,28 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		return m.pairKey(msg)
 	case screenHelp:
-		if key.Matches(msg, m.keys.Quit) {
-			return m.quit()
-		}
-		if key.Matches(msg, m.keys.Back, m.keys.Help, m.keys.Open) {
+		k := m.keys
+		switch {
+		case key.Matches(msg, k.Quit):
+			return m.askQuit()
+		case key.Matches(msg, k.Back, k.Help, k.Open):
 			m.screen = m.prevScreen
+		case key.Matches(msg, k.Down):
+			m.helpScroll++
+		case key.Matches(msg, k.Up):
+			m.helpScroll = max(0, m.helpScroll-1)
+		case key.Matches(msg, k.PageDown):
+			m.helpScroll += max(1, m.h-footerRows-1)
+		case key.Matches(msg, k.PageUp):
+			m.helpScroll = max(0, m.helpScroll-max(1, m.h-footerRows-1))
 		}
 		return nil
 	case screenFineTune:
 		return m.ft.key(m, msg)
 	case screenMessage:
 		return m.messageKey(msg)
+	case screenSummary:
+		return m.summaryKey(msg)
 	}
 	return nil
 }
@@ -533,7 +585,7 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Quit):
-		return m.quit(), true
+		return m.askQuit(), true
 	case key.Matches(msg, k.Help):
 		m.prevScreen, m.screen = m.screen, screenHelp
 	case key.Matches(msg, k.Message):
@@ -547,6 +599,12 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, k.Method):
 		m.method = next(explain.Methods, m.method)
 	case key.Matches(msg, k.Layer):
+		if m.method != explain.Chefer {
+			// The other methods read no start layer: changing it would
+			// recompute the same maps under a new name.
+			m.setFlash(false, "the start layer applies to chefer only (m changes the method)")
+			return nil, true
+		}
 		m.layer = next(m.layers(), m.layer)
 	case key.Matches(msg, k.Target):
 		m.target = next(Targets, m.target)
@@ -561,6 +619,10 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		clear(m.renderMem)
 	case key.Matches(msg, k.Graphics):
 		m.mode = next(m.modes, m.mode)
+	case key.Matches(msg, k.Summary):
+		if m.screen != screenSummary {
+			m.summary.back, m.screen = m.screen, screenSummary
+		}
 	case key.Matches(msg, k.Toggle):
 		if m.before == nil {
 			m.setFlash(false, "no fine-tune run yet: T opens the panel")
@@ -597,6 +659,20 @@ func (m *Model) layers() []explain.StartLayer {
 func next[T comparable](xs []T, cur T) T {
 	i := slices.Index(xs, cur)
 	return xs[(i+1)%len(xs)]
+}
+
+// askQuit quits on q, unless that would lose work: a running fine-tune or
+// an edited fine-tune form. Then it asks, and the next key answers.
+func (m *Model) askQuit() tea.Cmd {
+	switch {
+	case m.ft.running:
+		m.confirmQuit = "a fine-tune is running and would be lost"
+	case m.ft.edited() && m.ft.to == "":
+		m.confirmQuit = "the fine-tune form has edits that were not run"
+	default:
+		return m.quit()
+	}
+	return nil
 }
 
 func (m *Model) quit() tea.Cmd {
@@ -653,8 +729,25 @@ func (m *Model) pairKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.scroll = max(0, m.scroll-1)
 	case key.Matches(msg, k.Export):
 		return m.export()
+	case key.Matches(msg, k.Boxes):
+		m.boxes = !m.boxes
+		if m.boxes && !m.pairHasBoxes() {
+			m.setFlash(false, "this pair has no evidence boxes to draw")
+		}
+	case key.Matches(msg, k.Raw):
+		m.rawImages = !m.rawImages
 	}
 	return nil
+}
+
+// pairHasBoxes reports whether an image of the open pair has evidence boxes.
+func (m *Model) pairHasBoxes() bool {
+	for _, r := range m.pairs[m.cur].Readings {
+		if len(r.BoxesWithRole(loader.RoleEvidence)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // imageCache keeps decoded images, which commands read from several

@@ -31,7 +31,9 @@ const (
 	headerRows = 4 // title, sentence, diff summary, rule
 	footerRows = 2 // status bar, hint bar
 	colSep     = 3 // " │ "
-	maxImgRows = 20
+	// maxImgRows bounds the image at a size where a half-block image
+	// still draws in a frame's time.
+	maxImgRows = 48
 	// maxTopTokens bounds the list of most relevant tokens under an image.
 	maxTopTokens = 8
 )
@@ -238,10 +240,10 @@ func (m *Model) fillColumn(col *block, pp *prepared, j int, exp *explained, lay 
 			right.set(i, lines[scroll+i])
 		}
 		if below := len(lines) - scroll - lay.bodyH; below > 0 {
-			right.set(lay.bodyH-1, stDim.Render(fmt.Sprintf("↓ %d more lines (j/k)", below)))
+			right.set(lay.bodyH-1, stDim.Render("↓ "+plural(below, "more line")+" (j/k)"))
 		}
 		if scroll > 0 {
-			right.set(0, stDim.Render(fmt.Sprintf("↑ %d lines above (j/k)", scroll)))
+			right.set(0, stDim.Render("↑ "+plural(scroll, "line")+" above (j/k)"))
 		}
 	}
 	body := hjoin("  ", left, right)
@@ -293,8 +295,19 @@ func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []s
 		return out
 	}
 	rr := exp.exp.Readings[j]
-	out = append(out, stDim.Render(fmt.Sprintf("image %s · %s target", letter(rr.Image), exp.exp.Request.Target)))
-	out = append(out, m.colorScale(w))
+	what := fmt.Sprintf("image %s · %s target", letter(rr.Image), exp.exp.Request.Target)
+	if m.rawImages {
+		what = fmt.Sprintf("image %s without heatmap (i)", letter(j))
+	}
+	out = append(out, stDim.Render(what))
+	if !m.rawImages {
+		out = append(out, m.colorScale(w))
+	}
+	if j < len(exp.point) && exp.point[j] != nil && !m.rawImages {
+		pt := exp.point[j]
+		hit := tick(pt.Hit)
+		out = append(out, hit+stDim.Render(fmt.Sprintf(" top patch in box · mass %s (chance %s)", pct(pt.Mass, 1), pct(pt.ChanceMass, 1))))
+	}
 	if rel != nil {
 		out = append(out, stDim.Render("most relevant tokens"))
 		nameW := min(10, w/3)

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -112,6 +113,9 @@ type explained struct {
 	exp      *Explanation
 	err      error
 	readings []readingRel
+	// point is each reading's pointing game, nil where its image has no
+	// evidence box.
+	point []*explain.Pointing
 }
 
 // readingRel is one reading's relevance, normalised for painting: values in

@@ -7,6 +7,8 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/lavascope/lavascope/explain"
 )
 
 // render draws the frame for the current state into m.frame, and records
@@ -17,7 +19,11 @@ func (m *Model) render() {
 	var lines []string
 	switch {
 	case w < minWidth || h < minHeight:
-		lines = []string{fit(fmt.Sprintf("lavascope needs at least %d×%d cells; this terminal has %d×%d.", minWidth, minHeight, w, h), w), fit("q quits.", w)}
+		// The message wraps, so that it says all of itself in a narrow
+		// terminal.
+		msg := fmt.Sprintf("lavascope needs at least %d×%d cells; this terminal has %d×%d. q quits.", minWidth, minHeight, w, h)
+		lines = strings.Split(wrapHard(msg, max(1, w)), "\n")
+		lines = lines[:min(len(lines), max(1, h))]
 	default:
 		body := h - footerRows
 		switch m.screen {
@@ -31,6 +37,8 @@ func (m *Model) render() {
 			lines = m.ft.view(m, w, body)
 		case screenMessage:
 			lines = m.viewMessage(w, body)
+		case screenSummary:
+			lines = m.viewSummary(w, body)
 		}
 		for i := range lines {
 			lines[i] = fit(lines[i], w)
@@ -65,7 +73,7 @@ func (m *Model) statusBar(w int) string {
 		left = append(left, ck)
 		device, runtime = clean(m.info.Device), clean(m.info.Runtime)
 	}
-	left = append(left, string(m.method), "start layer "+m.layer.String(), "target "+m.target.String())
+	left = append(left, string(m.method), m.layerText(), "target "+m.target.String())
 	if m.lastElapsed > 0 || m.explainedCount(m.settings()) > 0 {
 		left = append(left, "last "+formatDuration(m.lastElapsed))
 	}
@@ -130,6 +138,9 @@ func formatDuration(d time.Duration) string {
 // hintBar is one line of the keys that act on the current screen, or the
 // last message.
 func (m *Model) hintBar(w int) string {
+	if m.confirmQuit != "" {
+		return stWarn.Render(fit(" quit? "+m.confirmQuit+": y quits, any other key stays", w))
+	}
 	if m.flash != "" {
 		st := stWarn
 		if m.flashErr {
@@ -144,11 +155,20 @@ func (m *Model) hintBar(w int) string {
 		if m.list.searching {
 			return stDim.Render(fit(" type to search ids, sentences, families and glosses", w))
 		}
-		bs = []key.Binding{k.Open, k.Failures, k.Search, k.Family, k.Sort, k.Method, k.FineTune, k.Help, k.Quit}
+		if m.list.jumping {
+			return stDim.Render(fit(" type a pair id or the start of one", w))
+		}
+		bs = []key.Binding{k.Open, k.Failures, k.Search, k.Jump, k.Family, k.Sort, k.Summary, k.Method, k.FineTune, k.Help, k.Quit}
 	case screenPair:
-		bs = []key.Binding{k.Back, hint("n/p", "next/prev"), k.Method, k.Layer, k.Target, k.Colormap, k.Graphics, k.Export, k.FineTune, k.Help, k.Quit}
+		bs = []key.Binding{k.Back, hint("n/p", "next/prev"), k.Method}
+		if m.method == explain.Chefer {
+			bs = append(bs, k.Layer)
+		}
+		bs = append(bs, k.Target, k.Colormap, k.Boxes, k.Raw, k.Graphics, k.Export, k.FineTune, k.Help, k.Quit)
 	case screenHelp:
-		bs = []key.Binding{k.Back, k.Quit}
+		bs = []key.Binding{k.Back, hint("j/k", "scroll"), k.Quit}
+	case screenSummary:
+		bs = []key.Binding{k.Back, hint("j/k", "scroll"), k.Method, k.Target, k.Help, k.Quit}
 	case screenFineTune:
 		return m.ft.hints(m, w)
 	case screenMessage:
@@ -241,8 +261,40 @@ func (m *Model) viewHelp(w, h int) []string {
 			out = append(out, " "+wl)
 		}
 	}
-	for len(out) < h {
-		out = append(out, "")
+	return scrolled(out, &m.helpScroll, h)
+}
+
+// scrolled shows h of lines from *scroll, clamped, with the last line
+// saying how many more there are below when they do not fit.
+func scrolled(lines []string, scroll *int, h int) []string {
+	if len(lines) <= h {
+		*scroll = 0
+		out := append([]string(nil), lines...)
+		for len(out) < h {
+			out = append(out, "")
+		}
+		return out
 	}
-	return out[:h]
+	room := max(1, h-1)
+	*scroll = max(0, min(*scroll, len(lines)-room))
+	out := append([]string(nil), lines[*scroll:*scroll+room]...)
+	below := len(lines) - *scroll - room
+	more := fmt.Sprintf(" lines %d–%d of %d · j/k scroll", *scroll+1, *scroll+room, len(lines))
+	if below == 0 {
+		more += " · end"
+	}
+	return append(out, stDim.Render(more))
+}
+
+// wrapHard wraps s, which may hold styles, at w cells, breaking words
+// only when one is wider than a line.
+func wrapHard(s string, w int) string { return ansi.Wrap(s, max(1, w), "") }
+
+// layerText is the start layer as the status bar says it: a dash for the
+// methods it does not apply to, so that l is not taken to change them.
+func (m *Model) layerText() string {
+	if m.method != explain.Chefer {
+		return "start layer –"
+	}
+	return "start layer " + m.layer.String()
 }

@@ -283,6 +283,7 @@ func newTorchEngine(ctx context.Context, rt *torchRuntime, o Options, name strin
 		Runtime:    "libtorch " + torch.Version(),
 		Style:      style,
 		Layers:     min(cfg.Text.NumHiddenLayers, cfg.Vision.NumHiddenLayers),
+		Preprocess: &e.prep,
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
