@@ -55,6 +55,86 @@ type Reading struct {
 
 	// StartLayerText is the text encoder's start layer, when it differs.
 	StartLayerText string `json:"start_layer_text,omitempty"`
+
+	// Analysis is the relevance in context and the contrast with the
+	// twin reading that package analysis derives from the values above;
+	// nil until it has run.
+	Analysis *Analysis `json:"analysis,omitempty"`
+}
+
+// Analysis is a reading's relevance read in context: per word and per
+// constituent rather than per token, and against the other reading of its
+// pair (package analysis documents every rule).
+type Analysis struct {
+	// Style is the linearization the model read, found from text and tree.
+	Style trees.Style `json:"style"`
+	// Signed is true when some token has negative relevance; the masses
+	// below are then shares of the absolute values.
+	Signed bool `json:"signed"`
+	// Words holds each word with its preterminal's brackets and tag folded
+	// in, in sentence order.
+	Words []WordContext `json:"words"`
+	// Constituents are the phrases (every node above the preterminals),
+	// the most relevant first.
+	Constituents []Constituent `json:"constituents"`
+	// Contrast is nil when the reading was analysed without its twin.
+	Contrast *Contrast `json:"contrast,omitempty"`
+}
+
+// WordContext is one word's relevance with its preterminal folded in.
+type WordContext struct {
+	Index     int     `json:"index"`
+	Word      string  `json:"word"`
+	Tag       string  `json:"tag"`
+	Relevance float64 `json:"relevance"`
+}
+
+// Constituent is one phrase with the relevance of its own brackets and
+// label (the tokens that open and close it) and that of its whole span.
+type Constituent struct {
+	Label string `json:"label"`
+	// Start and End are its words [Start, End); Words are those words.
+	Start     int     `json:"start"`
+	End       int     `json:"end"`
+	Words     string  `json:"words"`
+	Relevance float64 `json:"relevance"`
+	Subtree   float64 `json:"subtree"`
+	// Only marks a constituent the twin's tree lacks, Moved the
+	// re-attached one, Site its attachment site in this reading.
+	Only  bool `json:"only,omitempty"`
+	Moved bool `json:"moved,omitempty"`
+	Site  bool `json:"site,omitempty"`
+}
+
+// Contrast is where the reading's relevance falls relative to what tells
+// it apart from its twin. Masses are shares of the relevance on the tokens
+// that cover the tree (all 0 when that is 0).
+type Contrast struct {
+	// Twin is the other reading's index in the pair.
+	Twin int `json:"twin"`
+	// Unique is the share on tokens the twin's linearization lacks, Shared
+	// the rest: Unique + Shared = 1 unless there is no relevance at all.
+	Unique float64 `json:"unique"`
+	Shared float64 `json:"shared"`
+	// UniqueTokens are the indices into Tokens of those tokens.
+	UniqueTokens []int `json:"unique_tokens"`
+	// Site is the attachment site in this reading and Noun the ambiguous
+	// noun; nil where the two trees have no such thing.
+	Site *Focus `json:"site,omitempty"`
+	Noun *Focus `json:"noun,omitempty"`
+}
+
+// Focus is a piece of the tree the paper's analysis looks at, with the
+// share of the reading's relevance on it.
+type Focus struct {
+	Label string `json:"label"`
+	Start int    `json:"start"`
+	End   int    `json:"end"`
+	Words string `json:"words"`
+	// Head is the index of its head word, HeadWord that word.
+	Head     int     `json:"head"`
+	HeadWord string  `json:"head_word"`
+	Mass     float64 `json:"mass"`
 }
 
 // Token is one token of the text with its relevance.
