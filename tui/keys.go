@@ -11,7 +11,7 @@ type keyMap struct {
 	Reverse, Search, Jump, Summary        key.Binding
 	Method, Layer, Target, Colormap       key.Binding
 	Graphics, Boxes, Raw, Export          key.Binding
-	FineTune, Toggle, Compare             key.Binding
+	FineTune, Toggle, Compare, Tokens     key.Binding
 	Help, Quit, Message                   key.Binding
 }
 
@@ -45,6 +45,7 @@ func newKeyMap() keyMap {
 		Graphics: b([]string{"v"}, "v", "graphics"),
 		Boxes:    b([]string{"o"}, "o", "evidence boxes"),
 		Raw:      b([]string{"i"}, "i", "image/heatmap"),
+		Tokens:   b([]string{"w"}, "w", "constituents/tokens"),
 		Export:   b([]string{"e"}, "e", "export PNG+JSON"),
 		FineTune: b([]string{"T"}, "T", "fine-tune"),
 		Toggle:   b([]string{"b"}, "b", "before/after"),
@@ -60,7 +61,7 @@ func (k keyMap) helpGroups() []helpGroup {
 	return []helpGroup{
 		{"move", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Open, k.Back, k.Next, k.Prev}},
 		{"list", []key.Binding{k.Failures, k.Flipped, k.Family, k.Sort, k.Reverse, k.Search, k.Jump, k.Summary}},
-		{"explain", []key.Binding{k.Method, k.Layer, k.Target, k.Colormap, k.Graphics, k.Boxes, k.Raw, k.Export}},
+		{"explain", []key.Binding{k.Method, k.Layer, k.Target, k.Colormap, k.Graphics, k.Boxes, k.Raw, k.Tokens, k.Export}},
 		{"model", []key.Binding{k.FineTune, k.Toggle, k.Compare, k.Message, k.Help, k.Quit}},
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui/graphics"
 )
@@ -127,6 +128,9 @@ type Model struct {
 	// boxes outlines the evidence boxes on the images (o); rawImages
 	// shows the images without their heatmaps (i).
 	boxes, rawImages bool
+	// rawTokens shows the most relevant tokens rather than constituents
+	// and words (w).
+	rawTokens bool
 
 	list listState
 	cur  int // the open pair, an index into pairs
@@ -266,6 +270,7 @@ type (
 		exp   *Explanation
 		err   error
 		point []*explain.Pointing
+		ana   []*report.Analysis
 	}
 	visualMsg struct {
 		key visualKey
@@ -479,6 +484,9 @@ func (m *Model) explainNext() tea.Cmd {
 	return func() tea.Msg {
 		exp, err := eng.Explain(ctx, req)
 		msg := explainedMsg{key: k, exp: exp, err: err}
+		if err == nil {
+			msg.ana = analyse(exp)
+		}
 		if err == nil && pair != nil {
 			msg.point = make([]*explain.Pointing, len(exp.Readings))
 			for j, rr := range exp.Readings {
@@ -496,7 +504,7 @@ func (m *Model) onExplained(msg explainedMsg) tea.Cmd {
 	var e *explained
 	if msg.err == nil && known {
 		e = newExplained(m.prepare(i), msg.exp, m.engineStyle(msg.key.ckpt))
-		e.point = msg.point
+		e.point, e.ana = msg.point, msg.ana
 	}
 	if msg.err == nil && !known {
 		m.inflight = nil
@@ -736,6 +744,8 @@ func (m *Model) pairKey(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	case key.Matches(msg, k.Raw):
 		m.rawImages = !m.rawImages
+	case key.Matches(msg, k.Tokens):
+		m.rawTokens = !m.rawTokens
 	}
 	return nil
 }

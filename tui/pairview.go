@@ -3,12 +3,14 @@ package tui
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"slices"
 	"strings"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui/graphics"
 )
@@ -259,7 +261,12 @@ func (m *Model) fillColumn(col *block, pp *prepared, j int, exp *explained, lay 
 	} else if rel != nil && len(rel.unmatched) > 0 {
 		label += " · underlined: tokens the other reading lacks"
 	}
-	col.set(y, stDim.Render(clean(label)))
+	if exp != nil && j < len(exp.ana) && exp.ana[j] != nil && !m.rawTokens {
+		label = m.wordsLine(exp.ana[j]) + stDim.Render(" · words in context; tokens: "+strings.TrimPrefix(clean(label), "linearized · "))
+		col.set(y, label)
+	} else {
+		col.set(y, stDim.Render(clean(label)))
+	}
 	text := ""
 	if lin := pp.linear(j, m.style()); lin != nil {
 		text = lin.Text
@@ -306,18 +313,104 @@ func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []s
 	if j < len(exp.point) && exp.point[j] != nil && !m.rawImages {
 		pt := exp.point[j]
 		hit := tick(pt.Hit)
-		out = append(out, hit+stDim.Render(fmt.Sprintf(" top patch in box · mass %s (chance %s)", pct(pt.Mass, 1), pct(pt.ChanceMass, 1))))
+		out = append(out, hit+stDim.Render(fmt.Sprintf(" in box · mass %s (chance %s)", pct(pt.Mass, 1), pct(pt.ChanceMass, 1))))
 	}
-	if rel != nil {
-		out = append(out, stDim.Render("most relevant tokens"))
-		nameW := min(10, w/3)
+	var ana *report.Analysis
+	if j < len(exp.ana) && !m.rawTokens {
+		ana = exp.ana[j]
+	}
+	if ana != nil && ana.Contrast != nil {
+		out = append(out, contrastLine(ana.Contrast))
+	}
+	switch {
+	case ana != nil:
+		out = append(out, stDim.Render("constituents · w: tokens"))
+		out = append(out, m.constituentLines(ana, w, min(maxTopTokens, max(0, h-len(out))))...)
+	case rel != nil:
+		head := "most relevant tokens"
+		if len(exp.ana) > 0 {
+			head = "tokens, #position · w: constituents"
+		}
+		out = append(out, stDim.Render(head))
+		nameW := min(14, w/2)
 		barW := max(1, min(8, w-nameW-6))
 		for _, t := range rel.topTokens(min(maxTopTokens, max(0, h-len(out)))) {
 			n := max(1, int(t.Relevance*float64(barW)+0.5))
-			out = append(out, fit(clean(t.Text), nameW)+" "+heat(strings.Repeat(" ", n), m.heatColor(t.Relevance), false)+strings.Repeat(" ", barW-n)+stDim.Render(fmt.Sprintf(" %.2f", t.Relevance)))
+			name := clean(t.Text)
+			if len(exp.ana) > 0 {
+				name = fmt.Sprintf("#%d %s", t.index, name)
+			}
+			out = append(out, fit(name, nameW)+" "+heat(strings.Repeat(" ", n), m.heatColor(t.Relevance), false)+strings.Repeat(" ", barW-n)+stDim.Render(fmt.Sprintf(" %.2f", t.Relevance)))
 		}
 	}
 	return out[:min(len(out), h)]
+}
+
+// contrastLine says where a reading's relevance falls against its twin:
+// on the tokens the twin lacks, on the attachment site, on the ambiguous
+// noun.
+func contrastLine(c *report.Contrast) string {
+	parts := []string{"unique " + pct(c.Unique, 1)}
+	if c.Site != nil {
+		parts = append(parts, "site "+pct(c.Site.Mass, 1))
+	}
+	if c.Noun != nil {
+		parts = append(parts, "noun "+clean(c.Noun.HeadWord)+" "+pct(c.Noun.Mass, 1))
+	}
+	return stDim.Render(strings.Join(parts, " · "))
+}
+
+// constituentLines ranks a reading's constituents by their own relevance:
+// label, the words they span, a bar scaled to the largest. ◆ marks the
+// attachment site, ↷ the re-attached constituent; those the twin lacks are
+// underlined.
+func (m *Model) constituentLines(a *report.Analysis, w, n int) []string {
+	top := 0.0
+	for _, c := range a.Constituents {
+		top = max(top, math.Abs(c.Relevance))
+	}
+	barW := max(1, min(6, w/4))
+	nameW := max(4, w-barW-6)
+	var out []string
+	for _, c := range a.Constituents[:min(n, len(a.Constituents))] {
+		v := 0.0
+		if top > 0 {
+			v = c.Relevance / top
+		}
+		mark := " "
+		switch {
+		case c.Site:
+			mark = "◆"
+		case c.Moved:
+			mark = "↷"
+		}
+		name := fit(mark+clean(c.Label)+" "+clean(c.Words), nameW)
+		if c.Only {
+			name = "\x1b[4m" + name + "\x1b[24m"
+		}
+		k := max(1, int(math.Abs(v)*float64(barW)+0.5))
+		out = append(out, name+" "+heat(strings.Repeat(" ", k), m.heatColor(v), false)+strings.Repeat(" ", barW-k)+stDim.Render(fmt.Sprintf(" %.2f", c.Relevance)))
+	}
+	return out
+}
+
+// wordsLine paints the sentence's words by their relevance in context
+// (each word with its preterminal's brackets and tag), scaled to the
+// largest.
+func (m *Model) wordsLine(a *report.Analysis) string {
+	top := 0.0
+	for _, wc := range a.Words {
+		top = max(top, math.Abs(wc.Relevance))
+	}
+	parts := make([]string, len(a.Words))
+	for i, wc := range a.Words {
+		v := 0.0
+		if top > 0 {
+			v = wc.Relevance / top
+		}
+		parts[i] = heat(clean(wc.Word), m.heatColor(v), false)
+	}
+	return strings.Join(parts, " ")
 }
 
 // colorScale is a one-line legend of the colormap.

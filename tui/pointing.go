@@ -3,8 +3,10 @@ package tui
 import (
 	"fmt"
 
+	"github.com/lavascope/lavascope/analysis"
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/report"
 )
 
 // readingPointing plays the pointing game of one reading's image map
@@ -39,6 +41,29 @@ func readingPointing(imgs *imageCache, pair *loader.Pair, rr ReadingRelevance, p
 		return nil, fmt.Errorf("pair %s image %s: %w", pair.ID, letter(rr.Image), err)
 	}
 	return &pt, nil
+}
+
+// analyse reads each reading's relevance in context and against its twin
+// (package analysis), on copies of the engine's reports, which the export
+// writes as the engine gave them. Nil where the engine gives no reports or
+// the analysis fails: the pair view then shows the raw tokens.
+func analyse(exp *Explanation) []*report.Analysis {
+	rs := make([]*report.Reading, len(exp.Readings))
+	for j, rr := range exp.Readings {
+		if rr.Report == nil {
+			return nil
+		}
+		c := *rr.Report
+		rs[j] = &c
+	}
+	if analysis.Pair(rs) != nil {
+		return nil
+	}
+	out := make([]*report.Analysis, len(rs))
+	for j, r := range rs {
+		out[j] = r.Analysis
+	}
+	return out
 }
 
 // pairPoint is a pair's pointing game over its readings that have boxes:

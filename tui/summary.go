@@ -30,6 +30,10 @@ type familyStats struct {
 	pointed, hits        int       // readings with boxes; their hits
 	masses               []float64 // per reading with boxes
 	chance, chanceMasses float64   // sums, averaged on display
+	// Relevance in context (package analysis), per analysed reading: the
+	// share on tokens the twin lacks, on the attachment site and on the
+	// ambiguous noun (the last two where the pair has them).
+	unique, site, noun []float64
 }
 
 func (m *Model) familyStats() []*familyStats {
@@ -66,6 +70,18 @@ func (m *Model) familyStats() []*familyStats {
 				continue
 			}
 			fs.explained++
+			for _, a := range e.ana {
+				if a == nil || a.Contrast == nil {
+					continue
+				}
+				fs.unique = append(fs.unique, a.Contrast.Unique)
+				if a.Contrast.Site != nil {
+					fs.site = append(fs.site, a.Contrast.Site.Mass)
+				}
+				if a.Contrast.Noun != nil {
+					fs.noun = append(fs.noun, a.Contrast.Noun.Mass)
+				}
+			}
 			for _, pt := range e.point {
 				if pt == nil {
 					continue
@@ -186,6 +202,18 @@ func (m *Model) viewSummary(w, h int) []string {
 			" box mass "+stKey.Render(histogram(all.masses, 0, 1, max(10, min(40, w-30))))+stDim.Render(" 0 … 100%"))
 	} else {
 		lines = append(lines, stDim.Render(" POINTING and MASS need evidence boxes and explanations: they fill in as the background sweep explains the split"))
+	}
+	if len(all.unique) > 0 {
+		lines = append(lines, "", stHead.Render(fit(fmt.Sprintf(" %-*s %8s %6s %6s  %s", famW, "RELEVANCE", "UNIQUE", "SITE", "NOUN", "UNIQUE PER READING"), w)))
+		for _, fs := range stats {
+			share := func(xs []float64) string { return pct(mean(xs), 1) }
+			row := fmt.Sprintf(" %-*s %8s %6s %6s  ", famW, fit(clean(fs.name), famW), share(fs.unique), share(fs.site), share(fs.noun))
+			if fs.name == "all" {
+				row = stBold.Render(row)
+			}
+			lines = append(lines, row+stKey.Render(histogram(fs.unique, 0, 1, max(0, min(20, w-famW-30)))))
+		}
+		lines = append(lines, stDim.Render(" mean shares of each reading's relevance: UNIQUE on tokens its twin lacks, SITE on the attachment site, NOUN on the ambiguous noun; the histogram runs from 0 to 100%"))
 	}
 	if m.before != nil {
 		lines = append(lines, "", stHead.Render(" before and after the fine-tune"))
