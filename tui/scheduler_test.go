@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/tui/graphics"
 )
 
 // infoEngine is an Engine that only names itself: the scheduler never calls
@@ -115,5 +120,33 @@ func TestSchedulerKeepsScoresPerCheckpoint(t *testing.T) {
 	}
 	if _, ids := s.nextScore(8); !slices.Equal(ids, []string{"a"}) {
 		t.Fatalf("the new checkpoint scores %v", ids)
+	}
+}
+
+// TestStatusBarKeepsTheSettings: a fine-tune's long checkpoint path gives
+// way to the method, start layer and target at 80 columns.
+func TestStatusBarKeepsTheSettings(t *testing.T) {
+	m, err := New(Options{Data: &loader.Dataset{}, Open: func(context.Context) (Engine, error) { return nil, nil }, Graphics: graphics.None})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := infoEngine{ckpt: "/home/researcher/.cache/lavascope/finetune/demo-2026-12-07T20-15-00-123456789/last"}
+	m.setEngine(long)
+	m.loading = false
+	m.before, m.after = infoEngine{ckpt: "demo"}, long
+	for _, w := range []int{60, 80, 120} {
+		bar := ansi.Strip(m.statusBar(w))
+		wants := []string{"chefer", "start layer all", "target own", "(after)", "/last"}
+		if w == 60 {
+			wants = []string{"chefer", "layer all", "own"}
+		}
+		for _, want := range wants {
+			if !strings.Contains(bar, want) {
+				t.Errorf("width %d: %q lacks %q", w, bar, want)
+			}
+		}
+		if ansi.StringWidth(bar) != w {
+			t.Errorf("width %d: the bar is %d cells", w, ansi.StringWidth(bar))
+		}
 	}
 }

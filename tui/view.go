@@ -54,26 +54,26 @@ func (m *Model) render() {
 func (m *Model) statusBar(w int) string {
 	// Items in the order they are dropped when the bar is too narrow:
 	// the least useful last.
-	var left []string
+	var head, tag string // the engine, shortened first when room runs out; before/after
 	var runtime, device string
 	switch {
 	case m.engineErr != nil:
-		left = append(left, "model failed (! shows why): "+cleanLine(m.engineErr.Error()))
+		head = "model failed (! shows why): " + cleanLine(m.engineErr.Error())
 	case m.engine == nil:
-		left = append(left, "loading model")
+		head = "loading model"
 	default:
-		ck := "ckpt " + clean(m.info.Checkpoint)
+		head = "ckpt " + clean(m.info.Checkpoint)
 		if m.before != nil {
+			tag = " (after)"
 			if m.showingBefore {
-				ck += " (before)"
-			} else {
-				ck += " (after)"
+				tag = " (before)"
 			}
 		}
-		left = append(left, ck)
 		device, runtime = clean(m.info.Device), clean(m.info.Runtime)
 	}
-	left = append(left, string(m.method), m.layerText(), "target "+m.target.String())
+	// The settings are what the screen shows: they stay whole, and the
+	// checkpoint (a fine-tune's is a long path) gives way to them.
+	left := []string{string(m.method), m.layerText(), "target " + m.target.String()}
 	if m.lastElapsed > 0 || m.explainedCount(m.settings()) > 0 {
 		left = append(left, "last "+formatDuration(m.lastElapsed))
 	}
@@ -84,18 +84,37 @@ func (m *Model) statusBar(w int) string {
 	}
 	r := right + " "
 	room := w - ansi.StringWidth(r) - 2
-	l := " " + strings.Join(left, " · ")
-	for k := len(extra); k >= 0; k-- {
-		var items []string
-		for _, e := range extra[:k] {
-			if e != "" {
-				items = append(items, e)
+	join := func(items ...[]string) string {
+		var all []string
+		for _, it := range items {
+			for _, s := range it {
+				if s != "" {
+					all = append(all, s)
+				}
 			}
 		}
-		l = " " + strings.Join(append(append([]string(nil), left...), items...), " · ")
+		return strings.Join(all, " · ")
+	}
+	l := " " + join([]string{head + tag}, left)
+	for k := len(extra); k >= 0; k-- {
+		l = " " + join([]string{head + tag}, left, extra[:k])
 		if ansi.StringWidth(l) <= room {
 			break
 		}
+	}
+	if ansi.StringWidth(l) > room && len(left) > 3 {
+		left = left[:3] // the last explanation's time goes first
+		l = " " + join([]string{head + tag}, left)
+	}
+	if over := ansi.StringWidth(l) - room; over > 0 {
+		keep := max(6, ansi.StringWidth(head)-over)
+		l = " " + join([]string{elideMiddle(head, keep) + tag}, left)
+	}
+	if ansi.StringWidth(l) > room {
+		// At the narrowest the settings drop their words, not their values.
+		left = []string{string(m.method), strings.TrimPrefix(m.layerText(), "start "), m.target.String()}
+		l = " " + join(left)
+		l = " " + join([]string{elideMiddle(head+tag, max(6, room-ansi.StringWidth(l)-3))}, left)
 	}
 	bar := fit(l, room) + "  " + r
 	if m.engineErr != nil {
@@ -284,6 +303,22 @@ func scrolled(lines []string, scroll *int, h int) []string {
 		more += " · end"
 	}
 	return append(out, stDim.Render(more))
+}
+
+// elideMiddle shortens s to w cells by cutting its middle, where a path
+// says least: "ckpt /home/…/run-3/last".
+func elideMiddle(s string, w int) string {
+	if ansi.StringWidth(s) <= w {
+		return s
+	}
+	r := []rune(s)
+	if w < 3 {
+		return string(r[:max(0, w)])
+	}
+	// The end of a path names the run and best/ or last/: it gets more.
+	headN := (w - 1) / 3
+	tail := w - 1 - headN
+	return string(r[:headN]) + "…" + string(r[len(r)-tail:])
 }
 
 // wrapHard wraps s, which may hold styles, at w cells, breaking words
