@@ -132,4 +132,6 @@ func TestGoldenFineTuneDone(t *testing.T) {
 	golden(t, "finetune_before_list", h.view())
 	h.keys("f", "x")
 	golden(t, "finetune_flipped_list", h.view())
+	h.keys("enter", "B")
+	golden(t, "finetune_compare", h.view())
 }

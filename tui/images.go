@@ -47,10 +47,18 @@ type visualReq struct {
 	grid    *explain.Grid
 }
 
+// imageSlot is where an image goes: its cells, its top-left cell, the
+// slot's number (a kitty image id) and the explanation it paints.
+type imageSlot struct {
+	x, y, col  int
+	cols, rows int
+	exp        expKey
+}
+
 // visualFor returns the visual column j wants and the best one ready to
 // show: the wanted one, else the plain image in the same box.
-func (m *Model) visualFor(pp *prepared, j int, exp *explained, lay pairLayout) (visualReq, *visual) {
-	req := visualReq{key: visualKey{pair: pp.pair.ID, col: j, image: j, cmap: m.cmap.Name(), mode: m.mode, cols: lay.imgCols, rows: lay.imgRows}}
+func (m *Model) visualFor(pp *prepared, j int, exp *explained, at imageSlot) (visualReq, *visual) {
+	req := visualReq{key: visualKey{pair: pp.pair.ID, col: at.col, image: j, cmap: m.cmap.Name(), mode: m.mode, cols: at.cols, rows: at.rows}}
 	if exp != nil && exp.err == nil && j < len(exp.exp.Readings) && !m.rawImages {
 		rr := exp.exp.Readings[j]
 		if rr.Image >= 0 && rr.Image < len(pp.pair.Readings) {
@@ -58,7 +66,7 @@ func (m *Model) visualFor(pp *prepared, j int, exp *explained, lay pairLayout) (
 		}
 		g := rr.Patches
 		req.grid = &g
-		req.key.exp = m.currentKey(pp.pair.ID)
+		req.key.exp = at.exp
 	}
 	req.reading = &pp.pair.Readings[req.key.image]
 	req.key.boxes = m.boxes && len(req.reading.BoxesWithRole(loader.RoleEvidence)) > 0

@@ -131,6 +131,9 @@ type Model struct {
 	// rawTokens shows the most relevant tokens rather than constituents
 	// and words (w).
 	rawTokens bool
+	// compare shows the pair before and after the fine-tune side by side
+	// (B).
+	compare bool
 
 	list listState
 	cur  int // the open pair, an index into pairs
@@ -467,11 +470,20 @@ func (m *Model) explainNext() tea.Cmd {
 	for i := range rows {
 		first = append(first, m.pairs[rows[(m.list.cursor+i)%len(rows)]].ID)
 	}
-	k, ok := m.nextExplain(m.settings(), first)
+	var keys []expKey
+	if m.comparing() && m.opened {
+		for _, e := range []Engine{m.before, m.after} {
+			k := m.currentKey(m.pairs[m.cur].ID)
+			k.ckpt = e.Info().Checkpoint
+			keys = append(keys, k)
+		}
+	}
+	k, ok := m.nextExplain(m.settings(), first, keys...)
 	if !ok {
 		return nil
 	}
-	ctx, eng, imgs := m.ctx, m.engine, m.imgs
+	eng := m.engineFor(k.ckpt)
+	ctx, imgs := m.ctx, m.imgs
 	req := ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target}
 	prep := loader.DefaultPreprocessConfig()
 	if m.info.Preprocess != nil {
@@ -520,6 +532,20 @@ func (m *Model) onExplained(msg explainedMsg) tea.Cmd {
 	}
 	return m.explainNext()
 }
+
+// engineFor is the engine that owns ckpt; the shown one when none does.
+func (m *Model) engineFor(ckpt string) Engine {
+	for _, e := range m.engines {
+		if e.Info().Checkpoint == ckpt {
+			return e
+		}
+	}
+	return m.engine
+}
+
+// comparing reports whether the pair view shows the model before and after
+// a fine-tune side by side.
+func (m *Model) comparing() bool { return m.compare && m.before != nil }
 
 // engineStyle is the linearization style of the engine that owns ckpt.
 func (m *Model) engineStyle(ckpt string) trees.Style {
@@ -746,6 +772,13 @@ func (m *Model) pairKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.rawImages = !m.rawImages
 	case key.Matches(msg, k.Tokens):
 		m.rawTokens = !m.rawTokens
+	case key.Matches(msg, k.Compare):
+		if m.before == nil {
+			m.setFlash(false, "nothing to compare: B shows a pair before and after a fine-tune (T)")
+			return nil
+		}
+		m.compare = !m.compare
+		return m.explainNext()
 	}
 	return nil
 }

@@ -80,6 +80,9 @@ type placement struct {
 }
 
 func (m *Model) viewPair(w, h int) []string {
+	if m.comparing() {
+		return m.viewCompare(w, h)
+	}
 	pp := m.prepare(m.cur)
 	lay := m.pairLayout(pp)
 	exp := m.exps[m.currentKey(pp.pair.ID)]
@@ -138,7 +141,12 @@ func (m *Model) pairHeader(pp *prepared, exp *explained, w int) []string {
 // logitsTable is the pair's logits and, beside each, the probability of the
 // image for that reading's text; the target cells are bracketed.
 func (m *Model) logitsTable(id string, exp *explained) []string {
-	s, ok := m.scores[m.ckpt()][id]
+	return m.logitsTableOf(m.ckpt(), "logit p", id, exp)
+}
+
+// logitsTableOf is the table of checkpoint ckpt's logits, captioned.
+func (m *Model) logitsTableOf(ckpt, caption, id string, exp *explained) []string {
+	s, ok := m.scores[ckpt][id]
 	if !ok {
 		switch {
 		case m.engineErr != nil:
@@ -159,7 +167,7 @@ func (m *Model) logitsTable(id string, exp *explained) []string {
 			marked[c] = true
 		}
 	}
-	head := fmt.Sprintf("%-8s", "logit p")
+	head := fmt.Sprintf("%-8s", caption)
 	for j := range n {
 		head += fmt.Sprintf("  %12s", "text "+letter(j))
 	}
@@ -227,7 +235,7 @@ func (m *Model) fillColumn(col *block, pp *prepared, j int, exp *explained, lay 
 
 	// Body: the image box with notes under it, and the tree.
 	left := newBlock(lay.imgCols, lay.bodyH)
-	m.fillImageBox(left, pp, j, exp, lay)
+	m.fillImageBox(left, pp, j, exp, imageSlot{x: lay.colX[j], y: lay.bodyY, col: j, cols: lay.imgCols, rows: lay.imgRows, exp: m.currentKey(pp.pair.ID)})
 	notes := m.imageNotes(j, exp, rel, lay.imgCols, lay.bodyH-lay.imgRows)
 	for i, l := range notes {
 		left.set(lay.imgRows+i, l)
@@ -576,13 +584,13 @@ func wrapWords(text string, w int) [][][2]int {
 
 // fillImageBox draws reading j's image with its heatmap: half-blocks as
 // text, sixel and kitty as blank cells that syncImages fills.
-func (m *Model) fillImageBox(b *block, pp *prepared, j int, exp *explained, lay pairLayout) {
+func (m *Model) fillImageBox(b *block, pp *prepared, j int, exp *explained, at imageSlot) {
 	if m.mode == graphics.None {
 		b.set(0, stDim.Render("[image]"))
 		b.set(1, stDim.Render("graphics off · g"))
 		return
 	}
-	k, vis := m.visualFor(pp, j, exp, lay)
+	k, vis := m.visualFor(pp, j, exp, at)
 	m.wantVisuals = append(m.wantVisuals, k)
 	switch {
 	case vis == nil:
@@ -590,7 +598,7 @@ func (m *Model) fillImageBox(b *block, pp *prepared, j int, exp *explained, lay 
 	case vis.err != nil:
 		b.set(0, stBad.Render("image: "))
 		for i, l := range strings.SplitAfter(clean(vis.err.Error()), " ") {
-			if i+1 < lay.imgRows {
+			if i+1 < at.rows {
 				b.set(i+1, stBad.Render(l))
 			}
 		}
@@ -599,6 +607,6 @@ func (m *Model) fillImageBox(b *block, pp *prepared, j int, exp *explained, lay 
 			b.set(i, l)
 		}
 	default:
-		m.placements = append(m.placements, placement{x: lay.colX[j], y: lay.bodyY, key: vis.key, seq: vis.raw})
+		m.placements = append(m.placements, placement{x: at.x, y: at.y, key: vis.key, seq: vis.raw})
 	}
 }

@@ -117,9 +117,18 @@ func (s *scheduler) allScored(ckpt string) bool { return len(s.scores[ckpt]) == 
 // the ids of first in order (the open pair, then the list from its
 // cursor), then the rest of the split. It waits while scores are computed,
 // so that the list fills first.
-func (s *scheduler) nextExplain(st settings, first []string) (expKey, bool) {
+//
+// keys, which may name other checkpoints (the before and after of a
+// comparison), come before all of them.
+func (s *scheduler) nextExplain(st settings, first []string, keys ...expKey) (expKey, bool) {
 	if s.engine == nil || s.inflight != nil || s.scoring != "" {
 		return expKey{}, false
+	}
+	for _, k := range keys {
+		if _, done := s.exps[k]; !done {
+			s.inflight = &k
+			return k, true
+		}
 	}
 	for _, ids := range [][]string{first, s.ids} {
 		for _, id := range ids {

@@ -195,7 +195,11 @@ func (m *Model) hintBar(w int) string {
 		return hints(bs, w)
 	}
 	if m.before != nil && m.screen != screenHelp {
-		bs = append(bs[:len(bs)-2:len(bs)-2], k.Toggle, k.Help, k.Quit)
+		tail := []key.Binding{k.Toggle, k.Help, k.Quit}
+		if m.screen == screenPair {
+			tail = []key.Binding{k.Compare, k.Toggle, k.Help, k.Quit}
+		}
+		bs = append(bs[:len(bs)-2:len(bs)-2], tail...)
 	}
 	return hints(bs, w)
 }
