@@ -43,6 +43,19 @@ type Engine interface {
 	Close() error
 }
 
+// RunCheckpoints is implemented by an engine that a fine-tune returned when
+// its run left other checkpoints than the one it runs (the engine runs the
+// final weights, last/; best/ holds those of the best validation). The
+// explorer offers them with L. Engines without it offer none.
+type RunCheckpoints interface {
+	// RunCheckpoints names the run's checkpoints ("last", "best") and
+	// which of them the engine runs.
+	RunCheckpoints() (own string, all []string)
+	// OpenRunCheckpoint opens one of them as an engine over the same data,
+	// which the explorer closes like the others.
+	OpenRunCheckpoint(ctx context.Context, name string) (Engine, error)
+}
+
 // EngineInfo is what the status bar says about an engine.
 type EngineInfo struct {
 	// Checkpoint names the weights, unique among the engines of one

@@ -134,4 +134,10 @@ func TestGoldenFineTuneDone(t *testing.T) {
 	golden(t, "finetune_flipped_list", h.view())
 	h.keys("enter", "B")
 	golden(t, "finetune_compare", h.view())
+	h.keys("L")
+	golden(t, "finetune_compare_best", h.view())
+	h.keys("T")
+	if v := h.view(); !strings.Contains(v, "fake → fake+ft1/best") || !strings.Contains(v, "flipped") {
+		t.Errorf("after L the panel does not compare with best:\n%s", v)
+	}
 }

@@ -12,6 +12,7 @@ type keyMap struct {
 	Method, Layer, Target, Colormap       key.Binding
 	Graphics, Boxes, Raw, Export          key.Binding
 	FineTune, Toggle, Compare, Tokens     key.Binding
+	RunCkpt                               key.Binding
 	Help, Quit, Message                   key.Binding
 }
 
@@ -50,6 +51,7 @@ func newKeyMap() keyMap {
 		FineTune: b([]string{"T"}, "T", "fine-tune"),
 		Toggle:   b([]string{"b"}, "b", "before/after"),
 		Compare:  b([]string{"B"}, "B", "side by side"),
+		RunCkpt:  b([]string{"L"}, "L", "after: last/best"),
 		Help:     b([]string{"?"}, "?", "help"),
 		Message:  b([]string{"!"}, "!", "last error, whole"),
 		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
@@ -62,7 +64,7 @@ func (k keyMap) helpGroups() []helpGroup {
 		{"move", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Open, k.Back, k.Next, k.Prev}},
 		{"list", []key.Binding{k.Failures, k.Flipped, k.Family, k.Sort, k.Reverse, k.Search, k.Jump, k.Summary}},
 		{"explain", []key.Binding{k.Method, k.Layer, k.Target, k.Colormap, k.Graphics, k.Boxes, k.Raw, k.Tokens, k.Export}},
-		{"model", []key.Binding{k.FineTune, k.Toggle, k.Compare, k.Message, k.Help, k.Quit}},
+		{"model", []key.Binding{k.FineTune, k.Toggle, k.Compare, k.RunCkpt, k.Message, k.Help, k.Quit}},
 	}
 }
 

@@ -390,6 +390,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case ftProgressMsg, ftDoneMsg:
 		return m.onFineTune(msg)
+	case runCkptMsg:
+		return m.onRunCheckpoint(msg)
 	case quitMsg:
 		m.quitting = true
 		return tea.Quit
@@ -657,6 +659,8 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		if m.screen != screenSummary {
 			m.summary.back, m.screen = m.screen, screenSummary
 		}
+	case key.Matches(msg, k.RunCkpt):
+		return m.nextRunCheckpoint(), true
 	case key.Matches(msg, k.Toggle):
 		if m.before == nil {
 			m.setFlash(false, "no fine-tune run yet: T opens the panel")
