@@ -46,7 +46,7 @@ func newKeyMap() keyMap {
 		Graphics: b([]string{"v"}, "v", "graphics"),
 		Boxes:    b([]string{"o"}, "o", "evidence boxes"),
 		Raw:      b([]string{"i"}, "i", "image/heatmap"),
-		Tokens:   b([]string{"w"}, "w", "constituents/tokens"),
+		Tokens:   b([]string{"w"}, "w", "raw tokens"),
 		Export:   b([]string{"e"}, "e", "export PNG+JSON"),
 		FineTune: b([]string{"T"}, "T", "fine-tune"),
 		Toggle:   b([]string{"b"}, "b", "before/after"),

@@ -277,7 +277,11 @@ func (m *Model) viewHelp(w, h int) []string {
 		"margin: the reading's own logit minus the best other image's; the list's margin is the pair's smallest",
 		stTarget.Render("[ ]") + " the logit cells the explanation targets; " + stOK.Render("▸") + " the image each text picks; p: softmax over the pair's images for that text",
 		"trees and tokens are painted by relevance on the colormap; " + "\x1b[1;4munderlined\x1b[0m: constituents and tokens only this reading has",
-		"j/k scroll the trees in the pair view; in the list, / searches ids, sentences, families and glosses",
+		"j/k scroll the trees in the pair view; in the list, / searches ids, sentences, families and glosses, : jumps to an id",
+		"after a fine-tune the list marks pairs " + stOK.Render("↑") + " a reading went ✗→✓, " + stBad.Render("↓") + " ✓→✗; x keeps them, B compares a pair before and after, L picks the run's last or best",
+		"constituents: ◆ the attachment site, ↷ the re-attached phrase, underlined: the twin lacks it; unique: share of relevance on tokens the twin lacks",
+		"magenta boxes: the evidence boxes of the data; 'in box': the most relevant patch lies in one; mass: share of image relevance inside them",
+		"the start layer (l) applies to chefer only; q asks before it ends a fine-tune or drops the form's edits (ctrl+c does not ask)",
 	}
 	for _, l := range legend {
 		for _, wl := range strings.Split(ansi.Wordwrap(l, w-3, ""), "\n") {
