@@ -125,7 +125,7 @@ func (f *fineTune) typing() bool {
 	return !f.running && f.focus >= ftSteps && f.focus <= ftBatch && f.focus < ftFields
 }
 
-func (f *fineTune) key(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+func (f *fineTune) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	k := m.keys
 	s := msg.String()
 	if f.typing() && (msg.Text != "" || s == "backspace") {
@@ -145,7 +145,7 @@ func (f *fineTune) key(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	case s == "q":
 		return m.askQuit()
 	case s == "?":
-		m.prevScreen, m.screen = screenFineTune, screenHelp
+		m.help.back, m.screen = screenFineTune, screenHelp
 		return nil
 	case s == "c" && f.running:
 		f.cancel()

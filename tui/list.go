@@ -302,8 +302,7 @@ func (m *Model) listHeight() int {
 	return max(1, h)
 }
 
-func (m *Model) viewList(w, h int) []string {
-	l := &m.list
+func (l *listState) view(m *Model, w, h int) []string {
 	out := make([]string, 0, h)
 	scores := m.scores[m.ckpt()]
 

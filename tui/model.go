@@ -95,12 +95,8 @@ type Model struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	screen     screen
-	prevScreen screen // where esc leaves help for
-	helpScroll int
-	// opened reports whether a pair has been opened, so that m.cur is one
-	// the user looked at and is explained first.
-	opened bool
+	screen screen
+	help   helpState
 
 	pairs    []loader.Pair // the split, in dataset order
 	byID     map[string]int
@@ -125,20 +121,9 @@ type Model struct {
 	cmap   *explain.Colormap
 	mode   graphics.Mode
 	modes  []graphics.Mode
-	// boxes outlines the evidence boxes on the images (o); rawImages
-	// shows the images without their heatmaps (i).
-	boxes, rawImages bool
-	// rawTokens shows the most relevant tokens rather than constituents
-	// and words (w).
-	rawTokens bool
-	// compare shows the pair before and after the fine-tune side by side
-	// (B).
-	compare bool
 
 	list listState
-	cur  int // the open pair, an index into pairs
-	// scroll is how many tree lines the pair view has scrolled past.
-	scroll int
+	pairState
 
 	imgs    *imageCache
 	visuals map[visualKey]*visual
@@ -182,7 +167,7 @@ func New(opt Options) (*Model, error) {
 		visuals: map[visualKey]*visual{}, pending: map[visualKey]bool{}, imgs: newImageCache(opt.Data),
 		renderMem: map[string][]string{}, loading: true,
 		method: opt.Method, layer: opt.StartLayer, target: opt.Target,
-		boxes: true,
+		pairState: pairState{boxes: true},
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.pairs = loader.FilterSplit(opt.Data.Pairs, opt.Split)
@@ -572,48 +557,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.setFlash(false, "not quitting")
 		return nil
 	}
-	switch m.screen {
-	case screenList:
-		if m.list.searching {
-			return m.searchKey(msg)
-		}
-		if m.list.jumping {
-			return m.jumpKey(msg)
-		}
-		if cmd, ok := m.globalKey(msg); ok {
-			return cmd
-		}
-		return m.listKey(msg)
-	case screenPair:
-		if cmd, ok := m.globalKey(msg); ok {
-			return cmd
-		}
-		return m.pairKey(msg)
-	case screenHelp:
-		k := m.keys
-		switch {
-		case key.Matches(msg, k.Quit):
-			return m.askQuit()
-		case key.Matches(msg, k.Back, k.Help, k.Open):
-			m.screen = m.prevScreen
-		case key.Matches(msg, k.Down):
-			m.helpScroll++
-		case key.Matches(msg, k.Up):
-			m.helpScroll = max(0, m.helpScroll-1)
-		case key.Matches(msg, k.PageDown):
-			m.helpScroll += max(1, m.h-footerRows-1)
-		case key.Matches(msg, k.PageUp):
-			m.helpScroll = max(0, m.helpScroll-max(1, m.h-footerRows-1))
-		}
-		return nil
-	case screenFineTune:
-		return m.ft.key(m, msg)
-	case screenMessage:
-		return m.messageKey(msg)
-	case screenSummary:
-		return m.summaryKey(msg)
-	}
-	return nil
+	return m.state(m.screen).update(m, msg)
 }
 
 // globalKey handles the keys that act the same on the list and pair view.
@@ -623,7 +567,7 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, k.Quit):
 		return m.askQuit(), true
 	case key.Matches(msg, k.Help):
-		m.prevScreen, m.screen = m.screen, screenHelp
+		m.help.back, m.screen = m.screen, screenHelp
 	case key.Matches(msg, k.Message):
 		if m.msg.text == "" {
 			m.setFlash(false, "no message")
@@ -738,7 +682,10 @@ func (m *Model) openPair(i int) tea.Cmd {
 	return m.explainNext()
 }
 
-func (m *Model) pairKey(msg tea.KeyPressMsg) tea.Cmd {
+func (p *pairState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+	if cmd, ok := m.globalKey(msg); ok {
+		return cmd
+	}
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Back):

@@ -79,7 +79,7 @@ type placement struct {
 	seq  string
 }
 
-func (m *Model) viewPair(w, h int) []string {
+func (p *pairState) view(m *Model, w, h int) []string {
 	if m.comparing() {
 		return m.viewCompare(w, h)
 	}

@@ -145,9 +145,9 @@ func histogram(xs []float64, lo, hi float64, bins int) string {
 	return sb.String()
 }
 
-func (m *Model) viewSummary(w, h int) []string {
-	st := m.settings()
-	title := stBold.Render(" summary") + stDim.Render(fmt.Sprintf(" · %s · %s · %s · %s", clean(m.opt.DataName), m.settingsText(), plural(m.explainedCount(st), "pair")+" explained of "+fmt.Sprint(len(m.pairs)), "scores of "+clean(m.ckpt())))
+func (st *summaryState) view(m *Model, w, h int) []string {
+	set := m.settings()
+	title := stBold.Render(" summary") + stDim.Render(fmt.Sprintf(" · %s · %s · %s · %s", clean(m.opt.DataName), m.settingsText(), plural(m.explainedCount(set), "pair")+" explained of "+fmt.Sprint(len(m.pairs)), "scores of "+clean(m.ckpt())))
 	if m.engine == nil {
 		title = stBold.Render(" summary") + stDim.Render(" · the model has not loaded")
 	}
@@ -236,7 +236,7 @@ func (m *Model) viewSummary(w, h int) []string {
 	for _, l := range lines {
 		wrapped = append(wrapped, strings.Split(wrapHard(l, w), "\n")...)
 	}
-	return scrolled(wrapped, &m.summary.scroll, h)
+	return scrolled(wrapped, &st.scroll, h)
 }
 
 // settingsText is the explanation settings as the status bar says them.
@@ -244,20 +244,20 @@ func (m *Model) settingsText() string {
 	return string(m.method) + " · " + m.layerText() + " · target " + m.target.String()
 }
 
-func (m *Model) summaryKey(msg tea.KeyPressMsg) tea.Cmd {
+func (st *summaryState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Quit):
 		return m.askQuit()
 	case key.Matches(msg, k.Back, k.Summary):
-		m.screen = m.summary.back
+		m.screen = st.back
 		return nil
 	case key.Matches(msg, k.Down):
-		m.summary.scroll++
+		st.scroll++
 	case key.Matches(msg, k.Up):
-		m.summary.scroll = max(0, m.summary.scroll-1)
+		st.scroll = max(0, st.scroll-1)
 	case key.Matches(msg, k.Help):
-		m.prevScreen, m.screen = screenSummary, screenHelp
+		m.help.back, m.screen = screenSummary, screenHelp
 		return nil
 	default:
 		cmd, _ := m.globalKey(msg)

@@ -26,20 +26,7 @@ func (m *Model) render() {
 		lines = lines[:min(len(lines), max(1, h))]
 	default:
 		body := h - footerRows
-		switch m.screen {
-		case screenList:
-			lines = m.viewList(w, body)
-		case screenPair:
-			lines = m.viewPair(w, body)
-		case screenHelp:
-			lines = m.viewHelp(w, body)
-		case screenFineTune:
-			lines = m.ft.view(m, w, body)
-		case screenMessage:
-			lines = m.viewMessage(w, body)
-		case screenSummary:
-			lines = m.viewSummary(w, body)
-		}
+		lines = m.state(m.screen).view(m, w, body)
 		for i := range lines {
 			lines[i] = fit(lines[i], w)
 		}
@@ -243,7 +230,7 @@ func hints(bs []key.Binding, w int) string {
 }
 
 // viewHelp lists every key, grouped, with what the marks on screen mean.
-func (m *Model) viewHelp(w, h int) []string {
+func (hs *helpState) view(m *Model, w, h int) []string {
 	out := []string{stBold.Render(" lavascope keys"), ""}
 	groups := m.keys.helpGroups()
 	perRow := max(1, min(len(groups), (w-2)/24))
@@ -288,7 +275,7 @@ func (m *Model) viewHelp(w, h int) []string {
 			out = append(out, " "+wl)
 		}
 	}
-	return scrolled(out, &m.helpScroll, h)
+	return scrolled(out, &hs.scroll, h)
 }
 
 // scrolled shows h of lines from *scroll, clamped, with the last line
