@@ -71,14 +71,7 @@ func (ms *msgState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 		return m.askQuit()
 	case key.Matches(msg, k.Back, k.Open, k.Message):
 		m.screen = ms.back
-	case key.Matches(msg, k.Down):
-		ms.scroll++
-	case key.Matches(msg, k.Up):
-		ms.scroll = max(0, ms.scroll-1)
-	case key.Matches(msg, k.PageDown):
-		ms.scroll += page
-	case key.Matches(msg, k.PageUp):
-		ms.scroll = max(0, ms.scroll-page)
+	case scrollKey(k, msg, &ms.scroll, page):
 	case key.Matches(msg, k.Home):
 		ms.scroll = 0
 	case key.Matches(msg, k.End):

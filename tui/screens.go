@@ -60,16 +60,28 @@ func (hs *helpState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 		return m.askQuit()
 	case key.Matches(msg, k.Back, k.Help, k.Open):
 		m.screen = hs.back
-	case key.Matches(msg, k.Down):
-		hs.scroll++
-	case key.Matches(msg, k.Up):
-		hs.scroll = max(0, hs.scroll-1)
-	case key.Matches(msg, k.PageDown):
-		hs.scroll += page
-	case key.Matches(msg, k.PageUp):
-		hs.scroll = max(0, hs.scroll-page)
+	default:
+		scrollKey(k, msg, &hs.scroll, page)
 	}
 	return nil
+}
+
+// scrollKey moves *scroll by a line (j/k) or a page; the view clamps it at
+// the end. It reports whether msg was one of those keys.
+func scrollKey(k keyMap, msg tea.KeyPressMsg, scroll *int, page int) bool {
+	switch {
+	case key.Matches(msg, k.Down):
+		*scroll++
+	case key.Matches(msg, k.Up):
+		*scroll = max(0, *scroll-1)
+	case key.Matches(msg, k.PageDown):
+		*scroll += page
+	case key.Matches(msg, k.PageUp):
+		*scroll = max(0, *scroll-page)
+	default:
+		return false
+	}
+	return true
 }
 
 // update handles the list's keys: the search and jump prompts take every

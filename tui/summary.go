@@ -252,10 +252,7 @@ func (st *summaryState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Back, k.Summary):
 		m.screen = st.back
 		return nil
-	case key.Matches(msg, k.Down):
-		st.scroll++
-	case key.Matches(msg, k.Up):
-		st.scroll = max(0, st.scroll-1)
+	case scrollKey(k, msg, &st.scroll, max(1, m.h-footerRows-1)):
 	case key.Matches(msg, k.Help):
 		m.help.back, m.screen = screenSummary, screenHelp
 		return nil
