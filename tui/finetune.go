@@ -331,6 +331,8 @@ func (f *fineTune) computeFlips(m *Model) {
 		// The list of flips takes the keys, not the steps field.
 		f.focus = ftFields
 	}
+	// The x filter and the marks follow the new flips.
+	m.refreshRows()
 	f.outcome = fmt.Sprintf("done: now showing %s · %s flipped ✗→✓, %d ✓→✗ (x in the list shows their pairs)", f.to, plural(up, "reading"), down)
 }
 

@@ -517,6 +517,10 @@ func (m *Model) onExplained(msg explainedMsg) tea.Cmd {
 	} else {
 		m.lastElapsed = msg.exp.Elapsed
 	}
+	if s := m.list.sortBy; s == sortPointing || s == sortMass {
+		// The order follows the sweep as it explains pairs.
+		m.refreshRows()
+	}
 	return m.explainNext()
 }
 

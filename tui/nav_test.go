@@ -1,6 +1,7 @@
 package tui_test
 
 import (
+	"errors"
 	"strings"
 
 	"testing"
@@ -171,5 +172,19 @@ func TestStartLayerOnlyForChefer(t *testing.T) {
 	strip := func(s string) string { i := strings.LastIndex(s, "\n"); return s[:i] }
 	if strip(before) != strip(after) {
 		t.Fatal("l on rollout changed the screen above the hint bar")
+	}
+}
+
+// TestSummaryWithoutModel: the summary opens, and says so, when the model
+// did not load.
+func TestSummaryWithoutModel(t *testing.T) {
+	h := newHarness(t, options{w: 100, h: 30, openErr: errors.New("no shim")})
+	h.keys("esc", "a")
+	if v := h.view(); screenOf(v) != "summary" || !strings.Contains(v, "the model has not loaded") || !strings.Contains(v, "pp-attachment") {
+		t.Fatalf("summary without a model:\n%s", v)
+	}
+	h.keys("s", "x", ":", "enter")
+	if h.quit {
+		t.Fatal("keys on the summary quit")
 	}
 }
