@@ -141,3 +141,13 @@ func TestGoldenFineTuneDone(t *testing.T) {
 		t.Errorf("after L the panel does not compare with best:\n%s", v)
 	}
 }
+
+// TestGoldenCompare80x24: before and after side by side stays readable at
+// 80×24, and the status bar keeps the settings as the checkpoint grows.
+func TestGoldenCompare80x24(t *testing.T) {
+	h := newHarness(t, options{w: 80, h: 24})
+	h.keys("T", "backspace", "backspace", "backspace", "2", "0", "enter", "esc", "enter", "B")
+	golden(t, "compare_80x24", h.view())
+	h.keys("L")
+	golden(t, "compare_best_80x24", h.view())
+}

@@ -95,13 +95,13 @@ func (m *Model) statusBar(w int) string {
 	}
 	if over := ansi.StringWidth(l) - room; over > 0 {
 		keep := max(6, ansi.StringWidth(head)-over)
-		l = " " + join([]string{elideMiddle(head, keep) + tag}, left)
+		l = " " + join([]string{elideHead(head, keep) + tag}, left)
 	}
 	if ansi.StringWidth(l) > room {
 		// At the narrowest the settings drop their words, not their values.
 		left = []string{string(m.method), strings.TrimPrefix(m.layerText(), "start "), m.target.String()}
 		l = " " + join(left)
-		l = " " + join([]string{elideMiddle(head+tag, max(6, room-ansi.StringWidth(l)-3))}, left)
+		l = " " + join([]string{elideHead(head+tag, max(6, room-ansi.StringWidth(l)-3))}, left)
 	}
 	bar := fit(l, room) + "  " + r
 	if m.engineErr != nil {
@@ -314,6 +314,14 @@ func elideMiddle(s string, w int) string {
 	headN := (w - 1) / 3
 	tail := w - 1 - headN
 	return string(r[:headN]) + "…" + string(r[len(r)-tail:])
+}
+
+// elideHead is elideMiddle that keeps a "ckpt " prefix whole.
+func elideHead(s string, w int) string {
+	if rest, ok := strings.CutPrefix(s, "ckpt "); ok && w > 10 {
+		return "ckpt " + elideMiddle(rest, w-5)
+	}
+	return elideMiddle(s, w)
 }
 
 // wrapHard wraps s, which may hold styles, at w cells, breaking words
