@@ -251,6 +251,11 @@ func (hs *helpState) view(m *Model, w, h int) []string {
 				if r < len(g.bindings) {
 					hb := g.bindings[r].Help()
 					cell = stKey.Render(fit(hb.Key, 7)) + " " + stDesc.Render(hb.Desc)
+					if m.disabled(g.bindings[r]) {
+						// Shown, so that the key can be found, but marked
+						// as doing nothing here.
+						cell = stDim.Render(fit(hb.Key, 7) + " " + hb.Desc)
+					}
 				}
 				line += fit(cell, colW)
 			}
@@ -268,7 +273,7 @@ func (hs *helpState) view(m *Model, w, h int) []string {
 		"after a fine-tune the list marks pairs " + stOK.Render("↑") + " a reading went ✗→✓, " + stBad.Render("↓") + " ✓→✗; x keeps them, B compares a pair before and after, L picks the run's last or best",
 		"constituents: ◆ the attachment site, ↷ the re-attached phrase, underlined: the twin lacks it; unique: share of relevance on tokens the twin lacks",
 		"magenta boxes: the evidence boxes of the data; 'in box': the most relevant patch lies in one; mass: share of image relevance inside them",
-		"the start layer (l) applies to chefer only; q asks before it ends a fine-tune or drops the form's edits (ctrl+c does not ask)",
+		"dimmed keys do nothing now: l for methods other than chefer, x b B L before a fine-tune; the start layer applies to chefer only; q asks before it ends a fine-tune or drops the form's edits (ctrl+c does not ask)",
 	}
 	for _, l := range legend {
 		for _, wl := range strings.Split(ansi.Wordwrap(l, w-3, ""), "\n") {
@@ -327,6 +332,20 @@ func elideHead(s string, w int) string {
 // wrapHard wraps s, which may hold styles, at w cells, breaking words
 // only when one is wider than a line.
 func wrapHard(s string, w int) string { return ansi.Wrap(s, max(1, w), "") }
+
+// disabled reports whether a key does nothing in the current state: the
+// start layer for methods other than chefer, the before/after keys before
+// a fine-tune.
+func (m *Model) disabled(b key.Binding) bool {
+	k := m.keys
+	switch b.Help().Key {
+	case k.Layer.Help().Key:
+		return m.method != explain.Chefer
+	case k.Toggle.Help().Key, k.Compare.Help().Key, k.RunCkpt.Help().Key, k.Flipped.Help().Key:
+		return m.before == nil
+	}
+	return false
+}
 
 // layerText is the start layer as the status bar says it: a dash for the
 // methods it does not apply to, so that l is not taken to change them.
