@@ -4,8 +4,17 @@
 // where it looked: token relevance painted on both parse trees and on their
 // linearizations, patch relevance painted on both images, and the 2×2 logits
 // of the pair with the explained cell marked. From the same screen a short
-// fine-tuning run can be started, after which the explorer lists the pairs
-// that flipped and can switch between the model before and after.
+// fine-tuning run can be started, after which the explorer marks the pairs
+// that flipped, shows a pair before and after side by side, and switches
+// between the model before and the run's last or best checkpoint. A summary
+// screen gives per family the accuracy, margins, pointing game and the
+// relevance masses of package analysis.
+//
+// Each screen (list, pair, help, fine-tune, message, summary) owns its
+// state and its update and view (screenState); what they share is a small
+// common (keys, size) and the scheduler, which decides, without a
+// terminal, what the model side scores and explains next and keeps the
+// results.
 //
 // The model side is an [Engine]: scoring, relevance and fine-tuning in plain
 // Go values, so that the explorer neither computes relevance nor touches a

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lavascope/lavascope/explain"
+	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -42,6 +43,19 @@ type Engine interface {
 	Close() error
 }
 
+// RunCheckpoints is implemented by an engine that a fine-tune returned when
+// its run left other checkpoints than the one it runs (the engine runs the
+// final weights, last/; best/ holds those of the best validation). The
+// explorer offers them with L. Engines without it offer none.
+type RunCheckpoints interface {
+	// RunCheckpoints names the run's checkpoints ("last", "best") and
+	// which of them the engine runs.
+	RunCheckpoints() (own string, all []string)
+	// OpenRunCheckpoint opens one of them as an engine over the same data,
+	// which the explorer closes like the others.
+	OpenRunCheckpoint(ctx context.Context, name string) (Engine, error)
+}
+
 // EngineInfo is what the status bar says about an engine.
 type EngineInfo struct {
 	// Checkpoint names the weights, unique among the engines of one
@@ -59,6 +73,10 @@ type EngineInfo struct {
 	// Layers is the number of attention layers the start layer counts in
 	// (the smaller of the two encoders' depths); 0 when unknown.
 	Layers int
+	// Preprocess is how the engine fits an image to the model's input,
+	// which places the evidence boxes on the patch grid for the pointing
+	// game; nil means CLIP's default.
+	Preprocess *loader.PreprocessConfig
 }
 
 // Method names a relevance method: package explain's methods, which the m key

@@ -38,8 +38,25 @@ type fineTune struct {
 	awaitingScores string
 	flips          []flip
 	flipCursor     int
-	outcome        string
+	// afterName is the run checkpoint shown as "after" (last, best), run
+	// the engine FineTune returned, and runEngines those opened by name.
+	afterName  string
+	run        Engine
+	runEngines map[string]Engine
+	// flipped marks the pairs of flips by direction; nil until a run's
+	// flips are known.
+	flipped map[string]flipDir
+	outcome string
 }
+
+// flipDir is the direction of a pair's flips, a set: a pair can have a
+// reading fixed and another broken.
+type flipDir uint8
+
+const (
+	flipUp   flipDir = 1 << iota // ✗→✓
+	flipDown                     // ✓→✗
+)
 
 // flip is a reading whose correctness changed with a fine-tune.
 type flip struct {
@@ -95,17 +112,40 @@ func (f *fineTune) form() (FineTuneOptions, error) {
 	return o, o.Validate()
 }
 
-func (f *fineTune) key(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+// edited reports whether the form differs from the one a fresh panel shows,
+// so that q asks before throwing the edits away.
+func (f *fineTune) edited() bool {
+	d := newFineTune()
+	return f.text != d.text || f.input != d.input || f.freeze != d.freeze
+}
+
+// typing reports whether a text field has the focus: every printable key
+// then goes into it, and no hotkey fires.
+func (f *fineTune) typing() bool {
+	return !f.running && f.focus >= ftSteps && f.focus <= ftBatch && f.focus < ftFields
+}
+
+func (f *fineTune) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	k := m.keys
 	s := msg.String()
+	if f.typing() && (msg.Text != "" || s == "backspace") {
+		t := f.text[f.focus]
+		if editLine(&t, msg) {
+			if len([]rune(t)) <= 12 {
+				f.text[f.focus] = t
+			}
+			f.err = ""
+			return nil
+		}
+	}
 	switch {
 	case s == "esc" || s == "T":
 		m.screen = f.back
 		return nil
 	case s == "q":
-		return m.quit()
+		return m.askQuit()
 	case s == "?":
-		m.prevScreen, m.screen = screenFineTune, screenHelp
+		m.help.back, m.screen = screenFineTune, screenHelp
 		return nil
 	case s == "c" && f.running:
 		f.cancel()
@@ -123,7 +163,7 @@ func (f *fineTune) key(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 			return m.openPair(m.byID[fl.pair])
 		}
 		return f.start(m)
-	case key.Matches(msg, k.Toggle):
+	case key.Matches(msg, k.Toggle, k.RunCkpt):
 		cmd, _ := m.globalKey(msg)
 		return cmd
 	case s == "up" || s == "k" || s == "down" || s == "j":
@@ -147,16 +187,6 @@ func (f *fineTune) key(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	switch f.focus {
-	case ftSteps, ftLR, ftBatch:
-		t := &f.text[f.focus]
-		switch {
-		case s == "backspace":
-			if len(*t) > 0 {
-				*t = (*t)[:len(*t)-1]
-			}
-		case len(msg.Text) == 1 && strings.ContainsAny(msg.Text, "0123456789.eE-+") && len(*t) < 12:
-			*t += msg.Text
-		}
 	case ftInput:
 		if s == "space" || s == "left" || s == "right" || s == "h" || s == "l" {
 			if f.input == "tree" {
@@ -246,6 +276,12 @@ func (m *Model) onFineTune(msg tea.Msg) tea.Cmd {
 		before := m.engine
 		m.engines = append(m.engines, msg.eng)
 		m.before, m.after, m.showingBefore = before, msg.eng, false
+		f.run, f.afterName, f.runEngines = msg.eng, "", map[string]Engine{}
+		if rc, ok := msg.eng.(RunCheckpoints); ok {
+			own, _ := rc.RunCheckpoints()
+			f.afterName = own
+			f.runEngines[own] = msg.eng
+		}
 		m.setEngine(msg.eng)
 		f.to = m.ckpt()
 		f.awaitingScores = f.to
@@ -269,6 +305,7 @@ func (f *fineTune) computeFlips(m *Model) {
 	f.awaitingScores = ""
 	before, after := m.scores[f.from], m.scores[f.to]
 	f.flips = f.flips[:0]
+	f.flipped = map[string]flipDir{}
 	up, down := 0, 0
 	for _, p := range m.pairs {
 		b, ok1 := before[p.ID]
@@ -281,14 +318,22 @@ func (f *fineTune) computeFlips(m *Model) {
 				f.flips = append(f.flips, flip{pair: p.ID, reading: j, nowOK: a.Correct[j]})
 				if a.Correct[j] {
 					up++
+					f.flipped[p.ID] |= flipUp
 				} else {
 					down++
+					f.flipped[p.ID] |= flipDown
 				}
 			}
 		}
 	}
 	f.flipCursor = 0
-	f.outcome = fmt.Sprintf("done: now showing %s · %d readings flipped ✗→✓, %d ✓→✗", f.to, up, down)
+	if len(f.flips) > 0 {
+		// The list of flips takes the keys, not the steps field.
+		f.focus = ftFields
+	}
+	// The x filter and the marks follow the new flips.
+	m.refreshRows()
+	f.outcome = fmt.Sprintf("done: now showing %s · %s flipped ✗→✓, %d ✓→✗ (x in the list shows their pairs)", f.to, plural(up, "reading"), down)
 }
 
 func (f *fineTune) view(m *Model, w, h int) []string {
@@ -377,7 +422,7 @@ func (f *fineTune) hints(m *Model, w int) string {
 	case f.running:
 		bs = []key.Binding{hint("c", "cancel"), hint("esc", "back (the run goes on)"), k.Quit}
 	case len(f.flips) > 0:
-		bs = []key.Binding{hint("j/k", "flipped pairs"), hint("enter", "open pair"), k.Toggle, hint("tab", "form"), hint("esc", "back"), k.Quit}
+		bs = []key.Binding{hint("j/k", "flipped pairs"), hint("enter", "open pair"), k.Toggle, k.RunCkpt, hint("tab", "form"), hint("esc", "back"), k.Quit}
 	default:
 		bs = []key.Binding{hint("tab", "next field"), hint("space", "toggle"), hint("enter", "start"), hint("esc", "back"), k.Quit}
 	}
@@ -423,4 +468,70 @@ func sparkline(vs []float64, w int) string {
 		b.WriteRune(r[i])
 	}
 	return b.String()
+}
+
+type runCkptMsg struct {
+	name string
+	eng  Engine
+	err  error
+}
+
+// nextRunCheckpoint shows the fine-tune run's next checkpoint (last, best)
+// as the model after, opening it the first time.
+func (m *Model) nextRunCheckpoint() tea.Cmd {
+	f := &m.ft
+	rc, ok := f.run.(RunCheckpoints)
+	if f.run == nil {
+		m.setFlash(false, "no fine-tune run yet: T opens the panel")
+		return nil
+	}
+	var names []string
+	if ok {
+		_, names = rc.RunCheckpoints()
+	}
+	if len(names) < 2 {
+		m.setFlash(false, "the fine-tune left one checkpoint only (best needs evaluations on a val split)")
+		return nil
+	}
+	name := next(names, f.afterName)
+	if e := f.runEngines[name]; e != nil {
+		return m.showAfter(name, e)
+	}
+	m.setFlash(false, "opening the run's %s checkpoint…", name)
+	ctx := m.ctx
+	return func() tea.Msg {
+		e, err := rc.OpenRunCheckpoint(ctx, name)
+		if err == nil && ctx.Err() != nil {
+			return runCkptMsg{name: name, err: errors.Join(ctx.Err(), e.Close())}
+		}
+		return runCkptMsg{name: name, eng: e, err: err}
+	}
+}
+
+func (m *Model) onRunCheckpoint(msg runCkptMsg) tea.Cmd {
+	if msg.err != nil {
+		if !errors.Is(msg.err, context.Canceled) {
+			m.setMessage("the run's "+msg.name+" checkpoint did not open", msg.err.Error())
+			m.setFlash(true, "opening %s failed (! shows why): %v", msg.name, msg.err)
+		}
+		return nil
+	}
+	m.engines = append(m.engines, msg.eng)
+	m.ft.runEngines[msg.name] = msg.eng
+	return m.showAfter(msg.name, msg.eng)
+}
+
+// showAfter makes e, the run's checkpoint name, the model after the
+// fine-tune, shows it, and finds the flips against it once it is scored.
+func (m *Model) showAfter(name string, e Engine) tea.Cmd {
+	f := &m.ft
+	m.after, m.showingBefore, f.afterName = e, false, name
+	m.setEngine(e)
+	f.to = m.ckpt()
+	f.awaitingScores = f.to
+	m.setFlash(false, "after = the run's %s checkpoint, %s", name, clean(f.to))
+	if m.allScored(f.to) {
+		f.computeFlips(m)
+	}
+	return m.scoreNext()
 }

@@ -94,6 +94,14 @@ func TestGoldenViews(t *testing.T) {
 		{"pair_next_next", options{w: 120, h: 36}, []string{"enter", "n", "n", "p"}},
 		{"help_160x48", options{w: 160, h: 48}, []string{"?"}},
 		{"help_80x24", options{w: 80, h: 24}, []string{"?"}},
+		{"help_80x24_scrolled", options{w: 80, h: 24}, []string{"?", "j", "j", "j", "j", "j", "j", "j", "j", "j", "j", "j", "j", "j", "j"}},
+		{"list_sort_margin_b_desc", options{w: 100, h: 20}, []string{"s", "s", "s", "S"}},
+		{"list_sort_box_mass", options{w: 100, h: 20}, []string{"s", "s", "s", "s", "s"}},
+		{"list_jump_prompt", options{w: 100, h: 20}, []string{":", "v", "p"}},
+		{"summary_120x36", options{w: 120, h: 36}, []string{"a"}},
+		{"summary_80x24", options{w: 80, h: 24}, []string{"a"}},
+		{"pair_300x90", options{w: 300, h: 90}, []string{"enter"}},
+		{"pair_raw_no_boxes", options{w: 120, h: 36}, []string{"enter", "i", "o"}},
 		{"finetune_form", options{w: 100, h: 30}, []string{"T", "backspace", "backspace", "backspace", "4", "0", "tab", "tab", "tab", "space"}},
 		{"finetune_bad_field", options{w: 100, h: 30}, []string{"T", "backspace", "backspace", "backspace", "enter"}},
 		{"too_small", options{w: 40, h: 10}, nil},
@@ -122,4 +130,24 @@ func TestGoldenFineTuneDone(t *testing.T) {
 	golden(t, "finetune_after_list", h.view())
 	h.keys("b")
 	golden(t, "finetune_before_list", h.view())
+	h.keys("f", "x")
+	golden(t, "finetune_flipped_list", h.view())
+	h.keys("enter", "B")
+	golden(t, "finetune_compare", h.view())
+	h.keys("L")
+	golden(t, "finetune_compare_best", h.view())
+	h.keys("T")
+	if v := h.view(); !strings.Contains(v, "fake → fake+ft1/best") || !strings.Contains(v, "flipped") {
+		t.Errorf("after L the panel does not compare with best:\n%s", v)
+	}
+}
+
+// TestGoldenCompare80x24: before and after side by side stays readable at
+// 80×24, and the status bar keeps the settings as the checkpoint grows.
+func TestGoldenCompare80x24(t *testing.T) {
+	h := newHarness(t, options{w: 80, h: 24})
+	h.keys("T", "backspace", "backspace", "backspace", "2", "0", "enter", "esc", "enter", "B")
+	golden(t, "compare_80x24", h.view())
+	h.keys("L")
+	golden(t, "compare_best_80x24", h.view())
 }

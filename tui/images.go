@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"image"
+	"image/color"
+	"image/draw"
 	"strings"
 	"time"
 
@@ -25,6 +27,8 @@ type visualKey struct {
 	cmap       string
 	mode       graphics.Mode
 	cols, rows int
+	// boxes draws the image's evidence boxes on it.
+	boxes bool
 }
 
 // visual is an image ready for the screen: half-block lines, or the sixel
@@ -43,25 +47,35 @@ type visualReq struct {
 	grid    *explain.Grid
 }
 
+// imageSlot is where an image goes: its cells, its top-left cell, the
+// slot's number (a kitty image id) and the explanation it paints.
+type imageSlot struct {
+	x, y, col  int
+	cols, rows int
+	exp        expKey
+}
+
 // visualFor returns the visual column j wants and the best one ready to
 // show: the wanted one, else the plain image in the same box.
-func (m *Model) visualFor(pp *prepared, j int, exp *explained, lay pairLayout) (visualReq, *visual) {
-	req := visualReq{key: visualKey{pair: pp.pair.ID, col: j, image: j, cmap: m.cmap.Name(), mode: m.mode, cols: lay.imgCols, rows: lay.imgRows}}
-	if exp != nil && exp.err == nil && j < len(exp.exp.Readings) {
+func (m *Model) visualFor(pp *prepared, j int, exp *explained, at imageSlot) (visualReq, *visual) {
+	req := visualReq{key: visualKey{pair: pp.pair.ID, col: at.col, image: j, cmap: m.cmap.Name(), mode: m.mode, cols: at.cols, rows: at.rows}}
+	if exp != nil && exp.err == nil && j < len(exp.exp.Readings) && !m.rawImages {
 		rr := exp.exp.Readings[j]
 		if rr.Image >= 0 && rr.Image < len(pp.pair.Readings) {
 			req.key.image = rr.Image
 		}
 		g := rr.Patches
 		req.grid = &g
-		req.key.exp = m.currentKey(pp.pair.ID)
+		req.key.exp = at.exp
 	}
 	req.reading = &pp.pair.Readings[req.key.image]
+	req.key.boxes = m.boxes && len(req.reading.BoxesWithRole(loader.RoleEvidence)) > 0
 	if v, ok := m.visuals[req.key]; ok {
 		return req, v
 	}
 	plain := req.key
 	plain.exp, plain.image = expKey{}, j
+	plain.boxes = m.boxes && len(pp.pair.Readings[j].BoxesWithRole(loader.RoleEvidence)) > 0
 	if v, ok := m.visuals[plain]; ok {
 		return req, v
 	}
@@ -106,6 +120,9 @@ func makeVisual(imgs *imageCache, req visualReq, cm *explain.Colormap, enc graph
 		img = ov
 	}
 	k := req.key
+	if k.boxes {
+		img = drawBoxes(img, req.reading.BoxesWithRole(loader.RoleEvidence), k.cols)
+	}
 	if k.mode == graphics.Blocks {
 		return graphics.HalfBlocks(img, k.cols, k.rows), "", nil
 	}
@@ -250,4 +267,29 @@ func samePlaces(a, b drawState) bool {
 func placeAt(x, y int, seq string) string {
 	inner := strings.TrimSuffix(strings.TrimPrefix(seq, ansi.SaveCursor), ansi.RestoreCursor)
 	return ansi.SaveCursor + ansi.CursorPosition(x+1, y+1) + inner + ansi.RestoreCursor
+}
+
+// boxColor outlines evidence boxes: magenta, which none of the colormaps
+// paints, so that a box stays visible on any heatmap.
+var boxColor = color.RGBA{255, 0, 255, 255}
+
+// drawBoxes returns a copy of img with boxes outlined, the lines as thick
+// as one of the cols columns the image is shown in, so that they survive
+// the scaling down to cells.
+func drawBoxes(img image.Image, boxes []loader.Box, cols int) image.Image {
+	b := img.Bounds()
+	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(out, out.Rect, img, b.Min, draw.Src)
+	t := max(1, (b.Dx()+max(1, cols)-1)/max(1, cols))
+	fill := func(r image.Rectangle) {
+		draw.Draw(out, r.Intersect(out.Rect), image.NewUniform(boxColor), image.Point{}, draw.Src)
+	}
+	for _, bx := range boxes {
+		r := image.Rect(bx.X0, bx.Y0, bx.X1, bx.Y1)
+		fill(image.Rect(r.Min.X, r.Min.Y, r.Max.X, r.Min.Y+t))
+		fill(image.Rect(r.Min.X, r.Max.Y-t, r.Max.X, r.Max.Y))
+		fill(image.Rect(r.Min.X, r.Min.Y, r.Min.X+t, r.Max.Y))
+		fill(image.Rect(r.Max.X-t, r.Min.Y, r.Max.X, r.Max.Y))
+	}
+	return out
 }

@@ -7,9 +7,12 @@ import "charm.land/bubbles/v2/key"
 type keyMap struct {
 	Up, Down, PageUp, PageDown, Home, End key.Binding
 	Open, Back, Next, Prev                key.Binding
-	Failures, Family, Sort, Search        key.Binding
+	Failures, Flipped, Family, Sort       key.Binding
+	Reverse, Search, Jump, Summary        key.Binding
 	Method, Layer, Target, Colormap       key.Binding
-	Graphics, Export, FineTune, Toggle    key.Binding
+	Graphics, Boxes, Raw, Export          key.Binding
+	FineTune, Toggle, Compare, Tokens     key.Binding
+	RunCkpt                               key.Binding
 	Help, Quit, Message                   key.Binding
 }
 
@@ -22,24 +25,33 @@ func newKeyMap() keyMap {
 		Down:     b([]string{"j", "down"}, "j/↓", "down"),
 		PageUp:   b([]string{"pgup", "ctrl+u"}, "pgup", "page up"),
 		PageDown: b([]string{"pgdown", "ctrl+d"}, "pgdn", "page down"),
-		Home:     b([]string{"home"}, "home", "first"),
-		End:      b([]string{"end"}, "end", "last"),
+		Home:     b([]string{"g", "home"}, "g/home", "first"),
+		End:      b([]string{"G", "end"}, "G/end", "last"),
 		Open:     b([]string{"enter"}, "enter", "open"),
 		Back:     b([]string{"esc", "backspace"}, "esc", "back"),
 		Next:     b([]string{"n"}, "n", "next pair"),
 		Prev:     b([]string{"p"}, "p", "previous pair"),
 		Failures: b([]string{"f"}, "f", "failures only"),
+		Flipped:  b([]string{"x"}, "x", "flipped only"),
 		Family:   b([]string{"F"}, "F", "family"),
-		Sort:     b([]string{"s"}, "s", "sort by margin"),
+		Sort:     b([]string{"s"}, "s", "sort by"),
+		Reverse:  b([]string{"S"}, "S", "reverse order"),
 		Search:   b([]string{"/"}, "/", "search"),
+		Jump:     b([]string{":"}, ":", "jump to id"),
+		Summary:  b([]string{"a"}, "a", "summary"),
 		Method:   b([]string{"m"}, "m", "method"),
 		Layer:    b([]string{"l"}, "l", "start layer"),
 		Target:   b([]string{"t"}, "t", "target cell"),
 		Colormap: b([]string{"c"}, "c", "colormap"),
-		Graphics: b([]string{"g"}, "g", "graphics"),
+		Graphics: b([]string{"v"}, "v", "graphics"),
+		Boxes:    b([]string{"o"}, "o", "evidence boxes"),
+		Raw:      b([]string{"i"}, "i", "image/heatmap"),
+		Tokens:   b([]string{"w"}, "w", "raw tokens"),
 		Export:   b([]string{"e"}, "e", "export PNG+JSON"),
 		FineTune: b([]string{"T"}, "T", "fine-tune"),
 		Toggle:   b([]string{"b"}, "b", "before/after"),
+		Compare:  b([]string{"B"}, "B", "side by side"),
+		RunCkpt:  b([]string{"L"}, "L", "after: last/best"),
 		Help:     b([]string{"?"}, "?", "help"),
 		Message:  b([]string{"!"}, "!", "last error, whole"),
 		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
@@ -50,9 +62,9 @@ func newKeyMap() keyMap {
 func (k keyMap) helpGroups() []helpGroup {
 	return []helpGroup{
 		{"move", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Open, k.Back, k.Next, k.Prev}},
-		{"list", []key.Binding{k.Failures, k.Family, k.Sort, k.Search}},
-		{"explain", []key.Binding{k.Method, k.Layer, k.Target, k.Colormap, k.Graphics, k.Export}},
-		{"model", []key.Binding{k.FineTune, k.Toggle, k.Message, k.Help, k.Quit}},
+		{"list", []key.Binding{k.Failures, k.Flipped, k.Family, k.Sort, k.Reverse, k.Search, k.Jump, k.Summary}},
+		{"explain", []key.Binding{k.Method, k.Layer, k.Target, k.Colormap, k.Graphics, k.Boxes, k.Raw, k.Tokens, k.Export}},
+		{"model", []key.Binding{k.FineTune, k.Toggle, k.Compare, k.RunCkpt, k.Message, k.Help, k.Quit}},
 	}
 }
 

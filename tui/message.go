@@ -50,39 +50,32 @@ func (m *Model) messageLines(w int) []string {
 
 // viewMessage is the title, then as much of the text as fits from the
 // scroll position, with a line saying how much more there is.
-func (m *Model) viewMessage(w, h int) []string {
-	out := []string{stBad.Render(" " + clean(m.msg.title)), ""}
+func (ms *msgState) view(m *Model, w, h int) []string {
+	out := []string{stBad.Render(" " + clean(ms.title)), ""}
 	lines := m.messageLines(w)
 	room := max(1, h-len(out)-1)
-	m.msg.scroll = max(0, min(m.msg.scroll, len(lines)-room))
-	end := min(len(lines), m.msg.scroll+room)
-	out = append(out, lines[m.msg.scroll:end]...)
-	if m.msg.scroll > 0 || end < len(lines) {
-		out = append(out, stDim.Render(fmt.Sprintf(" lines %d–%d of %d (j/k scroll)", m.msg.scroll+1, end, len(lines))))
+	ms.scroll = max(0, min(ms.scroll, len(lines)-room))
+	end := min(len(lines), ms.scroll+room)
+	out = append(out, lines[ms.scroll:end]...)
+	if ms.scroll > 0 || end < len(lines) {
+		out = append(out, stDim.Render(fmt.Sprintf(" lines %d–%d of %d (j/k scroll)", ms.scroll+1, end, len(lines))))
 	}
 	return out
 }
 
-func (m *Model) messageKey(msg tea.KeyPressMsg) tea.Cmd {
+func (ms *msgState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	k := m.keys
 	page := max(1, m.h-footerRows-4)
 	switch {
 	case key.Matches(msg, k.Quit):
-		return m.quit()
+		return m.askQuit()
 	case key.Matches(msg, k.Back, k.Open, k.Message):
-		m.screen = m.msg.back
-	case key.Matches(msg, k.Down):
-		m.msg.scroll++
-	case key.Matches(msg, k.Up):
-		m.msg.scroll = max(0, m.msg.scroll-1)
-	case key.Matches(msg, k.PageDown):
-		m.msg.scroll += page
-	case key.Matches(msg, k.PageUp):
-		m.msg.scroll = max(0, m.msg.scroll-page)
+		m.screen = ms.back
+	case scrollKey(k, msg, &ms.scroll, page):
 	case key.Matches(msg, k.Home):
-		m.msg.scroll = 0
+		ms.scroll = 0
 	case key.Matches(msg, k.End):
-		m.msg.scroll = len(m.messageLines(m.w))
+		ms.scroll = len(m.messageLines(m.w))
 	}
 	return nil
 }

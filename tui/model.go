@@ -15,6 +15,7 @@ import (
 
 	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui/graphics"
 )
@@ -63,6 +64,7 @@ const (
 	screenHelp
 	screenFineTune
 	screenMessage
+	screenSummary
 )
 
 // Minimum terminal size the explorer lays out; below it, it says so.
@@ -80,43 +82,41 @@ const imageDelay = 50 * time.Millisecond
 // can show progress while a large split is scored.
 const scoreChunk = 32
 
-// Model is the explorer's Bubble Tea model.
+// common is what every screen shares: the key bindings and the terminal's
+// size. Styles are the package's st* values.
+type common struct {
+	keys keyMap
+	w, h int
+}
+
+// Model is the explorer's Bubble Tea model: the screens' states, the
+// scheduler of the model side, and the images on the terminal.
 type Model struct {
+	common
+	scheduler
 	opt    Options
 	ctx    context.Context
 	cancel context.CancelFunc
-	keys   keyMap
 
-	w, h       int
-	screen     screen
-	prevScreen screen // where esc leaves help for
-	// opened reports whether a pair has been opened, so that m.cur is one
-	// the user looked at and is explained first.
-	opened bool
+	screen screen
+	help   helpState
 
 	pairs    []loader.Pair // the split, in dataset order
 	byID     map[string]int
 	prepared map[string]*prepared
 	families []string
 
-	// The model side. engine is the engine shown; engines holds every
-	// engine opened, for Close.
-	engine    Engine
-	info      EngineInfo
-	engines   []Engine
 	engineErr error
 	loading   bool
 	// msg is the message screen's text, shown whole: an error such as a
 	// pickle checkpoint's, whose conversion recipe is several lines.
 	msg msgState
+	// summary is the split's summary screen.
+	summary summaryState
 	// before is the engine a finished fine-tune started from, after its
 	// result; showingBefore says which of the two is shown.
 	before, after Engine
 	showingBefore bool
-
-	scores   map[string]map[string]Score // checkpoint → pair id → score
-	scoreErr error
-	scoring  string // checkpoint being scored, "" when none
 
 	method Method
 	layer  explain.StartLayer
@@ -125,14 +125,8 @@ type Model struct {
 	mode   graphics.Mode
 	modes  []graphics.Mode
 
-	exps        map[expKey]*explained
-	inflight    *expKey
-	lastElapsed time.Duration
-
 	list listState
-	cur  int // the open pair, an index into pairs
-	// scroll is how many tree lines the pair view has scrolled past.
-	scroll int
+	pairState
 
 	imgs    *imageCache
 	visuals map[visualKey]*visual
@@ -140,30 +134,25 @@ type Model struct {
 
 	// The sixel or kitty images on screen and the generation of the draw
 	// that is waiting for its frame to be flushed.
-	drawn     drawState
-	drawGen   int
-	wantDraw  drawState
-	wantSeq   string
-	quitting  bool
-	ft        fineTune
-	spin      spinner.Model
-	spinning  bool
-	flash     string
-	flashErr  bool
-	frame     string
-	lines     []string
-	renderMem map[string][]string
+	drawn    drawState
+	drawGen  int
+	wantDraw drawState
+	wantSeq  string
+	quitting bool
+	// confirmQuit, when set, is why q asked before quitting; the next key
+	// answers.
+	confirmQuit string
+	ft          fineTune
+	spin        spinner.Model
+	spinning    bool
+	flash       string
+	flashErr    bool
+	frame       string
+	lines       []string
+	renderMem   map[string][]string
 	// What the last render left room for and wanted made.
 	placements  []placement
 	wantVisuals []visualReq
-}
-
-// expKey names one cached explanation.
-type expKey struct {
-	ckpt, pair string
-	method     Method
-	layer      explain.StartLayer
-	target     Target
 }
 
 // New builds the explorer's model. It does no I/O: the engine is opened by
@@ -176,25 +165,28 @@ func New(opt Options) (*Model, error) {
 		return nil, errors.New("explorer: no engine to open")
 	}
 	m := &Model{
-		opt: opt, keys: newKeyMap(), byID: map[string]int{}, prepared: map[string]*prepared{},
-		scores: map[string]map[string]Score{}, exps: map[expKey]*explained{},
+		common: common{keys: newKeyMap(), w: 80, h: 24},
+		opt:    opt, byID: map[string]int{}, prepared: map[string]*prepared{},
 		visuals: map[visualKey]*visual{}, pending: map[visualKey]bool{}, imgs: newImageCache(opt.Data),
 		renderMem: map[string][]string{}, loading: true,
 		method: opt.Method, layer: opt.StartLayer, target: opt.Target,
-		w: 80, h: 24,
+		pairState: pairState{boxes: true},
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.pairs = loader.FilterSplit(opt.Data.Pairs, opt.Split)
+	var ids []string
 	for i, p := range m.pairs {
 		if _, dup := m.byID[p.ID]; dup {
 			return nil, fmt.Errorf("explorer: pair id %q appears twice", p.ID)
 		}
 		m.byID[p.ID] = i
+		ids = append(ids, p.ID)
 		if p.Ambiguity != "" && !slices.Contains(m.families, p.Ambiguity) {
 			m.families = append(m.families, p.Ambiguity)
 		}
 	}
 	slices.Sort(m.families)
+	m.scheduler = newScheduler(ids)
 	if m.method == "" {
 		m.method = explain.Chefer
 	}
@@ -268,9 +260,11 @@ type (
 		err    error
 	}
 	explainedMsg struct {
-		key expKey
-		exp *Explanation
-		err error
+		key   expKey
+		exp   *Explanation
+		err   error
+		point []*explain.Pointing
+		ana   []*report.Analysis
 	}
 	visualMsg struct {
 		key visualKey
@@ -309,7 +303,7 @@ func (m *Model) startSpinner() tea.Cmd {
 // busy reports whether something runs in the background, which the
 // spinner shows.
 func (m *Model) busy() bool {
-	return m.loading || m.scoring != "" || m.inflight != nil || m.ft.running || len(m.pending) > 0
+	return m.loading || m.scheduler.busy() || m.ft.running || len(m.pending) > 0
 }
 
 // View returns the frame Update rendered.
@@ -387,6 +381,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case ftProgressMsg, ftDoneMsg:
 		return m.onFineTune(msg)
+	case runCkptMsg:
+		return m.onRunCheckpoint(msg)
 	case quitMsg:
 		m.quitting = true
 		return tea.Quit
@@ -413,15 +409,14 @@ func (m *Model) onEngine(msg engineMsg) tea.Cmd {
 }
 
 func (m *Model) setEngine(e Engine) {
-	m.engine = e
-	m.info = e.Info()
-	if m.scores[m.info.Checkpoint] == nil {
-		m.scores[m.info.Checkpoint] = map[string]Score{}
-	}
+	m.scheduler.setEngine(e)
 	m.refreshRows()
 }
 
-func (m *Model) ckpt() string { return m.info.Checkpoint }
+// settings are the explanation settings shown.
+func (m *Model) settings() settings {
+	return settings{method: m.method, layer: m.layer, target: m.target}
+}
 
 // scoreNext scores the next chunk of unscored pairs of the shown engine, and
 // when all are scored starts explaining in the background.
@@ -429,21 +424,11 @@ func (m *Model) scoreNext() tea.Cmd {
 	if m.engine == nil || m.scoring != "" {
 		return nil
 	}
-	have := m.scores[m.ckpt()]
-	var ids []string
-	for _, p := range m.pairs {
-		if _, ok := have[p.ID]; !ok {
-			ids = append(ids, p.ID)
-			if len(ids) == scoreChunk {
-				break
-			}
-		}
-	}
+	ckpt, ids := m.nextScore(scoreChunk)
 	if len(ids) == 0 {
 		return m.explainNext()
 	}
-	m.scoring = m.ckpt()
-	ctx, eng, ckpt := m.ctx, m.engine, m.ckpt()
+	ctx, eng := m.ctx, m.engine
 	return func() tea.Msg {
 		s, err := eng.Score(ctx, ids)
 		return scoresMsg{ckpt: ckpt, scores: s, err: err}
@@ -451,91 +436,113 @@ func (m *Model) scoreNext() tea.Cmd {
 }
 
 func (m *Model) onScores(msg scoresMsg) tea.Cmd {
-	m.scoring = ""
-	if msg.err != nil {
-		if !errors.Is(msg.err, context.Canceled) {
-			m.scoreErr = msg.err
-			m.setFlash(true, "scoring failed: %v", msg.err)
-		}
+	if err := m.scored(msg.ckpt, msg.scores, msg.err); err != nil {
+		m.setFlash(true, "scoring failed: %v", err)
 		return nil
 	}
-	have := m.scores[msg.ckpt]
-	for _, s := range msg.scores {
-		have[s.PairID] = s
+	if msg.err != nil {
+		return nil
 	}
 	m.refreshRows()
-	if m.ft.awaitingScores == msg.ckpt && len(have) == len(m.pairs) {
+	if m.ft.awaitingScores == msg.ckpt && m.allScored(msg.ckpt) {
 		m.ft.computeFlips(m)
 	}
 	return m.scoreNext()
 }
 
-func (m *Model) currentKey(pairID string) expKey {
-	return expKey{ckpt: m.ckpt(), pair: pairID, method: m.method, layer: m.layer, target: m.target}
-}
+func (m *Model) currentKey(pairID string) expKey { return m.keyFor(pairID, m.settings()) }
 
 // explainNext starts the next explanation, if none is running: the open
 // pair first, then the pairs in list order from the cursor.
 func (m *Model) explainNext() tea.Cmd {
-	if m.engine == nil || m.inflight != nil || m.scoring != "" {
-		return nil
-	}
-	var pick *expKey
-	try := func(id string) bool {
-		k := m.currentKey(id)
-		if _, done := m.exps[k]; done {
-			return false
-		}
-		pick = &k
-		return true
-	}
+	var first []string
 	if m.opened {
-		if try(m.pairs[m.cur].ID) {
-			return m.explain(*pick)
-		}
+		first = append(first, m.pairs[m.cur].ID)
 	}
 	rows := m.list.rows
 	for i := range rows {
-		if try(m.pairs[rows[(m.list.cursor+i)%len(rows)]].ID) {
-			return m.explain(*pick)
+		first = append(first, m.pairs[rows[(m.list.cursor+i)%len(rows)]].ID)
+	}
+	var keys []expKey
+	if m.comparing() && m.opened {
+		for _, e := range []Engine{m.before, m.after} {
+			k := m.currentKey(m.pairs[m.cur].ID)
+			k.ckpt = e.Info().Checkpoint
+			keys = append(keys, k)
 		}
 	}
-	for _, p := range m.pairs {
-		if try(p.ID) {
-			return m.explain(*pick)
-		}
+	k, ok := m.nextExplain(m.settings(), first, keys...)
+	if !ok {
+		return nil
 	}
-	return nil
-}
-
-func (m *Model) explain(k expKey) tea.Cmd {
-	m.inflight = &k
-	ctx, eng := m.ctx, m.engine
+	eng := m.engineFor(k.ckpt)
+	ctx, imgs := m.ctx, m.imgs
 	req := ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target}
+	prep := loader.DefaultPreprocessConfig()
+	if m.info.Preprocess != nil {
+		prep = *m.info.Preprocess
+	}
+	var pair *loader.Pair
+	if i, ok := m.byID[k.pair]; ok {
+		pair = &m.pairs[i]
+	}
 	return func() tea.Msg {
 		exp, err := eng.Explain(ctx, req)
-		return explainedMsg{key: k, exp: exp, err: err}
+		msg := explainedMsg{key: k, exp: exp, err: err}
+		if err == nil {
+			msg.ana = analyse(exp)
+		}
+		if err == nil && pair != nil {
+			msg.point = make([]*explain.Pointing, len(exp.Readings))
+			for j, rr := range exp.Readings {
+				// A reading whose boxes cannot be placed has no pointing
+				// game; the heatmap is still worth showing.
+				msg.point[j], _ = readingPointing(imgs, pair, rr, prep)
+			}
+		}
+		return msg
 	}
 }
 
 func (m *Model) onExplained(msg explainedMsg) tea.Cmd {
-	m.inflight = nil
+	i, known := m.byID[msg.key.pair]
+	var e *explained
+	if msg.err == nil && known {
+		e = newExplained(m.prepare(i), msg.exp, m.engineStyle(msg.key.ckpt))
+		e.point, e.ana = msg.point, msg.ana
+	}
+	if msg.err == nil && !known {
+		m.inflight = nil
+		return m.explainNext()
+	}
+	if !m.explained(msg.key, e, msg.err) {
+		return nil
+	}
 	if msg.err != nil {
-		if errors.Is(msg.err, context.Canceled) {
-			return nil
-		}
-		m.exps[msg.key] = &explained{err: msg.err}
 		m.setFlash(true, "explaining %s failed: %v", clean(msg.key.pair), msg.err)
-		return m.explainNext()
+	} else {
+		m.lastElapsed = msg.exp.Elapsed
 	}
-	i, ok := m.byID[msg.key.pair]
-	if !ok {
-		return m.explainNext()
+	if s := m.list.sortBy; s == sortPointing || s == sortMass {
+		// The order follows the sweep as it explains pairs.
+		m.refreshRows()
 	}
-	m.exps[msg.key] = newExplained(m.prepare(i), msg.exp, m.engineStyle(msg.key.ckpt))
-	m.lastElapsed = msg.exp.Elapsed
 	return m.explainNext()
 }
+
+// engineFor is the engine that owns ckpt; the shown one when none does.
+func (m *Model) engineFor(ckpt string) Engine {
+	for _, e := range m.engines {
+		if e.Info().Checkpoint == ckpt {
+			return e
+		}
+	}
+	return m.engine
+}
+
+// comparing reports whether the pair view shows the model before and after
+// a fine-tune side by side.
+func (m *Model) comparing() bool { return m.compare && m.before != nil }
 
 // engineStyle is the linearization style of the engine that owns ckpt.
 func (m *Model) engineStyle(ckpt string) trees.Style {
@@ -547,51 +554,20 @@ func (m *Model) engineStyle(ckpt string) trees.Style {
 	return m.info.Style
 }
 
-// explainedCount counts the pairs of the split explained with the current
-// settings.
-func (m *Model) explainedCount() int {
-	n := 0
-	for _, p := range m.pairs {
-		if _, ok := m.exps[m.currentKey(p.ID)]; ok {
-			n++
-		}
-	}
-	return n
-}
-
 func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	m.flash = ""
 	if msg.String() == "ctrl+c" {
 		return m.quit()
 	}
-	switch m.screen {
-	case screenList:
-		if m.list.searching {
-			return m.searchKey(msg)
-		}
-		if cmd, ok := m.globalKey(msg); ok {
-			return cmd
-		}
-		return m.listKey(msg)
-	case screenPair:
-		if cmd, ok := m.globalKey(msg); ok {
-			return cmd
-		}
-		return m.pairKey(msg)
-	case screenHelp:
-		if key.Matches(msg, m.keys.Quit) {
+	if m.confirmQuit != "" {
+		m.confirmQuit = ""
+		if msg.String() == "y" || msg.String() == "Y" {
 			return m.quit()
 		}
-		if key.Matches(msg, m.keys.Back, m.keys.Help, m.keys.Open) {
-			m.screen = m.prevScreen
-		}
+		m.setFlash(false, "not quitting")
 		return nil
-	case screenFineTune:
-		return m.ft.key(m, msg)
-	case screenMessage:
-		return m.messageKey(msg)
 	}
-	return nil
+	return m.state(m.screen).update(m, msg)
 }
 
 // globalKey handles the keys that act the same on the list and pair view.
@@ -599,9 +575,9 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Quit):
-		return m.quit(), true
+		return m.askQuit(), true
 	case key.Matches(msg, k.Help):
-		m.prevScreen, m.screen = m.screen, screenHelp
+		m.help.back, m.screen = m.screen, screenHelp
 	case key.Matches(msg, k.Message):
 		if m.msg.text == "" {
 			m.setFlash(false, "no message")
@@ -613,6 +589,12 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	case key.Matches(msg, k.Method):
 		m.method = next(explain.Methods, m.method)
 	case key.Matches(msg, k.Layer):
+		if m.method != explain.Chefer {
+			// The other methods read no start layer: changing it would
+			// recompute the same maps under a new name.
+			m.setFlash(false, "the start layer applies to chefer only (m changes the method)")
+			return nil, true
+		}
 		m.layer = next(m.layers(), m.layer)
 	case key.Matches(msg, k.Target):
 		m.target = next(Targets, m.target)
@@ -627,6 +609,12 @@ func (m *Model) globalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		clear(m.renderMem)
 	case key.Matches(msg, k.Graphics):
 		m.mode = next(m.modes, m.mode)
+	case key.Matches(msg, k.Summary):
+		if m.screen != screenSummary {
+			m.summary.back, m.screen = m.screen, screenSummary
+		}
+	case key.Matches(msg, k.RunCkpt):
+		return m.nextRunCheckpoint(), true
 	case key.Matches(msg, k.Toggle):
 		if m.before == nil {
 			m.setFlash(false, "no fine-tune run yet: T opens the panel")
@@ -665,6 +653,20 @@ func next[T comparable](xs []T, cur T) T {
 	return xs[(i+1)%len(xs)]
 }
 
+// askQuit quits on q, unless that would lose work: a running fine-tune or
+// an edited fine-tune form. Then it asks, and the next key answers.
+func (m *Model) askQuit() tea.Cmd {
+	switch {
+	case m.ft.running:
+		m.confirmQuit = "a fine-tune is running and would be lost"
+	case m.ft.edited() && m.ft.to == "":
+		m.confirmQuit = "the fine-tune form has edits that were not run"
+	default:
+		return m.quit()
+	}
+	return nil
+}
+
 func (m *Model) quit() tea.Cmd {
 	m.cancel()
 	if m.ft.cancel != nil {
@@ -690,7 +692,10 @@ func (m *Model) openPair(i int) tea.Cmd {
 	return m.explainNext()
 }
 
-func (m *Model) pairKey(msg tea.KeyPressMsg) tea.Cmd {
+func (p *pairState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+	if cmd, ok := m.globalKey(msg); ok {
+		return cmd
+	}
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Back):
@@ -719,8 +724,34 @@ func (m *Model) pairKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.scroll = max(0, m.scroll-1)
 	case key.Matches(msg, k.Export):
 		return m.export()
+	case key.Matches(msg, k.Boxes):
+		m.boxes = !m.boxes
+		if m.boxes && !m.pairHasBoxes() {
+			m.setFlash(false, "this pair has no evidence boxes to draw")
+		}
+	case key.Matches(msg, k.Raw):
+		m.rawImages = !m.rawImages
+	case key.Matches(msg, k.Tokens):
+		m.rawTokens = !m.rawTokens
+	case key.Matches(msg, k.Compare):
+		if m.before == nil {
+			m.setFlash(false, "nothing to compare: B shows a pair before and after a fine-tune (T)")
+			return nil
+		}
+		m.compare = !m.compare
+		return m.explainNext()
 	}
 	return nil
+}
+
+// pairHasBoxes reports whether an image of the open pair has evidence boxes.
+func (m *Model) pairHasBoxes() bool {
+	for _, r := range m.pairs[m.cur].Readings {
+		if len(r.BoxesWithRole(loader.RoleEvidence)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // imageCache keeps decoded images, which commands read from several

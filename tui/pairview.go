@@ -3,12 +3,14 @@ package tui
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"slices"
 	"strings"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 	"github.com/lavascope/lavascope/tui/graphics"
 )
@@ -31,7 +33,9 @@ const (
 	headerRows = 4 // title, sentence, diff summary, rule
 	footerRows = 2 // status bar, hint bar
 	colSep     = 3 // " │ "
-	maxImgRows = 20
+	// maxImgRows bounds the image at a size where a half-block image
+	// still draws in a frame's time.
+	maxImgRows = 48
 	// maxTopTokens bounds the list of most relevant tokens under an image.
 	maxTopTokens = 8
 )
@@ -75,7 +79,10 @@ type placement struct {
 	seq  string
 }
 
-func (m *Model) viewPair(w, h int) []string {
+func (p *pairState) view(m *Model, w, h int) []string {
+	if m.comparing() {
+		return m.viewCompare(w, h)
+	}
 	pp := m.prepare(m.cur)
 	lay := m.pairLayout(pp)
 	exp := m.exps[m.currentKey(pp.pair.ID)]
@@ -134,7 +141,12 @@ func (m *Model) pairHeader(pp *prepared, exp *explained, w int) []string {
 // logitsTable is the pair's logits and, beside each, the probability of the
 // image for that reading's text; the target cells are bracketed.
 func (m *Model) logitsTable(id string, exp *explained) []string {
-	s, ok := m.scores[m.ckpt()][id]
+	return m.logitsTableOf(m.ckpt(), "logit p", id, exp)
+}
+
+// logitsTableOf is the table of checkpoint ckpt's logits, captioned.
+func (m *Model) logitsTableOf(ckpt, caption, id string, exp *explained) []string {
+	s, ok := m.scores[ckpt][id]
 	if !ok {
 		switch {
 		case m.engineErr != nil:
@@ -155,7 +167,7 @@ func (m *Model) logitsTable(id string, exp *explained) []string {
 			marked[c] = true
 		}
 	}
-	head := fmt.Sprintf("%-8s", "logit p")
+	head := fmt.Sprintf("%-8s", caption)
 	for j := range n {
 		head += fmt.Sprintf("  %12s", "text "+letter(j))
 	}
@@ -223,7 +235,7 @@ func (m *Model) fillColumn(col *block, pp *prepared, j int, exp *explained, lay 
 
 	// Body: the image box with notes under it, and the tree.
 	left := newBlock(lay.imgCols, lay.bodyH)
-	m.fillImageBox(left, pp, j, exp, lay)
+	m.fillImageBox(left, pp, j, exp, imageSlot{x: lay.colX[j], y: lay.bodyY, col: j, cols: lay.imgCols, rows: lay.imgRows, exp: m.currentKey(pp.pair.ID)})
 	notes := m.imageNotes(j, exp, rel, lay.imgCols, lay.bodyH-lay.imgRows)
 	for i, l := range notes {
 		left.set(lay.imgRows+i, l)
@@ -238,10 +250,10 @@ func (m *Model) fillColumn(col *block, pp *prepared, j int, exp *explained, lay 
 			right.set(i, lines[scroll+i])
 		}
 		if below := len(lines) - scroll - lay.bodyH; below > 0 {
-			right.set(lay.bodyH-1, stDim.Render(fmt.Sprintf("↓ %d more lines (j/k)", below)))
+			right.set(lay.bodyH-1, stDim.Render("↓ "+plural(below, "more line")+" (j/k)"))
 		}
 		if scroll > 0 {
-			right.set(0, stDim.Render(fmt.Sprintf("↑ %d lines above (j/k)", scroll)))
+			right.set(0, stDim.Render("↑ "+plural(scroll, "line")+" above (j/k)"))
 		}
 	}
 	body := hjoin("  ", left, right)
@@ -257,7 +269,12 @@ func (m *Model) fillColumn(col *block, pp *prepared, j int, exp *explained, lay 
 	} else if rel != nil && len(rel.unmatched) > 0 {
 		label += " · underlined: tokens the other reading lacks"
 	}
-	col.set(y, stDim.Render(clean(label)))
+	if exp != nil && j < len(exp.ana) && exp.ana[j] != nil && !m.rawTokens {
+		label = m.wordsLine(exp.ana[j]) + stDim.Render(" · words in context; tokens: "+strings.TrimPrefix(clean(label), "linearized · "))
+		col.set(y, label)
+	} else {
+		col.set(y, stDim.Render(clean(label)))
+	}
 	text := ""
 	if lin := pp.linear(j, m.style()); lin != nil {
 		text = lin.Text
@@ -293,18 +310,115 @@ func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []s
 		return out
 	}
 	rr := exp.exp.Readings[j]
-	out = append(out, stDim.Render(fmt.Sprintf("image %s · %s target", letter(rr.Image), exp.exp.Request.Target)))
-	out = append(out, m.colorScale(w))
-	if rel != nil {
-		out = append(out, stDim.Render("most relevant tokens"))
-		nameW := min(10, w/3)
+	what := fmt.Sprintf("image %s · %s target", letter(rr.Image), exp.exp.Request.Target)
+	if m.rawImages {
+		what = fmt.Sprintf("image %s without heatmap (i)", letter(j))
+	}
+	out = append(out, stDim.Render(what))
+	if !m.rawImages {
+		out = append(out, m.colorScale(w))
+	}
+	if j < len(exp.point) && exp.point[j] != nil && !m.rawImages {
+		pt := exp.point[j]
+		hit := tick(pt.Hit)
+		out = append(out, hit+stDim.Render(fmt.Sprintf(" in box · mass %s (chance %s)", pct(pt.Mass, 1), pct(pt.ChanceMass, 1))))
+	}
+	var ana *report.Analysis
+	if j < len(exp.ana) && !m.rawTokens {
+		ana = exp.ana[j]
+	}
+	if ana != nil && ana.Contrast != nil {
+		out = append(out, contrastLine(ana.Contrast))
+	}
+	switch {
+	case ana != nil:
+		out = append(out, stDim.Render("constituents · w: tokens"))
+		out = append(out, m.constituentLines(ana, w, min(maxTopTokens, max(0, h-len(out))))...)
+	case rel != nil:
+		head := "most relevant tokens"
+		if len(exp.ana) > 0 {
+			head = "tokens, #position · w: constituents"
+		}
+		out = append(out, stDim.Render(head))
+		nameW := min(14, w/2)
 		barW := max(1, min(8, w-nameW-6))
 		for _, t := range rel.topTokens(min(maxTopTokens, max(0, h-len(out)))) {
 			n := max(1, int(t.Relevance*float64(barW)+0.5))
-			out = append(out, fit(clean(t.Text), nameW)+" "+heat(strings.Repeat(" ", n), m.heatColor(t.Relevance), false)+strings.Repeat(" ", barW-n)+stDim.Render(fmt.Sprintf(" %.2f", t.Relevance)))
+			name := clean(t.Text)
+			if len(exp.ana) > 0 {
+				name = fmt.Sprintf("#%d %s", t.index, name)
+			}
+			out = append(out, fit(name, nameW)+" "+heat(strings.Repeat(" ", n), m.heatColor(t.Relevance), false)+strings.Repeat(" ", barW-n)+stDim.Render(fmt.Sprintf(" %.2f", t.Relevance)))
 		}
 	}
 	return out[:min(len(out), h)]
+}
+
+// contrastLine says where a reading's relevance falls against its twin:
+// on the tokens the twin lacks, on the attachment site, on the ambiguous
+// noun.
+func contrastLine(c *report.Contrast) string {
+	parts := []string{"unique " + pct(c.Unique, 1)}
+	if c.Site != nil {
+		parts = append(parts, "site "+pct(c.Site.Mass, 1))
+	}
+	if c.Noun != nil {
+		parts = append(parts, "noun "+clean(c.Noun.HeadWord)+" "+pct(c.Noun.Mass, 1))
+	}
+	return stDim.Render(strings.Join(parts, " · "))
+}
+
+// constituentLines ranks a reading's constituents by their own relevance:
+// label, the words they span, a bar scaled to the largest. ◆ marks the
+// attachment site, ↷ the re-attached constituent; those the twin lacks are
+// underlined.
+func (m *Model) constituentLines(a *report.Analysis, w, n int) []string {
+	top := 0.0
+	for _, c := range a.Constituents {
+		top = max(top, math.Abs(c.Relevance))
+	}
+	barW := max(1, min(6, w/4))
+	nameW := max(4, w-barW-6)
+	var out []string
+	for _, c := range a.Constituents[:min(n, len(a.Constituents))] {
+		v := 0.0
+		if top > 0 {
+			v = c.Relevance / top
+		}
+		mark := " "
+		switch {
+		case c.Site:
+			mark = "◆"
+		case c.Moved:
+			mark = "↷"
+		}
+		name := fit(mark+clean(c.Label)+" "+clean(c.Words), nameW)
+		if c.Only {
+			name = "\x1b[4m" + name + "\x1b[24m"
+		}
+		k := max(1, int(math.Abs(v)*float64(barW)+0.5))
+		out = append(out, name+" "+heat(strings.Repeat(" ", k), m.heatColor(v), false)+strings.Repeat(" ", barW-k)+stDim.Render(fmt.Sprintf(" %.2f", c.Relevance)))
+	}
+	return out
+}
+
+// wordsLine paints the sentence's words by their relevance in context
+// (each word with its preterminal's brackets and tag), scaled to the
+// largest.
+func (m *Model) wordsLine(a *report.Analysis) string {
+	top := 0.0
+	for _, wc := range a.Words {
+		top = max(top, math.Abs(wc.Relevance))
+	}
+	parts := make([]string, len(a.Words))
+	for i, wc := range a.Words {
+		v := 0.0
+		if top > 0 {
+			v = wc.Relevance / top
+		}
+		parts[i] = heat(clean(wc.Word), m.heatColor(v), false)
+	}
+	return strings.Join(parts, " ")
 }
 
 // colorScale is a one-line legend of the colormap.
@@ -470,13 +584,13 @@ func wrapWords(text string, w int) [][][2]int {
 
 // fillImageBox draws reading j's image with its heatmap: half-blocks as
 // text, sixel and kitty as blank cells that syncImages fills.
-func (m *Model) fillImageBox(b *block, pp *prepared, j int, exp *explained, lay pairLayout) {
+func (m *Model) fillImageBox(b *block, pp *prepared, j int, exp *explained, at imageSlot) {
 	if m.mode == graphics.None {
 		b.set(0, stDim.Render("[image]"))
 		b.set(1, stDim.Render("graphics off · g"))
 		return
 	}
-	k, vis := m.visualFor(pp, j, exp, lay)
+	k, vis := m.visualFor(pp, j, exp, at)
 	m.wantVisuals = append(m.wantVisuals, k)
 	switch {
 	case vis == nil:
@@ -484,7 +598,7 @@ func (m *Model) fillImageBox(b *block, pp *prepared, j int, exp *explained, lay 
 	case vis.err != nil:
 		b.set(0, stBad.Render("image: "))
 		for i, l := range strings.SplitAfter(clean(vis.err.Error()), " ") {
-			if i+1 < lay.imgRows {
+			if i+1 < at.rows {
 				b.set(i+1, stBad.Render(l))
 			}
 		}
@@ -493,6 +607,6 @@ func (m *Model) fillImageBox(b *block, pp *prepared, j int, exp *explained, lay 
 			b.set(i, l)
 		}
 	default:
-		m.placements = append(m.placements, placement{x: lay.colX[j], y: lay.bodyY, key: vis.key, seq: vis.raw})
+		m.placements = append(m.placements, placement{x: at.x, y: at.y, key: vis.key, seq: vis.raw})
 	}
 }

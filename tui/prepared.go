@@ -6,7 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lavascope/lavascope/explain"
 	"github.com/lavascope/lavascope/loader"
+	"github.com/lavascope/lavascope/report"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -112,6 +114,12 @@ type explained struct {
 	exp      *Explanation
 	err      error
 	readings []readingRel
+	// point is each reading's pointing game, nil where its image has no
+	// evidence box.
+	point []*explain.Pointing
+	// ana is each reading's relevance in context (package analysis); nil
+	// where the engine gave no reports or they could not be analysed.
+	ana []*report.Analysis
 }
 
 // readingRel is one reading's relevance, normalised for painting: values in
@@ -210,7 +218,7 @@ func normalise(vs []float64, keep func(int) bool) []float64 {
 
 // topTokens returns the k most relevant tokens of a reading with their
 // normalised relevance, most relevant first.
-func (r *readingRel) topTokens(k int) []Token {
+func (r *readingRel) topTokens(k int) []rankedToken {
 	idx := make([]int, 0, len(r.tokens))
 	for t, tok := range r.tokens {
 		if tok.Start < tok.End {
@@ -218,11 +226,17 @@ func (r *readingRel) topTokens(k int) []Token {
 		}
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return r.tok[idx[a]] > r.tok[idx[b]] })
-	out := make([]Token, 0, k)
+	out := make([]rankedToken, 0, k)
 	for _, t := range idx[:min(k, len(idx))] {
 		tok := r.tokens[t]
 		tok.Relevance = r.tok[t]
-		out = append(out, tok)
+		out = append(out, rankedToken{tok, t})
 	}
 	return out
+}
+
+// rankedToken is a token with its position in the reading's text.
+type rankedToken struct {
+	Token
+	index int
 }

@@ -169,3 +169,11 @@ func (c *syncCache[K, V]) put(k K, v V) {
 	}
 	c.m[k] = v
 }
+
+// plural writes n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -65,7 +65,7 @@ func TestExploreEndToEnd(t *testing.T) {
 
 	tm.keys("Enter")
 	screen = tm.waitFor("the pair view, explained", func(s string) bool {
-		return strings.Contains(s, "picks image") && strings.Contains(s, "most relevant tokens") && strings.Contains(s, "linearized")
+		return strings.Contains(s, "picks image") && strings.Contains(s, "constituents · w: tokens") && strings.Contains(s, "words in context")
 	})
 	// The half-blocks keep their 24-bit colours (foreground and background)
 	// through Bubble Tea's renderer and tmux.
@@ -83,8 +83,18 @@ func TestExploreEndToEnd(t *testing.T) {
 
 	tm.keys("m")
 	tm.waitFor("the method switched to rollout", func(s string) bool {
-		return strings.Contains(statusLine(s), "rollout") && strings.Contains(s, "most relevant tokens")
+		return strings.Contains(statusLine(s), "rollout") && strings.Contains(statusLine(s), "start layer –") && strings.Contains(s, "constituents")
 	})
+	tm.keys("w")
+	tm.waitFor("the raw tokens with their positions", func(s string) bool {
+		return strings.Contains(s, "tokens, #position · w: constituents")
+	})
+	tm.keys("a")
+	tm.waitFor("the summary of the split", func(s string) bool {
+		return strings.Contains(s, "FAMILY") && strings.Contains(s, "pp-attachment") && strings.Contains(s, "POINTING")
+	})
+	tm.keys("Escape")
+	tm.waitFor("the pair view after the summary", func(s string) bool { return strings.Contains(s, "picks image") })
 
 	tm.keys("e")
 	tm.waitFor("the export message", func(s string) bool { return strings.Contains(s, "exported") })

@@ -48,7 +48,9 @@ type Engine struct {
 	ds    *loader.Dataset
 	byID  map[string]*loader.Pair
 	opt   Options
-	gen   int // fine-tune generation: 0 for the engine New returns
+	gen   int    // fine-tune generation: 0 for the engine New returns
+	run   string // the run checkpoint of a fine-tune's engine: last, best
+	seed  int    // varies the scores of a run's best from its last
 	mu    sync.Mutex
 	sizes map[string]image.Point
 }
@@ -133,7 +135,7 @@ func (e *Engine) Score(ctx context.Context, ids []string) ([]tui.Score, error) {
 		}
 		for j := range n {
 			own := 20 + 4*unit("own", id, j)
-			margin := 3*unit("margin", id, j, e.gen) - 0.8 + 0.6*float64(e.gen)
+			margin := 3*unit("margin", id, j, e.gen+e.seed) - 0.8 + 0.6*float64(e.gen)
 			for i := range n {
 				switch {
 				case i == j:
@@ -372,8 +374,36 @@ func (e *Engine) FineTune(ctx context.Context, opt tui.FineTuneOptions, progress
 			return nil, ctx.Err()
 		}
 	}
-	next := &Engine{ds: e.ds, byID: e.byID, opt: e.opt, gen: e.gen + 1, sizes: map[string]image.Point{}}
+	next := &Engine{ds: e.ds, byID: e.byID, opt: e.opt, gen: e.gen + 1, sizes: map[string]image.Point{}, run: "last"}
 	base, _, _ := strings.Cut(e.opt.Name, "+")
 	next.opt.Name = fmt.Sprintf("%s+ft%d", base, next.gen)
+	return next, nil
+}
+
+// RunCheckpoints implements tui.RunCheckpoints for the engines FineTune
+// returns: a run has last and best.
+func (e *Engine) RunCheckpoints() (string, []string) {
+	if e.run == "" {
+		return "", nil
+	}
+	return e.run, []string{"last", "best"}
+}
+
+// OpenRunCheckpoint implements tui.RunCheckpoints: best scores as another
+// generation would, so that switching to it changes what the screen shows.
+func (e *Engine) OpenRunCheckpoint(ctx context.Context, name string) (tui.Engine, error) {
+	if e.run == "" || (name != "last" && name != "best") {
+		return nil, fmt.Errorf("fake engine: no run checkpoint %q", name)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	next := &Engine{ds: e.ds, byID: e.byID, opt: e.opt, gen: e.gen, sizes: map[string]image.Point{}, run: name}
+	base, _, _ := strings.Cut(e.opt.Name, "/")
+	next.opt.Name = base
+	if name == "best" {
+		next.seed = 1000
+		next.opt.Name = base + "/best"
+	}
 	return next, nil
 }

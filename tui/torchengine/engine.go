@@ -76,7 +76,10 @@ type TorchEngine struct {
 	rt   *torchRuntime
 	info tui.EngineInfo
 	// loc is the checkpoint the weights came from.
-	loc  model.Location
+	loc model.Location
+	// run is the fine-tune run folder of an engine a fine-tune returned
+	// (or one opened from that run), "" otherwise.
+	run  string
 	tok  *tokenizer.Tokenizer
 	prep loader.PreprocessConfig
 	// prepKey tells pixel-cache entries of different preprocessing apart.
@@ -283,6 +286,7 @@ func newTorchEngine(ctx context.Context, rt *torchRuntime, o Options, name strin
 		Runtime:    "libtorch " + torch.Version(),
 		Style:      style,
 		Layers:     min(cfg.Text.NumHiddenLayers, cfg.Vision.NumHiddenLayers),
+		Preprocess: &e.prep,
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
@@ -692,6 +696,7 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt tui.FineTuneOptions, pro
 		return fail(err)
 	}
 	next.info.Device = e.info.Device
+	next.run = run
 	handedOver = true
 	if err := ctx.Err(); err != nil {
 		// Cancelled just as the run completed: its folder stays (it can be
@@ -699,6 +704,40 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt tui.FineTuneOptions, pro
 		next.Close()
 		return nil, err
 	}
+	return next, nil
+}
+
+// RunCheckpoints implements tui.RunCheckpoints for the engines of a
+// fine-tune run: its last/ and, where validation saved one, best/.
+func (e *TorchEngine) RunCheckpoints() (string, []string) {
+	if e.run == "" {
+		return "", nil
+	}
+	own := filepath.Base(e.loc.Dir)
+	var all []string
+	for _, d := range []string{model.LastDir, model.BestDir} {
+		if fi, err := os.Stat(filepath.Join(e.run, d)); err == nil && fi.IsDir() {
+			all = append(all, d)
+		}
+	}
+	return own, all
+}
+
+// OpenRunCheckpoint implements tui.RunCheckpoints: it loads the run's
+// checkpoint name on the engine's worker, as the fine-tune loads last/.
+func (e *TorchEngine) OpenRunCheckpoint(ctx context.Context, name string) (tui.Engine, error) {
+	if e.run == "" || (name != model.LastDir && name != model.BestDir) {
+		return nil, fmt.Errorf("open run checkpoint %q: not a checkpoint of a fine-tune run", name)
+	}
+	dir := filepath.Join(e.run, name)
+	e.rt.acquire()
+	next, err := newTorchEngine(ctx, e.rt, e.opt, dir, model.Location{Dir: dir}, e.info.Style, nil)
+	if err != nil {
+		e.rt.release()
+		return nil, fmt.Errorf("open run checkpoint %s: %w", dir, err)
+	}
+	next.info.Device = e.info.Device
+	next.run = e.run
 	return next, nil
 }
 
@@ -773,3 +812,5 @@ func (c *pixelCache) put(key string, px []float32) {
 		c.size -= 4 * len(old.px)
 	}
 }
+
+var _ tui.RunCheckpoints = (*TorchEngine)(nil)

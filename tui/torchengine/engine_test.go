@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -505,8 +506,35 @@ func TestTorchEngineFineTune(t *testing.T) {
 		}
 	}
 
+	// The run's best/ opens beside its last/ (an evaluation at step 3
+	// saved it), on the same worker.
+	rc, ok := next.(tui.RunCheckpoints)
+	if !ok {
+		t.Fatal("the fine-tuned engine offers no run checkpoints")
+	}
+	own, names := rc.RunCheckpoints()
+	if own != "last" || !slices.Contains(names, "best") || !slices.Contains(names, "last") {
+		t.Fatalf("run checkpoints: own %q of %v", own, names)
+	}
+	if _, own := e.RunCheckpoints(); own != nil {
+		t.Errorf("the engine the command opened offers run checkpoints %v", own)
+	}
+	best, err := rc.OpenRunCheckpoint(context.Background(), "best")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck := best.Info().Checkpoint; filepath.Base(ck) != "best" {
+		t.Errorf("best's checkpoint is %s", ck)
+	}
+	if _, err := best.Score(context.Background(), ids[:2]); err != nil {
+		t.Errorf("Score on best: %v", err)
+	}
+	if _, err := rc.OpenRunCheckpoint(context.Background(), "../../etc"); err == nil {
+		t.Error("a checkpoint name outside best and last opened")
+	}
+
 	// Engines close in any order; the worker stops with the last.
-	for _, c := range []tui.Engine{e, reopened, next} {
+	for _, c := range []tui.Engine{e, reopened, best, next} {
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
 		}
