@@ -103,6 +103,8 @@ type options struct {
 	openErr error
 	// stepDelay is the fake engine's time per fine-tune step.
 	stepDelay time.Duration
+	showKeys  bool
+	note      string
 }
 
 func newHarness(t testing.TB, o options) *harness {
@@ -135,6 +137,7 @@ func newHarness(t testing.TB, o options) *harness {
 		Colormap:   cmap,
 		StartLayer: explain.LastLayer,
 		ExportDir:  o.exportDir,
+		ShowKeys:   o.showKeys, GraphicsNote: o.note,
 	})
 	if err != nil {
 		t.Fatal(err)

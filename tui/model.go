@@ -41,6 +41,9 @@ type Options struct {
 	// GraphicsNote, when set, is shown in the hint bar until the first
 	// key: why the mode asked for could not be used (graphics.Multiplexed).
 	GraphicsNote string
+	// ShowKeys shows the last key pressed at the start of the hint bar,
+	// so that a recording of the explorer shows what was typed.
+	ShowKeys bool
 	// Colormap is the heatmaps' colormap (explain.ColormapNamed); nil is
 	// jet.
 	Colormap *explain.Colormap
@@ -142,14 +145,16 @@ type Model struct {
 	// confirmQuit, when set, is why q asked before quitting; the next key
 	// answers.
 	confirmQuit string
-	ft          fineTune
-	spin        spinner.Model
-	spinning    bool
-	flash       string
-	flashErr    bool
-	frame       string
-	lines       []string
-	renderMem   map[string][]string
+	// lastKey is the last key pressed, for Options.ShowKeys.
+	lastKey   string
+	ft        fineTune
+	spin      spinner.Model
+	spinning  bool
+	flash     string
+	flashErr  bool
+	frame     string
+	lines     []string
+	renderMem map[string][]string
 	// What the last render left room for and wanted made.
 	placements  []placement
 	wantVisuals []visualReq
@@ -556,6 +561,7 @@ func (m *Model) engineStyle(ckpt string) trees.Style {
 
 func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	m.flash = ""
+	m.lastKey = msg.String()
 	if msg.String() == "ctrl+c" {
 		return m.quit()
 	}

@@ -188,3 +188,30 @@ func TestSummaryWithoutModel(t *testing.T) {
 		t.Fatal("keys on the summary quit")
 	}
 }
+
+// TestShowKeys: with ShowKeys the hint bar starts with the last key, named
+// where a bare glyph would be missed; without it, no key is shown.
+func TestShowKeys(t *testing.T) {
+	lastLine := func(v string) string {
+		lines := strings.Split(strings.TrimRight(ansi.Strip(v), "\n"), "\n")
+		return lines[len(lines)-1]
+	}
+	h := newHarness(t, options{w: 100, h: 30, showKeys: true})
+	if l := lastLine(h.view()); strings.HasPrefix(l, " j ") {
+		t.Errorf("a key shown before any was pressed: %q", l)
+	}
+	h.keys("j")
+	if l := lastLine(h.view()); !strings.HasPrefix(l, " j ") {
+		t.Errorf("after j the hint bar is %q", l)
+	}
+	h.keys("enter")
+	if l := lastLine(h.view()); !strings.HasPrefix(l, " ⏎ enter ") || !strings.Contains(l, "next/prev") {
+		t.Errorf("after enter the hint bar is %q", l)
+	}
+	plain := newHarness(t, options{w: 100, h: 30})
+	plain.keys("j", "enter")
+	if l := lastLine(plain.view()); strings.Contains(l, "⏎") {
+		t.Errorf("without ShowKeys the hint bar is %q", l)
+	}
+}
+

@@ -43,6 +43,7 @@ var (
 	stDesc   = lipgloss.NewStyle().Foreground(lipgloss.Color("#9e9e9e"))
 	stTarget = lipgloss.NewStyle().Foreground(lipgloss.Color("#ffd75f")).Bold(true)
 	stRule   = lipgloss.NewStyle().Foreground(lipgloss.Color("#4e4e4e"))
+	stPress  = lipgloss.NewStyle().Background(lipgloss.Color("#d7afff")).Foreground(lipgloss.Color("#1c1c1c")).Bold(true)
 )
 
 // fit pads or cuts a styled string to exactly w cells.

@@ -144,6 +144,33 @@ func formatDuration(d time.Duration) string {
 // hintBar is one line of the keys that act on the current screen, or the
 // last message.
 func (m *Model) hintBar(w int) string {
+	if !m.opt.ShowKeys || m.lastKey == "" {
+		return m.hintLine(w)
+	}
+	chip := stPress.Render(fit(" "+keyName(m.lastKey)+" ", 12))
+	cw := ansi.StringWidth(chip)
+	if cw >= w {
+		return chip
+	}
+	return chip + m.hintLine(w-cw)
+}
+
+// keyName is how a screencast shows a key: the named keys spelled out,
+// since a bare " " or "enter" chip is easy to miss.
+func keyName(k string) string {
+	switch k {
+	case " ", "space":
+		return "␣ space"
+	case "enter":
+		return "⏎ enter"
+	case "esc":
+		return "esc"
+	}
+	return k
+}
+
+// hintLine is the hint bar without the key chip.
+func (m *Model) hintLine(w int) string {
 	if m.confirmQuit != "" {
 		return stWarn.Render(fit(" quit? "+m.confirmQuit+": y quits, any other key stays", w))
 	}

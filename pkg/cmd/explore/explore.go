@@ -65,6 +65,7 @@ type exploreFlags struct {
 	split, target, exportDir, engine string
 	fakeDelay                        time.Duration
 	allowOutside                     bool
+	showKeys                         bool
 	// textStart is start_layer_text, parsed by runExplore; nil: the
 	// image's start layer.
 	textStart *explain.StartLayer
@@ -100,6 +101,7 @@ Images are drawn with sixel, the kitty graphics protocol or half-blocks, as
 		fs.StringVar(&f.engine, "engine", "torch", "model engine: torch, or fake for tests without libtorch")
 		fs.DurationVar(&f.fakeDelay, "fake-delay", 0, "how long each call of the fake engine takes")
 		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
+		fs.BoolVar(&f.showKeys, "show-keys", false, "show each key pressed in the hint bar (for screencasts)")
 		_ = fs.MarkHidden("engine")
 		_ = fs.MarkHidden("fake-delay")
 		return cmd
@@ -203,7 +205,7 @@ func runExplore(ctx context.Context, a *factory.Factory, f exploreFlags) error {
 		Open:     opener(a, data, f),
 		Graphics: caps.Mode, CellWidth: caps.CellWidth, CellHeight: caps.CellHeight, GraphicsNote: note,
 		Colormap: cmap, Method: method, StartLayer: start, Target: target,
-		ExportDir: f.exportDir,
+		ExportDir: f.exportDir, ShowKeys: f.showKeys,
 	}
 	if err := tui.Run(ctx, opt, progOpts...); err != nil && !errors.Is(err, context.Canceled) {
 		return err
