@@ -215,3 +215,17 @@ func TestShowKeys(t *testing.T) {
 	}
 }
 
+// TestGraphicsNoteStays: the note on why sixel fell back to half-blocks
+// stays on the pair view after the first key clears the flash.
+func TestGraphicsNoteStays(t *testing.T) {
+	const note = "sixel cannot pass through tmux here: drawing half-blocks"
+	h := newHarness(t, options{w: 160, h: 48, note: note})
+	if v := ansi.Strip(h.view()); !strings.Contains(v, note) {
+		t.Fatalf("the note is not shown at start:\n%s", v)
+	}
+	h.keys("enter")
+	h.settle()
+	if v := ansi.Strip(h.view()); !strings.Contains(v, "sixel cannot pass through tmux") {
+		t.Errorf("the note is gone from the pair view:\n%s", v)
+	}
+}

@@ -315,6 +315,11 @@ func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []s
 		what = fmt.Sprintf("image %s without heatmap (i)", letter(j))
 	}
 	out = append(out, stDim.Render(what))
+	if j == 0 && m.opt.GraphicsNote != "" && m.mode == graphics.Blocks {
+		// The note flashes once at start; here it stays while its
+		// fallback is the mode drawn.
+		out = append(out, stWarn.Render(fit(clean(m.opt.GraphicsNote), w)))
+	}
 	if !m.rawImages {
 		out = append(out, m.colorScale(w))
 	}
