@@ -732,8 +732,13 @@ func (p *pairState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 		return m.export()
 	case key.Matches(msg, k.Boxes):
 		m.boxes = !m.boxes
-		if m.boxes && !m.pairHasBoxes() {
+		switch {
+		case m.boxes && !m.pairHasBoxes():
 			m.setFlash(false, "this pair has no evidence boxes to draw")
+		case m.boxes:
+			m.setFlash(false, "evidence boxes on")
+		default:
+			m.setFlash(false, "evidence boxes off")
 		}
 	case key.Matches(msg, k.Raw):
 		m.rawImages = !m.rawImages
