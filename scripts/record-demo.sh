@@ -2,10 +2,11 @@
 # Records the media the README and docs/ show, from the real binary on the
 # embedded demo (checkpoint demo, data demo, test split):
 #
-#   docs/walkthrough.cast          asciinema v2 cast, 160x48, half-block images
+#   docs/walkthrough.cast          asciinema v2 cast, 100x30, half-block images, keys shown
 #   docs/screenshots/list.png      the pair list
 #   docs/screenshots/pair.png      a pair view, half-blocks with 24-bit colour
 #   docs/screenshots/pair-sixel.png the same pair in sixel (xterm as a VT340)
+#   docs/screenshots/summary.png   the split summary
 #   docs/screenshots/help.png      the help screen
 #
 # Usage: scripts/record-demo.sh [cast|screenshots|all]   (default all)
@@ -73,7 +74,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-export XDG_CONFIG_HOME=$work/config XDG_CACHE_HOME=$work/cache
+export XDG_CONFIG_HOME=$work/config XDG_CACHE_HOME=$work/cache XDG_DATA_HOME=$work/data
 
 if [ -z "$bin" ]; then
 	bin=$work/lavascope
@@ -114,15 +115,18 @@ record_cast() {
 	# The recording runs outside tmux's view of the terminal (TMUX unset,
 	# TERM=xterm-256color, COLORTERM=truecolor): the cast keeps what the
 	# explorer writes, 24-bit colours included, as a truecolor xterm gets it.
-	tmux -L "$sock" -f "$work/tmux.conf" new-session -d -x 160 -y 48 -s rec \
+	# 100x30 so that it plays in a browser column or a laptop terminal;
+	# --show-keys puts each key in the hint bar, since a cast shows no
+	# keyboard.
+	tmux -L "$sock" -f "$work/tmux.conf" new-session -d -x 100 -y 30 -s rec \
 		"env -u TMUX -u TMUX_PANE TERM=xterm-256color COLORTERM=truecolor \
 		asciinema rec --quiet --overwrite --idle-time-limit 5 \
 		--title 'lavascope: the explorer on the embedded demo' \
-		-c '$bin --graphics blocks' $cast; echo \$? >$work/rec.rc; sleep 60"
+		-c '$bin explore --graphics blocks --show-keys' $cast; echo \$? >$work/rec.rc; sleep 60"
 	local size
 	size=$(tmux -L "$sock" display -p -t rec '#{pane_width}x#{pane_height}')
-	[ "$size" = 160x48 ] || {
-		echo "record-demo: pane is $size, not 160x48" >&2
+	[ "$size" = 100x30 ] || {
+		echo "record-demo: pane is $size, not 100x30" >&2
 		exit 1
 	}
 
@@ -136,13 +140,37 @@ record_cast() {
 	key f "with a failure +failures only" 2.5
 	# The first two failures, whichever pairs the demo model fails.
 	key Enter " · 1/[0-9]+" 4
+	key w "tokens, #position" 3
+	key w "constituents · w" 2
 	key n " · 2/[0-9]+" 3
-	key p " · 1/[0-9]+" 2
-	key m "· rollout ·" 3
+	key m "· rollout ·" 2.5
+	key m "· attention ·" 1
+	key m "· gradattn ·" 1
+	key m "· chefer ·" 2
 	key l "start layer all" 3
-	key c "· viridis ·" 3
 	key t "target twin" 3
-	key '?' "lavascope keys" 5
+	key o "boxes off" 2
+	key o "boxes on" 1.5
+	key e "exported [0-9]+ files" 3
+	key a "FAMILY" 5
+	key Escape " · 2/[0-9]+" 1.5
+	key Escape "enter open" 1.5
+	key f "[0-9]+ pairs" 1.5
+	# A short fine-tune: 40 steps, then the pairs whose readings flipped.
+	key T "fine-tune ·" 2
+	for k in BSpace BSpace BSpace 4 0; do
+		tmux -L "$sock" send-keys -t rec "$k"
+		sleep 0.25
+	done
+	key Enter "[0-9]+/40" 1
+	wait_for "done: now showing" 300
+	sleep 4
+	key Escape "enter open" 2
+	key x "flipped" 3
+	key Enter " · 1/[0-9]+" 3
+	key B "before .* after" 5
+	key Escape " · 1/[0-9]+" 1.5
+	key '?' "lavascope keys" 4
 	key Escape "esc back" 1.5
 	key Escape "enter open" 2
 	tmux -L "$sock" send-keys -t rec q
@@ -166,7 +194,7 @@ record_cast() {
 	fi
 	tmux -L "$sock" kill-session -t rec
 
-	head -n 1 "$cast" | grep -F '"version": 2, "width": 160, "height": 48' >/dev/null || {
+	head -n 1 "$cast" | grep -F '"version": 2, "width": 100, "height": 30' >/dev/null || {
 		echo "record-demo: unexpected cast header: $(head -n 1 "$cast")" >&2
 		exit 1
 	}
@@ -292,6 +320,9 @@ record_screenshots() {
 	press f
 	press Return
 	shot pair
+	press a
+	shot summary
+	press Escape
 	press question
 	shot help
 	xterm_quit
