@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -52,7 +53,8 @@ and training steps of --batch-pairs pairs. Each row runs --warmup times, then
 --repeat timed runs with the device synchronised around each; it reports the
 median, quartiles and extremes, and on CUDA the peak memory.
 
---config is a built-in configuration initialised at random (vit-b-32, tiny),
+--config is a built-in configuration initialised at random (vit-b-32,
+vit-b-16, vit-l-14, vit-l-14-336, tiny: OpenAI's CLIPs' dimensions),
 demo (the embedded model), a config.json, or a checkpoint folder. (Here
 --config names the model, not lavascope's settings file.) The device comes
 from --device: auto falls back to the CPU with a notice.
@@ -99,7 +101,7 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 			RunE:  factory.RunE(f, runF, runBench),
 		}
 		fs := c.Flags()
-		fs.StringVar(&f.Model, "config", "vit-b-32", "model: vit-b-32, tiny, demo, a config.json or a checkpoint folder")
+		fs.StringVar(&f.Model, "config", "vit-b-32", "model: "+strings.Join(model.ConfigNames, ", ")+", demo, a config.json or a checkpoint folder")
 		fs.StringVar(&f.DType, "dtype", "f32", "compute dtype: f32, bf16 or f16")
 		f.Pairs, f.BatchPairs = bench.DefaultPairs, bench.DefaultBatchPairs
 		if sub.explain {

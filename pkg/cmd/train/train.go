@@ -105,7 +105,7 @@ sentences), which also sets the config's vocabulary size and special ids.
 	fs := cmd.Flags()
 	config.AddFlags(fs, "data", "tf32", "base")
 	fs.StringVar(&opts.From, "from", "", "checkpoint to fine-tune: HF folder, HF cache model id, torch.save state_dict (with --base), or demo")
-	fs.StringVar(&opts.Init, "init", "", "train from random weights of a configuration: vit-b-32, tiny or a config.json")
+	fs.StringVar(&opts.Init, "init", "", "train from random weights of a configuration: "+strings.Join(model.ConfigNames, ", ")+" or a config.json")
 	fs.StringVar(&opts.Tokenizer, "tokenizer", "", "with --init: folder (or HF model id) with vocab.json and merges.txt")
 	fs.IntVar(&opts.LearnVocab, "learn-vocab", 0, "with --init: learn a BPE vocabulary of at most N merges from the training inputs")
 	fs.StringVar(&opts.Input, "input", model.InputTree, "what the text encoder reads: tree or text")
