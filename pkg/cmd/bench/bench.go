@@ -227,6 +227,11 @@ func runBench(f *Options) error {
 				return fmt.Errorf("accuracy of the options against float32: %w", err)
 			}
 		}
+		if f.Bench.Mixed {
+			if vsF32, err = bench.AccuracyMixed(m, f.Bench.TreeTokens, f.Bench.Seed); err != nil {
+				return fmt.Errorf("accuracy of bf16-mixed against float32: %w", err)
+			}
+		}
 		if f.TF32 {
 			o.TF32 = true
 			if err := torch.SetAllowTF32(true); err != nil {

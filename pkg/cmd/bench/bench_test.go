@@ -215,8 +215,8 @@ func TestBenchMixed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range recs {
-		if r.Impl != "lavascope+bf16-mixed" || !strings.HasSuffix(r.Options, ", bf16-mixed") {
-			t.Errorf("%s: impl %q, options %q; want bf16-mixed stated", r.Work, r.Impl, r.Options)
+		if r.Impl != "lavascope+bf16-mixed" || !strings.HasSuffix(r.Options, ", bf16-mixed") || !strings.HasPrefix(r.VsF32, "bf16-mixed vs f32") {
+			t.Errorf("%s: impl %q, options %q, vs f32 %q; want bf16-mixed stated with its accuracy", r.Work, r.Impl, r.Options, r.VsF32)
 		}
 	}
 }
