@@ -18,7 +18,24 @@ import (
 // be fresh (not trained by Run) and on the same device. Call it on the
 // models' torch worker.
 func Accuracy(ref, m *model.CLIP, treeTokens int, seed uint64) (string, error) {
-	return accuracy(ref, m, m.DType().String(), false, false, false, treeTokens, seed)
+	return accuracy(ref, m, m.DType().String(), lowOps{}, treeTokens, seed)
+}
+
+// AccuracyMixed states, as Accuracy does, how far m under bf16 autocast
+// (Options.Mixed) is from m in float32. Autocast is left off. Call it on
+// m's torch worker.
+func AccuracyMixed(m *model.CLIP, treeTokens int, seed uint64) (string, error) {
+	return accuracy(m, m, "bf16-mixed", lowOps{mixed: true}, treeTokens, seed)
+}
+
+// lowOps says how the lower precision's side of a comparison computes.
+type lowOps struct {
+	// tf32 turns TF32 on for it (and leaves it on); mixed runs it under
+	// bf16 autocast.
+	tf32, mixed bool
+	// replays runs it through the replays graphs would capture, in CUDA
+	// graphs when graph is set.
+	replays, graph bool
 }
 
 // AccuracyOptions states, as Accuracy does, how far m with TF32 matrix
@@ -45,19 +62,34 @@ func accuracyOptions(m *model.CLIP, tf32, replays, graph bool, treeTokens int, s
 	if replays {
 		label += " from CUDA graphs"
 	}
-	return accuracy(m, m, label, tf32, replays, graph, treeTokens, seed)
+	return accuracy(m, m, label, lowOps{tf32: tf32, replays: replays, graph: graph}, treeTokens, seed)
 }
 
-// accuracy compares m with ref; with tf32, TF32 is off for each
-// computation of ref and on for each of m (and left on). With replays m's
-// logits come from a replayed forward pass and its relevance from the
-// Static explainer, captured in CUDA graphs when graph is set.
-func accuracy(ref, m *model.CLIP, label string, tf32, replays, graph bool, treeTokens int, seed uint64) (string, error) {
-	setTF32 := func(on bool) error {
-		if !tf32 {
-			return nil
+// accuracy compares m with ref; with low.tf32, TF32 is off for each
+// computation of ref and on for each of m (and left on); with low.mixed,
+// autocast likewise (and left off). With low.replays m's logits come from
+// a replayed forward pass and its relevance from the Static explainer,
+// captured in CUDA graphs when low.graph is set.
+func accuracy(ref, m *model.CLIP, label string, low lowOps, treeTokens int, seed uint64) (_ string, err error) {
+	replays, graph := low.replays, low.graph
+	var restore func() error
+	setLow := func(on bool) error {
+		switch {
+		case low.tf32:
+			return torch.SetAllowTF32(on)
+		case low.mixed && on && restore == nil:
+			r, err := torch.Autocast(m.Device(), torch.BFloat16)
+			restore = r
+			return err
+		case low.mixed && !on && restore != nil:
+			r := restore
+			restore = nil
+			return r()
 		}
-		return torch.SetAllowTF32(on)
+		return nil
+	}
+	if low.mixed {
+		defer func() { err = errors.Join(err, setLow(false)) }()
 	}
 	s := torch.NewScope()
 	defer s.Close()
@@ -75,7 +107,7 @@ func accuracy(ref, m *model.CLIP, label string, tf32, replays, graph bool, treeT
 	px := s.Randn([]int64{2, int64(cfg.Vision.NumChannels), size, size}, torch.Options{Device: dev})
 	idt := s.FromInt64(ids, 2, int64(width)).ToDevice(dev)
 	logits := func(c *model.CLIP, low bool) ([]float32, error) {
-		if err := setTF32(low); err != nil {
+		if err := setLow(low); err != nil {
 			return nil, err
 		}
 		if low && replays {
@@ -96,7 +128,8 @@ func accuracy(ref, m *model.CLIP, label string, tf32, replays, graph bool, treeT
 		if err != nil {
 			return nil, err
 		}
-		return out.LogitsPerImage.Float32s()
+		// Autocast leaves the logits in bf16.
+		return out.LogitsPerImage.ToDType(torch.Float32).Float32s()
 	}
 	lr, err := logits(ref, false)
 	if err != nil {
@@ -107,14 +140,14 @@ func accuracy(ref, m *model.CLIP, label string, tf32, replays, graph bool, treeT
 		return "", fmt.Errorf("%s logits: %w", label, err)
 	}
 	opt := explain.Options{Method: explain.Chefer, Start: explain.AllLayers}
-	if err := setTF32(false); err != nil {
+	if err := setLow(false); err != nil {
 		return "", err
 	}
 	rr, err := explain.Explain(ref, px, idt, explain.Own(2), opt)
 	if err != nil {
 		return "", fmt.Errorf("float32 relevance: %w", err)
 	}
-	if err := setTF32(true); err != nil {
+	if err := setLow(true); err != nil {
 		return "", err
 	}
 	var rm []explain.Result

@@ -28,6 +28,10 @@ type Options struct {
 	// TF32 records that float32 products ran on TF32 (torch.SetAllowTF32,
 	// which the caller sets: it is process-wide).
 	TF32 bool
+	// Mixed runs the rows in bf16 mixed precision (model.PrecisionBF16Mixed):
+	// relevance and scoring under autocast, training steps as `lavascope
+	// train --precision bf16-mixed` takes them.
+	Mixed bool
 	// Graphs runs every row from a CUDA graph captured before the warm-up
 	// runs: relevance (explain.Static), scoring (torch.Replay) and training
 	// (model.StepGraph, after one ordinary step for AdamW's state).
@@ -76,6 +80,8 @@ func (o *Options) Validate() error {
 		return errors.New("a trace folder needs profiled runs (bench --profile N) to write")
 	case !(o.ClipGrad >= 0):
 		return fmt.Errorf("gradient clipping norm must be ≥ 0 (0: off), got %g", o.ClipGrad)
+	case o.Mixed && o.Graphs:
+		return errors.New("bf16-mixed and CUDA graphs do not go together yet: the graphs are captured without autocast")
 	}
 	return nil
 }
@@ -211,7 +217,23 @@ func runOne(m *model.CLIP, w Work, o *Options) (Record, error) {
 
 // prepare returns the timed function of a row, what undoes its setup, and
 // a note for the record's options.
-func prepare(m *model.CLIP, w Work, o *Options, px, ids *torch.Tensor) (run func() error, done func(), note string, err error) {
+func prepare(m *model.CLIP, w Work, o *Options, px, ids *torch.Tensor) (func() error, func(), string, error) {
+	row, done, note, err := prepareRow(m, w, o, px, ids)
+	if err != nil || !o.Mixed || w.Kind == Train {
+		return row, done, note, err
+	}
+	// Relevance and scoring have no master weights to keep: the whole run
+	// is under autocast, as `with torch.autocast(...)` around it would be.
+	return func() error {
+		restore, err := torch.Autocast(m.Device(), torch.BFloat16)
+		if err != nil {
+			return err
+		}
+		return errors.Join(row(), restore())
+	}, done, note, nil
+}
+
+func prepareRow(m *model.CLIP, w Work, o *Options, px, ids *torch.Tensor) (run func() error, done func(), note string, err error) {
 	none := func() {}
 	switch w.Kind {
 	case Explain:
@@ -322,7 +344,7 @@ func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() erro
 	step := func() error {
 		s := torch.NewScope()
 		defer s.Close()
-		_, _, err := model.OptimizerStep(s, m, opt, ts, px, ids, model.StepOptions{ClipGrad: o.ClipGrad, ClampLogitScale: true})
+		_, _, err := model.OptimizerStep(s, m, opt, ts, px, ids, model.StepOptions{ClipGrad: o.ClipGrad, ClampLogitScale: true, Precision: o.precision()})
 		return err
 	}
 	note := "AdamW " + string(opt.Impl())
@@ -346,10 +368,20 @@ func prepareTrain(m *model.CLIP, o *Options, px, ids *torch.Tensor) (func() erro
 	return graphed, func() { g.Close(); done() }, note + ", CUDA graph", nil
 }
 
+func (o *Options) precision() model.Precision {
+	if o.Mixed {
+		return model.PrecisionBF16Mixed
+	}
+	return model.PrecisionFP32
+}
+
 // optionsText says how lavascope ran a row, for the record.
 func optionsText(w Work, o *Options, note string) string {
-	if o.TF32 {
+	switch {
+	case o.TF32:
 		return workText(w, o, note) + ", TF32"
+	case o.Mixed:
+		return workText(w, o, note) + ", bf16-mixed"
 	}
 	return workText(w, o, note)
 }

@@ -280,3 +280,35 @@ func TestRunGraphs(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAccuracyMixed: bf16 autocast changes the results, by about bf16's
+// rounding, and is off again afterwards.
+func TestAccuracyMixed(t *testing.T) {
+	dev := torchtest.Device(t)
+	onTiny(t, dev, func(m *model.CLIP) error {
+		if err := model.PrecisionBF16Mixed.Usable(dev, torch.Float32); err != nil {
+			t.Skipf("no bf16 autocast here: %v", err)
+		}
+		got, err := AccuracyMixed(m, DefaultTreeTokens, 1)
+		if err != nil {
+			return err
+		}
+		var logits, top, img, txt float64
+		if _, err := fmt.Sscanf(got, "bf16-mixed vs f32 on one pair: logits max |Δ| %g (largest |logit| %g); relevance max |Δ| image %g, text %g", &logits, &top, &img, &txt); err != nil {
+			t.Fatalf("statement %q: %v", got, err)
+		}
+		t.Log(got)
+		// Relevance is normalised to [0, 1]; 0.1 is far above bf16's
+		// rounding through two layers and far below a wrong map.
+		if logits == 0 || logits > 0.05*top || img > 0.1 || txt > 0.1 {
+			t.Errorf("statement %q: want a non-zero difference within bf16's rounding", got)
+		}
+		s := torch.NewScope()
+		defer s.Close()
+		a := s.Randn([]int64{2, 2}, torch.Options{Device: dev})
+		if dt := a.Matmul(a).DType(); dt != torch.Float32 {
+			t.Errorf("autocast left on: a product came out %s", dt)
+		}
+		return nil
+	})
+}

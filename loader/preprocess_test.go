@@ -369,3 +369,41 @@ func TestResizedAndCropOffset(t *testing.T) {
 		}
 	}
 }
+
+// TestPreprocess336 runs openai/clip-vit-large-patch14-336's preprocessing
+// (its preprocessor_config.json, abridged): a 4:3 photo becomes a 336×336
+// tensor, each channel of a flat colour normalised by that channel's mean
+// and deviation.
+func TestPreprocess336(t *testing.T) {
+	p, err := ParsePreprocessConfig([]byte(`{"crop_size": {"height": 336, "width": 336}, "do_center_crop": true,
+		"do_normalize": true, "do_resize": true, "image_mean": [0.48145466, 0.4578275, 0.40821073],
+		"image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": {"shortest_edge": 336}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, w, err := p.Size(); err != nil || h != 336 || w != 336 {
+		t.Fatalf("Size() = %d, %d, %v; want 336, 336", h, w, err)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 640, 480))
+	rgb := [3]uint8{200, 100, 50}
+	for i := 0; i < len(img.Pix); i += 4 {
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = rgb[0], rgb[1], rgb[2], 255
+	}
+	px, err := Preprocess(img, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(px) != 3*336*336 {
+		t.Fatalf("%d values, want 3×336×336", len(px))
+	}
+	for c := range 3 {
+		want := (float64(rgb[c])/255 - p.Mean[c]) / p.Std[c]
+		for _, k := range []int{0, 336*336/2 + 168, 336*336 - 1} {
+			// A flat image stays flat through bicubic resampling; 1e-5
+			// allows the float32 arithmetic.
+			if got := float64(px[c*336*336+k]); math.Abs(got-want) > 1e-5 {
+				t.Errorf("channel %d, pixel %d: %v, want %v", c, k, got, want)
+			}
+		}
+	}
+}

@@ -100,7 +100,7 @@ func DefaultConfig() *CLIPConfig {
 }
 
 // ConfigNames lists the names NamedConfig knows.
-var ConfigNames = []string{"vit-b-32", "tiny"}
+var ConfigNames = []string{"vit-b-32", "vit-b-16", "vit-l-14", "vit-l-14-336", "tiny"}
 
 // NamedConfig returns a built-in configuration:
 //
@@ -108,6 +108,11 @@ var ConfigNames = []string{"vit-b-32", "tiny"}
 //     the hub's legacy bos_token_id 0 and eos_token_id 2, so the text encoder pools
 //     at argmax(input_ids), which is the first <|endoftext|> (49407, the largest
 //     id) of the OpenAI tokenizer's output, as HF does for that model.
+//   - vit-b-16, vit-l-14, vit-l-14-336: openai/clip-vit-base-patch16,
+//     openai/clip-vit-large-patch14 and openai/clip-vit-large-patch14-336 the
+//     same way: 16-pixel patches (a 14×14 grid); a vision tower of width 1024,
+//     24 layers, 16 heads in 14-pixel patches (16×16 at 224 pixels, 24×24 at
+//     336) with a text tower of width 768 and 12 heads, projected to 768.
 //   - tiny: the dimensions of testdata/hf-clip-tiny (width 64, 2 layers, 4 heads,
 //     MLP 128, 224-pixel images in 32-pixel patches, projection 32) with the full
 //     CLIP vocabulary and its <|startoftext|>/<|endoftext|> ids, so that it runs
@@ -117,6 +122,18 @@ func NamedConfig(name string) (*CLIPConfig, error) {
 	switch name {
 	case "vit-b-32":
 		c.Text.BOSTokenID, c.Text.EOSTokenID = 0, 2
+	case "vit-b-16":
+		c.Text.BOSTokenID, c.Text.EOSTokenID = 0, 2
+		c.Vision.PatchSize = 16
+	case "vit-l-14", "vit-l-14-336":
+		c.Text.BOSTokenID, c.Text.EOSTokenID = 0, 2
+		c.ProjectionDim, c.Text.ProjectionDim, c.Vision.ProjectionDim = 768, 768, 768
+		c.Text.HiddenSize, c.Text.IntermediateSize, c.Text.NumAttentionHeads = 768, 3072, 12
+		c.Vision.HiddenSize, c.Vision.IntermediateSize = 1024, 4096
+		c.Vision.NumHiddenLayers, c.Vision.NumAttentionHeads, c.Vision.PatchSize = 24, 16, 14
+		if name == "vit-l-14-336" {
+			c.Vision.ImageSize = 336
+		}
 	case "tiny":
 		c.ProjectionDim = 32
 		c.Text.HiddenSize, c.Text.IntermediateSize = 64, 128

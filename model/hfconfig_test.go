@@ -80,6 +80,21 @@ func TestParamCounts(t *testing.T) {
 	if n := numParams(c); n != 36_347_393 {
 		t.Errorf("3-layer variant has %d parameters, want 36347393", n)
 	}
+	// HF's counts of the hub models (CLIPModel.num_parameters()).
+	for name, want := range map[string]int64{
+		"vit-b-16": 149_620_737, "vit-l-14": 427_616_513, "vit-l-14-336": 427_944_193,
+	} {
+		c, err := NamedConfig(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if n := numParams(c); n != want {
+			t.Errorf("%s has %d parameters, want %d", name, n, want)
+		}
+	}
 	tiny, _ := NamedConfig("tiny")
 	if err := tiny.Validate(); err != nil {
 		t.Error(err)

@@ -61,6 +61,10 @@ type TrainOptions struct {
 	Group *torch.ProcessGroup
 	// Freeze is the parameter groups kept fixed.
 	Freeze Freeze
+	// Precision is the training step's (empty: fp32). TF32 is a
+	// process-wide switch the caller sets; bf16-mixed runs the forward pass
+	// under autocast with float32 master weights, AdamW state and loss.
+	Precision Precision
 	// OptimizerAtEnd writes the optimizer state into last/ only when this
 	// run ends (its last step, StopAfter, or a cancelled context), not at
 	// every evaluation, since AdamW's two moments are twice the model's
@@ -147,6 +151,13 @@ func (o *TrainOptions) validate() error {
 		return fmt.Errorf("eval-every must be ≥ 0 steps (0: ten times a run), got %d", o.EvalEvery)
 	case o.Resume && o.Out == "":
 		return errors.New("resuming needs the run's output folder")
+	case o.Precision.Mixed() && o.Graphs:
+		return fmt.Errorf("%s and CUDA graphs do not go together yet: the graphed step is captured without autocast", o.Precision)
+	}
+	if o.Precision != "" {
+		if _, err := ParsePrecision(string(o.Precision)); err != nil {
+			return err
+		}
 	}
 	return o.validateGroup()
 }
@@ -322,6 +333,9 @@ func (t *trainer) setup() error {
 			return err
 		}
 	}
+	if err := t.w.Do(func() error { return t.o.Precision.Usable(t.m.Device(), t.m.DType()) }); err != nil {
+		return err
+	}
 	if t.prep, err = PreprocessFor(t.m); err != nil {
 		return err
 	}
@@ -421,6 +435,7 @@ func (t *trainer) stepOptions() StepOptions {
 	return StepOptions{
 		ClipGrad:        t.o.ClipGrad,
 		ClampLogitScale: !t.o.NoLogitScaleClamp && !t.o.Freeze.Frozen("logit_scale"),
+		Precision:       t.o.Precision,
 	}
 }
 
@@ -583,6 +598,8 @@ type StepOptions struct {
 	// ClampLogitScale clamps the logit scale to [0, ln 100] after the step,
 	// as OpenAI trained CLIP.
 	ClampLogitScale bool
+	// Precision is the forward pass's (see mixedForward); empty is fp32.
+	Precision Precision
 }
 
 // OptimizerStep is the step `lavascope train` takes on a batch whose image i
@@ -592,7 +609,7 @@ type StepOptions struct {
 // the loss and the gradient norm before clipping. It runs on the model's
 // torch worker; the intermediate tensors belong to sc.
 func OptimizerStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor, px, ids *torch.Tensor, o StepOptions) (loss, norm float64, err error) {
-	out, err := m.Forward(sc, px, ids, ForwardOptions{Grad: true})
+	out, err := mixedForward(sc, m, px, ids, o.Precision)
 	if err != nil {
 		return 0, 0, err
 	}

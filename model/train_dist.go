@@ -51,7 +51,7 @@ func checkWorld(batchPairs, world int, graphs bool) error {
 // distStep is OptimizerStep on this rank's share of the batch, the loss
 // being the whole batch's (see the comment at the top of the file).
 func distStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor, px, ids *torch.Tensor, o StepOptions, g *torch.ProcessGroup) (loss, norm float64, err error) {
-	out, err := m.Forward(sc, px, ids, ForwardOptions{Grad: true})
+	out, err := mixedForward(sc, m, px, ids, o.Precision)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -2,7 +2,8 @@
 """hf_bench.py: the Hugging Face reference for `lavascope bench`.
 
 It times the rows of lavascope's benchmark with transformers + PyTorch on a
-randomly initialised CLIPModel of the same configuration (vit-b-32 or tiny)
+randomly initialised CLIPModel of the same configuration (vit-b-32,
+vit-b-16, vit-l-14, vit-l-14-336 or tiny)
 and the same synthetic inputs (random pixels; texts of --tokens ids between
 the start and end ids, the length of the paper's linearized tree), and prints
 the same records (--json: one object per line, the fields of Go's
@@ -62,6 +63,22 @@ CONFIGS = {
                     image_size=224, patch_size=32),
         projection_dim=512,
     ),
+    "vit-b-16": dict(
+        text=dict(vocab_size=49408, hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
+                  num_attention_heads=8, max_position_embeddings=CONTEXT, bos_token_id=0, eos_token_id=2,
+                  pad_token_id=1),
+        vision=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                    image_size=224, patch_size=16),
+        projection_dim=512,
+    ),
+    "vit-l-14": dict(
+        text=dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                  num_attention_heads=12, max_position_embeddings=CONTEXT, bos_token_id=0, eos_token_id=2,
+                  pad_token_id=1),
+        vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                    image_size=224, patch_size=14),
+        projection_dim=768,
+    ),
     "tiny": dict(
         text=dict(vocab_size=49408, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                   num_attention_heads=4, max_position_embeddings=CONTEXT, bos_token_id=49406,
@@ -71,6 +88,9 @@ CONFIGS = {
         projection_dim=32,
     ),
 }
+
+# ViT-L/14 at 336 pixels: the same model with a 24×24 patch grid.
+CONFIGS["vit-l-14-336"] = dict(CONFIGS["vit-l-14"], vision=dict(CONFIGS["vit-l-14"]["vision"], image_size=336))
 
 
 def special_ids(text):

@@ -15,6 +15,7 @@
 
 #include <ATen/Version.h>
 #include <link.h>
+#include <ATen/autocast_mode.h>
 
 // The version of this ABI: the Go side refuses a shim with another one, so a
 // stale build/liblavascope_torch.so is reported instead of misread.
@@ -269,6 +270,29 @@ OpTable make_ops() {
        [](Ctx& c) {
          at::globalContext().setAllowTF32CuBLAS(c.b(0));
          at::globalContext().setAllowTF32CuDNN(c.b(0));
+       }},
+      // Autocast (mixed precision) of this thread, as torch.autocast sets it:
+      // matrix products and attention in the given dtype, the parameters
+      // left as they are. Autocast state is thread-local, and every op of a
+      // model runs on its torch worker's one thread. ints: on, cuda (0: the
+      // CPU's autocast, 1: CUDA's), dtype code. iout: whether it was on.
+      // Turning it off clears the cache of casted weights, which would
+      // otherwise keep stale copies after an optimizer step.
+      {"set_autocast",
+       [](Ctx& c) {
+         bool on = c.b(0);
+         bool cuda = c.b(1);
+         at::ScalarType dt = scalar_type(c.i(2));
+         if (cuda) {
+           c.ret_i(at::autocast::is_enabled() ? 1 : 0);
+           at::autocast::set_autocast_gpu_dtype(dt);
+           at::autocast::set_enabled(on);
+         } else {
+           c.ret_i(at::autocast::is_cpu_enabled() ? 1 : 0);
+           at::autocast::set_autocast_cpu_dtype(dt);
+           at::autocast::set_cpu_enabled(on);
+         }
+         if (!on) at::autocast::clear_cache();
        }},
       {"get_num_threads", [](Ctx& c) { c.ret_i(at::get_num_threads()); }},
       {"manual_seed", [](Ctx& c) { at::manual_seed(static_cast<uint64_t>(c.i(0))); }},

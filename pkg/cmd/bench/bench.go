@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -32,7 +33,8 @@ type Options struct {
 	BatchPairs []int
 	JSON       bool
 	TF32       bool
-	AdamW      string
+	Precision  string
+	AdamW      string // "auto" where the subcommand times no training
 	Bench      bench.Options
 }
 
@@ -51,13 +53,16 @@ and training steps of --batch-pairs pairs. Each row runs --warmup times, then
 --repeat timed runs with the device synchronised around each; it reports the
 median, quartiles and extremes, and on CUDA the peak memory.
 
---config is a built-in configuration initialised at random (vit-b-32, tiny),
+--config is a built-in configuration initialised at random (vit-b-32,
+vit-b-16, vit-l-14, vit-l-14-336, tiny: OpenAI's CLIPs' dimensions),
 demo (the embedded model), a config.json, or a checkpoint folder. (Here
 --config names the model, not lavascope's settings file.) The device comes
 from --device: auto falls back to the CPU with a notice.
 
-Options a GPU user can turn on, each stated in the records: --tf32 (with its
-accuracy against float32), --cuda-graphs (every row replayed from a CUDA
+--precision bf16-mixed runs the rows under autocast (bf16 matrix products
+and attention, float32 weights, AdamW state and loss), on the CPU too where
+libtorch has bf16 kernels. Options a GPU user can turn on, each stated in
+the records: --precision tf32 (or --tf32; with its accuracy against float32), --cuda-graphs (every row replayed from a CUDA
 graph: the same kernels, one launch; its accuracy against float32 op by op
 too), --adamw fused|foreach (the training rows' optimizer; auto picks fused
 where libtorch has it). --profile N runs each row N more times under
@@ -71,22 +76,24 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 ` + "`lavascope bench compare FILE...`" + ` puts such files side by side.`,
 		Args: cobra.NoArgs,
 	}
+	// Each subcommand shows only the flags of the rows it times.
 	for _, sub := range []struct {
-		name, short string
-		works       func(f *Options) []bench.Work
+		name, short    string
+		explain, train bool
+		works          func(f *Options) []bench.Work
 	}{
-		{"explain", "Time relevance: one pair (last layer, all layers) and --pairs pairs batched",
+		{"explain", "Time relevance: one pair (last layer, all layers) and --pairs pairs batched", true, false,
 			func(f *Options) []bench.Work { return bench.ExplainWork(f.Pairs) }},
-		{"score", "Time scoring one pair (forward only)",
+		{"score", "Time scoring one pair (forward only)", false, false,
 			func(*Options) []bench.Work { return bench.ScoreWork() }},
-		{"train", "Time training steps of --batch-pairs pairs",
+		{"train", "Time training steps of --batch-pairs pairs", false, true,
 			func(f *Options) []bench.Work { return bench.TrainWork(f.BatchPairs) }},
-		{"all", "Time every row: relevance, scoring, training",
+		{"all", "Time every row: relevance, scoring, training", true, true,
 			func(f *Options) []bench.Work {
 				return slices.Concat(bench.ExplainWork(f.Pairs), bench.ScoreWork(), bench.TrainWork(f.BatchPairs))
 			}},
 	} {
-		f := &Options{Factory: fac, Works: sub.works, Bench: bench.DefaultOptions()}
+		f := &Options{Factory: fac, Works: sub.works, AdamW: "auto", Bench: bench.DefaultOptions()}
 		c := &cobra.Command{
 			Use:   sub.name + " [flags]",
 			Short: sub.short,
@@ -94,21 +101,27 @@ scripts/reference/hf_bench.py prints for the same rows with transformers;
 			RunE:  factory.RunE(f, runF, runBench),
 		}
 		fs := c.Flags()
-		fs.StringVar(&f.Model, "config", "vit-b-32", "model: vit-b-32, tiny, demo, a config.json or a checkpoint folder")
+		fs.StringVar(&f.Model, "config", "vit-b-32", "model: "+strings.Join(model.ConfigNames, ", ")+", demo, a config.json or a checkpoint folder")
 		fs.StringVar(&f.DType, "dtype", "f32", "compute dtype: f32, bf16 or f16")
-		fs.IntVar(&f.Pairs, "pairs", bench.DefaultPairs, "pairs of the batched relevance row")
-		fs.IntSliceVar(&f.BatchPairs, "batch-pairs", bench.DefaultBatchPairs, "pairs per training step, one row each (K pairs = 2K items)")
+		f.Pairs, f.BatchPairs = bench.DefaultPairs, bench.DefaultBatchPairs
+		if sub.explain {
+			fs.IntVar(&f.Pairs, "pairs", bench.DefaultPairs, "pairs of the batched relevance row")
+		}
+		if sub.train {
+			fs.IntSliceVar(&f.BatchPairs, "batch-pairs", bench.DefaultBatchPairs, "pairs per training step, one row each (K pairs = 2K items)")
+			fs.Float64Var(&f.Bench.ClipGrad, "clip-grad", f.Bench.ClipGrad, "gradient clipping norm of the training step (0: off)")
+			fs.StringVar(&f.AdamW, "adamw", "auto", "AdamW of the training rows: auto (fused with libtorch ≥ 2 on CUDA or ≥ 2.4 on the CPU, else foreach), foreach or fused")
+		}
 		fs.IntVar(&f.Bench.Warmup, "warmup", f.Bench.Warmup, "untimed runs before timing each row")
 		fs.IntVar(&f.Bench.Repeat, "repeat", f.Bench.Repeat, "timed runs of each row")
 		fs.IntVar(&f.Bench.TreeTokens, "tokens", f.Bench.TreeTokens, "ids per synthetic text between its start and end")
 		fs.Uint64Var(&f.Bench.Seed, "seed", f.Bench.Seed, "seed of the weights and inputs")
-		fs.Float64Var(&f.Bench.ClipGrad, "clip-grad", f.Bench.ClipGrad, "gradient clipping norm of the training step (0: off)")
 		fs.BoolVar(&f.JSON, "json", false, "print one JSON record per row")
-		fs.BoolVar(&f.TF32, "tf32", false, "let float32 matrix products and convolutions use TF32 on CUDA (states its accuracy against f32)")
+		fs.StringVar(&f.Precision, "precision", string(model.PrecisionFP32), "fp32, tf32 (TF32 matrix products on CUDA, its accuracy against f32 stated) or bf16-mixed (autocast: bf16 products, f32 weights and loss)")
+		fs.BoolVar(&f.TF32, "tf32", false, "the same as --precision tf32")
 		fs.BoolVar(&f.Bench.Graphs, "cuda-graphs", false, "run every row from a CUDA graph (CUDA, a shim against libtorch ≥ 2; training ≥ 2.4 and fused AdamW)")
 		fs.IntVar(&f.Bench.Profile, "profile", 0, "after timing a row, run it this many more times under libtorch's profiler and print where the time went (host ops, GPU kernels)")
 		fs.StringVar(&f.Bench.TraceDir, "profile-trace", "", "with --profile: write each row's profiled runs to `DIR`/WORK.trace.json (Chrome's trace format, for ui.perfetto.dev)")
-		fs.StringVar(&f.AdamW, "adamw", "auto", "AdamW of the training rows: auto (fused with libtorch ≥ 2 on CUDA or ≥ 2.4 on the CPU, else foreach), foreach or fused")
 		cmd.AddCommand(c)
 	}
 	cmd.AddCommand(NewCmdCompare(fac, nil))
@@ -131,6 +144,14 @@ func runBench(f *Options) error {
 	if err := f.Bench.Validate(); err != nil {
 		return factory.WithExit(factory.ExitUsage, fmt.Errorf("bench: %w", err))
 	}
+	prec, err := model.ResolvePrecision(f.Precision, f.TF32, f.Cmd.Flags().Changed("precision"))
+	if err != nil {
+		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--precision: %w", err))
+	}
+	f.TF32, f.Bench.Mixed = prec == model.PrecisionTF32, prec.Mixed()
+	if f.Bench.Mixed && dt != torch.Float32 {
+		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--precision %s keeps float32 weights: it goes with --dtype f32, not %s", prec, dt))
+	}
 	impl, err := torch.ParseAdamWImpl(f.AdamW)
 	if err != nil {
 		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--adamw: %w", err))
@@ -152,6 +173,14 @@ func runBench(f *Options) error {
 		return err
 	}
 	defer w.Close()
+	if f.Bench.Mixed {
+		if err := w.Do(func() error { return prec.Usable(dev, dt) }); err != nil {
+			return factory.WithExit(factory.ExitUsage, fmt.Errorf("--precision: %w", err))
+		}
+	}
+	if f.TF32 && !dev.IsCUDA() {
+		fmt.Fprintf(stderr, "precision tf32: no effect on %s (TF32 is a CUDA setting)\n", dev)
+	}
 	if f.Bench.Graphs {
 		if err := torch.CUDAGraphsUsable(dev); err != nil {
 			return factory.WithExit(factory.ExitUsage, fmt.Errorf("--cuda-graphs: %w", err))
@@ -196,6 +225,11 @@ func runBench(f *Options) error {
 		if dt == torch.Float32 && (f.TF32 || f.Bench.Graphs) {
 			if vsF32, err = bench.AccuracyOptions(m, f.TF32, f.Bench.Graphs, f.Bench.TreeTokens, f.Bench.Seed); err != nil {
 				return fmt.Errorf("accuracy of the options against float32: %w", err)
+			}
+		}
+		if f.Bench.Mixed {
+			if vsF32, err = bench.AccuracyMixed(m, f.Bench.TreeTokens, f.Bench.Seed); err != nil {
+				return fmt.Errorf("accuracy of bf16-mixed against float32: %w", err)
 			}
 		}
 		if f.TF32 {
@@ -260,6 +294,9 @@ func benchImpl(o *bench.Options, tf32 bool) string {
 	impl := "lavascope"
 	if tf32 {
 		impl += "+tf32"
+	}
+	if o.Mixed {
+		impl += "+bf16-mixed"
 	}
 	if o.Graphs {
 		impl += "+graphs"

@@ -126,6 +126,9 @@ func TestBenchBadInput(t *testing.T) {
 		{"score", "--profile-trace", "traces"},
 		{"score", "--profile", "1", "--profile-trace", filepath.Join(bad, "sub")},
 		{"train", "--adamw", "sgd"},
+		{"score", "--precision", "fp16"},
+		{"score", "--precision", "bf16-mixed", "--dtype", "bf16"},
+		{"score", "--precision", "bf16-mixed", "--tf32"},
 		{"score", "--device", "cpu", "--cuda-graphs"},
 		{"compare", bad},
 	} {
@@ -166,5 +169,54 @@ func TestBenchDeviceMessages(t *testing.T) {
 	}
 	if !strings.Contains(out, `"device":"cpu"`) {
 		t.Errorf("auto did not run on the CPU: %s", out)
+	}
+}
+
+// TestBenchFlagsPerSubcommand: each subcommand's help lists the flags of
+// the rows it times and no others.
+func TestBenchFlagsPerSubcommand(t *testing.T) {
+	for sub, want := range map[string][2][]string{
+		"score":   {{"--config", "--repeat", "--precision"}, {"--pairs", "--batch-pairs", "--clip-grad", "--adamw"}},
+		"explain": {{"--pairs"}, {"--batch-pairs", "--clip-grad", "--adamw"}},
+		"train":   {{"--batch-pairs", "--clip-grad", "--adamw", "--precision"}, {"--pairs"}},
+		"all":     {{"--pairs", "--batch-pairs", "--clip-grad", "--adamw"}, nil},
+	} {
+		out, _, err := runBenchCmd(t, sub, "--help")
+		if err != nil {
+			t.Fatalf("bench %s --help: %v", sub, err)
+		}
+		for _, f := range want[0] {
+			if !strings.Contains(out, f+" ") {
+				t.Errorf("bench %s --help lacks %s", sub, f)
+			}
+		}
+		for _, f := range want[1] {
+			if strings.Contains(out, f+" ") {
+				t.Errorf("bench %s --help lists %s, a flag of other rows", sub, f)
+			}
+		}
+	}
+}
+
+// TestBenchMixed times scoring and a training step in bf16-mixed where
+// libtorch has bf16 autocast for the device; the records say so.
+func TestBenchMixed(t *testing.T) {
+	dev := torchtest.Device(t)
+	if err := model.PrecisionBF16Mixed.Usable(dev, torch.Float32); err != nil {
+		t.Skipf("no bf16 autocast here: %v", err)
+	}
+	out, stderr, err := runBenchCmd(t, "all", "--config", "tiny", "--device", dev.String(), "--precision", "bf16-mixed",
+		"--pairs", "1", "--batch-pairs", "1", "--warmup", "0", "--repeat", "1", "--json")
+	if err != nil {
+		t.Fatalf("bench all --precision bf16-mixed: %v\n%s", err, stderr)
+	}
+	recs, err := bench.ReadRecords(strings.NewReader(out), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Impl != "lavascope+bf16-mixed" || !strings.HasSuffix(r.Options, ", bf16-mixed") || !strings.HasPrefix(r.VsF32, "bf16-mixed vs f32") {
+			t.Errorf("%s: impl %q, options %q, vs f32 %q; want bf16-mixed stated with its accuracy", r.Work, r.Impl, r.Options, r.VsF32)
+		}
 	}
 }

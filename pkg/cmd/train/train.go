@@ -37,6 +37,7 @@ type Options struct {
 	Input, Style                string
 	Train                       model.TrainOptions
 	Progress                    string
+	Precision                   string
 	Recipe                      string
 	FreezeVision                bool
 	AllowOutside                bool
@@ -103,7 +104,7 @@ sentences), which also sets the config's vocabulary size and special ids.
 	fs := cmd.Flags()
 	config.AddFlags(fs, "data", "tf32", "base")
 	fs.StringVar(&opts.From, "from", "", "checkpoint to fine-tune: HF folder, HF cache model id, torch.save state_dict (with --base), or demo")
-	fs.StringVar(&opts.Init, "init", "", "train from random weights of a configuration: vit-b-32, tiny or a config.json")
+	fs.StringVar(&opts.Init, "init", "", "train from random weights of a configuration: "+strings.Join(model.ConfigNames, ", ")+" or a config.json")
 	fs.StringVar(&opts.Tokenizer, "tokenizer", "", "with --init: folder (or HF model id) with vocab.json and merges.txt")
 	fs.IntVar(&opts.LearnVocab, "learn-vocab", 0, "with --init: learn a BPE vocabulary of at most N merges from the training inputs")
 	fs.StringVar(&opts.Input, "input", model.InputTree, "what the text encoder reads: tree or text")
@@ -126,6 +127,7 @@ sentences), which also sets the config's vocabulary size and special ids.
 	_ = fs.MarkDeprecated("freeze-vision", "use --freeze vision")
 	fs.StringVar(&opts.Recipe, "recipe", "", "start from a recipe's settings ("+recipeNames()+"); flags given as well override it")
 	fs.Var(choiceFlag{&opts.Train.OptimizerAtEnd, "end", "every"}, "save-optimizer", "when last/ gets the optimizer state: every (each time last/ is written) or end (when the run ends)")
+	fs.StringVar(&opts.Precision, "precision", string(model.PrecisionFP32), "fp32, tf32 (TF32 matrix products on CUDA; the same as --tf32) or bf16-mixed (autocast: bf16 products and attention, f32 weights, AdamW state and loss)")
 	fs.BoolVar(&opts.Train.Graphs, "cuda-graphs", false, "replay each step from a CUDA graph (CUDA, a shim against libtorch ≥ 2.4; texts padded to the context)")
 	fs.Uint64Var(&opts.Train.Seed, "seed", opts.Train.Seed, "seed of the data order (and of --init's weights)")
 	fs.IntVar(&opts.Train.EvalEvery, "eval-every", 0, "steps between evaluations on the val split (0: ten times a run)")
@@ -184,6 +186,10 @@ func runTrain(opts *Options) error {
 			return factory.WithExit(factory.ExitUsage, fmt.Errorf("--input: %w", err))
 		}
 	}
+	prec, err := model.ResolvePrecision(opts.Precision, opts.Config.TF32, fs.Changed("precision"))
+	if err != nil {
+		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--precision: %w", err))
+	}
 	if launched, err := opts.Ranks.Launch(opts.Cmd, splitsBatch(opts.Train.BatchPairs)); launched {
 		return err
 	}
@@ -214,12 +220,18 @@ func runTrain(opts *Options) error {
 			return factory.WithExit(factory.ExitUsage, fmt.Errorf("--cuda-graphs: %w", err))
 		}
 	}
-	tf32 := opts.Config.TF32 && dev.IsCUDA()
+	if prec.Mixed() {
+		if err := w.Do(func() error { return prec.Usable(dev, torch.Float32) }); err != nil {
+			return factory.WithExit(factory.ExitUsage, fmt.Errorf("--precision: %w", err))
+		}
+		opts.Train.Precision = prec
+	}
+	tf32 := prec == model.PrecisionTF32 && dev.IsCUDA()
 	if tf32 {
 		if err := w.Do(func() error { return torch.SetAllowTF32(true) }); err != nil {
 			return err
 		}
-	} else if opts.Config.TF32 {
+	} else if prec == model.PrecisionTF32 {
 		fmt.Fprintf(opts.Cmd.ErrOrStderr(), "tf32: no effect on %s\n", dev)
 	}
 	opts.Base = opts.Config.Base
@@ -263,6 +275,9 @@ func runTrain(opts *Options) error {
 	}
 	if tf32 {
 		what += " with TF32"
+	}
+	if prec.Mixed() {
+		what += " in " + string(prec)
 	}
 	recipe := ""
 	if opts.Train.Recipe != "" {

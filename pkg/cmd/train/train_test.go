@@ -357,3 +357,28 @@ func TestTrainRecipe(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainPrecision: bf16-mixed trains where libtorch has bf16 autocast
+// for the device and says so, or exits 2 naming what is missing; a bad
+// value, a bf16-mixed that contradicts --tf32, exit 2.
+func TestTrainPrecision(t *testing.T) {
+	dev := torchtest.Device(t)
+	data, cfg := smallData(t)
+	args := func(extra ...string) []string {
+		return append([]string{"train", "--data", data, "--init", cfg, "--learn-vocab", "200", "--batch-pairs", "2",
+			"--steps", "2", "--lr", "1e-3", "--out", filepath.Join(t.TempDir(), "run"), "--device", dev.String(), "--progress", "none"}, extra...)
+	}
+	stdout, stderr, code := cmdtest.RunCLI(t, "", args("--precision", "bf16-mixed")...)
+	if err := model.PrecisionBF16Mixed.Usable(dev, torch.Float32); err != nil {
+		if code != 2 || !strings.Contains(stderr, "bf16 autocast") {
+			t.Errorf("bf16-mixed where it is not usable (%v): exit %d\n%s", err, code, stderr)
+		}
+	} else if code != 0 || !strings.Contains(stderr, "in bf16-mixed") || !strings.Contains(stdout, "2 of 2 steps") {
+		t.Errorf("train --precision bf16-mixed: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, bad := range [][]string{{"--precision", "fp16"}, {"--precision", "bf16-mixed", "--tf32"}} {
+		if _, stderr, code := cmdtest.RunCLI(t, "", args(bad...)...); code != 2 || !strings.Contains(stderr, "--precision") {
+			t.Errorf("train %v: exit %d, want 2 with a message about --precision:\n%s", bad, code, stderr)
+		}
+	}
+}
