@@ -705,6 +705,12 @@ func (p *pairState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Back):
+		// esc steps back one view at a time: out of the before/after
+		// comparison first, then to the list.
+		if m.compare {
+			m.compare = false
+			return m.explainNext()
+		}
 		m.screen = screenList
 		m.list.moveTo(m, m.pairs[m.cur].ID)
 	case key.Matches(msg, k.Next), key.Matches(msg, k.Prev):

@@ -229,3 +229,25 @@ func TestGraphicsNoteStays(t *testing.T) {
 		t.Errorf("the note is gone from the pair view:\n%s", v)
 	}
 }
+
+// TestEscLeavesCompareFirst: esc steps back one view at a time, from the
+// before/after comparison to the pair view, then to the list.
+func TestEscLeavesCompareFirst(t *testing.T) {
+	h := newHarness(t, options{w: 100, h: 30})
+	h.keys("T", "backspace", "backspace", "backspace", "2", "0", "enter", "esc", "enter", "B")
+	if v := ansi.Strip(h.view()); !strings.Contains(v, "before") || !strings.Contains(v, "after") {
+		t.Fatalf("B shows no comparison:\n%s", v)
+	}
+	h.keys("esc")
+	v := ansi.Strip(h.view())
+	if got := screenOf(v); got != "pair" {
+		t.Fatalf("esc left the comparison for %s, want the pair view:\n%s", got, v)
+	}
+	if first, _, _ := strings.Cut(v, "\n"); strings.Contains(first, "before") {
+		t.Errorf("the pair view still compares:\n%s", v)
+	}
+	h.keys("esc")
+	if got := screenOf(h.view()); got != "list" {
+		t.Errorf("the second esc went to %s, want the list", got)
+	}
+}
