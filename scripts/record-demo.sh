@@ -169,7 +169,7 @@ record_cast() {
 	key x "flipped" 3
 	key Enter " · 1/[0-9]+" 3
 	key B "before .* after" 5
-	key Escape " · 1/[0-9]+" 1.5
+	key Escape "picks image" 1.5
 	key '?' "lavascope keys" 4
 	key Escape "esc back" 1.5
 	key Escape "enter open" 2
