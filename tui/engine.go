@@ -278,3 +278,17 @@ type FineTuneProgress struct {
 	ItemsPerSec float64
 	Elapsed     time.Duration
 }
+
+// Prober is implemented by an engine that can score trees a pair's
+// readings do not have: the explorer's edited readings (E) and the ranking
+// of a reading's alternatives (R). Engines without it show those keys
+// disabled.
+type Prober interface {
+	// ScoreTrees returns, for each bracketed tree, its logits against each
+	// image of pair id in reading order: logits[t][k]. The trees are
+	// linearized in the engine's Style and scored in one forward pass, laid
+	// out as Score lays out pairs, so that a tree equal to a reading's
+	// reads the same text as that reading does. A tree that does not parse
+	// is an error naming it.
+	ScoreTrees(ctx context.Context, id string, trees []string) ([][]float64, error)
+}

@@ -130,6 +130,8 @@ type Model struct {
 
 	list listState
 	pairState
+	// edits are the pairs' live tree edits, oldest first (E, u).
+	edits map[string][]treeEdit
 
 	imgs    *imageCache
 	visuals map[visualKey]*visual
@@ -173,7 +175,7 @@ func New(opt Options) (*Model, error) {
 		common: common{keys: newKeyMap(), w: 80, h: 24},
 		opt:    opt, byID: map[string]int{}, prepared: map[string]*prepared{},
 		visuals: map[visualKey]*visual{}, pending: map[visualKey]bool{}, imgs: newImageCache(opt.Data),
-		renderMem: map[string][]string{}, loading: true,
+		renderMem: map[string][]string{}, loading: true, edits: map[string][]treeEdit{},
 		method: opt.Method, layer: opt.StartLayer, target: opt.Target,
 		pairState: pairState{boxes: true},
 	}
@@ -364,6 +366,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.onScores(msg)
 	case explainedMsg:
 		return m.onExplained(msg)
+	case probedMsg:
+		return m.onProbed(msg)
 	case visualMsg:
 		delete(m.pending, msg.key)
 		m.visuals[msg.key] = msg.vis
@@ -695,11 +699,28 @@ func (m *Model) openPair(i int) tea.Cmd {
 	}
 	m.cur, m.scroll, m.opened = i, 0, true
 	m.screen = screenPair
+	pn := &m.panel
+	switch {
+	case pn.kind == panelEditor, pn.kind == panelEdited && len(m.edits[m.pairs[i].ID]) == 0:
+		pn.kind = panelNone
+	case pn.kind == panelEdited:
+		return tea.Batch(m.explainNext(), m.askEdited())
+	case pn.kind == panelRanking:
+		pn.reading = 0
+		return tea.Batch(m.explainNext(), m.askRanking())
+	}
 	return m.explainNext()
 }
 
 func (p *pairState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+	if p.panel.kind == panelEditor {
+		cmd, _ := m.panelKey(msg)
+		return cmd
+	}
 	if cmd, ok := m.globalKey(msg); ok {
+		return cmd
+	}
+	if cmd, ok := m.panelKey(msg); ok {
 		return cmd
 	}
 	k := m.keys

@@ -92,6 +92,9 @@ func (p *pairState) view(m *Model, w, h int) []string {
 
 	out := m.pairHeader(pp, exp, w)
 	out = append(out, stRule.Render(strings.Repeat("─", w)))
+	if p.panel.kind != panelNone {
+		return append(out, p.panel.view(m, w, h-len(out))...)
+	}
 	var cols []*block
 	for j := range 2 {
 		col := newBlock(lay.colW, lay.colH)

@@ -197,7 +197,16 @@ func (m *Model) hintLine(w int) string {
 		if m.method == explain.Chefer {
 			bs = append(bs, k.Layer)
 		}
-		bs = append(bs, k.Target, k.Colormap, k.Boxes, k.Raw, k.Graphics, k.Export, k.FineTune, k.Help, k.Quit)
+		switch m.panel.kind {
+		case panelEditor:
+			return stDim.Render(fit(" type the tree · ←/→ home/end · backspace · ctrl+u clears · tab: other reading · enter scores · esc cancels", w))
+		case panelEdited, panelRanking:
+			bs = []key.Binding{k.Back, hint("tab", "other reading"), k.Edit, k.Rank, k.Undo, hint("n/p", "next/prev"), hint("j/k", "scroll")}
+		default:
+			bs = append(bs, k.Target, k.Colormap, k.Boxes, k.Raw, k.Graphics, k.Export)
+			bs = append(bs, k.Edit, k.Rank)
+		}
+		bs = append(bs, k.FineTune, k.Help, k.Quit)
 	case screenHelp:
 		bs = []key.Binding{k.Back, hint("j/k", "scroll"), k.Quit}
 	case screenSummary:
@@ -368,6 +377,11 @@ func (m *Model) disabled(b key.Binding) bool {
 	switch b.Help().Key {
 	case k.Layer.Help().Key:
 		return m.method != explain.Chefer
+	case k.Edit.Help().Key, k.Rank.Help().Key:
+		_, why := m.prober()
+		return why != ""
+	case k.Undo.Help().Key:
+		return len(m.edits) == 0
 	case k.Toggle.Help().Key, k.Compare.Help().Key, k.RunCkpt.Help().Key, k.Flipped.Help().Key:
 		return m.before == nil
 	}
