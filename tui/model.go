@@ -54,6 +54,12 @@ type Options struct {
 	Method     Method
 	StartLayer explain.StartLayer
 	Target     Target
+	// SaveEdits, when set, is the manifest that the edited pairs are
+	// appended to when the explorer quits (Model.SaveEdits); Manifest is
+	// the one the data came from, never written. Saved hears how many
+	// pairs were written.
+	SaveEdits, Manifest string
+	Saved               func(n int)
 	// ExportDir is where e writes PNGs and JSON; empty means
 	// "lavascope-export" in the working directory.
 	ExportDir string
@@ -171,6 +177,11 @@ func New(opt Options) (*Model, error) {
 	if opt.Open == nil {
 		return nil, errors.New("explorer: no engine to open")
 	}
+	if opt.SaveEdits != "" {
+		if err := CheckSaveEdits(opt.SaveEdits, opt.Manifest); err != nil {
+			return nil, fmt.Errorf("explorer: %w", err)
+		}
+	}
 	m := &Model{
 		common: common{keys: newKeyMap(), w: 80, h: 24},
 		opt:    opt, byID: map[string]int{}, prepared: map[string]*prepared{},
@@ -239,7 +250,15 @@ func Run(ctx context.Context, opt Options, opts ...tea.ProgramOption) error {
 	defer m.cancel()
 	p := tea.NewProgram(m, append([]tea.ProgramOption{tea.WithContext(ctx)}, opts...)...)
 	_, runErr := p.Run()
-	return errors.Join(runErr, m.Close())
+	var saveErr error
+	if opt.SaveEdits != "" {
+		n, err := m.SaveEdits(opt.SaveEdits, opt.Manifest)
+		saveErr = err
+		if err == nil && opt.Saved != nil {
+			opt.Saved(n)
+		}
+	}
+	return errors.Join(runErr, saveErr, m.Close())
 }
 
 // Close cancels the model's background work and closes its engines.

@@ -309,6 +309,7 @@ func (hs *helpState) view(m *Model, w, h int) []string {
 		"after a fine-tune the list marks pairs " + stOK.Render("↑") + " a reading went ✗→✓, " + stBad.Render("↓") + " ✓→✗; x keeps them, B compares a pair before and after, L picks the run's last or best",
 		"constituents: ◆ the attachment site, ↷ the re-attached phrase, underlined: the twin lacks it; unique: share of relevance on tokens the twin lacks",
 		"magenta boxes: the evidence boxes of the data; 'in box': the most relevant patch lies in one; mass: share of image relevance inside them",
+		"in the pair view E edits a reading's tree (enter scores it against both images beside the original, u undoes, explore --save-edits keeps the edits as new pairs); R ranks the reading's structures one re-attachment away: ★ its own tree, ◆ the other reading's",
 		"dimmed keys do nothing now: l for methods other than chefer, x b B L before a fine-tune; the start layer applies to chefer only; q asks before it ends a fine-tune or drops the form's edits (ctrl+c does not ask)",
 	}
 	for _, l := range legend {
