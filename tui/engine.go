@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lavascope/lavascope/explain"
@@ -108,6 +110,29 @@ type ExplainRequest struct {
 	// setting entered (flag, configuration, the l key).
 	StartLayer explain.StartLayer
 	Target     Target
+	// Trees, when set, are the readings' trees to explain in place of the
+	// pair's, one a line: a pair edited in the explorer (E). The explorer
+	// sets it only for an engine that is a Prober. A string, so that
+	// requests stay comparable.
+	Trees string
+}
+
+// Edited returns p with the request's Trees in place of its readings'
+// trees, or p itself when the request has none.
+func (r ExplainRequest) Edited(p *loader.Pair) (*loader.Pair, error) {
+	if r.Trees == "" {
+		return p, nil
+	}
+	ts := strings.Split(r.Trees, "\n")
+	if len(ts) != len(p.Readings) {
+		return nil, fmt.Errorf("pair %s: %d trees for %d readings", p.ID, len(ts), len(p.Readings))
+	}
+	q := *p
+	q.Readings = slices.Clone(p.Readings)
+	for j := range q.Readings {
+		q.Readings[j].Tree = ts[j]
+	}
+	return &q, nil
 }
 
 // Explanation is the relevance of one pair for one request.

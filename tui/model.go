@@ -492,6 +492,9 @@ func (m *Model) explainNext() tea.Cmd {
 		first = append(first, m.pairs[rows[(m.list.cursor+i)%len(rows)]].ID)
 	}
 	var keys []expKey
+	if m.opened && m.panel.kind == panelEdited && len(m.edits[m.pairs[m.cur].ID]) > 0 {
+		keys = append(keys, m.editedKey())
+	}
 	if m.comparing() && m.opened {
 		for _, e := range []Engine{m.before, m.after} {
 			k := m.currentKey(m.pairs[m.cur].ID)
@@ -505,7 +508,7 @@ func (m *Model) explainNext() tea.Cmd {
 	}
 	eng := m.engineFor(k.ckpt)
 	ctx, imgs := m.ctx, m.imgs
-	req := ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target}
+	req := ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target, Trees: k.trees}
 	prep := loader.DefaultPreprocessConfig()
 	if m.info.Preprocess != nil {
 		prep = *m.info.Preprocess
@@ -513,6 +516,9 @@ func (m *Model) explainNext() tea.Cmd {
 	var pair *loader.Pair
 	if i, ok := m.byID[k.pair]; ok {
 		pair = &m.pairs[i]
+		if k.trees != "" {
+			pair = m.prepareTrees(i, k.trees).pair
+		}
 	}
 	return func() tea.Msg {
 		exp, err := eng.Explain(ctx, req)
@@ -536,7 +542,11 @@ func (m *Model) onExplained(msg explainedMsg) tea.Cmd {
 	i, known := m.byID[msg.key.pair]
 	var e *explained
 	if msg.err == nil && known {
-		e = newExplained(m.prepare(i), msg.exp, m.engineStyle(msg.key.ckpt))
+		pp := m.prepare(i)
+		if msg.key.trees != "" {
+			pp = m.prepareTrees(i, msg.key.trees)
+		}
+		e = newExplained(pp, msg.exp, m.engineStyle(msg.key.ckpt))
 		e.point, e.ana = msg.point, msg.ana
 	}
 	if msg.err == nil && !known {

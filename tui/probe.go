@@ -202,7 +202,7 @@ func (m *Model) panelKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 			}
 			return nil, true
 		}
-		return m.askEdited(), true
+		return tea.Batch(m.askEdited(), m.explainNext()), true
 	case pn.kind == panelNone:
 		return nil, false
 	case key.Matches(msg, k.Back):
@@ -276,7 +276,7 @@ func (pn *probePanel) editKey(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 			m.setFlash(false, "no change")
 			return nil
 		}
-		return m.askEdited()
+		return tea.Batch(m.askEdited(), m.explainNext())
 	case "tab":
 		pn.open(m, (pn.reading+1)%min(2, len(m.pairs[m.cur].Readings)))
 		return nil
@@ -368,8 +368,6 @@ func (pn *probePanel) view(m *Model, w, h int) []string {
 	switch pn.kind {
 	case panelEditor:
 		out = pn.editorView(m, w)
-	case panelEdited:
-		out = m.editedView(w)
 	case panelRanking:
 		out = m.rankingView(pn.reading, w)
 	}
@@ -419,70 +417,81 @@ func (pn *probePanel) editorView(m *Model, w int) []string {
 	return out
 }
 
-// editedView is the open pair's logits with its edits beside the
-// original's, with each cell's delta.
-func (m *Model) editedView(w int) []string {
+// editedKey is the open pair's edited explanation under the shown
+// settings.
+func (m *Model) editedKey() expKey { return m.expKeyOf(m.prepareEdited(m.cur)) }
+
+// editedHeader heads the pair view of the open pair with its edits: which
+// readings are edited, and each logit of the edited pair beside the
+// original's, with the delta. The edited pair's score (pp.score), from
+// which the columns say what each reading picks, is set here from the
+// answer to editedTrees.
+func (m *Model) editedHeader(pp *prepared, w int) []string {
 	p := &m.pairs[m.cur]
-	es := m.edits[p.ID]
-	out := []string{stBold.Render(" edited "+clean(p.ID)) + stDim.Render(fmt.Sprintf(" · %s · u undoes the last · E edits · R ranks", plural(len(es), "edit")))}
-	cur := m.currentTrees(m.cur)
 	n := min(2, len(p.Readings))
-	for r := range n {
-		what := "original"
-		if cur[r] != p.Readings[r].Tree {
-			what = "edited"
+	var edited []string
+	for r := range p.Readings {
+		if pp.pair.Readings[r].Tree != p.Readings[r].Tree {
+			edited = append(edited, letter(r))
 		}
-		out = append(out, fit(fmt.Sprintf(" %s %-8s %s", letter(r), what, clean(cur[r])), w))
 	}
-	out = append(out, "")
+	left := []string{
+		stBold.Render(" "+clean(p.ID)) + stWarn.Render(" · edited "+strings.Join(edited, ", ")) + stDim.Render(fmt.Sprintf(" · %s · u undoes · esc: the original", plural(len(m.edits[p.ID]), "edit"))),
+		" " + stBold.Render("“"+clean(p.Sentence)+"”"),
+		" " + stDim.Render(clean(pp.summary)),
+	}
+	var table []string
 	a := m.answer(m.editedTrees())
+	pp.score = nil
 	switch {
 	case a == nil:
-		return append(out, m.spin.View()+stDim.Render(" scoring the edited trees…"))
+		table = []string{m.spin.View() + stDim.Render(" scoring the edit…")}
 	case a.err != nil:
-		return append(out, stBad.Render(fit(" "+clean(a.err.Error()), w)))
-	}
-	nr := len(p.Readings)
-	orig, edited := a.logits[:nr], a.logits[nr:]
-	head, sub := fmt.Sprintf(" %-8s ", ""), fmt.Sprintf(" %-8s ", "")
-	for c, cap := range []string{"original", "edited", "delta"} {
-		if c > 0 {
-			head, sub = head+"  ", sub+"  "
+		table = []string{stBad.Render("scoring failed (!)")}
+	default:
+		nr := len(p.Readings)
+		orig, now := a.logits[:nr], a.logits[nr:]
+		logits := make([][]float64, nr)
+		for i := range nr {
+			logits[i] = make([]float64, nr)
+			for j := range nr {
+				logits[i][j] = now[j][i]
+			}
 		}
-		head += fmt.Sprintf("%18s", cap)
-		sub += fmt.Sprintf("%9s%9s", "text A", "text B")
-	}
-	out = append(out, stDim.Render(head), stDim.Render(sub))
-	for i := range n {
-		row := fmt.Sprintf(" %-8s", "image "+letter(i))
-		var o, e, d string
+		if s, err := NewScore(p.ID, logits); err == nil {
+			pp.score = &s
+		}
+		head := fmt.Sprintf("%-8s", "was→now")
 		for j := range n {
-			o += fmt.Sprintf(" %8.3f", orig[j][i])
-			e += fmt.Sprintf(" %8.3f", edited[j][i])
-			d += fmt.Sprintf(" %+8.3f", edited[j][i]-orig[j][i])
+			head += fmt.Sprintf("  %17s", "text "+letter(j))
 		}
-		out = append(out, row+" "+o+"  "+e+"  "+d)
-	}
-	out = append(out, "")
-	for j := range n {
-		pick := func(l [][]float64) string {
-			best, tie := 0, false
-			for i := 1; i < n; i++ {
-				switch {
-				case l[j][i] > l[j][best]:
-					best, tie = i, false
-				case l[j][i] == l[j][best]:
-					tie = true
+		table = append(table, stDim.Render(head))
+		for i := range n {
+			row := fmt.Sprintf("%-8s", "image "+letter(i))
+			for j := range n {
+				d := now[j][i] - orig[j][i]
+				cell := fmt.Sprintf("%.2f→%.2f %+.2f", orig[j][i], now[j][i], d)
+				if d != 0 {
+					cell = stWarn.Render(cell)
 				}
+				row += "  " + strings.Repeat(" ", max(0, 17-ansi.StringWidth(ansi.Strip(cell)))) + cell
 			}
-			if tie {
-				return "a tie"
-			}
-			return "image " + letter(best)
+			table = append(table, row)
 		}
-		out = append(out, fmt.Sprintf(" text %s picks %s, edited %s", letter(j), pick(orig), pick(edited)))
 	}
-	return append(out, stDim.Render(" original and edited trees are scored in one batch: an unchanged tree has delta 0"))
+	tw := 0
+	for _, l := range table {
+		tw = max(tw, ansi.StringWidth(l))
+	}
+	out := make([]string, 3)
+	for i := range out {
+		r := ""
+		if i < len(table) {
+			r = table[i]
+		}
+		out[i] = fit(left[i], w-tw-2) + "  " + fit(r, tw)
+	}
+	return out
 }
 
 // rankingView lists reading r's structures by their margin for its image,

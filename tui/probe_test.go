@@ -24,7 +24,7 @@ func TestGoldenProbe(t *testing.T) {
 	h.keys("enter")
 	v := h.view()
 	golden(t, "probe_edited", v)
-	if !strings.Contains(v, "A edited") || !strings.Contains(v, "1 edit") {
+	if !strings.Contains(v, "edited A") || !strings.Contains(v, "1 edit") {
 		t.Errorf("the edit is not shown:\n%s", v)
 	}
 	h.keys("R")
@@ -41,13 +41,20 @@ func TestEditReproducesOtherReading(t *testing.T) {
 	h.keys("enter")
 	rows := 0
 	for _, l := range strings.Split(h.view(), "\n") {
-		f := strings.Fields(ansi.Strip(l))
-		if len(f) == 8 && f[0] == "image" {
-			// image X, original A and B, edited A and B, their deltas.
-			rows++
-			if f[4] != f[3] || f[5] != f[3] || f[7] != "+0.000" || f[6] == "+0.000" {
-				t.Errorf("edited reading A does not score as reading B: %q", l)
-			}
+		_, table, ok := strings.Cut(ansi.Strip(l), "  image ")
+		if !ok {
+			continue
+		}
+		// image X, then per text: was→now delta.
+		f := strings.Fields(table)
+		if len(f) != 5 {
+			t.Fatalf("a row of logits reads %q", l)
+		}
+		rows++
+		_, nowA, _ := strings.Cut(f[1], "→")
+		wasB, nowB, _ := strings.Cut(f[3], "→")
+		if nowA != wasB || nowB != wasB || f[4] != "+0.00" || f[2] == "+0.00" {
+			t.Errorf("edited reading A does not score as reading B: %q", l)
 		}
 	}
 	if rows != 2 {

@@ -43,6 +43,9 @@ type expKey struct {
 	method     Method
 	layer      explain.StartLayer
 	target     Target
+	// trees are the readings' trees of an edited pair, joined by newlines;
+	// "" for the dataset's.
+	trees string
 }
 
 // settings are the explanation settings the screen shows.

@@ -203,6 +203,9 @@ func (e *Engine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui.Expl
 	if err != nil {
 		return nil, err
 	}
+	if p, err = req.Edited(p); err != nil {
+		return nil, fmt.Errorf("fake engine: %w", err)
+	}
 	if _, err := explain.ParseMethod(string(req.Method)); err != nil {
 		return nil, fmt.Errorf("fake engine: %w", err)
 	}

@@ -522,6 +522,9 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 	if err != nil {
 		return nil, err
 	}
+	if p, err = req.Edited(p); err != nil {
+		return nil, err
+	}
 	texts, err := model.ReadingTexts(p, e.info.Style)
 	if err != nil {
 		return nil, err

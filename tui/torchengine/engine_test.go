@@ -836,3 +836,31 @@ func TestTorchEngineScoreTrees(t *testing.T) {
 		t.Errorf("a cancelled request: %v", err)
 	}
 }
+
+// TestTorchEngineExplainEdited: a request's Trees are explained in place
+// of the pair's, as the explorer's edited pairs are.
+func TestTorchEngineExplainEdited(t *testing.T) {
+	f := newTorchFixture(t)
+	e := f.open(t, f.opts)
+	p := f.ds.Pairs[0]
+	b := p.Readings[1].Tree
+	req := tui.ExplainRequest{PairID: p.ID, Method: explain.Chefer, StartLayer: explain.LastLayer, Target: tui.TargetOwn, Trees: b + "\n" + b}
+	got, err := e.Explain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := trees.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := trees.Linearize(tb, e.Info().Style).Text
+	for j, rr := range got.Readings {
+		if rr.Text != want || rr.Report == nil {
+			t.Errorf("reading %d explains %q, want reading B's %q", j, rr.Text, want)
+		}
+	}
+	req.Trees = b
+	if _, err := e.Explain(context.Background(), req); err == nil {
+		t.Error("one tree for two readings explained")
+	}
+}
