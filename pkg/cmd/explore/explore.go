@@ -172,9 +172,6 @@ func runExplore(ctx context.Context, a *factory.Factory, f exploreFlags) error {
 	if err != nil {
 		return factory.WithExit(factory.ExitUsage, err)
 	}
-	if !term.IsTerminal(int(os.Stdin.Fd())) || !term.IsTerminal(int(os.Stdout.Fd())) {
-		return factory.WithExit(factory.ExitUsage, errors.New("the explorer needs a terminal: standard input and output are not one (over SSH use ssh -t; in scripts use lavascope eval or lavascope explain)"))
-	}
 	manifest := ""
 	if a.Config.Data != demo.Name {
 		manifest = a.Config.Data
@@ -183,6 +180,9 @@ func runExplore(ctx context.Context, a *factory.Factory, f exploreFlags) error {
 		if err := tui.CheckSaveEdits(f.saveEdits, manifest); err != nil {
 			return factory.WithExit(factory.ExitUsage, err)
 		}
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) || !term.IsTerminal(int(os.Stdout.Fd())) {
+		return factory.WithExit(factory.ExitUsage, errors.New("the explorer needs a terminal: standard input and output are not one (over SSH use ssh -t; in scripts use lavascope eval or lavascope explain)"))
 	}
 	ds := data.shown
 	if len(ds.Pairs) == 0 {
@@ -220,7 +220,7 @@ func runExplore(ctx context.Context, a *factory.Factory, f exploreFlags) error {
 		SaveEdits: f.saveEdits, Manifest: manifest,
 		Saved: func(n int) {
 			if n > 0 {
-				fmt.Fprintf(os.Stderr, "saved %d edited pairs to %s\n", n, f.saveEdits)
+				fmt.Fprintf(os.Stderr, "saved %d edited pair(s) to %s\n", n, f.saveEdits)
 			}
 		},
 	}
