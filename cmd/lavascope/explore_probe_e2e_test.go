@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/lavascope/lavascope/internal/torchtest"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/loader/synth"
 	"github.com/lavascope/lavascope/pkg/cmd/explore"
@@ -25,19 +23,7 @@ import (
 // against both images, and on q --save-edits writes the edited pair as a
 // new manifest line that the loader reads.
 func TestExploreProbeEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and drives it in tmux")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (make test installs it)")
-	}
-	torchtest.Require(t)
-	lib, err := filepath.Abs(torch.LibPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := buildBinary(t, dir)
+	dir, bin, lib := torchE2E(t)
 	saved := filepath.Join(dir, "edits.jsonl")
 	tm := newTmux(t, dir)
 	status := filepath.Join(dir, "status")
