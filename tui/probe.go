@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -371,6 +372,9 @@ func (pn *probePanel) view(m *Model, w, h int) []string {
 	case panelRanking:
 		out = m.rankingView(pn.reading, w)
 	}
+	for i := range out {
+		out[i] = fit(out[i], w)
+	}
 	return scrolled(out, &pn.scroll, h)
 }
 
@@ -519,7 +523,12 @@ func (m *Model) rankingView(r, w int) []string {
 	rows := make([]row, len(cs))
 	for i, c := range cs {
 		l := a.logits[i]
-		other := l[(r+1)%len(l)]
+		other := math.Inf(-1)
+		for k, v := range l {
+			if k != r {
+				other = max(other, v)
+			}
+		}
 		rows[i] = row{c: c, logits: l, margin: l[r] - other}
 	}
 	rank := func(i, k int) int {
@@ -575,5 +584,5 @@ func (m *Model) rankingView(r, w int) []string {
 		line += fmt.Sprintf("  %+7.3f  ", rw.margin)
 		out = append(out, fit(line+clean(what), w))
 	}
-	return append(out, stDim.Render(fit(fmt.Sprintf(" margin: logit for image %s minus image %s's · rank 1 is what the model sees best in that image", letter(r), letter((r+1)%max(2, n))), w)))
+	return append(out, stDim.Render(fit(fmt.Sprintf(" margin: logit for image %s minus the other image's · rank 1: what the model sees best in that image", letter(r)), w)))
 }

@@ -310,7 +310,7 @@ func (hs *helpState) view(m *Model, w, h int) []string {
 		"constituents: ◆ the attachment site, ↷ the re-attached phrase, underlined: the twin lacks it; unique: share of relevance on tokens the twin lacks",
 		"magenta boxes: the evidence boxes of the data; 'in box': the most relevant patch lies in one; mass: share of image relevance inside them",
 		"in the pair view E edits a reading's tree (enter scores it against both images beside the original, u undoes, explore --save-edits keeps the edits as new pairs); R ranks the reading's structures one re-attachment away: ★ its own tree, ◆ the other reading's",
-		"dimmed keys do nothing now: l for methods other than chefer, x b B L before a fine-tune; the start layer applies to chefer only; q asks before it ends a fine-tune or drops the form's edits (ctrl+c does not ask)",
+		"dimmed keys do nothing now: l for methods other than chefer, x b B L before a fine-tune, E R with an engine that cannot score trees, u before an edit; the start layer applies to chefer only; q asks before it ends a fine-tune or drops the form's edits (ctrl+c does not ask)",
 	}
 	for _, l := range legend {
 		for _, wl := range strings.Split(ansi.Wordwrap(l, w-3, ""), "\n") {
