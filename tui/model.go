@@ -347,6 +347,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if m.quitting {
 		return m, cmd
 	}
+	cmd = tea.Batch(cmd, m.panelAsk())
 	m.render()
 	return m, tea.Batch(cmd, m.requestVisuals(), m.syncImages(), m.keepSpinning())
 }

@@ -358,6 +358,30 @@ func (m *Model) askRanking() tea.Cmd {
 	return cmd
 }
 
+// panelAsk asks for what the open panel shows when it is neither answered
+// nor asked for under the shown engine, which a fine-tune, b or L may have
+// changed since the panel opened.
+func (m *Model) panelAsk() tea.Cmd {
+	if m.screen != screenPair || m.engine == nil {
+		return nil
+	}
+	if pr, _ := m.prober(); pr == nil {
+		return nil
+	}
+	switch m.panel.kind {
+	case panelEdited:
+		if len(m.edits[m.pairs[m.cur].ID]) > 0 {
+			return m.askEdited()
+		}
+	case panelRanking:
+		if _, ts, err := m.rankingTrees(m.panel.reading); err == nil {
+			_, cmd := m.ask(m.pairs[m.cur].ID, ts)
+			return cmd
+		}
+	}
+	return nil
+}
+
 // answer is the answer to ts of the open pair, nil while it runs.
 func (m *Model) answer(ts []string) *probed {
 	return m.probes[probeKey{ckpt: m.ckpt(), pair: m.pairs[m.cur].ID, trees: strings.Join(ts, "\n")}]

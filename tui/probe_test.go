@@ -129,3 +129,23 @@ func TestProbeKeysWithoutProber(t *testing.T) {
 		t.Errorf("R without a prober:\n%s", v)
 	}
 }
+
+// TestEditedFollowsEngine: the edited pair is scored again under the model
+// shown when b switches to the model before a fine-tune.
+func TestEditedFollowsEngine(t *testing.T) {
+	h := newHarness(t, options{w: 120, h: 36})
+	h.keys("T", "backspace", "backspace", "backspace", "2", "0", "enter", "esc", "enter", "E", "ctrl+u")
+	h.typeText(families[0].trees[1])
+	h.keys("enter")
+	after := h.view()
+	h.keys("b")
+	before := h.view()
+	for _, v := range []string{after, before} {
+		if !strings.Contains(v, "was→now") || strings.Contains(v, "scoring the edit") {
+			t.Fatalf("the edited pair is not scored:\n%s", v)
+		}
+	}
+	if !strings.Contains(before, "ckpt fake ") || strings.Contains(before, "ckpt fake+ft1") {
+		t.Errorf("b did not show the model before:\n%s", before)
+	}
+}
