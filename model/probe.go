@@ -247,45 +247,22 @@ func prepareProbe(b *batcher, idx []int) (*probeChunk, error) {
 	return c, c.in.Pack()
 }
 
-// newProbeReading lists reading r's structures: its tree, its alternatives,
-// then the other readings' trees that are none of these. Structures that
-// read the same text as an earlier one are left out: the model cannot tell
-// them apart.
+// newProbeReading lists reading r's structures (trees.Candidates) as rows
+// of in.
 func newProbeReading(in *Inputs, p *loader.Pair, ts []*trees.Node, r int, cols []int, style trees.Style) *probeReading {
-	pr := &probeReading{rp: ReadingProbe{Pair: p.ID, Family: family(p), Reading: r, Words: ts[r].Words(), Reachable: true}, cols: cols}
-	pr.of = make([]int, len(ts))
-	texts := map[string]int{}
-	readingOf := map[string]int{}
-	for k := len(ts) - 1; k >= 0; k-- {
-		readingOf[trees.Format(ts[k])] = k
-	}
-	add := func(t *trees.Node, move *trees.Alternative) {
-		text := trees.Linearize(t, style).Text
-		if _, ok := texts[text]; ok {
-			return
+	cs, of, reachable := trees.Candidates(ts, r, style)
+	pr := &probeReading{rp: ReadingProbe{Pair: p.ID, Family: family(p), Reading: r, Words: ts[r].Words(), Reachable: reachable}, cols: cols, of: of}
+	for _, c := range cs {
+		s := Structure{Role: RoleAlternative, Reading: c.Reading, Tree: trees.Format(c.Tree), Text: c.Text, Move: c.Move}
+		switch c.Reading {
+		case -1:
+		case r:
+			s.Role = RoleOriginal
+		default:
+			s.Role = RoleReading
 		}
-		s := Structure{Role: RoleAlternative, Reading: -1, Tree: trees.Format(t), Text: text, Move: move}
-		if k, ok := readingOf[s.Tree]; ok {
-			s.Reading, s.Role = k, RoleReading
-			if k == r {
-				s.Role = RoleOriginal
-			}
-		}
-		texts[text] = len(pr.rp.Structures)
 		pr.rp.Structures = append(pr.rp.Structures, s)
-		pr.rows = append(pr.rows, in.Text(text))
-	}
-	add(ts[r], nil)
-	for _, a := range trees.Reattachments(ts[r]) {
-		add(a.Tree, &a)
-	}
-	for k, t := range ts {
-		text := trees.Linearize(t, style).Text
-		if _, ok := texts[text]; !ok {
-			pr.rp.Reachable = false
-			add(t, nil)
-		}
-		pr.of[k] = texts[text]
+		pr.rows = append(pr.rows, in.Text(c.Text))
 	}
 	return pr
 }

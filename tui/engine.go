@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lavascope/lavascope/explain"
@@ -108,6 +110,29 @@ type ExplainRequest struct {
 	// setting entered (flag, configuration, the l key).
 	StartLayer explain.StartLayer
 	Target     Target
+	// Trees, when set, are the readings' trees to explain in place of the
+	// pair's, one a line: a pair edited in the explorer (E). The explorer
+	// sets it only for an engine that is a Prober. A string, so that
+	// requests stay comparable.
+	Trees string
+}
+
+// Edited returns p with the request's Trees in place of its readings'
+// trees, or p itself when the request has none.
+func (r ExplainRequest) Edited(p *loader.Pair) (*loader.Pair, error) {
+	if r.Trees == "" {
+		return p, nil
+	}
+	ts := strings.Split(r.Trees, "\n")
+	if len(ts) != len(p.Readings) {
+		return nil, fmt.Errorf("pair %s: %d trees for %d readings", p.ID, len(ts), len(p.Readings))
+	}
+	q := *p
+	q.Readings = slices.Clone(p.Readings)
+	for j := range q.Readings {
+		q.Readings[j].Tree = ts[j]
+	}
+	return &q, nil
 }
 
 // Explanation is the relevance of one pair for one request.
@@ -277,4 +302,18 @@ type FineTuneProgress struct {
 	// ItemsPerSec is the training throughput (one item is one reading).
 	ItemsPerSec float64
 	Elapsed     time.Duration
+}
+
+// Prober is implemented by an engine that can score trees a pair's
+// readings do not have: the explorer's edited readings (E) and the ranking
+// of a reading's alternatives (R). Engines without it show those keys
+// disabled.
+type Prober interface {
+	// ScoreTrees returns, for each bracketed tree, its logits against each
+	// image of pair id in reading order: logits[t][k]. The trees are
+	// linearized in the engine's Style and scored in one forward pass, laid
+	// out as Score lays out pairs, so that a tree equal to a reading's
+	// reads the same text as that reading does. A tree that does not parse
+	// is an error naming it.
+	ScoreTrees(ctx context.Context, id string, trees []string) ([][]float64, error)
 }

@@ -105,7 +105,12 @@ type options struct {
 	stepDelay time.Duration
 	showKeys  bool
 	note      string
+	// noProbe hides the fake engine's tui.Prober.
+	noProbe bool
 }
+
+// plainEngine is an engine with nothing but tui.Engine's methods.
+type plainEngine struct{ tui.Engine }
 
 func newHarness(t testing.TB, o options) *harness {
 	t.Helper()
@@ -130,6 +135,9 @@ func newHarness(t testing.TB, o options) *harness {
 		Open: func(context.Context) (tui.Engine, error) {
 			if o.openErr != nil {
 				return nil, o.openErr
+			}
+			if o.noProbe {
+				return plainEngine{h.engine}, nil
 			}
 			return h.engine, nil
 		},
@@ -230,9 +238,25 @@ func keyMsg(k string) tea.KeyPressMsg {
 		return tea.KeyPressMsg{Code: tea.KeyUp}
 	case "space":
 		return tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
+	case "left":
+		return tea.KeyPressMsg{Code: tea.KeyLeft}
+	case "ctrl+u":
+		return tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl}
 	}
 	r := []rune(k)[0]
 	return tea.KeyPressMsg{Code: r, Text: k}
 }
 
 func (h *harness) view() string { return h.m.View().Content }
+
+// typeText types s a character at a time.
+func (h *harness) typeText(s string) {
+	h.t.Helper()
+	for _, r := range s {
+		if r == ' ' {
+			h.keys("space")
+		} else {
+			h.keys(string(r))
+		}
+	}
+}

@@ -12,7 +12,7 @@ type keyMap struct {
 	Method, Layer, Target, Colormap       key.Binding
 	Graphics, Boxes, Raw, Export          key.Binding
 	FineTune, Toggle, Compare, Tokens     key.Binding
-	RunCkpt                               key.Binding
+	RunCkpt, Edit, Rank, Undo             key.Binding
 	Help, Quit, Message                   key.Binding
 }
 
@@ -52,6 +52,9 @@ func newKeyMap() keyMap {
 		Toggle:   b([]string{"b"}, "b", "before/after"),
 		Compare:  b([]string{"B"}, "B", "side by side"),
 		RunCkpt:  b([]string{"L"}, "L", "after: last/best"),
+		Edit:     b([]string{"E"}, "E", "edit a tree"),
+		Rank:     b([]string{"R"}, "R", "rank structures"),
+		Undo:     b([]string{"u"}, "u", "undo an edit"),
 		Help:     b([]string{"?"}, "?", "help"),
 		Message:  b([]string{"!"}, "!", "last error, whole"),
 		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
@@ -64,6 +67,7 @@ func (k keyMap) helpGroups() []helpGroup {
 		{"move", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Open, k.Back, k.Next, k.Prev}},
 		{"list", []key.Binding{k.Failures, k.Flipped, k.Family, k.Sort, k.Reverse, k.Search, k.Jump, k.Summary}},
 		{"explain", []key.Binding{k.Method, k.Layer, k.Target, k.Colormap, k.Graphics, k.Boxes, k.Raw, k.Tokens, k.Export}},
+		{"probe", []key.Binding{k.Edit, k.Rank, k.Undo}},
 		{"model", []key.Binding{k.FineTune, k.Toggle, k.Compare, k.RunCkpt, k.Message, k.Help, k.Quit}},
 	}
 }

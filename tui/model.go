@@ -54,6 +54,12 @@ type Options struct {
 	Method     Method
 	StartLayer explain.StartLayer
 	Target     Target
+	// SaveEdits, when set, is the manifest that the edited pairs are
+	// appended to when the explorer quits (Model.SaveEdits); Manifest is
+	// the one the data came from, never written. Saved hears how many
+	// pairs were written.
+	SaveEdits, Manifest string
+	Saved               func(n int)
 	// ExportDir is where e writes PNGs and JSON; empty means
 	// "lavascope-export" in the working directory.
 	ExportDir string
@@ -130,6 +136,8 @@ type Model struct {
 
 	list listState
 	pairState
+	// edits are the pairs' live tree edits, oldest first (E, u).
+	edits map[string][]treeEdit
 
 	imgs    *imageCache
 	visuals map[visualKey]*visual
@@ -169,11 +177,16 @@ func New(opt Options) (*Model, error) {
 	if opt.Open == nil {
 		return nil, errors.New("explorer: no engine to open")
 	}
+	if opt.SaveEdits != "" {
+		if err := CheckSaveEdits(opt.SaveEdits, opt.Manifest); err != nil {
+			return nil, fmt.Errorf("explorer: %w", err)
+		}
+	}
 	m := &Model{
 		common: common{keys: newKeyMap(), w: 80, h: 24},
 		opt:    opt, byID: map[string]int{}, prepared: map[string]*prepared{},
 		visuals: map[visualKey]*visual{}, pending: map[visualKey]bool{}, imgs: newImageCache(opt.Data),
-		renderMem: map[string][]string{}, loading: true,
+		renderMem: map[string][]string{}, loading: true, edits: map[string][]treeEdit{},
 		method: opt.Method, layer: opt.StartLayer, target: opt.Target,
 		pairState: pairState{boxes: true},
 	}
@@ -237,7 +250,15 @@ func Run(ctx context.Context, opt Options, opts ...tea.ProgramOption) error {
 	defer m.cancel()
 	p := tea.NewProgram(m, append([]tea.ProgramOption{tea.WithContext(ctx)}, opts...)...)
 	_, runErr := p.Run()
-	return errors.Join(runErr, m.Close())
+	var saveErr error
+	if opt.SaveEdits != "" {
+		n, err := m.SaveEdits(opt.SaveEdits, opt.Manifest)
+		saveErr = err
+		if err == nil && opt.Saved != nil {
+			opt.Saved(n)
+		}
+	}
+	return errors.Join(runErr, saveErr, m.Close())
 }
 
 // Close cancels the model's background work and closes its engines.
@@ -326,6 +347,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if m.quitting {
 		return m, cmd
 	}
+	cmd = tea.Batch(cmd, m.panelAsk())
 	m.render()
 	return m, tea.Batch(cmd, m.requestVisuals(), m.syncImages(), m.keepSpinning())
 }
@@ -364,6 +386,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.onScores(msg)
 	case explainedMsg:
 		return m.onExplained(msg)
+	case probedMsg:
+		return m.onProbed(msg)
 	case visualMsg:
 		delete(m.pending, msg.key)
 		m.visuals[msg.key] = msg.vis
@@ -469,6 +493,9 @@ func (m *Model) explainNext() tea.Cmd {
 		first = append(first, m.pairs[rows[(m.list.cursor+i)%len(rows)]].ID)
 	}
 	var keys []expKey
+	if m.opened && m.panel.kind == panelEdited && len(m.edits[m.pairs[m.cur].ID]) > 0 {
+		keys = append(keys, m.editedKey())
+	}
 	if m.comparing() && m.opened {
 		for _, e := range []Engine{m.before, m.after} {
 			k := m.currentKey(m.pairs[m.cur].ID)
@@ -482,7 +509,7 @@ func (m *Model) explainNext() tea.Cmd {
 	}
 	eng := m.engineFor(k.ckpt)
 	ctx, imgs := m.ctx, m.imgs
-	req := ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target}
+	req := ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target, Trees: k.trees}
 	prep := loader.DefaultPreprocessConfig()
 	if m.info.Preprocess != nil {
 		prep = *m.info.Preprocess
@@ -490,6 +517,9 @@ func (m *Model) explainNext() tea.Cmd {
 	var pair *loader.Pair
 	if i, ok := m.byID[k.pair]; ok {
 		pair = &m.pairs[i]
+		if k.trees != "" {
+			pair = m.prepareTrees(i, k.trees).pair
+		}
 	}
 	return func() tea.Msg {
 		exp, err := eng.Explain(ctx, req)
@@ -513,7 +543,11 @@ func (m *Model) onExplained(msg explainedMsg) tea.Cmd {
 	i, known := m.byID[msg.key.pair]
 	var e *explained
 	if msg.err == nil && known {
-		e = newExplained(m.prepare(i), msg.exp, m.engineStyle(msg.key.ckpt))
+		pp := m.prepare(i)
+		if msg.key.trees != "" {
+			pp = m.prepareTrees(i, msg.key.trees)
+		}
+		e = newExplained(pp, msg.exp, m.engineStyle(msg.key.ckpt))
 		e.point, e.ana = msg.point, msg.ana
 	}
 	if msg.err == nil && !known {
@@ -695,11 +729,28 @@ func (m *Model) openPair(i int) tea.Cmd {
 	}
 	m.cur, m.scroll, m.opened = i, 0, true
 	m.screen = screenPair
+	pn := &m.panel
+	switch {
+	case pn.kind == panelEditor, pn.kind == panelEdited && len(m.edits[m.pairs[i].ID]) == 0:
+		pn.kind = panelNone
+	case pn.kind == panelEdited:
+		return tea.Batch(m.explainNext(), m.askEdited())
+	case pn.kind == panelRanking:
+		pn.reading = 0
+		return tea.Batch(m.explainNext(), m.askRanking())
+	}
 	return m.explainNext()
 }
 
 func (p *pairState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
+	if p.panel.kind == panelEditor {
+		cmd, _ := m.panelKey(msg)
+		return cmd
+	}
 	if cmd, ok := m.globalKey(msg); ok {
+		return cmd
+	}
+	if cmd, ok := m.panelKey(msg); ok {
 		return cmd
 	}
 	k := m.keys

@@ -85,12 +85,26 @@ func (p *pairState) view(m *Model, w, h int) []string {
 	}
 	pp := m.prepare(m.cur)
 	lay := m.pairLayout(pp)
-	exp := m.exps[m.currentKey(pp.pair.ID)]
+	if p.panel.kind == panelEdited {
+		pp = m.prepareEdited(m.cur)
+		lay = m.pairLayout(pp)
+	}
+	exp := m.exps[m.expKeyOf(pp)]
 	if exp != nil && exp.err == nil && exp.exp == nil {
 		exp = nil
 	}
 
-	out := m.pairHeader(pp, exp, w)
+	var out []string
+	switch p.panel.kind {
+	case panelNone:
+		out = m.pairHeader(pp, exp, w)
+	case panelEdited:
+		out = m.editedHeader(pp, w)
+	default:
+		out = m.pairHeader(pp, exp, w)
+		out = append(out, stRule.Render(strings.Repeat("─", w)))
+		return append(out, p.panel.view(m, w, h-len(out))...)
+	}
 	out = append(out, stRule.Render(strings.Repeat("─", w)))
 	var cols []*block
 	for j := range 2 {
@@ -105,6 +119,13 @@ func (p *pairState) view(m *Model, w, h int) []string {
 		out = append(out, "")
 	}
 	return out[:h]
+}
+
+// expKeyOf is the key of pp's explanation under the shown settings.
+func (m *Model) expKeyOf(pp *prepared) expKey {
+	k := m.currentKey(pp.pair.ID)
+	k.trees = pp.trees
+	return k
 }
 
 // pairHeader is the pair's id, sentence and diff summary, with the logits
@@ -214,7 +235,14 @@ func (m *Model) fillColumn(col *block, pp *prepared, j int, exp *explained, lay 
 	p := pp.pair
 	r := &p.Readings[j]
 	head := stBold.Render(letter(j)) + "  "
-	if s, ok := m.scores[m.ckpt()][p.ID]; ok && j < len(s.Correct) {
+	s, ok := m.scores[m.ckpt()][p.ID]
+	if pp.trees != "" {
+		ok = pp.score != nil
+		if ok {
+			s = *pp.score
+		}
+	}
+	if ok && j < len(s.Correct) {
 		pick := "a tie"
 		if s.Picks[j] >= 0 {
 			pick = "image " + letter(s.Picks[j])
@@ -235,7 +263,7 @@ func (m *Model) fillColumn(col *block, pp *prepared, j int, exp *explained, lay 
 
 	// Body: the image box with notes under it, and the tree.
 	left := newBlock(lay.imgCols, lay.bodyH)
-	m.fillImageBox(left, pp, j, exp, imageSlot{x: lay.colX[j], y: lay.bodyY, col: j, cols: lay.imgCols, rows: lay.imgRows, exp: m.currentKey(pp.pair.ID)})
+	m.fillImageBox(left, pp, j, exp, imageSlot{x: lay.colX[j], y: lay.bodyY, col: j, cols: lay.imgCols, rows: lay.imgRows, exp: m.expKeyOf(pp)})
 	notes := m.imageNotes(j, exp, rel, lay.imgCols, lay.bodyH-lay.imgRows)
 	for i, l := range notes {
 		left.set(lay.imgRows+i, l)

@@ -25,11 +25,43 @@ type prepared struct {
 	only    [2]map[*trees.Node]bool
 	summary string
 	lins    map[trees.Style][]*trees.Linear
+	// score, for an edited pair, is its logits from the engine's Prober;
+	// nil: the scheduler's score of the pair.
+	score *Score
+	// trees are an edited pair's trees as in expKey.trees; "" for the
+	// dataset's.
+	trees string
 }
 
 func (m *Model) prepare(i int) *prepared {
-	p := &m.pairs[i]
-	if pp, ok := m.prepared[p.ID]; ok {
+	return m.preparePair(&m.pairs[i], m.pairs[i].ID)
+}
+
+// prepareEdited is pair i with its live edits (Model.currentTrees).
+func (m *Model) prepareEdited(i int) *prepared {
+	return m.prepareTrees(i, strings.Join(m.currentTrees(i), "\n"))
+}
+
+// prepareTrees is pair i with the trees ts (as in expKey.trees), kept
+// apart from the dataset's.
+func (m *Model) prepareTrees(i int, ts string) *prepared {
+	key := m.pairs[i].ID + "\x00" + ts
+	if pp, ok := m.prepared[key]; ok {
+		return pp
+	}
+	p, err := ExplainRequest{Trees: ts}.Edited(&m.pairs[i])
+	if err != nil {
+		// The trees come from currentTrees, one a reading.
+		panic(err)
+	}
+	pp := m.preparePair(p, key)
+	pp.trees = ts
+	return pp
+}
+
+// preparePair prepares p, kept under key.
+func (m *Model) preparePair(p *loader.Pair, key string) *prepared {
+	if pp, ok := m.prepared[key]; ok {
 		return pp
 	}
 	pp := &prepared{pair: p, nodes: make([]*trees.Node, len(p.Readings)), errs: make([]error, len(p.Readings)), lins: map[trees.Style][]*trees.Linear{}}
@@ -57,7 +89,7 @@ func (m *Model) prepare(i int) *prepared {
 			pp.summary = diffSummary(d)
 		}
 	}
-	m.prepared[p.ID] = pp
+	m.prepared[key] = pp
 	return pp
 }
 

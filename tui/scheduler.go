@@ -29,6 +29,12 @@ type scheduler struct {
 	exps        map[expKey]*explained
 	inflight    *expKey
 	lastElapsed time.Duration
+
+	// The pair view's requests for trees (probe.go): answered, waiting and
+	// running.
+	probes     map[probeKey]*probed
+	probeQueue []probeKey
+	probing    *probeKey
 }
 
 // expKey names one cached explanation.
@@ -37,6 +43,9 @@ type expKey struct {
 	method     Method
 	layer      explain.StartLayer
 	target     Target
+	// trees are the readings' trees of an edited pair, joined by newlines;
+	// "" for the dataset's.
+	trees string
 }
 
 // settings are the explanation settings the screen shows.
@@ -47,7 +56,7 @@ type settings struct {
 }
 
 func newScheduler(ids []string) scheduler {
-	return scheduler{ids: ids, scores: map[string]map[string]Score{}, exps: map[expKey]*explained{}}
+	return scheduler{ids: ids, scores: map[string]map[string]Score{}, exps: map[expKey]*explained{}, probes: map[probeKey]*probed{}}
 }
 
 // setEngine makes e the engine whose results are shown and computed.
@@ -168,4 +177,4 @@ func (s *scheduler) explainedCount(st settings) int {
 }
 
 // busy reports whether a score or an explanation is running.
-func (s *scheduler) busy() bool { return s.scoring != "" || s.inflight != nil }
+func (s *scheduler) busy() bool { return s.scoring != "" || s.inflight != nil || s.probing != nil }

@@ -44,6 +44,9 @@ type pairState struct {
 	// relevant tokens rather than constituents and words (w); compare the
 	// pair before and after a fine-tune side by side (B).
 	boxes, rawImages, rawTokens, compare bool
+	// panel, when open, shows the tree editor, an edit's logits or a
+	// reading's ranking in place of the columns (probe.go).
+	panel probePanel
 }
 
 // helpState is the help screen: where esc returns to and its scroll.

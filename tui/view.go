@@ -197,7 +197,16 @@ func (m *Model) hintLine(w int) string {
 		if m.method == explain.Chefer {
 			bs = append(bs, k.Layer)
 		}
-		bs = append(bs, k.Target, k.Colormap, k.Boxes, k.Raw, k.Graphics, k.Export, k.FineTune, k.Help, k.Quit)
+		switch m.panel.kind {
+		case panelEditor:
+			return stDim.Render(fit(" type the tree · ←/→ home/end · backspace · ctrl+u clears · tab: other reading · enter scores · esc cancels", w))
+		case panelEdited, panelRanking:
+			bs = []key.Binding{k.Back, hint("tab", "other reading"), k.Edit, k.Rank, k.Undo, hint("n/p", "next/prev"), hint("j/k", "scroll")}
+		default:
+			bs = append(bs, k.Target, k.Colormap, k.Boxes, k.Raw, k.Graphics, k.Export)
+			bs = append(bs, k.Edit, k.Rank)
+		}
+		bs = append(bs, k.FineTune, k.Help, k.Quit)
 	case screenHelp:
 		bs = []key.Binding{k.Back, hint("j/k", "scroll"), k.Quit}
 	case screenSummary:
@@ -300,7 +309,8 @@ func (hs *helpState) view(m *Model, w, h int) []string {
 		"after a fine-tune the list marks pairs " + stOK.Render("↑") + " a reading went ✗→✓, " + stBad.Render("↓") + " ✓→✗; x keeps them, B compares a pair before and after, L picks the run's last or best",
 		"constituents: ◆ the attachment site, ↷ the re-attached phrase, underlined: the twin lacks it; unique: share of relevance on tokens the twin lacks",
 		"magenta boxes: the evidence boxes of the data; 'in box': the most relevant patch lies in one; mass: share of image relevance inside them",
-		"dimmed keys do nothing now: l for methods other than chefer, x b B L before a fine-tune; the start layer applies to chefer only; q asks before it ends a fine-tune or drops the form's edits (ctrl+c does not ask)",
+		"in the pair view E edits a reading's tree (enter scores it against both images beside the original, u undoes, explore --save-edits keeps the edits as new pairs); R ranks the reading's structures one re-attachment away: ★ its own tree, ◆ the other reading's",
+		"dimmed keys do nothing now: l for methods other than chefer, x b B L before a fine-tune, E R with an engine that cannot score trees, u before an edit; the start layer applies to chefer only; q asks before it ends a fine-tune or drops the form's edits (ctrl+c does not ask)",
 	}
 	for _, l := range legend {
 		for _, wl := range strings.Split(ansi.Wordwrap(l, w-3, ""), "\n") {
@@ -368,6 +378,11 @@ func (m *Model) disabled(b key.Binding) bool {
 	switch b.Help().Key {
 	case k.Layer.Help().Key:
 		return m.method != explain.Chefer
+	case k.Edit.Help().Key, k.Rank.Help().Key:
+		_, why := m.prober()
+		return why != ""
+	case k.Undo.Help().Key:
+		return len(m.edits) == 0
 	case k.Toggle.Help().Key, k.Compare.Help().Key, k.RunCkpt.Help().Key, k.Flipped.Help().Key:
 		return m.before == nil
 	}

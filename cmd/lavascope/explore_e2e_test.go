@@ -21,22 +21,7 @@ import (
 // as a user would, then checks the exit status and that the terminal came
 // back as it was, with no stray escape sequences on it.
 func TestExploreEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and drives it in tmux")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (make test installs it)")
-	}
-	torchtest.Require(t)
-	// The binary is built into a temporary folder, where it would not
-	// find the shim this test loaded.
-	lib, err := filepath.Abs(torch.LibPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := buildBinary(t, dir)
-
+	dir, bin, lib := torchE2E(t)
 	tm := newTmux(t, dir)
 	status := filepath.Join(dir, "status")
 	// The shell records the exit status and whether the terminal modes
@@ -166,6 +151,26 @@ func TestExploreSixelInTmux(t *testing.T) {
 			strings.Contains(s, "drawing half-blocks")
 	})
 	tm.keys("q")
+}
+
+// torchE2E skips where the binary cannot be driven in tmux with libtorch,
+// and returns a temporary folder with the binary built into it and the
+// shim's absolute path, which the binary, built elsewhere, would not find.
+func torchE2E(t *testing.T) (dir, bin, lib string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary and drives it in tmux")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (make test installs it)")
+	}
+	torchtest.Require(t)
+	lib, err := filepath.Abs(torch.LibPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	return dir, buildBinary(t, dir), lib
 }
 
 // buildBinary builds lavascope into dir, where it would not find the shim

@@ -128,25 +128,70 @@ func (e *Engine) Score(ctx context.Context, ids []string) ([]tui.Score, error) {
 		if err != nil {
 			return nil, err
 		}
-		n := len(p.Readings)
-		logits := make([][]float64, n)
-		for i := range logits {
-			logits[i] = make([]float64, n)
-		}
-		for j := range n {
-			own := 20 + 4*unit("own", id, j)
-			margin := 3*unit("margin", id, j, e.gen+e.seed) - 0.8 + 0.6*float64(e.gen)
-			for i := range n {
-				switch {
-				case i == j:
-					logits[i][j] = own
-				default:
-					logits[i][j] = own - margin - 0.3*float64((i-j+n)%n-1)
-				}
-			}
-		}
+		logits := e.logits(id, len(p.Readings))
 		if out[k], err = tui.NewScore(id, logits); err != nil {
 			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// logits are the fake logits of pair id with n readings,
+// logits[image][text].
+func (e *Engine) logits(id string, n int) [][]float64 {
+	logits := make([][]float64, n)
+	for i := range logits {
+		logits[i] = make([]float64, n)
+	}
+	for j := range n {
+		own := 20 + 4*unit("own", id, j)
+		margin := 3*unit("margin", id, j, e.gen+e.seed) - 0.8 + 0.6*float64(e.gen)
+		for i := range n {
+			switch {
+			case i == j:
+				logits[i][j] = own
+			default:
+				logits[i][j] = own - margin - 0.3*float64((i-j+n)%n-1)
+			}
+		}
+	}
+	return logits
+}
+
+// ScoreTrees implements tui.Prober: a tree that reads as a reading's tree
+// gets that reading's logits, as a model would give it; any other its own
+// hash.
+func (e *Engine) ScoreTrees(ctx context.Context, id string, ts []string) ([][]float64, error) {
+	if err := e.wait(ctx, e.opt.Delay); err != nil {
+		return nil, err
+	}
+	p, err := e.pair(id)
+	if err != nil {
+		return nil, err
+	}
+	n := len(p.Readings)
+	style := e.Info().Style
+	own := map[string]int{}
+	for j := n - 1; j >= 0; j-- {
+		if t, err := trees.Parse(p.Readings[j].Tree); err == nil {
+			own[trees.Linearize(t, style).Text] = j
+		}
+	}
+	logits := e.logits(id, n)
+	out := make([][]float64, len(ts))
+	for i, src := range ts {
+		t, err := trees.Parse(src)
+		if err != nil {
+			return nil, fmt.Errorf("fake engine: tree %d: %w", i, err)
+		}
+		text := trees.Linearize(t, style).Text
+		out[i] = make([]float64, n)
+		for k := range n {
+			if j, ok := own[text]; ok {
+				out[i][k] = logits[k][j]
+			} else {
+				out[i][k] = 20 + 4*unit("tree", id, text, k, e.gen+e.seed)
+			}
 		}
 	}
 	return out, nil
@@ -157,6 +202,9 @@ func (e *Engine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui.Expl
 	p, err := e.pair(req.PairID)
 	if err != nil {
 		return nil, err
+	}
+	if p, err = req.Edited(p); err != nil {
+		return nil, fmt.Errorf("fake engine: %w", err)
 	}
 	if _, err := explain.ParseMethod(string(req.Method)); err != nil {
 		return nil, fmt.Errorf("fake engine: %w", err)

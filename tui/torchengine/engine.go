@@ -419,6 +419,30 @@ func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]tui.Sco
 		}
 		pairs[k] = pl
 	}
+	lpt, err := e.logits(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tui.Score, len(pairs))
+	for k, pl := range pairs {
+		n := len(pl.rows)
+		logits := make([][]float64, n)
+		for i := range n {
+			logits[i] = make([]float64, n)
+			for j := range n {
+				logits[i][j] = float64(lpt[pl.rows[j]*in.Images()+pl.cols[i]])
+			}
+		}
+		if out[k], err = tui.NewScore(pl.id, logits); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// logits packs in and runs it through the model in one forward pass on
+// the worker: row t of the result is text t against every image.
+func (e *TorchEngine) logits(ctx context.Context, in *model.Inputs) ([]float32, error) {
 	if err := in.Pack(); err != nil {
 		return nil, err
 	}
@@ -436,18 +460,41 @@ func (e *TorchEngine) scoreBatchOf(ctx context.Context, ids []string) ([]tui.Sco
 		}
 		return nil, fmt.Errorf("score: %w", err)
 	}
-	out := make([]tui.Score, len(pairs))
-	for k, pl := range pairs {
-		n := len(pl.rows)
-		logits := make([][]float64, n)
-		for i := range n {
-			logits[i] = make([]float64, n)
-			for j := range n {
-				logits[i][j] = float64(lpt[pl.rows[j]*in.Images()+pl.cols[i]])
-			}
-		}
-		if out[k], err = tui.NewScore(pl.id, logits); err != nil {
+	return lpt, nil
+}
+
+// ScoreTrees implements tui.Prober: the trees and the pair's images go
+// through the model in one forward pass laid out by model.Inputs, as Score
+// and model.Probe lay theirs out.
+func (e *TorchEngine) ScoreTrees(ctx context.Context, id string, ts []string) ([][]float64, error) {
+	p, err := e.pair(id)
+	if err != nil {
+		return nil, err
+	}
+	in := model.NewInputs(e.tok, e.textContext, e.pixels)
+	cols := make([]int, len(p.Readings))
+	for r := range p.Readings {
+		if cols[r], err = in.Image(p, r); err != nil {
 			return nil, err
+		}
+	}
+	rows := make([]int, len(ts))
+	for i, src := range ts {
+		t, err := trees.Parse(src)
+		if err != nil {
+			return nil, fmt.Errorf("pair %s: tree %d: %w", id, i+1, err)
+		}
+		rows[i] = in.Text(trees.Linearize(t, e.info.Style).Text)
+	}
+	lpt, err := e.logits(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float64, len(ts))
+	for i, row := range rows {
+		out[i] = make([]float64, len(cols))
+		for k, col := range cols {
+			out[i][k] = float64(lpt[row*in.Images()+col])
 		}
 	}
 	return out, nil
@@ -473,6 +520,9 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 	}
 	p, err := e.pair(req.PairID)
 	if err != nil {
+		return nil, err
+	}
+	if p, err = req.Edited(p); err != nil {
 		return nil, err
 	}
 	texts, err := model.ReadingTexts(p, e.info.Style)

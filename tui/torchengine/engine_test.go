@@ -786,3 +786,81 @@ func mustStartLayer(t *testing.T, s string) explain.StartLayer {
 	}
 	return l
 }
+
+// TestTorchEngineScoreTrees: reading A's tree edited to reading B's gets
+// reading B's logits. In the explorer's request (the original trees, then
+// the edited ones) the two share one row of one forward pass, so they are
+// equal to the bit. Against Score, the batch has the same shape (two
+// texts, two images) and the same inputs, so the same kernels run; the
+// comparison still allows 1e-5 relative, as a thread pool of another size
+// could sum in another order.
+func TestTorchEngineScoreTrees(t *testing.T) {
+	f := newTorchFixture(t)
+	e := f.open(t, f.opts)
+	ctx := context.Background()
+	for _, p := range f.ds.Pairs[:3] {
+		a, b := p.Readings[0].Tree, p.Readings[1].Tree
+		got, err := e.ScoreTrees(ctx, p.ID, []string{a, b, b, b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 4 || len(got[0]) != 2 {
+			t.Fatalf("pair %s: %d×%d logits, want 4×2", p.ID, len(got), len(got[0]))
+		}
+		if !slices.Equal(got[2], got[1]) {
+			t.Errorf("pair %s: edited reading A %v, reading B %v in the same batch", p.ID, got[2], got[1])
+		}
+		s, err := e.Score(ctx, []string{p.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for tr := range 2 {
+			for k := range 2 {
+				want := s[0].Logits[k][tr]
+				if d := math.Abs(got[tr][k] - want); !(d <= 1e-5*max(1, math.Abs(want))) {
+					t.Errorf("pair %s: tree %d image %d: ScoreTrees %v, Score %v", p.ID, tr, k, got[tr][k], want)
+				}
+			}
+		}
+	}
+	p := f.ds.Pairs[0]
+	if _, err := e.ScoreTrees(ctx, p.ID, []string{p.Readings[0].Tree, "(S (NP"}); err == nil || !strings.Contains(err.Error(), "tree 2") {
+		t.Errorf("a tree that does not parse: %v, want an error naming tree 2", err)
+	}
+	if _, err := e.ScoreTrees(ctx, "no-such-pair", []string{p.Readings[0].Tree}); err == nil || !strings.Contains(err.Error(), "no-such-pair") {
+		t.Errorf("an unknown pair: %v", err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := e.ScoreTrees(done, p.ID, []string{p.Readings[0].Tree}); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled request: %v", err)
+	}
+}
+
+// TestTorchEngineExplainEdited: a request's Trees are explained in place
+// of the pair's, as the explorer's edited pairs are.
+func TestTorchEngineExplainEdited(t *testing.T) {
+	f := newTorchFixture(t)
+	e := f.open(t, f.opts)
+	p := f.ds.Pairs[0]
+	b := p.Readings[1].Tree
+	req := tui.ExplainRequest{PairID: p.ID, Method: explain.Chefer, StartLayer: explain.LastLayer, Target: tui.TargetOwn, Trees: b + "\n" + b}
+	got, err := e.Explain(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := trees.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := trees.Linearize(tb, e.Info().Style).Text
+	for j, rr := range got.Readings {
+		if rr.Text != want || rr.Report == nil {
+			t.Errorf("reading %d explains %q, want reading B's %q", j, rr.Text, want)
+		}
+	}
+	req.Trees = b
+	if _, err := e.Explain(context.Background(), req); err == nil {
+		t.Error("one tree for two readings explained")
+	}
+}

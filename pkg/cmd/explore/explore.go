@@ -63,6 +63,7 @@ var DemoData = func() synth.Config {
 
 type exploreFlags struct {
 	split, target, exportDir, engine string
+	saveEdits                        string
 	fakeDelay                        time.Duration
 	allowOutside                     bool
 	showKeys                         bool
@@ -101,6 +102,7 @@ Images are drawn with sixel, the kitty graphics protocol or half-blocks, as
 		fs.StringVar(&f.engine, "engine", "torch", "model engine: torch, or fake for tests without libtorch")
 		fs.DurationVar(&f.fakeDelay, "fake-delay", 0, "how long each call of the fake engine takes")
 		fs.BoolVar(&f.allowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
+		fs.StringVar(&f.saveEdits, "save-edits", "", "append the pairs whose trees were edited (E) to this manifest on quit, as new pairs (never the --data manifest)")
 		fs.BoolVar(&f.showKeys, "show-keys", false, "show each key pressed in the hint bar (for screencasts)")
 		_ = fs.MarkHidden("engine")
 		_ = fs.MarkHidden("fake-delay")
@@ -170,6 +172,15 @@ func runExplore(ctx context.Context, a *factory.Factory, f exploreFlags) error {
 	if err != nil {
 		return factory.WithExit(factory.ExitUsage, err)
 	}
+	manifest := ""
+	if a.Config.Data != demo.Name {
+		manifest = a.Config.Data
+	}
+	if f.saveEdits != "" {
+		if err := tui.CheckSaveEdits(f.saveEdits, manifest); err != nil {
+			return factory.WithExit(factory.ExitUsage, err)
+		}
+	}
 	if !term.IsTerminal(int(os.Stdin.Fd())) || !term.IsTerminal(int(os.Stdout.Fd())) {
 		return factory.WithExit(factory.ExitUsage, errors.New("the explorer needs a terminal: standard input and output are not one (over SSH use ssh -t; in scripts use lavascope eval or lavascope explain)"))
 	}
@@ -206,6 +217,12 @@ func runExplore(ctx context.Context, a *factory.Factory, f exploreFlags) error {
 		Graphics: caps.Mode, CellWidth: caps.CellWidth, CellHeight: caps.CellHeight, GraphicsNote: note,
 		Colormap: cmap, Method: method, StartLayer: start, Target: target,
 		ExportDir: f.exportDir, ShowKeys: f.showKeys,
+		SaveEdits: f.saveEdits, Manifest: manifest,
+		Saved: func(n int) {
+			if n > 0 {
+				fmt.Fprintf(os.Stderr, "saved %d edited pair(s) to %s\n", n, f.saveEdits)
+			}
+		},
 	}
 	if err := tui.Run(ctx, opt, progOpts...); err != nil && !errors.Is(err, context.Canceled) {
 		return err

@@ -233,27 +233,6 @@ func parseReading(s string, p *loader.Pair) (int, error) {
 	return 0, fmt.Errorf("--reading %q: pair %s has readings %s", s, termtext.Sanitize(p.ID), strings.Join(names, ", "))
 }
 
-// describeMove says what a structure moved, in the sentence's words.
-func describeMove(mv *trees.Alternative, words []string) string {
-	span := func(c trees.Constituent) string {
-		if c.Start < 0 || c.End > len(words) || c.Start > c.End {
-			return c.Label
-		}
-		return fmt.Sprintf("%s %q", c.Label, strings.Join(words[c.Start:c.End], " "))
-	}
-	if mv.Kind == trees.MoveScope {
-		return fmt.Sprintf("%s scope: %s from %s to %s", mv.Moved.Label, quoteWords(mv.Moved, words), span(mv.From), span(mv.To))
-	}
-	return fmt.Sprintf("%s %s: %s → %s", mv.Moved.Label, quoteWords(mv.Moved, words), mv.From.Label, span(mv.To))
-}
-
-func quoteWords(c trees.Constituent, words []string) string {
-	if c.Start < 0 || c.End > len(words) || c.Start > c.End {
-		return ""
-	}
-	return fmt.Sprintf("%q", strings.Join(words[c.Start:c.End], " "))
-}
-
 // writeProbePair prints each reading's structures, highest margin first.
 func writeProbePair(w io.Writer, r *probeReport) {
 	fmt.Fprintf(w, "%s (%s): %s\ncheckpoint %s, %s linearization\n", r.Pair, termtext.Sanitize(familyOf(r)), termtext.Sanitize(r.Sentence), r.Checkpoint, r.Style)
@@ -289,7 +268,7 @@ func writeProbePair(w io.Writer, r *probeReport) {
 				what = "reading " + readingName(s.Reading)
 			}
 			if s.Move != nil {
-				what += ": " + describeMove(s.Move, rp.Words)
+				what += ": " + s.Move.Describe(rp.Words)
 			}
 			fmt.Fprintf(w, "%s  %+8.3f  %s\n        %s\n", line, s.Margin, what, s.Tree)
 		}
