@@ -144,7 +144,7 @@ func runReport(opts *Options) error {
 	}
 	sum := analysis.Summarize(rows)
 	info := analysis.Run{Checkpoint: cfg.Checkpoint, Data: cfg.Data, Split: opts.Split, Method: string(xo.Method),
-		Files:  []string{"readings.csv (one row per reading)", "summary.csv (explain's means)", "PAIR-rJ.json and PAIR-rJ.png (each reading's report and figure)"},
+		Files:  []string{"readings.csv (one row per reading)", "summary.csv (explain's means)", "PAIR-rJ.json (each reading's report) and PAIR_METHOD_LAYER_TARGET.png and .svg (each pair's figure)"},
 		Report: func(r analysis.Row) string { return loader.FileName(r.Pair) + "-r" + strconv.Itoa(r.Reading) + ".json" }}
 	if xo.Method == explain.Chefer {
 		info.StartLayer = xo.Start.String()
