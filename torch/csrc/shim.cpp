@@ -283,6 +283,14 @@ OpTable make_ops() {
          bool on = c.b(0);
          bool cuda = c.b(1);
          at::ScalarType dt = scalar_type(c.i(2));
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+         // 2.4 took the device as an argument and made the per-device
+         // calls print a deprecation warning on every use.
+         at::DeviceType dev = cuda ? at::kCUDA : at::kCPU;
+         c.ret_i(at::autocast::is_autocast_enabled(dev) ? 1 : 0);
+         at::autocast::set_autocast_dtype(dev, dt);
+         at::autocast::set_autocast_enabled(dev, on);
+#else
          if (cuda) {
            c.ret_i(at::autocast::is_enabled() ? 1 : 0);
            at::autocast::set_autocast_gpu_dtype(dt);
@@ -292,6 +300,7 @@ OpTable make_ops() {
            at::autocast::set_autocast_cpu_dtype(dt);
            at::autocast::set_cpu_enabled(on);
          }
+#endif
          if (!on) at::autocast::clear_cache();
        }},
       {"get_num_threads", [](Ctx& c) { c.ret_i(at::get_num_threads()); }},
