@@ -5,6 +5,7 @@
 package torchengine
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"errors"
@@ -695,6 +696,23 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt tui.FineTuneOptions, pro
 	// Where the GPU and the shim can, every full batch replays one CUDA
 	// graph; the cuda_graphs setting turns that off with the explanations'.
 	to.Graphs = !e.opt.NoGraphs && model.GraphsUsable(e.rt.dev, to.AdamW.Impl) == nil
+	prec, err := model.ParsePrecision(cmp.Or(opt.Precision, string(model.PrecisionFP32)))
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	if prec.Mixed() {
+		// The graphed step is captured without autocast (model.Train
+		// refuses the two together).
+		to.Precision, to.Graphs = prec, false
+	}
+	// TF32 is a switch of the whole process: on for the run (explanations
+	// computed meanwhile use it too), then back to the engine's setting.
+	if tf32 := prec == model.PrecisionTF32 && e.rt.dev.IsCUDA(); tf32 && !e.opt.TF32 {
+		if err := e.rt.doWait(ctx, func() error { return torch.SetAllowTF32(true) }); err != nil {
+			return nil, fmt.Errorf("fine-tune: %w", err)
+		}
+		defer e.rt.w.Do(func() error { return torch.SetAllowTF32(false) })
+	}
 
 	e.rt.acquire()
 	handedOver := false
