@@ -52,3 +52,27 @@ func TestGoldenRawTwin(t *testing.T) {
 		t.Errorf("the columns do not name the images they show:\n%s", v)
 	}
 }
+
+// TestFaithfulnessFollowsSettings: the pair view shows the open pair's
+// metrics for the own target only, whose logit they measure, and the
+// summary's sweep measures again under a new method.
+func TestFaithfulnessFollowsSettings(t *testing.T) {
+	h := newHarness(t, options{w: 120, h: 36})
+	h.keys("enter")
+	if v := h.view(); !strings.Contains(v, "AUC±") || !strings.Contains(v, "tok±") {
+		t.Fatalf("the pair view does not show the open pair's metrics:\n%s", v)
+	}
+	h.keys("t")
+	if v := h.view(); strings.Contains(v, "AUC±") {
+		t.Errorf("the twin target shows the own logit's metrics:\n%s", v)
+	}
+	h.keys("t", "t", "esc", "a", "p", "pgdown")
+	if v := h.view(); !strings.Contains(v, "all 9 pairs measured") {
+		t.Fatalf("the sweep did not measure the split:\n%s", v)
+	}
+	h.keys("m", "pgdown")
+	v := h.view()
+	if !strings.Contains(v, "rollout") || !strings.Contains(v, "all 9 pairs measured") || !strings.Contains(v, "18/18") {
+		t.Errorf("the sweep did not measure again under rollout:\n%s", v)
+	}
+}
