@@ -202,40 +202,73 @@ func (r *Explainer) measure(s *torch.Scope, px, tx *torch.Tensor, pairs []*expla
 	for _, ep := range pairs {
 		n := len(ep.pair.Readings)
 		for j := range n {
-			res := &owned[k]
+			in := MeasureInput{Own: ep.cols[j], Twin: ep.cols[(j+1)%n], Row: ep.rows[j], Result: &owned[k], Prep: r.prep}
 			k++
-			ownI, twinI, t := ep.cols[j], ep.cols[(j+1)%n], ep.rows[j]
-			own, twin, ids := px.Select(0, int64(ownI)), px.Select(0, int64(twinI)), tx.Select(0, int64(t))
-			img, txt := res.Image(ownI), res.Text(t)
-			var mt explain.Metrics
-			var err error
-			if mt.Perturbation, err = explain.Perturb(r.m, own, twin, ids, img.Raw, nil); err != nil {
-				return fmt.Errorf("pair %s reading %d: %w", ep.pair.ID, j, err)
-			}
-			mt.Margin = mt.Perturbation.Positive.Margins[0]
-			if mt.Text, err = explain.DeleteTokens(r.m, own, twin, ids, txt.Raw, txt.EOT, nil); err != nil {
-				return fmt.Errorf("pair %s reading %d: %w", ep.pair.ID, j, err)
-			}
 			if boxes := ep.pair.Readings[j].BoxesWithRole(loader.RoleEvidence); len(boxes) > 0 {
-				b := ep.images[j].Bounds()
-				g, err := explain.NewGeometry(b.Dx(), b.Dy(), r.prep)
-				if err != nil {
-					return err
-				}
-				cover, err := g.PatchCoverage(img.Grid, shiftBoxes(boxes, b.Min))
-				if err != nil {
-					return err
-				}
-				pg, err := explain.PointingGame(img.Raw, cover)
-				if err != nil {
-					return fmt.Errorf("pair %s reading %d: %w", ep.pair.ID, j, err)
-				}
-				mt.Pointing = &pg
+				in.Boxes, in.Bounds = boxes, ep.images[j].Bounds()
 			}
-			r.all = append(r.all, mt)
+			mt, err := Measure(r.m, px, tx, in)
+			if err != nil {
+				return fmt.Errorf("pair %s reading %d: %w", ep.pair.ID, j, err)
+			}
+			r.all = append(r.all, *mt)
 		}
 	}
 	return nil
+}
+
+// MeasureInput names one reading in a batch laid out by model.Inputs.
+type MeasureInput struct {
+	// Own and Twin are the batch indices of the reading's image and its
+	// twin's, Row that of its text.
+	Own, Twin, Row int
+	// Result is the explanation of the reading's own logit.
+	Result *explain.Result
+	// Boxes are the reading's evidence boxes in the pixels of its decoded
+	// image, whose bounds are Bounds; without boxes there is no pointing
+	// game.
+	Boxes  []loader.Box
+	Bounds image.Rectangle
+	Prep   loader.PreprocessConfig
+}
+
+// Measure computes the faithfulness metrics of one reading from the
+// explanation of its own logit, as `explain --metrics` writes them: the
+// perturbation curves of its image, the token deletions of its text and,
+// where it has evidence boxes, the pointing game. px and tx are the batch's
+// images and texts; it runs on the torch worker.
+func Measure(m *model.CLIP, px, tx *torch.Tensor, in MeasureInput) (*explain.Metrics, error) {
+	own, twin, ids := px.Select(0, int64(in.Own)), px.Select(0, int64(in.Twin)), tx.Select(0, int64(in.Row))
+	img, txt := in.Result.Image(in.Own), in.Result.Text(in.Row)
+	if img == nil || txt == nil {
+		return nil, fmt.Errorf("measure: no relevance for image %d and text %d", in.Own, in.Row)
+	}
+	var mt explain.Metrics
+	var err error
+	if mt.Perturbation, err = explain.Perturb(m, own, twin, ids, img.Raw, nil); err != nil {
+		return nil, err
+	}
+	mt.Margin = mt.Perturbation.Positive.Margins[0]
+	if mt.Text, err = explain.DeleteTokens(m, own, twin, ids, txt.Raw, txt.EOT, nil); err != nil {
+		return nil, err
+	}
+	if len(in.Boxes) == 0 {
+		return &mt, nil
+	}
+	g, err := explain.NewGeometry(in.Bounds.Dx(), in.Bounds.Dy(), in.Prep)
+	if err != nil {
+		return nil, err
+	}
+	cover, err := g.PatchCoverage(img.Grid, shiftBoxes(in.Boxes, in.Bounds.Min))
+	if err != nil {
+		return nil, err
+	}
+	pg, err := explain.PointingGame(img.Raw, cover)
+	if err != nil {
+		return nil, err
+	}
+	mt.Pointing = &pg
+	return &mt, nil
 }
 
 // shiftBoxes expresses boxes relative to an image whose bounds start at

@@ -273,7 +273,14 @@ type FineTuneOptions struct {
 	// Input is "tree" or "text".
 	Input        string
 	FreezeVision bool
+	// Precision is the training step's, one of FineTunePrecisions ("" is
+	// fp32): tf32 has an effect on CUDA only.
+	Precision string
 }
+
+// FineTunePrecisions are the precisions a fine-tune takes, those of
+// `lavascope train --precision`.
+var FineTunePrecisions = []string{"fp32", "tf32", "bf16-mixed"}
 
 // Validate reports the first field that cannot start a run.
 func (o FineTuneOptions) Validate() error {
@@ -286,6 +293,8 @@ func (o FineTuneOptions) Validate() error {
 		return fmt.Errorf("batch pairs must be at least 1, got %d", o.BatchPairs)
 	case o.Input != "tree" && o.Input != "text":
 		return fmt.Errorf("input must be tree or text, got %q", o.Input)
+	case o.Precision != "" && !slices.Contains(FineTunePrecisions, o.Precision):
+		return fmt.Errorf("precision must be one of %s, got %q", strings.Join(FineTunePrecisions, ", "), o.Precision)
 	}
 	return nil
 }

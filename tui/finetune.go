@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,7 +23,9 @@ type fineTune struct {
 	text   [3]string
 	input  string
 	freeze bool
-	err    string
+	// precision is the training step's (FineTunePrecisions).
+	precision string
+	err       string
 
 	running  bool
 	opts     FineTuneOptions
@@ -47,6 +50,10 @@ type fineTune struct {
 	// flips are known.
 	flipped map[string]flipDir
 	outcome string
+	// doneHead and doneTail say how a finished run went, before and after
+	// "now showing" and the new checkpoint, whose path the panel elides in
+	// the middle to keep them on one line.
+	doneHead, doneTail string
 }
 
 // flipDir is the direction of a pair's flips, a set: a pair can have a
@@ -82,16 +89,30 @@ const (
 	ftBatch
 	ftInput
 	ftFreeze
+	ftPrecision
 	ftFields
 )
 
-var ftLabels = [ftFields]string{"steps", "learning rate", "batch pairs", "input", "freeze vision"}
+var ftLabels = [ftFields]string{"steps", "learning rate", "batch pairs", "input", "freeze vision", "precision"}
 
 func newFineTune() fineTune {
 	return fineTune{
-		text:  [3]string{"200", "1e-5", "2"},
-		input: "tree",
+		text:      [3]string{"200", "1e-5", "2"},
+		input:     "tree",
+		precision: "fp32",
 	}
+}
+
+// precisions are the precisions the form offers on the shown engine's
+// device: tf32 only where it has an effect, on CUDA.
+func (m *Model) precisions() []string {
+	var out []string
+	for _, p := range FineTunePrecisions {
+		if p != "tf32" || strings.HasPrefix(m.info.Device, "cuda") {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // form reads the form into options.
@@ -108,7 +129,7 @@ func (f *fineTune) form() (FineTuneOptions, error) {
 	if err != nil {
 		return FineTuneOptions{}, fmt.Errorf("batch pairs: %q is not a whole number", f.text[ftBatch])
 	}
-	o := FineTuneOptions{Steps: steps, LR: lr, BatchPairs: batch, Input: f.input, FreezeVision: f.freeze}
+	o := FineTuneOptions{Steps: steps, LR: lr, BatchPairs: batch, Input: f.input, FreezeVision: f.freeze, Precision: f.precision}
 	return o, o.Validate()
 }
 
@@ -116,7 +137,7 @@ func (f *fineTune) form() (FineTuneOptions, error) {
 // so that q asks before throwing the edits away.
 func (f *fineTune) edited() bool {
 	d := newFineTune()
-	return f.text != d.text || f.input != d.input || f.freeze != d.freeze
+	return f.text != d.text || f.input != d.input || f.freeze != d.freeze || f.precision != d.precision
 }
 
 // typing reports whether a text field has the focus: every printable key
@@ -199,6 +220,15 @@ func (f *fineTune) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 		if s == "space" || s == "left" || s == "right" || s == "h" || s == "l" {
 			f.freeze = !f.freeze
 		}
+	case ftPrecision:
+		ps := m.precisions()
+		i := slices.Index(ps, f.precision)
+		switch s {
+		case "space", "right", "l":
+			f.precision = ps[(i+1)%len(ps)]
+		case "left", "h":
+			f.precision = ps[(i+len(ps)-1)%len(ps)]
+		}
 	}
 	f.err = ""
 	return nil
@@ -221,6 +251,7 @@ func (f *fineTune) start(m *Model) tea.Cmd {
 	ctx, cancel := context.WithCancel(m.ctx)
 	f.running, f.opts, f.cancel = true, opts, cancel
 	f.last, f.losses, f.flips, f.outcome, f.err = FineTuneProgress{Steps: opts.Steps}, nil, nil, "", ""
+	f.doneHead, f.doneTail = "", ""
 	f.from, f.to = m.ckpt(), ""
 	f.progress, f.done = make(chan FineTuneProgress, 64), make(chan ftDoneMsg, 1)
 	eng, ch, done := m.engine, f.progress, f.done
@@ -285,7 +316,7 @@ func (m *Model) onFineTune(msg tea.Msg) tea.Cmd {
 		m.setEngine(msg.eng)
 		f.to = m.ckpt()
 		f.awaitingScores = f.to
-		f.outcome = "done: now showing " + f.to + "; scoring the split to find the flips"
+		f.doneHead, f.doneTail = "done", "scoring the split to find the flips"
 		m.setFlash(false, "fine-tune done: switched to %s", f.to)
 		return m.scoreNext()
 	}
@@ -333,7 +364,22 @@ func (f *fineTune) computeFlips(m *Model) {
 	}
 	// The x filter and the marks follow the new flips.
 	m.refreshRows()
-	f.outcome = fmt.Sprintf("done: now showing %s · %s flipped ✗→✓, %d ✓→✗ (x in the list shows their pairs)", f.to, plural(up, "reading"), down)
+	f.doneHead = fmt.Sprintf("%s flipped (%d ✗→✓, %d ✓→✗)", plural(up+down, "reading"), up, down)
+	f.doneTail = "x in the list shows their pairs"
+}
+
+// doneLine is how the run went in w cells: the head, then the new
+// checkpoint elided in the middle to what the line leaves it, then the
+// tail where it fits.
+func (f *fineTune) doneLine(w int) string {
+	head := " " + clean(f.doneHead) + " · now showing "
+	to := clean(f.to)
+	tail := " · " + clean(f.doneTail)
+	room := w - ansi.StringWidth(head)
+	if ansi.StringWidth(to)+ansi.StringWidth(tail) > room {
+		tail = ""
+	}
+	return fit(head+elideMiddle(to, max(8, room-ansi.StringWidth(tail)))+tail, w)
 }
 
 func (f *fineTune) view(m *Model, w, h int) []string {
@@ -355,6 +401,8 @@ func (f *fineTune) view(m *Model, w, h int) []string {
 			val = "[" + fit(val, 12) + "]"
 		case ftInput:
 			val = "< " + f.input + " >"
+		case ftPrecision:
+			val = "< " + f.precision + " >"
 		case ftFreeze:
 			val = "[ ]"
 			if f.freeze {
@@ -387,6 +435,9 @@ func (f *fineTune) view(m *Model, w, h int) []string {
 	}
 	if f.outcome != "" {
 		out = append(out, "", " "+clean(f.outcome))
+	}
+	if f.doneHead != "" {
+		out = append(out, "", f.doneLine(w))
 	}
 	if len(f.flips) > 0 {
 		out = append(out, "")

@@ -107,6 +107,8 @@ type options struct {
 	note      string
 	// noProbe hides the fake engine's tui.Prober.
 	noProbe bool
+	// engineName is the fake engine's checkpoint name.
+	engineName string
 }
 
 // plainEngine is an engine with nothing but tui.Engine's methods.
@@ -122,7 +124,7 @@ func newHarness(t testing.TB, o options) *harness {
 	}
 	ds := &loader.Dataset{Pairs: testPairs(o.pairs)}
 	h := &harness{t: t, msgs: make(chan tea.Msg, 256)}
-	h.engine = enginetest.New(ds, enginetest.Options{StepDelay: o.stepDelay})
+	h.engine = enginetest.New(ds, enginetest.Options{StepDelay: o.stepDelay, Name: o.engineName})
 	var cmap *explain.Colormap
 	if o.colormap != "" {
 		var err error

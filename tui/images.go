@@ -55,15 +55,26 @@ type imageSlot struct {
 	exp        expKey
 }
 
+// shownImage is the image column j shows: that of its explanation's
+// target, the reading's own before it is explained.
+func shownImage(pp *prepared, j int, exp *explained) int {
+	if exp != nil && exp.err == nil && j < len(exp.exp.Readings) {
+		if i := exp.exp.Readings[j].Image; i >= 0 && i < len(pp.pair.Readings) {
+			return i
+		}
+	}
+	return j
+}
+
 // visualFor returns the visual column j wants and the best one ready to
 // show: the wanted one, else the plain image in the same box.
 func (m *Model) visualFor(pp *prepared, j int, exp *explained, at imageSlot) (visualReq, *visual) {
 	req := visualReq{key: visualKey{pair: pp.pair.ID, col: at.col, image: j, cmap: m.cmap.Name(), mode: m.mode, cols: at.cols, rows: at.rows}}
+	// Without the heatmap (i) the image stays the one the heatmap lies
+	// over, so that i takes the heatmap away and nothing else.
+	req.key.image = shownImage(pp, j, exp)
 	if exp != nil && exp.err == nil && j < len(exp.exp.Readings) && !m.rawImages {
 		rr := exp.exp.Readings[j]
-		if rr.Image >= 0 && rr.Image < len(pp.pair.Readings) {
-			req.key.image = rr.Image
-		}
 		g := rr.Patches
 		req.grid = &g
 		req.key.exp = at.exp
@@ -73,9 +84,10 @@ func (m *Model) visualFor(pp *prepared, j int, exp *explained, at imageSlot) (vi
 	if v, ok := m.visuals[req.key]; ok {
 		return req, v
 	}
+	// The stand-in is the same image, never another one under this one's
+	// label.
 	plain := req.key
-	plain.exp, plain.image = expKey{}, j
-	plain.boxes = m.boxes && len(pp.pair.Readings[j].BoxesWithRole(loader.RoleEvidence)) > 0
+	plain.exp = expKey{}
 	if v, ok := m.visuals[plain]; ok {
 		return req, v
 	}

@@ -14,6 +14,8 @@ type keyMap struct {
 	FineTune, Toggle, Compare, Tokens     key.Binding
 	RunCkpt, Edit, Rank, Undo             key.Binding
 	Help, Quit, Message                   key.Binding
+	// Faithful is the summary's p, which shares its key with Prev.
+	Faithful key.Binding
 }
 
 func newKeyMap() keyMap {
@@ -58,6 +60,7 @@ func newKeyMap() keyMap {
 		Help:     b([]string{"?"}, "?", "help"),
 		Message:  b([]string{"!"}, "!", "last error, whole"),
 		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
+		Faithful: b([]string{"p"}, "p", "measure faithfulness"),
 	}
 }
 

@@ -329,7 +329,7 @@ func (m *Model) startSpinner() tea.Cmd {
 // busy reports whether something runs in the background, which the
 // spinner shows.
 func (m *Model) busy() bool {
-	return m.loading || m.scheduler.busy() || m.ft.running || len(m.pending) > 0
+	return m.loading || m.scheduler.busy() || m.faith.running != nil || m.ft.running || len(m.pending) > 0
 }
 
 // View returns the frame Update rendered.
@@ -347,7 +347,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if m.quitting {
 		return m, cmd
 	}
-	cmd = tea.Batch(cmd, m.panelAsk())
+	cmd = tea.Batch(cmd, m.panelAsk(), m.faithNext())
 	m.render()
 	return m, tea.Batch(cmd, m.requestVisuals(), m.syncImages(), m.keepSpinning())
 }
@@ -388,6 +388,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.onExplained(msg)
 	case probedMsg:
 		return m.onProbed(msg)
+	case faithMsg:
+		return m.onFaith(msg)
 	case visualMsg:
 		delete(m.pending, msg.key)
 		m.visuals[msg.key] = msg.vis

@@ -340,7 +340,7 @@ func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []s
 	rr := exp.exp.Readings[j]
 	what := fmt.Sprintf("image %s · %s target", letter(rr.Image), exp.exp.Request.Target)
 	if m.rawImages {
-		what = fmt.Sprintf("image %s without heatmap (i)", letter(j))
+		what = fmt.Sprintf("image %s without heatmap (i)", letter(rr.Image))
 	}
 	out = append(out, stDim.Render(what))
 	if j == 0 && m.opt.GraphicsNote != "" && m.mode == graphics.Blocks {
@@ -355,6 +355,9 @@ func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []s
 		pt := exp.point[j]
 		hit := tick(pt.Hit)
 		out = append(out, hit+stDim.Render(fmt.Sprintf(" in box · mass %s (chance %s)", pct(pt.Mass, 1), pct(pt.ChanceMass, 1))))
+	}
+	for _, l := range m.faithLines(exp, j) {
+		out = append(out, fit(l, w))
 	}
 	var ana *report.Analysis
 	if j < len(exp.ana) && !m.rawTokens {

@@ -35,6 +35,9 @@ type scheduler struct {
 	probes     map[probeKey]*probed
 	probeQueue []probeKey
 	probing    *probeKey
+
+	// The faithfulness metrics (faithful.go), the lowest priority.
+	faith faithState
 }
 
 // expKey names one cached explanation.

@@ -7,6 +7,9 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/lavascope/lavascope/explain"
 )
 
 // summaryState is the split's summary screen: per family, the readings,
@@ -34,6 +37,10 @@ type familyStats struct {
 	// share on tokens the twin lacks, on the attachment site and on the
 	// ambiguous noun (the last two where the pair has them).
 	unique, site, noun []float64
+	// Faithfulness (faithful.go), per measured reading: the perturbation
+	// AUCs and the margin's change as the most and least relevant tokens
+	// are dropped.
+	aucPos, aucNeg, dropTop, dropBottom []float64
 }
 
 func (m *Model) familyStats() []*familyStats {
@@ -55,6 +62,7 @@ func (m *Model) familyStats() []*familyStats {
 		s, scored := scores[p.ID]
 		e := m.exps[m.keyFor(p.ID, st)]
 		for _, fs := range rows {
+			m.faithStats(fs, p.ID)
 			fs.pairs++
 			fs.readings += len(p.Readings)
 			if scored {
@@ -215,6 +223,7 @@ func (st *summaryState) view(m *Model, w, h int) []string {
 		}
 		lines = append(lines, stDim.Render(" mean shares of each reading's relevance: UNIQUE on tokens its twin lacks, SITE on the attachment site, NOUN on the ambiguous noun; the histogram runs from 0 to 100%"))
 	}
+	lines = append(lines, m.faithSummary(stats, famW, w)...)
 	if m.before != nil {
 		lines = append(lines, "", stHead.Render(" before and after the fine-tune"))
 		for _, e := range []Engine{m.before, m.after} {
@@ -234,9 +243,64 @@ func (st *summaryState) view(m *Model, w, h int) []string {
 	}
 	var wrapped []string
 	for _, l := range lines {
-		wrapped = append(wrapped, strings.Split(wrapHard(l, w), "\n")...)
+		wrapped = append(wrapped, wrapIndented(l, w)...)
 	}
 	return scrolled(wrapped, &st.scroll, h)
+}
+
+// wrapIndented wraps a line that is wider than w, its second and later
+// parts indented by one space as the screen's lines are, so that a wrapped
+// note does not read as a new one.
+func wrapIndented(l string, w int) []string {
+	if ansi.StringWidth(l) <= w {
+		return []string{l}
+	}
+	parts := strings.Split(wrapHard(l, max(1, w-1)), "\n")
+	for i := 1; i < len(parts); i++ {
+		parts[i] = " " + parts[i]
+	}
+	return parts
+}
+
+// faithSummary is the summary's faithfulness table: per family, the
+// readings measured so far and their mean perturbation AUCs and token
+// deletion changes. Engines that cannot measure show none.
+func (m *Model) faithSummary(stats []*familyStats, famW, w int) []string {
+	if m.faithful() == nil {
+		return nil
+	}
+	all := stats[len(stats)-1]
+	pairs, _ := m.faithMeasured()
+	state := "p measures the split after the explanations"
+	if m.faith.sweep {
+		state = fmt.Sprintf("measuring: %d of %d pairs (p stops)", pairs, len(m.pairs))
+		if pairs == len(m.pairs) {
+			state = fmt.Sprintf("all %d pairs measured", pairs)
+		}
+	}
+	out := []string{""}
+	if len(all.aucPos) == 0 && len(all.dropTop) == 0 {
+		return append(out, stDim.Render(" FAITHFULNESS (perturbation AUC, token deletion): none measured yet; "+state+"; the pair view measures the open pair"))
+	}
+	ks := explain.DefaultKs
+	k := ks[len(ks)-1]
+	out = append(out, stDim.Render(" faithfulness of each reading's own logit: "+state))
+	out = append(out, stHead.Render(fit(fmt.Sprintf(" %-*s %8s %7s %7s %8s %8s", famW, "FAITHFUL", "MEASURED", "AUC+", "AUC−", fmt.Sprintf("TOP%d Δ", k), fmt.Sprintf("BOT%d Δ", k)), w)))
+	avg := func(xs []float64) string {
+		if len(xs) == 0 {
+			return "–"
+		}
+		return signed(mean(xs))
+	}
+	for _, fs := range stats {
+		row := fmt.Sprintf(" %-*s %8s %7s %7s %8s %8s", famW, fit(clean(fs.name), famW), fmt.Sprintf("%d/%d", len(fs.aucPos), fs.readings),
+			avg(fs.aucPos), avg(fs.aucNeg), avg(fs.dropTop), avg(fs.dropBottom))
+		if fs.name == "all" {
+			row = stBold.Render(row)
+		}
+		out = append(out, row)
+	}
+	return append(out, stDim.Render(fmt.Sprintf(" means over the readings measured; AUC+/AUC−: area under the margin as the most/least relevant patches go first (faithful: AUC+ below AUC−); TOP%d/BOT%d Δ: the margin's change without the %d most/least relevant tokens", k, k, k)))
 }
 
 // settingsText is the explanation settings as the status bar says them.
@@ -253,6 +317,8 @@ func (st *summaryState) update(m *Model, msg tea.KeyPressMsg) tea.Cmd {
 		m.screen = st.back
 		return nil
 	case scrollKey(k, msg, &st.scroll, max(1, m.h-footerRows-1)):
+	case key.Matches(msg, k.Faithful):
+		return m.toggleFaithSweep()
 	case key.Matches(msg, k.Help):
 		m.help.back, m.screen = screenSummary, screenHelp
 		return nil

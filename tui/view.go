@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -211,6 +212,9 @@ func (m *Model) hintLine(w int) string {
 		bs = []key.Binding{k.Back, hint("j/k", "scroll"), k.Quit}
 	case screenSummary:
 		bs = []key.Binding{k.Back, hint("j/k", "scroll"), k.Method, k.Target, k.Help, k.Quit}
+		if m.faithful() != nil {
+			bs = slices.Insert(bs, 2, k.Faithful)
+		}
 	case screenFineTune:
 		return m.ft.hints(m, w)
 	case screenMessage:

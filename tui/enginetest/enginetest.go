@@ -53,6 +53,9 @@ type Engine struct {
 	seed  int    // varies the scores of a run's best from its last
 	mu    sync.Mutex
 	sizes map[string]image.Point
+	// tuned are the options of the fine-tunes run from the engine, for
+	// tests that check what the explorer's form sent.
+	tuned []tui.FineTuneOptions
 }
 
 // New returns a fake engine over the pairs of ds.
@@ -397,6 +400,9 @@ func (e *Engine) FineTune(ctx context.Context, opt tui.FineTuneOptions, progress
 	if err := opt.Validate(); err != nil {
 		return nil, fmt.Errorf("fake engine: %w", err)
 	}
+	e.mu.Lock()
+	e.tuned = append(e.tuned, opt)
+	e.mu.Unlock()
 	every := max(1, opt.Steps/10)
 	var last tui.FineTuneProgress
 	for step := 1; step <= opt.Steps; step++ {
@@ -454,4 +460,61 @@ func (e *Engine) OpenRunCheckpoint(ctx context.Context, name string) (tui.Engine
 		next.opt.Name = base + "/best"
 	}
 	return next, nil
+}
+
+// FineTunes returns the options of the fine-tunes started from the engine,
+// in order.
+func (e *Engine) FineTunes() []tui.FineTuneOptions {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.tuned)
+}
+
+// Metrics implements tui.Faithfulness: curves that start at the reading's
+// margin and fall, faster when the most relevant patches go first for most
+// readings, and token deletions that lower the margin, more for the most
+// relevant tokens for most readings. It takes Delay, like Explain.
+func (e *Engine) Metrics(ctx context.Context, req tui.ExplainRequest) ([]*explain.Metrics, error) {
+	p, err := e.pair(req.PairID)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.wait(ctx, e.opt.Delay); err != nil {
+		return nil, err
+	}
+	n := len(p.Readings)
+	logits := e.logits(req.PairID, n)
+	out := make([]*explain.Metrics, n)
+	for j := range n {
+		margin := math.Inf(1)
+		for i := range n {
+			if i != j {
+				margin = min(margin, logits[j][j]-logits[i][j])
+			}
+		}
+		seed := []any{req.PairID, j, req.Method, req.StartLayer.String(), e.gen, e.seed}
+		curve := func(slope float64) explain.Curve {
+			c := explain.Curve{Fractions: explain.DefaultFractions}
+			for k, f := range c.Fractions {
+				c.Removed = append(c.Removed, int(math.Round(f*Grid*Grid)))
+				c.Margins = append(c.Margins, margin-slope*f)
+				if k > 0 {
+					c.AUC += (f - c.Fractions[k-1]) * (c.Margins[k] + c.Margins[k-1]) / 2
+				}
+			}
+			return c
+		}
+		u := unit(append([]any{"faith"}, seed...)...)
+		pos, neg := 0.5+3*u, 0.3+1.5*unit(append([]any{"faith-neg"}, seed...)...)
+		mt := &explain.Metrics{Margin: margin, Perturbation: &explain.Perturbation{Positive: curve(pos), Negative: curve(neg)},
+			Text: &explain.TextDeletion{Margin: margin, Ks: explain.DefaultKs}}
+		for _, k := range explain.DefaultKs {
+			top := -(0.2 + 0.8*unit(append([]any{"top", k}, seed...)...)) * float64(k)
+			bottom := -(0.1 + 0.6*unit(append([]any{"bottom", k}, seed...)...)) * float64(k)
+			mt.Text.Top = append(mt.Text.Top, explain.TokenDeletion{Margin: margin + top, Delta: top})
+			mt.Text.Bottom = append(mt.Text.Bottom, explain.TokenDeletion{Margin: margin + bottom, Delta: bottom})
+		}
+		out[j] = mt
+	}
+	return out, nil
 }

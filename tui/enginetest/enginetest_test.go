@@ -113,3 +113,30 @@ func TestFineTune(t *testing.T) {
 		t.Error("a negative learning rate started a run")
 	}
 }
+
+var _ tui.Faithfulness = (*Engine)(nil)
+
+// TestMetrics: the fake metrics are reproducible, one per reading, and
+// start at the reading's margin as Score gives it.
+func TestMetrics(t *testing.T) {
+	e := New(testData(), Options{})
+	id := "p1"
+	req := tui.ExplainRequest{PairID: id, Method: explain.Chefer}
+	a, err := e.Metrics(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := e.Metrics(context.Background(), req)
+	sc, _ := e.Score(context.Background(), []string{id})
+	for j, m := range a {
+		if !reflect.DeepEqual(m, b[j]) {
+			t.Errorf("reading %d: %+v, then %+v", j, m, b[j])
+		}
+		if m.Margin != sc[0].Margins[j] || m.Perturbation.Positive.Margins[0] != m.Margin {
+			t.Errorf("reading %d: margin %g, curve from %g; Score says %g", j, m.Margin, m.Perturbation.Positive.Margins[0], sc[0].Margins[j])
+		}
+	}
+	if _, err := e.Metrics(context.Background(), tui.ExplainRequest{PairID: "nope"}); err == nil {
+		t.Error("metrics of an unknown pair")
+	}
+}

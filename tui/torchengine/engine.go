@@ -5,6 +5,7 @@
 package torchengine
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"errors"
@@ -507,40 +508,18 @@ func (e *TorchEngine) ScoreTrees(ctx context.Context, id string, ts []string) ([
 // kind of request (explain.Static), replayed pair after pair.
 func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui.Explanation, error) {
 	began := time.Now()
-	method, err := explain.ParseMethod(string(req.Method))
+	method, start, textStart, err := e.method(req)
 	if err != nil {
 		return nil, err
-	}
-	start, textStart := req.StartLayer, req.StartLayer
-	if e.opt.StartLayerText != nil {
-		textStart = *e.opt.StartLayerText
 	}
 	if req.Target < tui.TargetOwn || req.Target > tui.TargetAll {
 		return nil, fmt.Errorf("unknown target %v", req.Target)
 	}
-	p, err := e.pair(req.PairID)
-	if err != nil {
-		return nil, err
-	}
-	if p, err = req.Edited(p); err != nil {
-		return nil, err
-	}
-	texts, err := model.ReadingTexts(p, e.info.Style)
+	p, texts, in, rows, cols, err := e.inputs(req)
 	if err != nil {
 		return nil, err
 	}
 	n := len(p.Readings)
-	in := model.NewInputs(e.tok, e.textContext, e.pixels)
-	rows, cols := make([]int, n), make([]int, n)
-	for r := range n {
-		if cols[r], err = in.Image(p, r); err != nil {
-			return nil, err
-		}
-		rows[r] = in.Text(texts[r])
-	}
-	if err := in.Pack(); err != nil {
-		return nil, err
-	}
 	targets := make([]explain.Target, n)
 	images := make([]int, n)
 	for j := range n {
@@ -625,6 +604,45 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 	return out, nil
 }
 
+// method is req's method and its start layers, the text's as the engine
+// was opened with.
+func (e *TorchEngine) method(req tui.ExplainRequest) (method explain.Method, start, textStart explain.StartLayer, err error) {
+	if method, err = explain.ParseMethod(string(req.Method)); err != nil {
+		return
+	}
+	start, textStart = req.StartLayer, req.StartLayer
+	if e.opt.StartLayerText != nil {
+		textStart = *e.opt.StartLayerText
+	}
+	return
+}
+
+// inputs lays out the pair req names (edited by its trees) for one
+// forward pass: rows[j] is the batch row of reading j's text, cols[j] the
+// column of its image.
+func (e *TorchEngine) inputs(req tui.ExplainRequest) (p *loader.Pair, texts []string, in *model.Inputs, rows, cols []int, err error) {
+	if p, err = e.pair(req.PairID); err != nil {
+		return
+	}
+	if p, err = req.Edited(p); err != nil {
+		return
+	}
+	if texts, err = model.ReadingTexts(p, e.info.Style); err != nil {
+		return
+	}
+	n := len(p.Readings)
+	in = model.NewInputs(e.tok, e.textContext, e.pixels)
+	rows, cols = make([]int, n), make([]int, n)
+	for r := range n {
+		if cols[r], err = in.Image(p, r); err != nil {
+			return
+		}
+		rows[r] = in.Text(texts[r])
+	}
+	err = in.Pack()
+	return
+}
+
 // tokenText is how a token is shown: its text as decoded (")))" rather
 // than the vocabulary's ")))</w>"), or the marker's name.
 func (e *TorchEngine) tokenText(id int32) string {
@@ -678,6 +696,23 @@ func (e *TorchEngine) FineTune(ctx context.Context, opt tui.FineTuneOptions, pro
 	// Where the GPU and the shim can, every full batch replays one CUDA
 	// graph; the cuda_graphs setting turns that off with the explanations'.
 	to.Graphs = !e.opt.NoGraphs && model.GraphsUsable(e.rt.dev, to.AdamW.Impl) == nil
+	prec, err := model.ParsePrecision(cmp.Or(opt.Precision, string(model.PrecisionFP32)))
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	if prec.Mixed() {
+		// The graphed step is captured without autocast (model.Train
+		// refuses the two together).
+		to.Precision, to.Graphs = prec, false
+	}
+	// TF32 is a switch of the whole process: on for the run (explanations
+	// computed meanwhile use it too), then back to the engine's setting.
+	if tf32 := prec == model.PrecisionTF32 && e.rt.dev.IsCUDA(); tf32 && !e.opt.TF32 {
+		if err := e.rt.doWait(ctx, func() error { return torch.SetAllowTF32(true) }); err != nil {
+			return nil, fmt.Errorf("fine-tune: %w", err)
+		}
+		defer e.rt.w.Do(func() error { return torch.SetAllowTF32(false) })
+	}
 
 	e.rt.acquire()
 	handedOver := false
