@@ -369,12 +369,7 @@ func DeleteTokens(m *model.CLIP, own, twin, ids *torch.Tensor, rel []float32, eo
 	}
 	texts := slices.Clone(row)
 	for _, drop := range variants {
-		v := make([]int64, 0, n)
-		for p, id := range row {
-			if !slices.Contains(drop, p) {
-				v = append(v, id)
-			}
-		}
+		v := model.DropPositions(row, drop)
 		for len(v) < n {
 			v = append(v, row[eot])
 		}
