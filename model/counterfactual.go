@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -196,6 +197,30 @@ func DropPositions[T any](ids []T, drop []int) []T {
 		}
 	}
 	return out
+}
+
+// DeletionPreset is token deletion's choice of tokens: the k most
+// relevant positions strictly between start and end of text (eot), most
+// relevant first, or with most false the k least relevant, least first;
+// ties keep position order. rel holds a value per position. A k beyond
+// the tokens takes them all.
+func DeletionPreset(rel []float32, eot, k int, most bool) []int {
+	inner := rel[1:eot]
+	idx := make([]int, len(inner))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		if most {
+			a, b = b, a
+		}
+		return cmp.Compare(inner[a], inner[b])
+	})
+	idx = idx[:min(k, len(idx))]
+	for i := range idx {
+		idx[i]++
+	}
+	return idx
 }
 
 // dropped returns the row of text with the token positions of drop

@@ -10,7 +10,6 @@ import (
 	"github.com/lavascope/lavascope/internal/torchtest"
 	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/model"
-	"github.com/lavascope/lavascope/tokenizer"
 	"github.com/lavascope/lavascope/torch"
 	"github.com/lavascope/lavascope/trees"
 )
@@ -22,28 +21,12 @@ import (
 // swap to 1e-5.
 func TestVariantsOnDemo(t *testing.T) {
 	torchtest.Require(t)
-	dir, err := demo.Checkpoint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := model.Load(dir, model.Options{Device: torchtest.Device(t)})
+	m, tok, err := demo.Load(model.Options{Device: torchtest.Device(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	split, err := demo.Split(loader.SplitTest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i, ok := split.Find("pp-00009")
-	if !ok {
-		t.Fatal("demo has no pp-00009")
-	}
-	p, err := split.Pair(i)
+	split, i, p, err := demo.FindPair("pp-00009")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -211,17 +211,8 @@ func runProbe(opts *Options) error {
 // from their ids; a manifest's are searched.
 func probePair(data, id string, opts loader.Options) (model.Split, []int, loader.Pair, error) {
 	if data == demo.Name {
-		for _, name := range loader.Splits {
-			s, err := demo.Split(name)
-			if err != nil {
-				return nil, nil, loader.Pair{}, err
-			}
-			if i, ok := s.Find(id); ok {
-				p, err := s.Pair(i)
-				return s, []int{i}, p, err
-			}
-		}
-		return nil, nil, loader.Pair{}, fmt.Errorf("demo has no pair %q (ids look like pp-00009, adj-00019, vp-00029)", id)
+		s, i, p, err := demo.FindPair(id)
+		return s, []int{i}, p, err
 	}
 	s, idx, err := demo.PickPairs(data, "all", id, 1, opts)
 	if err != nil {
