@@ -5,6 +5,7 @@ import (
 	"image"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/lavascope/lavascope/demo"
 	"github.com/lavascope/lavascope/internal/torchtest"
@@ -51,10 +52,12 @@ func TestVariantsOnDemo(t *testing.T) {
 	}
 	w := torch.NewWorker()
 	defer w.Close()
+	began := time.Now()
 	out, err := model.ScoreVariants(context.Background(), w, m, tok, split, i, trees.StylePaper, vs)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("the pair and %d variants in one forward pass: %v", len(vs), time.Since(began))
 	if len(out) != len(vs)+1 {
 		t.Fatalf("%d results for %d variants", len(out), len(vs))
 	}

@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/lavascope/lavascope/loader"
 	"github.com/lavascope/lavascope/trees"
 )
 
@@ -211,10 +212,13 @@ func (m *Model) cfAsk() tea.Cmd {
 }
 
 // describe says what v changes, for the header.
-func describe(v Variant, d dropChoice) string {
+func describe(v Variant, d dropChoice, hasEvidence bool) string {
 	var parts []string
 	if v.Fill != "" {
 		parts = append(parts, "evidence boxes "+v.Fill)
+		if !hasEvidence {
+			parts[len(parts)-1] = "no evidence box to fill"
+		}
 	}
 	if v.Swap {
 		parts = append(parts, "images swapped")
@@ -234,10 +238,16 @@ func describe(v Variant, d dropChoice) string {
 func (m *Model) cfHeader(w int) []string {
 	p := &m.pairs[m.cur]
 	v, d := m.variant()
+	hasEvidence := false
+	for _, rd := range p.Readings {
+		for _, b := range rd.Boxes {
+			hasEvidence = hasEvidence || b.Role == loader.RoleEvidence
+		}
+	}
 	left := []string{
 		stBold.Render(" "+clean(p.ID)) + stWarn.Render(" · counterfactual") + stDim.Render(" · M/I/D change · esc: as it is"),
 		" " + stBold.Render("“"+clean(p.Sentence)+"”"),
-		" " + stWarn.Render(clean(describe(v, d))),
+		" " + stWarn.Render(clean(describe(v, d, hasEvidence))),
 	}
 	var table []string
 	a := m.probes[probeKey{ckpt: m.ckpt(), pair: p.ID, cf: v}]

@@ -29,8 +29,10 @@ type counterfactualReport struct {
 	Before [][]float64 `json:"before"`
 	After  [][]float64 `json:"after"`
 	Delta  [][]float64 `json:"delta"`
-	// Dropped are the token positions dropped per reading's text.
-	Dropped [][]int `json:"dropped,omitempty"`
+	// Dropped are the token positions dropped per reading's text, and
+	// DroppedTokens those tokens as the tokenizer writes them.
+	Dropped       [][]int    `json:"dropped,omitempty"`
+	DroppedTokens [][]string `json:"dropped_tokens,omitempty"`
 }
 
 // runCounterfactual scores --pair and the counterfactual its flags ask for.
@@ -83,6 +85,21 @@ func runCounterfactual(opts *Options, st trees.Style) error {
 				return usage(fmt.Errorf("--ablate: %w", err))
 			}
 			rep.Dropped = v.Drop
+			texts, err := model.ReadingTexts(&p, st)
+			if err != nil {
+				return err
+			}
+			for r, drop := range v.Drop {
+				ids := tok.Encode(texts[r], m.Config().Text.MaxPositionEmbeddings).IDs
+				var words []string
+				for _, pos := range drop {
+					if pos >= len(ids)-1 {
+						return usage(fmt.Errorf("--ablate: token %d: text %s has the tokens 1 to %d between start and end of text", pos, readingName(r), len(ids)-2))
+					}
+					words = append(words, tok.Token(ids[pos]))
+				}
+				rep.DroppedTokens = append(rep.DroppedTokens, words)
+			}
 		}
 		out, err := model.ScoreVariants(ctx, w, m, tok, data, idx[0], st, []model.Variant{v})
 		if err != nil {
@@ -136,7 +153,7 @@ func writeCounterfactual(w io.Writer, r *counterfactualReport) {
 	}
 	for t, d := range r.Dropped {
 		if len(d) > 0 {
-			fmt.Fprintf(w, "text %s: dropped token positions %v\n", readingName(t), d)
+			fmt.Fprintf(w, "text %s: dropped token positions %v: %s\n", readingName(t), d, termtext.Sanitize(strings.Join(r.DroppedTokens[t], " ")))
 		}
 	}
 }

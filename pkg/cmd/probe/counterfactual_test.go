@@ -11,7 +11,8 @@ import (
 )
 
 // TestProbeCounterfactualFlags: a bad --ablate, --mask-box or --fill, or
-// one without --pair, exits 2 naming the flag, before any model is loaded.
+// one without --pair, exits 2 naming the flag (a token past the text's
+// end, or a constituent the trees lack, once the tokenizer is loaded).
 func TestProbeCounterfactualFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -23,6 +24,8 @@ func TestProbeCounterfactualFlags(t *testing.T) {
 		{[]string{"--pair", "pp-00009", "--mask-box", "9"}, "--mask-box"},
 		{[]string{"--pair", "pp-00009", "--mask-box", "1", "--fill", "pink"}, "--fill"},
 		{[]string{"--swap-images"}, "--pair"},
+		{[]string{"--pair", "pp-00009", "--ablate", "tokens:70"}, "--ablate: token 70"},
+		{[]string{"--pair", "pp-00009", "--ablate", "constituent:SBAR"}, "--ablate"},
 	} {
 		args := append([]string{"probe", "--checkpoint", "demo", "--data", "demo"}, tc.args...)
 		_, stderr, code := cmdtest.RunCLI(t, "", args...)
