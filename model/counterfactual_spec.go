@@ -42,7 +42,12 @@ func ParseAblation(s string) (Ablation, error) {
 		}
 		return a, nil
 	case "constituent":
-		if arg == "" || strings.ContainsAny(arg, "() \t") {
+		// Treebank labels are letters, digits and the dashes and equals
+		// of function tags (NP-SBJ, -NONE-); nothing else can match.
+		bad := func(r rune) bool {
+			return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '=' || r == '_' || r == '$')
+		}
+		if arg == "" || strings.ContainsFunc(arg, bad) {
 			return Ablation{}, fmt.Errorf("%q: want a constituent label such as PP or NP", s)
 		}
 		return Ablation{Constituent: arg}, nil
