@@ -86,3 +86,19 @@ func (s *SynthSplit) Image(r *loader.Reading) (image.Image, error) {
 func (s *SynthSplit) Fingerprint() string {
 	return fmt.Sprintf("synth seed %d size %d, %s split of pairs 0..%d", seed, size, s.name, s.pairs-1)
 }
+
+// FindPair finds the pair with id in the demo's splits: the split, its
+// index there, and the pair.
+func FindPair(id string) (*SynthSplit, int, loader.Pair, error) {
+	for _, name := range loader.Splits {
+		s, err := Split(name)
+		if err != nil {
+			return nil, 0, loader.Pair{}, err
+		}
+		if i, ok := s.Find(id); ok {
+			p, err := s.Pair(i)
+			return s, i, p, err
+		}
+	}
+	return nil, 0, loader.Pair{}, fmt.Errorf("demo has no pair %q (ids look like pp-00009, adj-00019, vp-00029)", id)
+}

@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	"github.com/lavascope/lavascope/model"
+	"github.com/lavascope/lavascope/tokenizer"
 )
 
 // files holds the checkpoint folder, under model/.
@@ -150,4 +151,21 @@ func complete(dir string) bool {
 		return nil
 	})
 	return err == nil
+}
+
+// Load opens the embedded model with o, and its tokenizer.
+func Load(o model.Options) (*model.CLIP, *tokenizer.Tokenizer, error) {
+	dir, err := Checkpoint()
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo tokenizer: %w", err)
+	}
+	m, err := model.Load(dir, o)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo model: %w", err)
+	}
+	return m, tok, nil
 }

@@ -352,29 +352,16 @@ func DeleteTokens(m *model.CLIP, own, twin, ids *torch.Tensor, rel []float32, eo
 	if eot < 1 || eot >= n {
 		return nil, fmt.Errorf("delete tokens: end of text at %d, outside 1..%d", eot, n-1)
 	}
-	inner := rel[1:eot]
 	var variants [][]int
 	for _, k := range ks {
 		if k < 1 {
 			return nil, fmt.Errorf("delete tokens: k = %d, want at least 1", k)
 		}
-		k = min(k, len(inner))
-		for _, order := range [][]int{descending(inner), ascending(inner)} {
-			drop := make([]int, k)
-			for i, p := range order[:k] {
-				drop[i] = p + 1
-			}
-			variants = append(variants, drop)
-		}
+		variants = append(variants, model.DeletionPreset(rel, eot, k, true), model.DeletionPreset(rel, eot, k, false))
 	}
 	texts := slices.Clone(row)
 	for _, drop := range variants {
-		v := make([]int64, 0, n)
-		for p, id := range row {
-			if !slices.Contains(drop, p) {
-				v = append(v, id)
-			}
-		}
+		v := model.DropPositions(row, drop)
 		for len(v) < n {
 			v = append(v, row[eot])
 		}

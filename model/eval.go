@@ -486,18 +486,24 @@ func (c *Inputs) Image(p *loader.Pair, r int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return c.addPixels(px), nil
+}
+
+// addPixels returns the column of the preprocessed image px, adding it
+// when no column holds these pixels.
+func (c *Inputs) addPixels(px []float32) int {
 	n := len(px)
 	h := hashPixels(px)
 	for _, j := range c.cols[h] {
 		if slices.Equal(c.pixels[j*n:(j+1)*n], px) {
-			return j, nil
+			return j
 		}
 	}
 	col := c.images
 	c.cols[h] = append(c.cols[h], col)
 	c.pixels = append(c.pixels, px...)
 	c.images++
-	return col, nil
+	return col
 }
 
 // Pack lays the texts out for the model; the batch takes no more texts.

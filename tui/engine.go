@@ -326,3 +326,32 @@ type Prober interface {
 	// is an error naming it.
 	ScoreTrees(ctx context.Context, id string, trees []string) ([][]float64, error)
 }
+
+// Variant is one counterfactual of a pair (Counterfactual). Its zero value
+// is the pair as it is; it is comparable, so that requests can be keyed.
+type Variant struct {
+	// Fill, when not empty, fills every image's evidence boxes: grey
+	// (CLIP's mean colour), mean (the image's) or blur.
+	Fill string
+	// Swap gives each reading its twin's image.
+	Swap bool
+	// Neutral makes every reading read the plain sentence.
+	Neutral bool
+	// DropLabel, when not empty, drops from reading DropReading's text the
+	// tokens of its constituent labelled DropLabel over the words
+	// [DropStart, DropEnd).
+	DropLabel          string
+	DropReading        int
+	DropStart, DropEnd int
+}
+
+// Counterfactual is implemented by an engine that can score a pair with
+// its inputs changed: the pair view's masks (M), swapped images (I) and
+// dropped constituents (D). Engines without it show those keys disabled.
+type Counterfactual interface {
+	// ScoreVariants returns the logits [text][image] of pair id as it is
+	// (out[0]) and under each variant (out[v+1]), all from one forward
+	// pass, so that an input a variant leaves alone keeps its logit
+	// exactly.
+	ScoreVariants(ctx context.Context, id string, vs []Variant) ([][][]float64, error)
+}

@@ -13,6 +13,7 @@ type keyMap struct {
 	Graphics, Boxes, Raw, Export          key.Binding
 	FineTune, Toggle, Compare, Tokens     key.Binding
 	RunCkpt, Edit, Rank, Undo             key.Binding
+	Mask, Swap, Drop                      key.Binding
 	Help, Quit, Message                   key.Binding
 	// Faithful is the summary's p, which shares its key with Prev.
 	Faithful key.Binding
@@ -57,6 +58,9 @@ func newKeyMap() keyMap {
 		Edit:     b([]string{"E"}, "E", "edit a tree"),
 		Rank:     b([]string{"R"}, "R", "rank structures"),
 		Undo:     b([]string{"u"}, "u", "undo an edit"),
+		Mask:     b([]string{"M"}, "M", "mask evidence"),
+		Swap:     b([]string{"I"}, "I", "swap images"),
+		Drop:     b([]string{"D"}, "D", "drop a phrase"),
 		Help:     b([]string{"?"}, "?", "help"),
 		Message:  b([]string{"!"}, "!", "last error, whole"),
 		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
@@ -70,7 +74,7 @@ func (k keyMap) helpGroups() []helpGroup {
 		{"move", []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End, k.Open, k.Back, k.Next, k.Prev}},
 		{"list", []key.Binding{k.Failures, k.Flipped, k.Family, k.Sort, k.Reverse, k.Search, k.Jump, k.Summary}},
 		{"explain", []key.Binding{k.Method, k.Layer, k.Target, k.Colormap, k.Graphics, k.Boxes, k.Raw, k.Tokens, k.Export}},
-		{"probe", []key.Binding{k.Edit, k.Rank, k.Undo}},
+		{"probe", []key.Binding{k.Edit, k.Rank, k.Undo, k.Mask, k.Swap, k.Drop}},
 		{"model", []key.Binding{k.FineTune, k.Toggle, k.Compare, k.RunCkpt, k.Message, k.Help, k.Quit}},
 	}
 }

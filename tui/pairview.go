@@ -98,6 +98,9 @@ func (p *pairState) view(m *Model, w, h int) []string {
 	switch p.panel.kind {
 	case panelNone:
 		out = m.pairHeader(pp, exp, w)
+		if v, _ := m.variant(); v != (Variant{}) {
+			out = m.cfHeader(w)
+		}
 	case panelEdited:
 		out = m.editedHeader(pp, w)
 	default:
@@ -133,11 +136,6 @@ func (m *Model) expKeyOf(pp *prepared) expKey {
 func (m *Model) pairHeader(pp *prepared, exp *explained, w int) []string {
 	p := pp.pair
 	table := m.logitsTable(p.ID, exp)
-	tw := 0
-	for _, l := range table {
-		tw = max(tw, ansi.StringWidth(l))
-	}
-	lw := w - tw - 2
 	pos := slices.Index(m.list.rows, m.cur)
 	where := fmt.Sprintf("%d/%d", pos+1, len(m.list.rows))
 	if pos < 0 {
@@ -148,15 +146,7 @@ func (m *Model) pairHeader(pp *prepared, exp *explained, w int) []string {
 		title += stWarn.Render(fmt.Sprintf(" · %d readings, showing A and B", len(p.Readings)))
 	}
 	left := []string{title, " " + stBold.Render("“"+clean(p.Sentence)+"”"), " " + stDim.Render(clean(pp.summary))}
-	out := make([]string, 3)
-	for i := range out {
-		r := ""
-		if i < len(table) {
-			r = table[i]
-		}
-		out[i] = fit(left[i], lw) + "  " + fit(r, tw)
-	}
-	return out
+	return besideTable(left, table, w)
 }
 
 // logitsTable is the pair's logits and, beside each, the probability of the

@@ -22,8 +22,12 @@ import (
 // explanations and run off the UI goroutine under the model's context.
 
 // probeKey names one request: trees of a pair, joined by newlines, under a
-// checkpoint.
-type probeKey struct{ ckpt, pair, trees string }
+// checkpoint; or, with cf set, the pair and that counterfactual of it
+// (counterfactual.go).
+type probeKey struct {
+	ckpt, pair, trees string
+	cf                Variant
+}
 
 // probed is a request's answer: logits[t][image].
 type probed struct {
@@ -82,7 +86,8 @@ func (m *Model) prober() (Prober, string) {
 // probeNext starts the next queued request.
 func (m *Model) probeNext() tea.Cmd {
 	pr, _ := m.prober()
-	if pr == nil {
+	cf, _ := m.counterfactual()
+	if pr == nil && cf == nil {
 		return nil
 	}
 	k, ok := m.nextProbe()
@@ -90,6 +95,9 @@ func (m *Model) probeNext() tea.Cmd {
 		return nil
 	}
 	ctx := m.ctx
+	if k.cf != (Variant{}) || pr == nil {
+		return func() tea.Msg { return askVariant(ctx, cf, k) }
+	}
 	return func() tea.Msg {
 		logits, err := pr.ScoreTrees(ctx, k.pair, strings.Split(k.trees, "\n"))
 		return probedMsg{key: k, logits: logits, err: err}
@@ -153,6 +161,8 @@ type probePanel struct {
 	// back is the panel esc returns to from the editor.
 	back   panelKind
 	scroll int
+	// cf is the counterfactual shown (counterfactual.go).
+	cf cfState
 }
 
 // panelKey handles the pair view's probing keys; ok is false for the
@@ -161,6 +171,9 @@ func (m *Model) panelKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	pn := &m.panel
 	if pn.kind == panelEditor {
 		return pn.editKey(m, msg), true
+	}
+	if cmd, ok := m.cfKey(msg); ok {
+		return cmd, true
 	}
 	k := m.keys
 	switch {
@@ -365,6 +378,9 @@ func (m *Model) panelAsk() tea.Cmd {
 	if m.screen != screenPair || m.engine == nil {
 		return nil
 	}
+	if cmd := m.cfAsk(); cmd != nil {
+		return cmd
+	}
 	if pr, _ := m.prober(); pr == nil {
 		return nil
 	}
@@ -489,37 +505,9 @@ func (m *Model) editedHeader(pp *prepared, w int) []string {
 		if s, err := NewScore(p.ID, logits); err == nil {
 			pp.score = &s
 		}
-		head := fmt.Sprintf("%-8s", "was→now")
-		for j := range n {
-			head += fmt.Sprintf("  %17s", "text "+letter(j))
-		}
-		table = append(table, stDim.Render(head))
-		for i := range n {
-			row := fmt.Sprintf("%-8s", "image "+letter(i))
-			for j := range n {
-				d := now[j][i] - orig[j][i]
-				cell := fmt.Sprintf("%.2f→%.2f %+.2f", orig[j][i], now[j][i], d)
-				if d != 0 {
-					cell = stWarn.Render(cell)
-				}
-				row += "  " + strings.Repeat(" ", max(0, 17-ansi.StringWidth(ansi.Strip(cell)))) + cell
-			}
-			table = append(table, row)
-		}
+		table = wasNowTable(orig, now, n)
 	}
-	tw := 0
-	for _, l := range table {
-		tw = max(tw, ansi.StringWidth(l))
-	}
-	out := make([]string, 3)
-	for i := range out {
-		r := ""
-		if i < len(table) {
-			r = table[i]
-		}
-		out[i] = fit(left[i], w-tw-2) + "  " + fit(r, tw)
-	}
-	return out
+	return besideTable(left, table, w)
 }
 
 // rankingView lists reading r's structures by their margin for its image,

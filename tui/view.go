@@ -205,7 +205,7 @@ func (m *Model) hintLine(w int) string {
 			bs = []key.Binding{k.Back, hint("tab", "other reading"), k.Edit, k.Rank, k.Undo, hint("n/p", "next/prev"), hint("j/k", "scroll")}
 		default:
 			bs = append(bs, k.Target, k.Colormap, k.Boxes, k.Raw, k.Graphics, k.Export)
-			bs = append(bs, k.Edit, k.Rank)
+			bs = append(bs, k.Edit, k.Rank, k.Mask, k.Swap, k.Drop)
 		}
 		bs = append(bs, k.FineTune, k.Help, k.Quit)
 	case screenHelp:
@@ -384,6 +384,9 @@ func (m *Model) disabled(b key.Binding) bool {
 		return m.method != explain.Chefer
 	case k.Edit.Help().Key, k.Rank.Help().Key:
 		_, why := m.prober()
+		return why != ""
+	case k.Mask.Help().Key, k.Swap.Help().Key, k.Drop.Help().Key:
+		_, why := m.counterfactual()
 		return why != ""
 	case k.Undo.Help().Key:
 		return len(m.edits) == 0

@@ -518,3 +518,45 @@ func (e *Engine) Metrics(ctx context.Context, req tui.ExplainRequest) ([]*explai
 	}
 	return out, nil
 }
+
+// ScoreVariants implements tui.Counterfactual as a model would behave: a
+// masked image loses logit for every text, a changed text (dropped
+// constituent, plain sentence) its own hash's share, swapped images swap
+// the columns, and what a variant leaves alone keeps its logit exactly.
+func (e *Engine) ScoreVariants(ctx context.Context, id string, vs []tui.Variant) ([][][]float64, error) {
+	if err := e.wait(ctx, e.opt.Delay); err != nil {
+		return nil, err
+	}
+	p, err := e.pair(id)
+	if err != nil {
+		return nil, err
+	}
+	n := len(p.Readings)
+	base := e.logits(id, n) // [image][text]
+	out := make([][][]float64, 0, len(vs)+1)
+	for v := -1; v < len(vs); v++ {
+		var x tui.Variant
+		if v >= 0 {
+			x = vs[v]
+		}
+		l := make([][]float64, n)
+		for t := range n {
+			l[t] = make([]float64, n)
+			for k := range n {
+				img := k
+				if x.Swap {
+					img = (k + 1) % n
+				}
+				l[t][k] = base[img][t]
+				if x.Fill != "" && slices.ContainsFunc(p.Readings[img].Boxes, func(b loader.Box) bool { return b.Role == loader.RoleEvidence }) {
+					l[t][k] -= 1 + 3*unit("mask", id, x.Fill, t, img)
+				}
+				if x.Neutral || (x.DropLabel != "" && x.DropReading == t) {
+					l[t][k] -= 2*unit("text", id, x.Neutral, x.DropLabel, x.DropStart, t, img) - 0.5
+				}
+			}
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}

@@ -36,6 +36,10 @@ type Options struct {
 	Pair, Split, Reading, Style string
 	JSON, Scores, AllowOutside  bool
 	Chunk                       int
+	// Ablate, MaskBox, Fill and SwapImages ask for one counterfactual of
+	// --pair (runCounterfactual).
+	Ablate, MaskBox, Fill string
+	SwapImages            bool
 	// Ranks share the pairs out among several processes.
 	factory.Ranks
 }
@@ -76,10 +80,20 @@ and --data demo name the embedded model and its synthetic test split.
 
 --nproc-per-node N (or torchrun) runs N processes, each probing a contiguous
 share of the pairs; rank 0 gathers the probes and prints what one process
-prints, the others print nothing (docs/distributed.md).`,
+prints, the others print nothing (docs/distributed.md).
+
+--ablate, --mask-box and --swap-images (with --pair) score one counterfactual
+of the pair instead: the texts with token ids dropped (by position, so the
+rest keep their ids), a constituent's tokens dropped or the plain sentence
+read; boxes of the images filled in the preprocessed image; or the images
+swapped. The pair and its counterfactual go through the model in one batch,
+and the logits before and after are printed with their deltas. --reading
+limits the change to one reading's text and image.`,
 		Example: `  lavascope probe --checkpoint demo --data demo --pair pp-00009
   lavascope probe --checkpoint demo --data demo --pair pp-00009 --reading a --json
-  lavascope probe --checkpoint demo --data demo --split test`,
+  lavascope probe --checkpoint demo --data demo --split test
+  lavascope probe --checkpoint demo --data demo --pair pp-00009 --mask-box evidence --fill blur
+  lavascope probe --checkpoint demo --data demo --pair pp-00009 --ablate constituent:PP --reading a`,
 		Args: cobra.NoArgs,
 		RunE: factory.RunE(opts, runF, runProbe),
 	}
@@ -93,6 +107,10 @@ prints, the others print nothing (docs/distributed.md).`,
 	fs.BoolVar(&opts.JSON, "json", false, "print one JSON object")
 	fs.BoolVar(&opts.Scores, "scores", false, "with --split --json, add every reading's structures")
 	fs.IntVar(&opts.Chunk, "chunk-pairs", 16, "pairs per forward pass (speed and memory only)")
+	fs.StringVar(&opts.Ablate, "ablate", "", "with --pair, rescore with the texts changed: tokens:N,M (drop token ids at those positions), constituent:LABEL or neutral (the plain sentence)")
+	fs.StringVar(&opts.MaskBox, "mask-box", "", "with --pair, rescore with boxes of the images filled: evidence, or N for each image's N-th box")
+	fs.StringVar(&opts.Fill, "fill", model.FillGrey.String(), "what --mask-box fills with: grey (CLIP's mean colour), mean (the image's) or blur")
+	fs.BoolVar(&opts.SwapImages, "swap-images", false, "with --pair, rescore with each reading given its twin's image")
 	opts.Ranks.AddFlags(fs, "probe the pairs")
 	return cmd
 }
@@ -123,6 +141,9 @@ func runProbe(opts *Options) error {
 	}
 	if opts.Reading != "" && opts.Pair == "" {
 		return factory.WithExit(factory.ExitUsage, errors.New("--reading needs --pair"))
+	}
+	if opts.Ablate != "" || opts.MaskBox != "" || opts.SwapImages {
+		return runCounterfactual(opts, st)
 	}
 	rep := probeReport{Checkpoint: opts.Config.Checkpoint, Data: opts.Config.Data}
 	var (
@@ -190,17 +211,8 @@ func runProbe(opts *Options) error {
 // from their ids; a manifest's are searched.
 func probePair(data, id string, opts loader.Options) (model.Split, []int, loader.Pair, error) {
 	if data == demo.Name {
-		for _, name := range loader.Splits {
-			s, err := demo.Split(name)
-			if err != nil {
-				return nil, nil, loader.Pair{}, err
-			}
-			if i, ok := s.Find(id); ok {
-				p, err := s.Pair(i)
-				return s, []int{i}, p, err
-			}
-		}
-		return nil, nil, loader.Pair{}, fmt.Errorf("demo has no pair %q (ids look like pp-00009, adj-00019, vp-00029)", id)
+		s, i, p, err := demo.FindPair(id)
+		return s, []int{i}, p, err
 	}
 	s, idx, err := demo.PickPairs(data, "all", id, 1, opts)
 	if err != nil {
