@@ -515,7 +515,7 @@ func (m *Model) explainNext() tea.Cmd {
 	}
 	chunk := 1
 	if _, ok := m.engine.(BatchExplainer); ok {
-		chunk = sweepChunk
+		chunk = sweepChunk(m.lastElapsed)
 	}
 	j := m.nextExplain(m.settings(), shown, first, chunk)
 	if j == nil {

@@ -144,11 +144,27 @@ type explainJob struct {
 	cancel context.CancelFunc
 }
 
-// sweepChunk is the most keys a background job asks a BatchExplainer for:
-// BenchmarkTorchEngineExplainMany gave the demo model its best time per
-// pair at 2 (docs/performance.md), and a small chunk is over soon when the
-// user asks for something else.
-const sweepChunk = 2
+// sweepBudget is about how long one chunk of the background sweep may
+// take, by the last explanation's time per pair: a key press that needs a
+// pair of the running chunk waits for all of it. maxSweepChunk bounds it:
+// BenchmarkTorchEngineExplainMany found the demo model's time per pair
+// flat from 2 to 8 pairs a chunk, so larger chunks only save the explorer
+// its messages, one per chunk (docs/performance.md).
+const (
+	sweepBudget   = 50 * time.Millisecond
+	maxSweepChunk = 4
+)
+
+// sweepChunk is how many keys the next background job asks a
+// BatchExplainer for, given the time per pair of the last explanation:
+// one until a time is known, and one for models slower than the budget
+// (a CLIP of ViT-B/32's size on a CPU takes most of a second a pair).
+func sweepChunk(perPair time.Duration) int {
+	if perPair <= 0 {
+		return 1
+	}
+	return int(max(1, min(maxSweepChunk, sweepBudget/perPair)))
+}
 
 // nextExplain returns the next explanation job to start, none when the
 // engine should be left as it is. shown are the keys the screen shows, in
@@ -156,8 +172,8 @@ const sweepChunk = 2
 // pair): the first not explained is the foreground request, which starts
 // at once, cancelling a background job (its keys stay unexplained, so a
 // later chunk takes them again) and a foreground job the screen no longer
-// shows (an older key press's). Only when nothing shown is missing does the
-// sweep go on: under st, the ids of first in order (the list from its
+// shows (an older key press's). Only when nothing shown is missing and no
+// foreground job runs does the sweep go on: under st, the ids of first in order (the list from its
 // cursor), then the rest of the split, in chunks of up to chunk keys. It
 // waits while scores are computed, so that the list fills first.
 func (s *scheduler) nextExplain(st settings, shown []expKey, first []string, chunk int) *explainJob {
@@ -172,7 +188,10 @@ func (s *scheduler) nextExplain(st settings, shown []expKey, first []string, chu
 		}
 	}
 	if s.fore != nil {
-		if slices.Contains(shown, s.fore.keys[0]) {
+		// A foreground job still shown, or whose pair was just left for
+		// the list (where the sweep would ask for it next), runs on; one
+		// that an other request replaces is cancelled.
+		if want == nil || slices.Contains(shown, s.fore.keys[0]) {
 			return nil
 		}
 		s.fore.cancel()

@@ -146,6 +146,10 @@ func TestSchedulerForegroundCancelsTheSweep(t *testing.T) {
 	if back.ctx.Err() == nil || s.requeued != 2 {
 		t.Fatalf("the chunk was not cancelled (requeued %d)", s.requeued)
 	}
+	// esc to the list: d runs on, and the sweep waits for it.
+	if j := s.nextExplain(st, nil, nil, 2); j != nil || fore.ctx.Err() != nil {
+		t.Fatalf("leaving the pair started %+v or cancelled its explanation", j)
+	}
 	// m on the open pair: the rollout request supersedes the chefer one.
 	ro := st
 	ro.method = explain.Rollout
@@ -262,9 +266,10 @@ func TestStatusBarKeepsTheSettings(t *testing.T) {
 	}
 }
 
-// blockingEngine answers every call at once except its first explanation,
-// the sweep's, which blocks until its context is cancelled: an engine busy
-// for as long as anyone lets it be. It explains in chunks.
+// blockingEngine answers every call at once, in 5 ms by its account,
+// except its second explanation, the sweep's second chunk, which blocks
+// until its context is cancelled: an engine busy for as long as anyone
+// lets it be. It explains in chunks.
 type blockingEngine struct {
 	infoEngine
 	mu      sync.Mutex
@@ -308,10 +313,9 @@ func (e *blockingEngine) ExplainMany(ctx context.Context, reqs []ExplainRequest)
 	e.calls = append(e.calls, ids)
 	e.errs = append(e.errs, nil)
 	call := len(e.calls) - 1
-	first := call == 0
 	e.mu.Unlock()
 	var err error
-	if first {
+	if call == 1 {
 		close(e.blocked)
 		<-ctx.Done()
 		err = ctx.Err()
@@ -324,7 +328,7 @@ func (e *blockingEngine) ExplainMany(ctx context.Context, reqs []ExplainRequest)
 	}
 	out := make([]*Explanation, len(reqs))
 	for i, r := range reqs {
-		out[i] = &Explanation{Request: r, Checkpoint: e.ckpt, Readings: make([]ReadingRelevance, 2)}
+		out[i] = &Explanation{Request: r, Checkpoint: e.ckpt, Readings: make([]ReadingRelevance, 2), Elapsed: 5 * time.Millisecond}
 	}
 	return out, nil
 }
@@ -338,7 +342,7 @@ func (e *blockingEngine) snapshot() ([][]string, []error) {
 }
 
 // TestExplorerOpensAPairWhileTheSweepIsBusy drives the explorer's Model
-// with an engine whose first (background) explanation never ends on its
+// with an engine whose second (background) explanation never ends on its
 // own: opening another pair starts that pair's explanation at once and
 // cancels the sweep's chunk, whose pairs are explained again later, and the
 // sweep still completes.
@@ -392,7 +396,7 @@ func TestExplorerOpensAPairWhileTheSweepIsBusy(t *testing.T) {
 	}
 	deliver(tea.WindowSizeMsg{Width: 100, Height: 30})
 	run(m.Init())
-	pump("the sweep's first chunk", func() bool {
+	pump("the sweep's second chunk", func() bool {
 		select {
 		case <-eng.blocked:
 			return true
@@ -401,36 +405,50 @@ func TestExplorerOpensAPairWhileTheSweepIsBusy(t *testing.T) {
 		}
 	})
 	calls, _ := eng.snapshot()
-	if want := []string{"p0", "p1"}; !slices.Equal(calls[0], want) {
-		t.Fatalf("the sweep began with %v, want %v", calls[0], want)
+	// One pair first, while no time per pair is known to size a chunk
+	// by; then as many as fit sweepBudget.
+	if want := [][]string{{"p0"}, {"p1", "p2", "p3", "p4"}}; !slices.EqualFunc(calls, want, slices.Equal) {
+		t.Fatalf("the sweep began with %v, want %v", calls, want)
 	}
-	// Down to p3 (past the blocked chunk) and open it.
-	for _, k := range []tea.KeyPressMsg{{Code: 'j', Text: "j"}, {Code: 'j', Text: "j"}, {Code: 'j', Text: "j"}, {Code: tea.KeyEnter}} {
+	// Down to p6 and open it.
+	j := tea.KeyPressMsg{Code: 'j', Text: "j"}
+	for _, k := range []tea.KeyPressMsg{j, j, j, j, j, j, {Code: tea.KeyEnter}} {
 		deliver(k)
 	}
-	pump("p3 explained and the chunk given up", func() bool {
+	pump("p6 explained and the chunk given up", func() bool {
 		_, errs := eng.snapshot()
-		_, ok := m.exps[m.currentKey("p3")]
-		return ok && errs[0] != nil
+		_, ok := m.exps[m.currentKey("p6")]
+		return ok && errs[1] != nil
 	})
 	calls, errs := eng.snapshot()
-	if !slices.Equal(calls[1], []string{"p3"}) || !errors.Is(errs[0], context.Canceled) {
-		t.Fatalf("calls %v, answers %v: want the chunk cancelled, then p3 alone", calls, errs)
+	if !slices.Equal(calls[2], []string{"p6"}) || !errors.Is(errs[1], context.Canceled) {
+		t.Fatalf("calls %v, answers %v: want the chunk cancelled, then p6 alone", calls, errs)
 	}
 	pump("the sweep's end", func() bool { return m.progress() == fmt.Sprintf("all %d explained", n) && !m.busy() })
 	calls, _ = eng.snapshot()
 	redone := 0
-	for _, c := range calls[2:] {
+	for _, c := range calls[3:] {
 		for _, id := range c {
-			if id == "p0" || id == "p1" {
+			if slices.Contains(calls[1], id) {
 				redone++
 			}
 		}
 	}
-	if redone != 2 {
+	if redone != 4 {
 		t.Fatalf("the cancelled chunk's pairs were asked for %d times after it: calls %v", redone, calls)
 	}
-	if m.requeued != 2 {
-		t.Fatalf("requeued %d, want 2", m.requeued)
+	if m.requeued != 4 {
+		t.Fatalf("requeued %d, want 4", m.requeued)
+	}
+}
+
+func TestSweepChunkFitsTheBudget(t *testing.T) {
+	for _, c := range []struct {
+		perPair time.Duration
+		want    int
+	}{{0, 1}, {time.Millisecond, maxSweepChunk}, {sweepBudget / 2, 2}, {sweepBudget, 1}, {700 * time.Millisecond, 1}} {
+		if got := sweepChunk(c.perPair); got != c.want {
+			t.Errorf("sweepChunk(%v) = %d, want %d", c.perPair, got, c.want)
+		}
 	}
 }
