@@ -44,6 +44,20 @@ type Options struct {
 	// Matrices keeps each encoder's whole relevance matrix in the results,
 	// not only the rows that explain the target.
 	Matrices bool
+	// Interrupt, when set, is asked between the stages of each round (the
+	// forward pass, the backward pass, the relevance rule), which libtorch
+	// cannot stop once started; a non-nil answer abandons the work and
+	// Explain returns it. The explorer passes its context's Err, so that a
+	// cancelled background explanation frees the model within one stage.
+	Interrupt func() error
+}
+
+// interrupted is Options.Interrupt's answer, nil without one.
+func (o Options) interrupted() error {
+	if o.Interrupt == nil {
+		return nil
+	}
+	return o.Interrupt()
 }
 
 // textStart is the text encoder's first layer.
@@ -164,6 +178,9 @@ func Explain(m *model.CLIP, pixels, ids *torch.Tensor, targets []Target, opt Opt
 		return results, nil
 	}
 	for _, round := range planRounds(targets, method.NeedsGrad()) {
+		if err := opt.interrupted(); err != nil {
+			return nil, err
+		}
 		if err := explainRound(m, pixels, ids, targets, round, method, opt, results); err != nil {
 			return nil, err
 		}
@@ -329,12 +346,18 @@ func roundWork(s *torch.Scope, m *model.CLIP, px, tx, w *torch.Tensor, method Me
 	if err != nil {
 		return roundOutput{}, fmt.Errorf("explain: %w", err)
 	}
+	if err := opt.interrupted(); err != nil {
+		return roundOutput{}, err
+	}
 	var gi, gt []*torch.Tensor
 	if method.NeedsGrad() {
 		logits := out.LogitsPerImage
 		objective := logits.Mul(w).SumAll()
 		if gi, gt, err = gradients(objective, out, method, opt.Start, opt.textStart()); err != nil {
 			return roundOutput{}, fmt.Errorf("explain: %w", err)
+		}
+		if err := opt.interrupted(); err != nil {
+			return roundOutput{}, err
 		}
 	}
 	ri, err := method.Matrix(s, out.Image.Attentions, gi, opt.Start)

@@ -1,10 +1,12 @@
 package explain
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -620,5 +622,39 @@ func TestNoTensorLeaks(t *testing.T) {
 	}
 	if after := torch.LiveTensors(); after != before {
 		t.Errorf("%d live tensors before, %d after", before, after)
+	}
+}
+
+// TestExplainInterrupt: an Interrupt that answers an error at its nth call
+// stops Explain with that error, at every stage it is asked between, and
+// one that never does changes nothing.
+func TestExplainInterrupt(t *testing.T) {
+	s := torchtest.Scope(t)
+	m, pixels, ids, _ := hfTiny(t, s)
+	stop := errors.New("stop")
+	want, err := Explain(m, pixels, ids, Own(2), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	got, err := Explain(m, pixels, ids, Own(2), Options{Interrupt: func() error { asked++; return nil }})
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("a silent Interrupt changed the result: %v", err)
+	}
+	// Before the round, after the forward and after the backward pass.
+	if asked != 3 {
+		t.Fatalf("Interrupt asked %d times, want 3", asked)
+	}
+	for n := 1; n <= asked; n++ {
+		calls := 0
+		_, err := Explain(m, pixels, ids, Own(2), Options{Interrupt: func() error {
+			if calls++; calls == n {
+				return stop
+			}
+			return nil
+		}})
+		if !errors.Is(err, stop) || calls != n {
+			t.Errorf("stop at call %d: err %v after %d calls", n, err, calls)
+		}
 	}
 }

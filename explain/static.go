@@ -83,6 +83,8 @@ func NewStatic(m *model.CLIP, images, texts, width int, targets []Target, opt Op
 	if err := s.Err(); err != nil {
 		return nil, errors.Join(fmt.Errorf("explain: static inputs: %w", err), s.Close())
 	}
+	// A graph replays whole: nothing may stop it between stages.
+	opt.Interrupt = nil
 	work := func(ws *torch.Scope) ([]*torch.Tensor, error) {
 		px := st.px.In(ws).IndexSelect(0, imgIdx)
 		tx := st.ids.In(ws).IndexSelect(0, txtIdx)

@@ -131,7 +131,7 @@ func (m *Model) nextFaith() (faithKey, bool) {
 			return k, true
 		}
 	}
-	if !m.faith.sweep || m.inflight != nil {
+	if !m.faith.sweep || m.fore != nil || m.back != nil {
 		return faithKey{}, false
 	}
 	for _, id := range m.ids {

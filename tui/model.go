@@ -205,6 +205,7 @@ func New(opt Options) (*Model, error) {
 	}
 	slices.Sort(m.families)
 	m.scheduler = newScheduler(ids)
+	m.scheduler.ctx = m.ctx
 	if m.method == "" {
 		m.method = explain.Chefer
 	}
@@ -285,12 +286,12 @@ type (
 		scores []Score
 		err    error
 	}
+	// explainedMsg ends an explanation job: on success, one result per
+	// key of the job.
 	explainedMsg struct {
-		key   expKey
-		exp   *Explanation
-		err   error
-		point []*explain.Pointing
-		ana   []*report.Analysis
+		job     *explainJob
+		results []explainResult
+		err     error
 	}
 	visualMsg struct {
 		key visualKey
@@ -483,86 +484,122 @@ func (m *Model) onScores(msg scoresMsg) tea.Cmd {
 
 func (m *Model) currentKey(pairID string) expKey { return m.keyFor(pairID, m.settings()) }
 
-// explainNext starts the next explanation, if none is running: the open
-// pair first, then the pairs in list order from the cursor.
+// explainResult is one explanation of a job with what is derived from it
+// off the UI goroutine.
+type explainResult struct {
+	exp   *Explanation
+	point []*explain.Pointing
+	ana   []*report.Analysis
+}
+
+// explainNext starts the next explanation job, if the scheduler wants one:
+// what the pair view shows first, else the pairs in list order from the
+// cursor, in chunks where the engine is a BatchExplainer.
 func (m *Model) explainNext() tea.Cmd {
 	var first []string
-	if m.opened {
-		first = append(first, m.pairs[m.cur].ID)
-	}
 	rows := m.list.rows
 	for i := range rows {
 		first = append(first, m.pairs[rows[(m.list.cursor+i)%len(rows)]].ID)
 	}
-	var keys []expKey
+	var shown []expKey
 	if m.opened && m.panel.kind == panelEdited && len(m.edits[m.pairs[m.cur].ID]) > 0 {
-		keys = append(keys, m.editedKey())
+		shown = append(shown, m.editedKey())
 	}
 	if m.comparing() && m.opened {
 		for _, e := range []Engine{m.before, m.after} {
 			k := m.currentKey(m.pairs[m.cur].ID)
 			k.ckpt = e.Info().Checkpoint
-			keys = append(keys, k)
+			shown = append(shown, k)
 		}
 	}
-	k, ok := m.nextExplain(m.settings(), first, keys...)
-	if !ok {
+	if m.opened {
+		shown = append(shown, m.currentKey(m.pairs[m.cur].ID))
+	}
+	chunk := 1
+	if _, ok := m.engine.(BatchExplainer); ok {
+		chunk = sweepChunk(m.lastElapsed)
+	}
+	j := m.nextExplain(m.settings(), shown, first, chunk)
+	if j == nil {
 		return nil
 	}
-	eng := m.engineFor(k.ckpt)
-	ctx, imgs := m.ctx, m.imgs
-	req := ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target, Trees: k.trees}
+	eng := m.engineFor(j.keys[0].ckpt)
+	imgs := m.imgs
 	prep := loader.DefaultPreprocessConfig()
 	if m.info.Preprocess != nil {
 		prep = *m.info.Preprocess
 	}
-	var pair *loader.Pair
-	if i, ok := m.byID[k.pair]; ok {
-		pair = &m.pairs[i]
-		if k.trees != "" {
-			pair = m.prepareTrees(i, k.trees).pair
+	reqs := make([]ExplainRequest, len(j.keys))
+	pairs := make([]*loader.Pair, len(j.keys))
+	for i, k := range j.keys {
+		reqs[i] = ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target, Trees: k.trees}
+		if at, ok := m.byID[k.pair]; ok {
+			pairs[i] = &m.pairs[at]
+			if k.trees != "" {
+				pairs[i] = m.prepareTrees(at, k.trees).pair
+			}
 		}
 	}
 	return func() tea.Msg {
-		exp, err := eng.Explain(ctx, req)
-		msg := explainedMsg{key: k, exp: exp, err: err}
-		if err == nil {
-			msg.ana = analyse(exp)
-		}
-		if err == nil && pair != nil {
-			msg.point = make([]*explain.Pointing, len(exp.Readings))
-			for j, rr := range exp.Readings {
-				// A reading whose boxes cannot be placed has no pointing
-				// game; the heatmap is still worth showing.
-				msg.point[j], _ = readingPointing(imgs, pair, rr, prep)
+		var exps []*Explanation
+		var err error
+		if be, ok := eng.(BatchExplainer); ok && len(reqs) > 1 {
+			exps, err = be.ExplainMany(j.ctx, reqs)
+			if err == nil && len(exps) != len(reqs) {
+				err = fmt.Errorf("the engine explained %d of %d pairs", len(exps), len(reqs))
 			}
+		} else {
+			var exp *Explanation
+			exp, err = eng.Explain(j.ctx, reqs[0])
+			exps = []*Explanation{exp}
+		}
+		msg := explainedMsg{job: j, err: err}
+		if err != nil {
+			return msg
+		}
+		msg.results = make([]explainResult, len(exps))
+		for i, exp := range exps {
+			r := explainResult{exp: exp, ana: analyse(exp)}
+			if pairs[i] != nil {
+				r.point = make([]*explain.Pointing, len(exp.Readings))
+				for k, rr := range exp.Readings {
+					// A reading whose boxes cannot be placed has no
+					// pointing game; the heatmap is still worth showing.
+					r.point[k], _ = readingPointing(imgs, pairs[i], rr, prep)
+				}
+			}
+			msg.results[i] = r
 		}
 		return msg
 	}
 }
 
 func (m *Model) onExplained(msg explainedMsg) tea.Cmd {
-	i, known := m.byID[msg.key.pair]
-	var e *explained
-	if msg.err == nil && known {
-		pp := m.prepare(i)
-		if msg.key.trees != "" {
-			pp = m.prepareTrees(i, msg.key.trees)
+	var es []*explained
+	if msg.err == nil {
+		es = make([]*explained, len(msg.job.keys))
+		for n, k := range msg.job.keys {
+			i, known := m.byID[k.pair]
+			if !known {
+				// Not a pair of the split: nothing can show it.
+				continue
+			}
+			r := msg.results[n]
+			pp := m.prepare(i)
+			if k.trees != "" {
+				pp = m.prepareTrees(i, k.trees)
+			}
+			es[n] = newExplained(pp, r.exp, m.engineStyle(k.ckpt))
+			es[n].point, es[n].ana = r.point, r.ana
 		}
-		e = newExplained(pp, msg.exp, m.engineStyle(msg.key.ckpt))
-		e.point, e.ana = msg.point, msg.ana
 	}
-	if msg.err == nil && !known {
-		m.inflight = nil
+	if !m.explained(msg.job, es, msg.err) {
 		return m.explainNext()
 	}
-	if !m.explained(msg.key, e, msg.err) {
-		return nil
-	}
 	if msg.err != nil {
-		m.setFlash(true, "explaining %s failed: %v", clean(msg.key.pair), msg.err)
+		m.setFlash(true, "explaining %s failed: %v", clean(msg.job.keys[0].pair), msg.err)
 	} else {
-		m.lastElapsed = msg.exp.Elapsed
+		m.lastElapsed = msg.results[len(msg.results)-1].exp.Elapsed
 	}
 	if s := m.list.sortBy; s == sortPointing || s == sortMass {
 		// The order follows the sweep as it explains pairs.

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/lavascope/lavascope/explain"
@@ -27,8 +28,19 @@ type scheduler struct {
 	scoring  string // checkpoint being scored, "" when none
 
 	exps        map[expKey]*explained
-	inflight    *expKey
 	lastElapsed time.Duration
+	// ctx is the parent of every explanation's context: the Model's,
+	// cancelled when it quits.
+	ctx context.Context
+	// fore explains what the screen shows, back the background sweep; at
+	// most one of each runs, and back never starts while fore runs.
+	fore, back *explainJob
+	// solo holds keys whose chunk failed: each is asked for alone, so that
+	// one bad pair fails by itself.
+	solo map[expKey]bool
+	// requeued counts the sweep's keys whose job was cancelled for a
+	// foreground request and left to a later chunk.
+	requeued int
 
 	// The pair view's requests for trees (probe.go): answered, waiting and
 	// running.
@@ -59,7 +71,8 @@ type settings struct {
 }
 
 func newScheduler(ids []string) scheduler {
-	return scheduler{ids: ids, scores: map[string]map[string]Score{}, exps: map[expKey]*explained{}, probes: map[probeKey]*probed{}}
+	return scheduler{ids: ids, scores: map[string]map[string]Score{}, exps: map[expKey]*explained{}, probes: map[probeKey]*probed{},
+		ctx: context.Background(), solo: map[expKey]bool{}}
 }
 
 // setEngine makes e the engine whose results are shown and computed.
@@ -125,46 +138,149 @@ func (s *scheduler) scored(ckpt string, scores []Score, err error) error {
 // allScored reports whether every pair of the split has a score under ckpt.
 func (s *scheduler) allScored(ckpt string) bool { return len(s.scores[ckpt]) == len(s.ids) }
 
-// nextExplain picks the next explanation under st and marks it running:
-// the ids of first in order (the open pair, then the list from its
-// cursor), then the rest of the split. It waits while scores are computed,
-// so that the list fills first.
-//
-// keys, which may name other checkpoints (the before and after of a
-// comparison), come before all of them.
-func (s *scheduler) nextExplain(st settings, first []string, keys ...expKey) (expKey, bool) {
-	if s.engine == nil || s.inflight != nil || s.scoring != "" {
-		return expKey{}, false
+// explainJob is one call to the engine: one key in the foreground, a
+// chunk of the split in the background, under a context of its own.
+type explainJob struct {
+	keys   []expKey
+	fore   bool
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// sweepBudget is about how long one chunk of the background sweep may
+// take, by the last explanation's time per pair: a key press that needs a
+// pair of the running chunk waits for all of it. maxSweepChunk bounds it:
+// BenchmarkTorchEngineExplainMany found the demo model's time per pair
+// flat from 2 to 8 pairs a chunk, so larger chunks only save the explorer
+// its messages, one per chunk (docs/performance.md).
+const (
+	sweepBudget   = 50 * time.Millisecond
+	maxSweepChunk = 4
+)
+
+// sweepChunk is how many keys the next background job asks a
+// BatchExplainer for, given the time per pair of the last explanation:
+// one until a time is known, and one for models slower than the budget
+// (a CLIP of ViT-B/32's size on a CPU takes most of a second a pair).
+func sweepChunk(perPair time.Duration) int {
+	if perPair <= 0 {
+		return 1
 	}
-	for _, k := range keys {
+	return int(max(1, min(maxSweepChunk, sweepBudget/perPair)))
+}
+
+// nextExplain returns the next explanation job to start, none when the
+// engine should be left as it is. shown are the keys the screen shows, in
+// order (a comparison's before and after, an edited pair's trees, the open
+// pair): the first not explained is the foreground request, which starts
+// at once, cancelling a background job (its keys stay unexplained, so a
+// later chunk takes them again) and a foreground job the screen no longer
+// shows (an older key press's). Only when nothing shown is missing and no
+// foreground job runs does the sweep go on: under st, the ids of first in order (the list from its
+// cursor), then the rest of the split, in chunks of up to chunk keys. It
+// waits while scores are computed, so that the list fills first.
+func (s *scheduler) nextExplain(st settings, shown []expKey, first []string, chunk int) *explainJob {
+	if s.engine == nil || s.scoring != "" || s.ctx.Err() != nil {
+		return nil
+	}
+	var want *expKey
+	for i, k := range shown {
 		if _, done := s.exps[k]; !done {
-			s.inflight = &k
-			return k, true
+			want = &shown[i]
+			break
 		}
 	}
+	if s.fore != nil {
+		// A foreground job still shown, or whose pair was just left for
+		// the list (where the sweep would ask for it next), runs on; one
+		// that an other request replaces is cancelled.
+		if want == nil || slices.Contains(shown, s.fore.keys[0]) {
+			return nil
+		}
+		s.fore.cancel()
+		s.fore = nil
+	}
+	if want != nil {
+		if s.back != nil && slices.Contains(s.back.keys, *want) {
+			// Already under way: cancelling would only start it again.
+			return nil
+		}
+		if s.back != nil {
+			s.requeued += len(s.back.keys)
+			s.back.cancel()
+			s.back = nil
+		}
+		s.fore = s.newJob([]expKey{*want}, true)
+		return s.fore
+	}
+	if s.back != nil {
+		return nil
+	}
+	var keys []expKey
+	seen := map[string]bool{}
 	for _, ids := range [][]string{first, s.ids} {
 		for _, id := range ids {
 			k := s.keyFor(id, st)
-			if _, done := s.exps[k]; !done {
-				s.inflight = &k
-				return k, true
+			if _, done := s.exps[k]; done || seen[id] {
+				continue
+			}
+			seen[id] = true
+			switch {
+			case s.solo[k] && len(keys) > 0:
+				continue // alone, in a later job
+			case s.solo[k]:
+				return s.startBack([]expKey{k})
+			}
+			if keys = append(keys, k); len(keys) >= max(1, chunk) {
+				return s.startBack(keys)
 			}
 		}
 	}
-	return expKey{}, false
+	if len(keys) == 0 {
+		return nil
+	}
+	return s.startBack(keys)
 }
 
-// explained records the end of the running explanation; ok is false when
-// it was cancelled and nothing is kept.
-func (s *scheduler) explained(k expKey, e *explained, err error) (ok bool) {
-	s.inflight = nil
+func (s *scheduler) startBack(keys []expKey) *explainJob {
+	s.back = s.newJob(keys, false)
+	return s.back
+}
+
+func (s *scheduler) newJob(keys []expKey, fore bool) *explainJob {
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &explainJob{keys: keys, fore: fore, ctx: ctx, cancel: cancel}
+}
+
+// explained records the end of job j: es[i] is the explanation of
+// j.keys[i] when err is nil. A cancelled job keeps nothing; a chunk that
+// failed keeps nothing either but has its keys asked for one by one; a
+// single key that failed is kept as a failure. It returns whether
+// anything was kept.
+func (s *scheduler) explained(j *explainJob, es []*explained, err error) (ok bool) {
+	j.cancel()
+	if s.fore == j {
+		s.fore = nil
+	}
+	if s.back == j {
+		s.back = nil
+	}
 	if errors.Is(err, context.Canceled) {
 		return false
 	}
-	if err != nil {
-		e = &explained{err: err}
+	if err != nil && len(j.keys) > 1 {
+		for _, k := range j.keys {
+			s.solo[k] = true
+		}
+		return false
 	}
-	s.exps[k] = e
+	for i, k := range j.keys {
+		if err != nil {
+			s.exps[k] = &explained{err: err}
+		} else {
+			s.exps[k] = es[i]
+		}
+	}
 	return true
 }
 
@@ -180,4 +296,6 @@ func (s *scheduler) explainedCount(st settings) int {
 }
 
 // busy reports whether a score or an explanation is running.
-func (s *scheduler) busy() bool { return s.scoring != "" || s.inflight != nil || s.probing != nil }
+func (s *scheduler) busy() bool {
+	return s.scoring != "" || s.fore != nil || s.back != nil || s.probing != nil
+}

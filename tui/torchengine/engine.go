@@ -507,7 +507,55 @@ func (e *TorchEngine) ScoreTrees(ctx context.Context, id string, ts []string) ([
 // targets that fit one round are explained by a graph captured for that
 // kind of request (explain.Static), replayed pair after pair.
 func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui.Explanation, error) {
+	out, err := e.explain(ctx, []tui.ExplainRequest{req})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// ExplainMany implements tui.BatchExplainer: the requests' pairs go through
+// explain.Explain together, laid out by model.Inputs as `lavascope explain
+// --batch-pairs` lays out its chunks, when they share a method, start layer
+// and target; otherwise, and where CUDA graphs replay single pairs, one by
+// one.
+func (e *TorchEngine) ExplainMany(ctx context.Context, reqs []tui.ExplainRequest) ([]*tui.Explanation, error) {
+	same := true
+	for _, r := range reqs[min(1, len(reqs)):] {
+		same = same && r.Method == reqs[0].Method && r.StartLayer == reqs[0].StartLayer && r.Target == reqs[0].Target
+	}
+	if same && !e.statics.on {
+		return e.explain(ctx, reqs)
+	}
+	out := make([]*tui.Explanation, len(reqs))
+	for i, r := range reqs {
+		var err error
+		if out[i], err = e.Explain(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// placed is one request of a batch: its pair, the texts the encoder reads,
+// and where its texts (rows) and images (cols) lie in the batch.
+type placed struct {
+	req        tui.ExplainRequest
+	p          *loader.Pair
+	texts      []string
+	rows, cols []int
+	// images[j] is the image whose patches are shown beside reading j.
+	images []int
+}
+
+// explain explains reqs, which share a method, start layer and target, in
+// one call of explain.Explain (or one graph replay for a single request).
+func (e *TorchEngine) explain(ctx context.Context, reqs []tui.ExplainRequest) ([]*tui.Explanation, error) {
 	began := time.Now()
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	req := reqs[0]
 	method, start, textStart, err := e.method(req)
 	if err != nil {
 		return nil, err
@@ -515,27 +563,32 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 	if req.Target < tui.TargetOwn || req.Target > tui.TargetAll {
 		return nil, fmt.Errorf("unknown target %v", req.Target)
 	}
-	p, texts, in, rows, cols, err := e.inputs(req)
-	if err != nil {
-		return nil, err
+	in := model.NewInputs(e.tok, e.textContext, e.pixels)
+	batch := make([]placed, len(reqs))
+	var targets []explain.Target
+	for i, r := range reqs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		pl, err := e.place(in, r)
+		if err != nil {
+			return nil, err
+		}
+		batch[i] = pl
+		for j := range pl.rows {
+			var t explain.Target
+			for _, c := range r.Target.Cells(j, len(pl.rows)) {
+				t = append(t, explain.Cell{Image: pl.cols[c[0]], Text: pl.rows[c[1]]})
+			}
+			targets = append(targets, t)
+		}
 	}
-	n := len(p.Readings)
-	targets := make([]explain.Target, n)
-	images := make([]int, n)
-	for j := range n {
-		for _, c := range req.Target.Cells(j, n) {
-			targets[j] = append(targets[j], explain.Cell{Image: cols[c[0]], Text: rows[c[1]]})
-		}
-		// The patch map shown beside reading j is that of the image its
-		// target scores it against: its own, except for twin.
-		images[j] = j
-		if req.Target == tui.TargetTwin {
-			images[j] = (j + 1) % n
-		}
+	if err := in.Pack(); err != nil {
+		return nil, err
 	}
 	// A graph is captured for one layout of the batch: texts that read
 	// alike (text input) share a row.
-	layout := fmt.Sprint(rows, cols)
+	layout := fmt.Sprint(batch[0].rows, batch[0].cols)
 	prepared := time.Since(began)
 	var (
 		res  []explain.Result
@@ -552,7 +605,7 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 		size := int64(e.imageSize)
 		px := s.FromFloat32(in.Pixels(), int64(in.Images()), 3, size, size).ToDevice(e.rt.dev)
 		tx := s.FromInt64(in.IDs(), int64(in.Texts()), int64(in.Width())).ToDevice(e.rt.dev)
-		if e.statics.on {
+		if e.statics.on && len(batch) == 1 {
 			key := staticKey{images: in.Images(), texts: in.Texts(), layout: layout, method: method, start: start, textStart: textStart, target: req.Target}
 			if st := e.statics.get(e.m, key, e.textContext, targets); st != nil {
 				var err error
@@ -561,26 +614,78 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 			}
 		}
 		var err error
-		res, err = explain.Explain(e.m, px, tx, targets, explain.Options{Method: method, Start: start, TextStart: &textStart})
+		// A cancelled call stops between the forward pass, the backward
+		// pass and the relevance rule, so that the worker is free for the
+		// next call within one stage.
+		res, err = explain.Explain(e.m, px, tx, targets, explain.Options{Method: method, Start: start, TextStart: &textStart, Interrupt: ctx.Err})
 		return err
 	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("explain pair %s: %w", p.ID, err)
+		if len(batch) == 1 {
+			return nil, fmt.Errorf("explain pair %s: %w", batch[0].p.ID, err)
+		}
+		return nil, fmt.Errorf("explain pairs %s to %s: %w", batch[0].p.ID, batch[len(batch)-1].p.ID, err)
 	}
 	settings := report.Settings{Checkpoint: e.info.Checkpoint, Method: method, Start: start, Target: req.Target}
 	if e.opt.StartLayerText != nil {
 		settings.TextStart = &textStart
 	}
-	out := &tui.Explanation{Request: req, Checkpoint: e.info.Checkpoint, Readings: make([]tui.ReadingRelevance, n)}
+	out := make([]*tui.Explanation, len(batch))
+	share := (prepared + work) / time.Duration(len(batch))
+	for i := range batch {
+		n := len(batch[i].rows)
+		if out[i], err = e.explanation(in, &batch[i], res[:n], settings); err != nil {
+			return nil, err
+		}
+		out[i].Elapsed = share
+		res = res[n:]
+	}
+	return out, nil
+}
+
+// place adds r's pair to in.
+func (e *TorchEngine) place(in *model.Inputs, r tui.ExplainRequest) (placed, error) {
+	p, err := e.pair(r.PairID)
+	if err != nil {
+		return placed{}, err
+	}
+	if p, err = r.Edited(p); err != nil {
+		return placed{}, err
+	}
+	pl := placed{req: r, p: p}
+	if pl.texts, err = model.ReadingTexts(p, e.info.Style); err != nil {
+		return placed{}, err
+	}
+	n := len(p.Readings)
+	pl.rows, pl.cols, pl.images = make([]int, n), make([]int, n), make([]int, n)
 	for j := range n {
-		tr, im := res[j].Text(rows[j]), res[j].Image(cols[images[j]])
+		if pl.cols[j], err = in.Image(p, j); err != nil {
+			return placed{}, err
+		}
+		pl.rows[j] = in.Text(pl.texts[j])
+		// The patch map shown beside reading j is that of the image its
+		// target scores it against: its own, except for twin.
+		pl.images[j] = j
+		if r.Target == tui.TargetTwin {
+			pl.images[j] = (j + 1) % n
+		}
+	}
+	return pl, nil
+}
+
+// explanation builds pl's Explanation from res, its readings' results.
+func (e *TorchEngine) explanation(in *model.Inputs, pl *placed, res []explain.Result, settings report.Settings) (*tui.Explanation, error) {
+	p, n := pl.p, len(pl.rows)
+	out := &tui.Explanation{Request: pl.req, Checkpoint: e.info.Checkpoint, Readings: make([]tui.ReadingRelevance, n)}
+	for j := range n {
+		tr, im := res[j].Text(pl.rows[j]), res[j].Image(pl.cols[pl.images[j]])
 		if tr == nil || im == nil {
 			return nil, fmt.Errorf("explain pair %s: no relevance for reading %d", p.ID, j)
 		}
-		enc := in.Encoding(rows[j])
+		enc := in.Encoding(pl.rows[j])
 		toks := make([]tui.Token, len(enc.IDs))
 		for k, id := range enc.IDs {
 			off := enc.Offsets[k]
@@ -590,17 +695,16 @@ func (e *TorchEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 		if err != nil {
 			return nil, fmt.Errorf("explain pair %s reading %d: %w", p.ID, j, err)
 		}
-		cells := req.Target.Cells(j, n)
+		cells := pl.req.Target.Cells(j, n)
 		// The logits are left to the explorer, which scored the pair
 		// already: a forward pass per explanation would only repeat them.
-		x := pipeline.Explained{Pair: p, J: j, Text: texts[j], Enc: enc, Row: rows[j], Cols: cols, Cells: cells, Result: &res[j]}
+		x := pipeline.Explained{Pair: p, J: j, Text: pl.texts[j], Enc: enc, Row: pl.rows[j], Cols: pl.cols, Cells: cells, Result: &res[j]}
 		rep, err := x.Report(e.tok, settings, e.info.Style)
 		if err != nil {
 			return nil, fmt.Errorf("explain: %w", err)
 		}
-		out.Readings[j] = tui.ReadingRelevance{Text: texts[j], Tokens: toks, Image: images[j], Cells: cells, Patches: grid, Report: &rep}
+		out.Readings[j] = tui.ReadingRelevance{Text: pl.texts[j], Tokens: toks, Image: pl.images[j], Cells: cells, Patches: grid, Report: &rep}
 	}
-	out.Elapsed = prepared + work
 	return out, nil
 }
 
@@ -617,30 +721,19 @@ func (e *TorchEngine) method(req tui.ExplainRequest) (method explain.Method, sta
 	return
 }
 
-// inputs lays out the pair req names (edited by its trees) for one
+// inputs lays out the pair req names (edited by its trees) alone for one
 // forward pass: rows[j] is the batch row of reading j's text, cols[j] the
 // column of its image.
 func (e *TorchEngine) inputs(req tui.ExplainRequest) (p *loader.Pair, texts []string, in *model.Inputs, rows, cols []int, err error) {
-	if p, err = e.pair(req.PairID); err != nil {
-		return
-	}
-	if p, err = req.Edited(p); err != nil {
-		return
-	}
-	if texts, err = model.ReadingTexts(p, e.info.Style); err != nil {
-		return
-	}
-	n := len(p.Readings)
 	in = model.NewInputs(e.tok, e.textContext, e.pixels)
-	rows, cols = make([]int, n), make([]int, n)
-	for r := range n {
-		if cols[r], err = in.Image(p, r); err != nil {
-			return
-		}
-		rows[r] = in.Text(texts[r])
+	pl, err := e.place(in, req)
+	if err != nil {
+		return nil, nil, nil, nil, nil, err
 	}
-	err = in.Pack()
-	return
+	if err = in.Pack(); err != nil {
+		return nil, nil, nil, nil, nil, err
+	}
+	return pl.p, pl.texts, in, pl.rows, pl.cols, nil
 }
 
 // tokenText is how a token is shown: its text as decoded (")))" rather
@@ -898,4 +991,7 @@ func (c *pixelCache) put(key string, px []float32) {
 	}
 }
 
-var _ tui.RunCheckpoints = (*TorchEngine)(nil)
+var (
+	_ tui.RunCheckpoints = (*TorchEngine)(nil)
+	_ tui.BatchExplainer = (*TorchEngine)(nil)
+)

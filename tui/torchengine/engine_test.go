@@ -3,6 +3,7 @@ package torchengine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -638,7 +639,7 @@ func TestOpenTorchErrors(t *testing.T) {
 }
 
 // demoEngine opens the embedded demo model over the demo's test split.
-func demoEngine(b *testing.B) (*TorchEngine, []string) {
+func demoEngine(b testing.TB) (*TorchEngine, []string) {
 	b.Helper()
 	torchtest.Require(b)
 	pairs, err := synth.Generate(synth.Config{Pairs: 1000, Seed: 1, Split: loader.SplitTest})
@@ -863,4 +864,106 @@ func TestTorchEngineExplainEdited(t *testing.T) {
 	if _, err := e.Explain(context.Background(), req); err == nil {
 		t.Error("one tree for two readings explained")
 	}
+}
+
+// TestTorchEngineExplainManyMatchesExplain: the sweep's batched
+// explanations are the single ones, on the demo model, for every method and
+// target. The batch pads its texts to its longest and multiplies larger
+// matrices, so BLAS sums in another order: each value is compared within
+// 1e-5 of the largest magnitude of its map (float32 carries about 7 digits;
+// relevance maps are sums over layers of products of such values).
+func TestTorchEngineExplainManyMatchesExplain(t *testing.T) {
+	e, ids := demoEngine(t)
+	ids = ids[:5]
+	const tol = 1e-5
+	close := func(what string, got, want []float64) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+		}
+		scale := 0.0
+		for _, v := range want {
+			scale = max(scale, math.Abs(v))
+		}
+		for k := range got {
+			if d := math.Abs(got[k] - want[k]); d > tol*scale {
+				t.Fatalf("%s[%d]: %g, single %g (off by %.2g of the map's %g)", what, k, got[k], want[k], d/scale, scale)
+			}
+		}
+	}
+	for _, m := range explain.Methods {
+		for _, tg := range []tui.Target{tui.TargetOwn, tui.TargetTwin, tui.TargetAll} {
+			var reqs []tui.ExplainRequest
+			for _, id := range ids {
+				reqs = append(reqs, tui.ExplainRequest{PairID: id, Method: m, StartLayer: explain.AllLayers, Target: tg})
+			}
+			many, err := e.ExplainMany(context.Background(), reqs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range reqs {
+				one, err := e.Explain(context.Background(), r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := many[i]
+				if got.Request != r || len(got.Readings) != len(one.Readings) {
+					t.Fatalf("%s %v: result %d answers %+v with %d readings", m, tg, i, got.Request, len(got.Readings))
+				}
+				for j, rr := range one.Readings {
+					g := got.Readings[j]
+					what := fmt.Sprintf("%s %v pair %s reading %d", m, tg, r.PairID, j)
+					if g.Text != rr.Text || g.Image != rr.Image || !slices.Equal(g.Cells, rr.Cells) || len(g.Tokens) != len(rr.Tokens) {
+						t.Fatalf("%s: laid out differently", what)
+					}
+					var gt, wt []float64
+					for k := range rr.Tokens {
+						gt, wt = append(gt, g.Tokens[k].Relevance), append(wt, rr.Tokens[k].Relevance)
+					}
+					close(what+" tokens", gt, wt)
+					close(what+" patches", f64s(g.Patches.V), f64s(rr.Patches.V))
+				}
+			}
+		}
+	}
+	// Requests that do not share their settings are answered one by one.
+	mixed := []tui.ExplainRequest{{PairID: ids[0], Method: explain.Chefer}, {PairID: ids[1], Method: explain.Rollout}}
+	got, err := e.ExplainMany(context.Background(), mixed)
+	if err != nil || len(got) != 2 || got[1].Request.Method != explain.Rollout {
+		t.Fatalf("mixed settings: %v, %v", got, err)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := e.ExplainMany(done, mixed[:1]); !errors.Is(err, context.Canceled) {
+		t.Errorf("ExplainMany with a cancelled context: %v", err)
+	}
+}
+
+// BenchmarkTorchEngineExplainMany is the sweep's cost per pair when it
+// hands the demo model chunks of 1, 2, 4, 8 and 16 pairs (Chefer, all
+// layers, own target): what tui's sweepBudget is weighed against.
+func BenchmarkTorchEngineExplainMany(b *testing.B) {
+	e, ids := demoEngine(b)
+	for _, n := range []int{1, 2, 4, 8, 16} {
+		reqs := make([]tui.ExplainRequest, n)
+		for i := range reqs {
+			reqs[i] = tui.ExplainRequest{PairID: ids[i], Method: explain.Chefer, StartLayer: explain.AllLayers, Target: tui.TargetOwn}
+		}
+		b.Run(fmt.Sprintf("pairs-%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := e.ExplainMany(context.Background(), reqs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*n), "ms/pair")
+		})
+	}
+}
+
+func f64s(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
 }

@@ -44,8 +44,9 @@ import (
 // (Blocks graphics: the heatmap is in the view's text then). Otherwise the
 // explorer had the new state's explanation already (the background sweep
 // made it, or an earlier visit) and the frame is the key press's own. The
-// times include waiting for a background explanation already running,
-// which the explorer does not interrupt.
+// times include what is left of a background chunk once cancelled (the
+// engine stops between stages) or, where the chunk holds the shown pair,
+// the rest of that chunk.
 //
 // Configurations: demo (the embedded model, width 64, 2 layers) and
 // vit-b-32-size (the demo's tokenizer and vocabulary in a random model of
@@ -212,6 +213,29 @@ func (e *timedEngine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui
 	return exp, err
 }
 
+// ExplainMany records each request of a chunk as a call of its own, all
+// with the chunk's times; the explorer's background sweep makes them.
+func (e *timedEngine) ExplainMany(ctx context.Context, reqs []tui.ExplainRequest) ([]*tui.Explanation, error) {
+	start := time.Now()
+	cs := make([]*call, len(reqs))
+	e.mu.Lock()
+	for i, r := range reqs {
+		cs[i] = &call{req: r, start: start}
+		e.calls = append(e.calls, cs[i])
+	}
+	e.mu.Unlock()
+	exps, err := e.Engine.(tui.BatchExplainer).ExplainMany(ctx, reqs)
+	e.mu.Lock()
+	for i, c := range cs {
+		c.end, c.err = time.Now(), err
+		if err == nil {
+			c.exp = exps[i]
+		}
+	}
+	e.mu.Unlock()
+	return exps, err
+}
+
 // snapshot returns the calls so far and which of them have not returned.
 func (e *timedEngine) snapshot() (all []call, running []call) {
 	e.mu.Lock()
@@ -237,9 +261,9 @@ type driver struct {
 	view string
 	// delivered counts the messages given to Update.
 	delivered int
-	// carried is the explanation the message last given to Update
+	// carried are the explanations the message last given to Update
 	// carried, if any.
-	carried *tui.Explanation
+	carried []*tui.Explanation
 }
 
 func startExplorer(b *testing.B, ckpt string, dev torch.Device) *driver {
@@ -323,22 +347,39 @@ func (d *driver) deliver(msg tea.Msg) {
 
 var explanationType = reflect.TypeOf((*tui.Explanation)(nil))
 
-// carriedExplanation finds a *tui.Explanation among msg's fields: the
-// message by which an engine's result reaches Update, whatever its type.
-func carriedExplanation(msg tea.Msg) *tui.Explanation {
+// carriedExplanation finds the *tui.Explanation values among msg's fields,
+// in slices and structs too: the message by which an engine's results
+// reach Update, whatever its type.
+func carriedExplanation(msg tea.Msg) []*tui.Explanation {
+	var out []*tui.Explanation
+	var walk func(v reflect.Value, depth int)
+	walk = func(v reflect.Value, depth int) {
+		if depth > 4 {
+			return
+		}
+		switch {
+		case v.Type() == explanationType:
+			if !v.IsNil() {
+				out = append(out, (*tui.Explanation)(v.UnsafePointer()))
+			}
+		case v.Kind() == reflect.Struct:
+			for i := range v.NumField() {
+				walk(v.Field(i), depth+1)
+			}
+		case v.Kind() == reflect.Slice:
+			for i := range v.Len() {
+				walk(v.Index(i), depth+1)
+			}
+		}
+	}
 	v := reflect.ValueOf(msg)
 	if v.Kind() == reflect.Pointer {
 		v = v.Elem()
 	}
-	if v.Kind() != reflect.Struct {
-		return nil
+	if v.IsValid() {
+		walk(v, 0)
 	}
-	for i := range v.NumField() {
-		if f := v.Field(i); f.Type() == explanationType && !f.IsNil() {
-			return (*tui.Explanation)(f.UnsafePointer())
-		}
-	}
-	return nil
+	return out
 }
 
 // pumpUntil delivers messages until done holds.
@@ -415,7 +456,7 @@ func (d *driver) press(key string) (time.Duration, bool) {
 			if c.start.Equal(target.start) && c.req == target.req && c.err != nil {
 				d.b.Fatalf("explaining %s: %v", shown, c.err)
 			}
-			if c.start.Equal(target.start) && c.req == target.req && c.exp != nil && d.carried == c.exp {
+			if c.start.Equal(target.start) && c.req == target.req && c.exp != nil && slices.Contains(d.carried, c.exp) {
 				frame = time.Now()
 				return true
 			}
