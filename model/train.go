@@ -580,7 +580,7 @@ func (t *trainer) update(sc *torch.Scope, px, ids *torch.Tensor, lr float64) (lo
 		return 0, 0, err
 	}
 	if t.o.Group != nil {
-		return distStep(sc, t.m, t.opt, t.tensors, px, ids, t.stepOptions(), gradSum{t.o.Group, t.reducer})
+		return distStep(sc, t.m, t.opt, t.tensors, px, ids, t.stepOptions(), gradSum{t.o.Group, t.reducer, t.o.BucketBytes})
 	}
 	loss, norm, err = OptimizerStep(sc, t.m, t.opt, t.tensors, px, ids, t.stepOptions())
 	t.stepped = t.stepped || err == nil

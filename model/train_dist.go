@@ -83,6 +83,8 @@ func distStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor
 type gradSum struct {
 	g       *torch.ProcessGroup
 	reducer *torch.GradReducer
+	// bucket is the size of the buckets after backward (0: the default).
+	bucket int64
 }
 
 // backward runs l's backward pass and leaves in params' gradients their
@@ -102,7 +104,7 @@ func (gs gradSum) backward(sc *torch.Scope, l *torch.Tensor, params []*torch.Ten
 			return fmt.Errorf("summing the gradients over the ranks: %w", err)
 		}
 	case gs.g != nil:
-		return sumGrads(sc, gs.g, params)
+		return sumGrads(sc, gs.g, params, gs.bucket)
 	}
 	return nil
 }
@@ -125,7 +127,7 @@ func (t *trainer) hookReducer() error {
 
 // sumGrads replaces the gradients of params with their sums over g's ranks
 // after the backward pass.
-func sumGrads(sc *torch.Scope, g *torch.ProcessGroup, params []*torch.Tensor) error {
+func sumGrads(sc *torch.Scope, g *torch.ProcessGroup, params []*torch.Tensor, bucket int64) error {
 	grads := make([]*torch.Tensor, len(params))
 	for i, p := range params {
 		grads[i] = p.In(sc).Grad()
@@ -133,7 +135,7 @@ func sumGrads(sc *torch.Scope, g *torch.ProcessGroup, params []*torch.Tensor) er
 			return fmt.Errorf("gradient of parameter %d: %w", i, err)
 		}
 	}
-	if err := g.AllReduce(grads, false, 0); err != nil {
+	if err := g.AllReduce(grads, false, bucket); err != nil {
 		return fmt.Errorf("summing the gradients over the ranks: %w", err)
 	}
 	return nil
