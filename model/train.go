@@ -59,6 +59,12 @@ type TrainOptions struct {
 	// 0 evaluates and writes Out. Every rank must be given the same
 	// options and data.
 	Group *torch.ProcessGroup
+	// BucketBytes is the size of the buckets the group's gradients are
+	// summed in (0: torch.DefaultBucketBytes, 25 MiB as in DDP).
+	BucketBytes int64
+	// NoOverlap sums the gradients after the backward pass instead of
+	// during it: the reference path.
+	NoOverlap bool
 	// Freeze is the parameter groups kept fixed.
 	Freeze Freeze
 	// Precision is the training step's (empty: fp32). TF32 is a
@@ -267,6 +273,8 @@ type trainer struct {
 	// state to build it on.
 	graph   *StepGraph
 	stepped bool
+	// reducer sums the gradients over the group during backward.
+	reducer *torch.GradReducer
 
 	start     time.Time
 	stepTime  time.Duration
@@ -423,6 +431,9 @@ func (t *trainer) setup() error {
 		if err := t.syncRanks(fp); err != nil {
 			return err
 		}
+		if err := t.hookReducer(); err != nil {
+			return err
+		}
 	}
 	if t.o.Out != "" {
 		t.log, err = openRunLog(t.o.Out, t.state.Step)
@@ -453,6 +464,7 @@ func (t *trainer) close() error {
 		if t.opt != nil {
 			err = errors.Join(err, t.opt.Close())
 		}
+		err = errors.Join(err, t.reducer.Close())
 		return errors.Join(err, t.m.SetRequiresGrad(false))
 	}))
 	return errors.Join(errs...)
@@ -568,7 +580,7 @@ func (t *trainer) update(sc *torch.Scope, px, ids *torch.Tensor, lr float64) (lo
 		return 0, 0, err
 	}
 	if t.o.Group != nil {
-		return distStep(sc, t.m, t.opt, t.tensors, px, ids, t.stepOptions(), t.o.Group)
+		return distStep(sc, t.m, t.opt, t.tensors, px, ids, t.stepOptions(), gradSum{t.o.Group, t.reducer, t.o.BucketBytes})
 	}
 	loss, norm, err = OptimizerStep(sc, t.m, t.opt, t.tensors, px, ids, t.stepOptions())
 	t.stepped = t.stepped || err == nil
@@ -613,20 +625,15 @@ func OptimizerStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.T
 	if err != nil {
 		return 0, 0, err
 	}
-	return finishStep(sc, m, opt, params, ContrastiveLoss(out.LogitsPerImage, out.LogitsPerText), o, nil)
+	return finishStep(sc, m, opt, params, ContrastiveLoss(out.LogitsPerImage, out.LogitsPerText), o, gradSum{})
 }
 
 // finishStep is the part of a training step after the loss l: backward,
-// with g the sum of the gradients over its ranks (see distStep), clipping,
+// with g's sum of the gradients over its ranks (see distStep), clipping,
 // opt's step, zeroing the gradients and the clamp of the logit scale.
-func finishStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor, l *torch.Tensor, o StepOptions, g *torch.ProcessGroup) (loss, norm float64, err error) {
-	if err := l.Backward(nil); err != nil {
-		return 0, 0, fmt.Errorf("backward: %w", err)
-	}
-	if g != nil {
-		if err := sumGrads(sc, g, params); err != nil {
-			return 0, 0, err
-		}
+func finishStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor, l *torch.Tensor, o StepOptions, g gradSum) (loss, norm float64, err error) {
+	if err := g.backward(sc, l, params); err != nil {
+		return 0, 0, err
 	}
 	if norm, err = torch.ClipGradNorm(params, o.maxNorm()); err != nil {
 		return 0, 0, err

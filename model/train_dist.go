@@ -16,9 +16,10 @@ package model
 // constant, or the sum would count it world times. The step is then the
 // single-process step up to the order of floating-point sums.
 //
-// The gradients are all-reduced in buckets after the backward pass, not
-// overlapped with it: that needs hooks on autograd's accumulation, which
-// the shim does not expose.
+// The gradients are summed in buckets while the backward pass runs
+// (torch.GradReducer, as DDP's Reducer): a bucket's all-reduce starts as
+// soon as backward has produced all its gradients. NoOverlap sums them
+// after the backward pass instead, the reference path.
 
 import (
 	"errors"
@@ -32,6 +33,9 @@ import (
 func (o *TrainOptions) validateGroup() error {
 	if o.Group == nil {
 		return nil
+	}
+	if o.BucketBytes < 0 {
+		return fmt.Errorf("buckets of %d bytes", o.BucketBytes)
 	}
 	return checkWorld(o.BatchPairs, o.Group.WorldSize(), o.Graphs)
 }
@@ -50,7 +54,8 @@ func checkWorld(batchPairs, world int, graphs bool) error {
 
 // distStep is OptimizerStep on this rank's share of the batch, the loss
 // being the whole batch's (see the comment at the top of the file).
-func distStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor, px, ids *torch.Tensor, o StepOptions, g *torch.ProcessGroup) (loss, norm float64, err error) {
+func distStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor, px, ids *torch.Tensor, o StepOptions, gs gradSum) (loss, norm float64, err error) {
+	g := gs.g
 	out, err := mixedForward(sc, m, px, ids, o.Precision)
 	if err != nil {
 		return 0, 0, err
@@ -65,16 +70,64 @@ func distStep(sc *torch.Scope, m *CLIP, opt *torch.AdamW, params []*torch.Tensor
 	}
 	scale := m.logitScale.In(sc).Exp()
 	if g.Rank() != 0 {
-		// 0·scale keeps a (zero) gradient, which the all-reduce needs on
-		// every rank for every parameter.
+		// 0·scale keeps a (zero) gradient, which the reference path's
+		// all-reduce needs on every rank for every parameter.
 		scale = scale.MulScalar(0).Add(scale.Detach())
 	}
 	perImage, perText := scaledLogits(scale, img, txt)
-	return finishStep(sc, m, opt, params, ContrastiveLoss(perImage, perText), o, g)
+	return finishStep(sc, m, opt, params, ContrastiveLoss(perImage, perText), o, gs)
 }
 
-// sumGrads replaces the gradients of params with their sums over g's ranks.
-func sumGrads(sc *torch.Scope, g *torch.ProcessGroup, params []*torch.Tensor) error {
+// gradSum is how a step sums its gradients over the ranks: none without a
+// group, during backward with a reducer, after it without one.
+type gradSum struct {
+	g       *torch.ProcessGroup
+	reducer *torch.GradReducer
+	// bucket is the size of the buckets after backward (0: the default).
+	bucket int64
+}
+
+// backward runs l's backward pass and leaves in params' gradients their
+// sums over the ranks.
+func (gs gradSum) backward(sc *torch.Scope, l *torch.Tensor, params []*torch.Tensor) error {
+	if gs.reducer != nil {
+		if err := gs.reducer.Prepare(); err != nil {
+			return err
+		}
+	}
+	if err := l.Backward(nil); err != nil {
+		return fmt.Errorf("backward: %w", err)
+	}
+	switch {
+	case gs.reducer != nil:
+		if _, err := gs.reducer.Finish(); err != nil {
+			return fmt.Errorf("summing the gradients over the ranks: %w", err)
+		}
+	case gs.g != nil:
+		return sumGrads(sc, gs.g, params, gs.bucket)
+	}
+	return nil
+}
+
+// hookReducer makes the reducer of the run's trainable parameters, unless
+// NoOverlap asks for the reference path.
+func (t *trainer) hookReducer() error {
+	if t.o.NoOverlap {
+		return nil
+	}
+	return t.w.Do(func() error {
+		r, err := t.o.Group.NewGradReducer(t.tensors, t.o.BucketBytes, false)
+		if err != nil {
+			return fmt.Errorf("hooking the gradients: %w", err)
+		}
+		t.reducer = r
+		return nil
+	})
+}
+
+// sumGrads replaces the gradients of params with their sums over g's ranks
+// after the backward pass.
+func sumGrads(sc *torch.Scope, g *torch.ProcessGroup, params []*torch.Tensor, bucket int64) error {
 	grads := make([]*torch.Tensor, len(params))
 	for i, p := range params {
 		grads[i] = p.In(sc).Grad()
@@ -82,7 +135,7 @@ func sumGrads(sc *torch.Scope, g *torch.ProcessGroup, params []*torch.Tensor) er
 			return fmt.Errorf("gradient of parameter %d: %w", i, err)
 		}
 	}
-	if err := g.AllReduce(grads, false, 0); err != nil {
+	if err := g.AllReduce(grads, false, bucket); err != nil {
 		return fmt.Errorf("summing the gradients over the ranks: %w", err)
 	}
 	return nil
@@ -95,7 +148,13 @@ func sumGrads(sc *torch.Scope, g *torch.ProcessGroup, params []*torch.Tensor) er
 func (t *trainer) syncRanks(fingerprint string) error {
 	g := t.o.Group
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%s|%d|%d|%d|%d|%d|%s|%v", fingerprint, t.train.Len(), t.o.BatchPairs, t.o.Steps, t.o.Seed, len(t.tensors), t.o.Input, t.o.AdamW)
+	// The buckets too: ranks whose collectives differ would wait on each
+	// other or sum mismatched buffers.
+	bucket := t.o.BucketBytes
+	if bucket == 0 {
+		bucket = torch.DefaultBucketBytes
+	}
+	fmt.Fprintf(h, "%s|%d|%d|%d|%d|%d|%s|%v|%d|%v", fingerprint, t.train.Len(), t.o.BatchPairs, t.o.Steps, t.o.Seed, len(t.tensors), t.o.Input, t.o.AdamW, bucket, t.o.NoOverlap)
 	sum := int64(h.Sum64() >> 1)
 	return t.w.Do(func() error {
 		sc := torch.NewScope()
@@ -129,7 +188,7 @@ func (t *trainer) syncRanks(fingerprint string) error {
 			return err
 		}
 		if got[0] != sum {
-			return fmt.Errorf("rank %d has other data or settings than rank 0 (the training split, its size, --batch-pairs, --steps, --seed, --input, the optimizer or the model differ)", g.Rank())
+			return fmt.Errorf("rank %d has other data or settings than rank 0 (the training split, its size, --batch-pairs, --steps, --seed, --input, the optimizer, the model, --bucket-mb or --overlap differ)", g.Rank())
 		}
 		names := []string{"exp_avg.", "exp_avg_sq."}
 		if t.o.AdamW.AMSGrad {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,10 +75,9 @@ func runRanks(t *testing.T, dir, mode string) map[string][]float32 {
 	return p
 }
 
-// TestTrainDataParallel: 2 ranks over Gloo end 20 steps with the weights
-// of one process on the same global batches, and a run stopped with one
-// world size resumes with another on the same schedule.
-func TestTrainDataParallel(t *testing.T) {
+// startsRanks skips a test that starts training ranks where it cannot.
+func startsRanks(t *testing.T) {
+	t.Helper()
 	if torchtest.IsRank() {
 		t.Skip("a rank does not start ranks")
 	}
@@ -85,6 +85,14 @@ func TestTrainDataParallel(t *testing.T) {
 		t.Skip("starts processes that train; not with -short")
 	}
 	torchtest.RequireGloo(t)
+}
+
+// TestTrainDataParallel: 2 ranks over Gloo end 20 steps with the weights
+// of one process on the same global batches, whether they sum the
+// gradients during backward (in 25 MiB or 1-byte buckets) or after it, and a run stopped with one
+// world size resumes with another on the same schedule.
+func TestTrainDataParallel(t *testing.T) {
+	startsRanks(t)
 	dir := t.TempDir()
 	train, m1, tok := distSplits(t)
 	if _, err := Train(context.Background(), m1, tok, train, nil, distOptions("")); err != nil {
@@ -111,6 +119,10 @@ func TestTrainDataParallel(t *testing.T) {
 		}
 	}
 	check("2 ranks", runRanks(t, dir, "plain"))
+	// The reference path, which sums the gradients after backward.
+	check("2 ranks, no overlap", runRanks(t, dir, "off"))
+	// Buckets smaller than any parameter: one bucket each.
+	check("2 ranks, 1-byte buckets", runRanks(t, dir, "tiny"))
 
 	// 2 ranks stop at step 10; one process resumes to 20.
 	runRanks(t, dir, "stop")
@@ -152,7 +164,40 @@ func TestTrainDataParallel(t *testing.T) {
 	}
 }
 
-// TestTrainDistChild is one rank of TestTrainDataParallel.
+// TestTrainDataParallelFrozen: with the vision tower frozen its
+// parameters get no gradient and no hook; 2 ranks neither hang nor train
+// it, and end where one process does.
+func TestTrainDataParallelFrozen(t *testing.T) {
+	startsRanks(t)
+	train, m, tok := distSplits(t)
+	before := paramValues(t, m)
+	o := distOptions("")
+	o.Freeze = FreezeVisionModel
+	if _, err := Train(context.Background(), m, tok, train, nil, o); err != nil {
+		t.Fatal(err)
+	}
+	single := paramValues(t, m)
+	got := runRanks(t, t.TempDir(), "freeze")
+	worst, where := 0.0, ""
+	for name, v := range got {
+		if strings.HasSuffix(name, "k_proj.bias") {
+			continue // see TestTrainDataParallel
+		}
+		if strings.HasPrefix(name, "vision_model.") && !slices.Equal(v, before[name]) {
+			t.Errorf("frozen %s changed", name)
+		}
+		if r, _ := relDiff(map[string][]float32{name: v}, single); r > worst {
+			worst, where = r, name
+		}
+	}
+	t.Logf("largest relative difference from one process: %.3g (%s)", worst, where)
+	if worst > 1e-5 || len(got) != len(single) {
+		t.Errorf("%d tensors, %s differs from one process by %.3g relative (tolerance 1e-5)", len(got), where, worst)
+	}
+}
+
+// TestTrainDistChild is one rank of TestTrainDataParallel and
+// TestTrainDataParallelFrozen.
 func TestTrainDistChild(t *testing.T) {
 	g := torchtest.JoinRanks(t)
 	dir, mode := os.Getenv(envTrainDistDir), os.Getenv(envTrainDistMode)
@@ -163,6 +208,12 @@ func TestTrainDistChild(t *testing.T) {
 	case "stop":
 		o = distOptions(filepath.Join(dir, "run"))
 		o.StopAfter = distSteps / 2
+	case "freeze":
+		o.Freeze = FreezeVisionModel
+	case "off":
+		o.NoOverlap = true
+	case "tiny":
+		o.BucketBytes = 1
 	case "resume":
 		o = distOptions(filepath.Join(dir, "run1"))
 		o.Resume = true

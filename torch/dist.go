@@ -17,6 +17,11 @@ var (
 	opDistBroadcast = newOp("dist_broadcast")
 	opDistAllGather = newOp("dist_all_gather")
 	opDistBarrier   = newOp("dist_barrier")
+
+	opDistReducerNew     = newOp("dist_reducer_new")
+	opDistReducerFree    = newOp("dist_reducer_free")
+	opDistReducerPrepare = newOp("dist_reducer_prepare")
+	opDistReducerFinish  = newOp("dist_reducer_finish")
 )
 
 // Backend is a c10d communication backend.
@@ -321,4 +326,97 @@ func (g *ProcessGroup) Close() error {
 		return &OpError{Op: "dist_free", Err: err}
 	}
 	return nil
+}
+
+// GradReducer sums the gradients of a fixed list of parameters over a
+// group's ranks while the backward pass runs, as PyTorch's
+// DistributedDataParallel does: the parameters are grouped into buckets
+// from the last back (backward reaches the last layers first), a hook on
+// each parameter copies its gradient into its bucket, and a complete
+// bucket's all-reduce starts at once, overlapping the rest of the backward
+// pass. A parameter that gets no gradient in a step is sent as zeros, so
+// no rank waits for it; one that no rank gave a gradient keeps none.
+//
+// A step is Prepare, one backward pass, Finish. Between Prepare and Finish
+// the parameters' gradients are those of this rank alone; after Finish
+// they are the sums (means with avg) over the ranks. Every rank must make
+// the same reducer over the same parameters with the same bucket size.
+type GradReducer struct {
+	h       uintptr
+	g       *ProcessGroup
+	buckets []int
+	n       int
+}
+
+// NewGradReducer hooks the parameters ps, leaves that require grad, for
+// buckets of at most bucketBytes (DefaultBucketBytes when 0; a larger
+// parameter is a bucket of its own). With avg the result is the mean over
+// the ranks instead of the sum.
+func (g *ProcessGroup) NewGradReducer(ps []*Tensor, bucketBytes int64, avg bool) (*GradReducer, error) {
+	if bucketBytes <= 0 {
+		bucketBytes = DefaultBucketBytes
+	}
+	c, err := g.call(opDistReducerNew, ps, bucketBytes, b2i(avg))
+	if err != nil {
+		return nil, err
+	}
+	defer putCall(c)
+	c.wantOut(1)
+	c.wantIOut(1 + len(ps))
+	if _, err := c.exec(opDistReducerNew); err != nil {
+		return nil, &OpError{Op: "dist_reducer_new", Err: fmt.Errorf("rank %d: %w", g.o.Rank, err)}
+	}
+	r := &GradReducer{h: c.out[0], g: g, n: int(c.iout[0])}
+	for _, b := range c.iout[1 : 1+len(ps)] {
+		r.buckets = append(r.buckets, int(b))
+	}
+	return r, nil
+}
+
+// Buckets is the number of buckets.
+func (r *GradReducer) Buckets() int { return r.n }
+
+// BucketOf is the bucket of parameter i: bucket 0 is sent first.
+func (r *GradReducer) BucketOf(i int) int { return r.buckets[i] }
+
+func (r *GradReducer) run(o *opcode) (int, error) {
+	if r == nil || r.h == 0 {
+		return 0, &OpError{Op: o.name, Err: errors.New("gradient reducer is closed")}
+	}
+	c := getCall()
+	defer putCall(c)
+	c.in = append(c.in, r.h)
+	c.wantIOut(1)
+	if _, err := c.exec(o); err != nil {
+		return 0, &OpError{Op: o.name, Err: fmt.Errorf("rank %d: %w", r.g.o.Rank, err)}
+	}
+	if c.f.niout < 1 {
+		return 0, nil
+	}
+	return int(c.iout[0]), nil
+}
+
+// Prepare arms the hooks for the next backward pass. Out of a step (before
+// Prepare, after Finish) they leave the gradients alone.
+func (r *GradReducer) Prepare() error {
+	_, err := r.run(opDistReducerPrepare)
+	return err
+}
+
+// Finish sends the buckets the backward pass did not complete, waits for
+// all of them and writes the results into the parameters' gradients. early
+// is how many buckets the backward pass itself launched: those whose
+// transfer overlapped it. Buckets go in order, so one waiting for a
+// gradient holds back those after it.
+func (r *GradReducer) Finish() (early int, err error) { return r.run(opDistReducerFinish) }
+
+// Close removes the hooks and frees the buckets; it must come before the
+// group's Close.
+func (r *GradReducer) Close() error {
+	if r == nil || r.h == 0 {
+		return nil
+	}
+	_, err := r.run(opDistReducerFree)
+	r.h = 0
+	return err
 }

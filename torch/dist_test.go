@@ -133,14 +133,17 @@ func TestDistBadOptions(t *testing.T) {
 }
 
 // TestDistTwoProcesses starts this test binary twice as ranks 0 and 1 of a
-// Gloo group over the loopback; each checks the collectives' results
-// (TestDistChild) and fails on a wrong one.
+// Gloo group over the loopback, once per child test; each rank checks the
+// results (of the collectives: TestDistChild; of the gradient reducer:
+// TestGradReducerChild) and fails on a wrong one.
 func TestDistTwoProcesses(t *testing.T) {
 	if torchtest.IsRank() {
 		t.Skip("a rank does not start ranks")
 	}
 	torchtest.RequireGloo(t)
-	torchtest.RunRanks(t, 2, "TestDistChild", 90*time.Second)
+	for _, child := range []string{"TestDistChild", "TestGradReducerChild"} {
+		t.Run(child, func(t *testing.T) { torchtest.RunRanks(t, 2, child, 90*time.Second) })
+	}
 }
 
 // TestDistChild is one rank of TestDistTwoProcesses.
@@ -219,5 +222,100 @@ func TestDistChild(t *testing.T) {
 	}
 	if err := g.Barrier(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGradReducerChild is one rank of TestDistTwoProcesses: buckets
+// smaller than a parameter, a parameter one rank leaves unused, one both
+// do, and a gradient present before the step.
+func TestGradReducerChild(t *testing.T) {
+	g := torchtest.JoinRanks(t)
+	s := torchtest.Scope(t)
+	r := float32(g.Rank())
+	a := s.FromFloat32([]float32{1, 2}, 2)
+	b := s.FromFloat32([]float32{3, 4, 5}, 3)
+	c := s.FromFloat32([]float32{6}, 1)
+	ps := []*torch.Tensor{a, b, c}
+	for _, p := range ps {
+		if err := p.SetRequiresGrad(true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one, err := g.NewGradReducer(ps, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.Buckets() != 1 {
+		t.Errorf("25 MiB buckets over 6 floats: %d buckets", one.Buckets())
+	}
+	// Its hooks stay, unarmed: they must leave the steps below alone.
+	defer one.Close()
+	red, err := g.NewGradReducer(ps, 4, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer red.Close()
+	if red.Buckets() != 3 || red.BucketOf(2) != 0 || red.BucketOf(0) != 2 {
+		t.Fatalf("4-byte buckets: %d buckets, c in %d, a in %d; want 3, c first, a last", red.Buckets(), red.BucketOf(2), red.BucketOf(0))
+	}
+	opt, err := torch.NewAdamW(ps, torch.DefaultAdamW())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opt.Close()
+	grad := func(name string, p *torch.Tensor, want []float32) {
+		t.Helper()
+		got, err := p.Grad().Float32s()
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("gradient of %s: %v (%v), want %v", name, got, err, want)
+		}
+	}
+	step := func(useC bool) int {
+		t.Helper()
+		if err := red.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		l := a.MulScalar(float64(r + 1)).SumAll().Add(b.Mul(b).SumAll())
+		if useC {
+			l = l.Add(c.MulScalar(3).SumAll())
+		}
+		if err := l.Backward(nil); err != nil {
+			t.Fatal(err)
+		}
+		early, err := red.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return early
+	}
+
+	// Rank 1 alone uses c: both get its gradient. Rank 0's backward cannot
+	// send c's bucket, the first, so it sends none of them early.
+	early := step(g.Rank() == 1)
+	grad("a", a, []float32{3, 3})
+	grad("b", b, []float32{12, 16, 20})
+	grad("c", c, []float32{3})
+	if want := 3 * g.Rank(); early != want {
+		t.Errorf("rank %d launched %d buckets during backward, want %d", g.Rank(), early, want)
+	}
+
+	// A gradient already there is summed with this step's, as DDP sums
+	// .grad (the sum of step 1 on both ranks, then each rank's own).
+	step(false)
+	grad("a", a, []float32{9, 9})
+	grad("c", c, []float32{6})
+
+	// No rank uses c: it keeps no gradient, as in one process.
+	if err := opt.ZeroGrad(); err != nil {
+		t.Fatal(err)
+	}
+	step(false)
+	grad("a", a, []float32{3, 3})
+	if err := c.Grad().Err(); err == nil {
+		t.Error("c, used by no rank, has a gradient")
+	}
+
+	if _, err := red.Finish(); err == nil || !strings.Contains(err.Error(), "without prepare") {
+		t.Errorf("finish twice: %v", err)
 	}
 }

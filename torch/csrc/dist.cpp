@@ -1,7 +1,8 @@
 // dist.cpp: PyTorch's distributed engine (c10d) for several processes that
 // train or evaluate together: a TCP store for the rendezvous (rank 0 serves
 // it), a Gloo process group on the CPU and, where the libtorch has CUDA and
-// NCCL, an NCCL one; all-reduce, broadcast, all-gather and barrier. No
+// NCCL, an NCCL one; all-reduce, broadcast, all-gather, barrier and the
+// gradient reducer that overlaps all-reduce with the backward pass. No
 // transport of our own: a run talks to torchrun-launched PyTorch processes'
 // conventions (MASTER_ADDR, MASTER_PORT) and its bytes go through c10d.
 //
@@ -25,6 +26,7 @@
 #endif
 
 #include <chrono>
+#include <mutex>
 #include <string>
 #endif
 
@@ -198,6 +200,221 @@ void all_reduce(Group& g, const std::vector<at::Tensor>& ts, bool avg, int64_t b
   }
 }
 
+// Reducer sums the gradients of a fixed list of parameters over the ranks
+// while the backward pass is still running, the way DDP's Reducer does:
+// the parameters are grouped into buckets in reverse order (backward
+// produces the last layers' gradients first), a hook on each parameter
+// copies its gradient into its bucket's flat buffer, and the moment a
+// bucket is complete its all-reduce is launched asynchronously. finish()
+// launches what is left, waits for every bucket and writes the sums back
+// into the .grad of the parameters.
+//
+// The hook is Tensor::register_hook on the parameter (libtorch 1.13 and
+// 2.x alike): it fires once per backward with the gradient about to be
+// accumulated, not the accumulated one (the post-accumulate hooks are
+// 2.1+ only), so it adds a .grad already present itself. Buckets are
+// launched strictly in their order, whatever order the hooks fire in,
+// since every rank must issue its collectives in the same order.
+//
+// A parameter whose hook did not fire in a step (unused by this rank's
+// graph) is sent as zeros at finish(), so no rank waits for a gradient
+// that never comes. Each bucket also carries one flag per parameter, 1
+// where this rank produced its gradient: summed, the flags say whether any
+// rank did, and a parameter no rank touched keeps no .grad, as it would in
+// one process (AdamW then skips it instead of decaying it).
+struct Reducer {
+  struct Bucket {
+    std::vector<size_t> params;  // indices into Reducer::params
+    at::Tensor flat;             // the gradients, then one flag per parameter
+    int64_t grads = 0;           // elements before the flags
+    size_t pending = 0;          // hooks not yet fired this step
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  c10::intrusive_ptr<PGBase> pg;
+  int64_t world = 1;
+  bool avg = false;
+  std::vector<at::Tensor> params;
+  std::vector<size_t> bucket_of;   // per parameter
+  std::vector<int64_t> offset_of;  // per parameter, in its bucket
+  std::vector<size_t> slot_of;     // per parameter, its place in its bucket
+  std::vector<char> ready;         // per parameter, this step
+  std::vector<unsigned> hooks;
+  std::vector<Bucket> buckets;
+  size_t next = 0;  // the first bucket not launched
+  bool armed = false;
+  // Hooks run on autograd's device thread on CUDA, the caller's on the CPU.
+  std::mutex mu;
+
+  ~Reducer() {
+    drain();
+    for (size_t i = 0; i < hooks.size(); i++) params[i].remove_hook(hooks[i]);
+  }
+
+  at::Tensor slice(size_t i) {
+    auto& b = buckets[bucket_of[i]];
+    return b.flat.narrow(0, offset_of[i], params[i].numel()).view(params[i].sizes());
+  }
+  at::Tensor flag(size_t i) {
+    auto& b = buckets[bucket_of[i]];
+    return b.flat.narrow(0, b.grads + static_cast<int64_t>(slot_of[i]), 1);
+  }
+
+  void launch(Bucket& b) {
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp(c10d::ReduceOp::SUM);
+    std::vector<at::Tensor> v{b.flat};
+    b.work = pg->allreduce(v, o);
+  }
+  void launch_ready() {
+    while (next < buckets.size() && buckets[next].pending == 0) launch(buckets[next++]);
+  }
+
+  // drain waits for transfers still running (after a failed step) so that
+  // their buffers are not reused or freed under them.
+  void drain() {
+    for (auto& b : buckets) {
+      if (!b.work) continue;
+      try {
+        b.work->wait();
+      } catch (...) {
+      }
+      b.work.reset();
+    }
+  }
+
+  void hook(size_t i, const at::Tensor& grad) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!armed) return;
+    if (ready[i]) {
+      throw std::runtime_error("parameter " + std::to_string(i) +
+                               " got a second gradient in one step; a data-parallel step has one backward pass");
+    }
+    at::NoGradGuard no_grad;
+    at::Tensor s = slice(i);
+    s.copy_(grad);
+    const at::Tensor& acc = params[i].grad();
+    if (acc.defined()) s.add_(acc);
+    flag(i).fill_(1);
+    ready[i] = 1;
+    buckets[bucket_of[i]].pending--;
+    launch_ready();
+  }
+
+  void prepare() {
+    std::lock_guard<std::mutex> lock(mu);
+    drain();
+    std::fill(ready.begin(), ready.end(), 0);
+    for (auto& b : buckets) b.pending = b.params.size();
+    next = 0;
+    armed = true;
+  }
+
+  // finish returns how many buckets the backward pass launched: those
+  // whose transfer overlapped it.
+  size_t finish() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!armed) throw std::runtime_error("gradient reducer: finish without prepare");
+    armed = false;
+    size_t early = next;
+    at::NoGradGuard no_grad;
+    // What the hooks did not see: a .grad from before the step, or none.
+    for (size_t i = 0; i < params.size(); i++) {
+      if (ready[i]) continue;
+      const at::Tensor& acc = params[i].grad();
+      if (acc.defined()) {
+        slice(i).copy_(acc);
+        flag(i).fill_(1);
+      } else {
+        slice(i).zero_();
+        flag(i).fill_(0);
+      }
+    }
+    for (auto& b : buckets) b.pending = 0;
+    launch_ready();
+    for (auto& b : buckets) {
+      b.work->wait();
+      b.work.reset();
+      at::Tensor flags = b.flat.narrow(0, b.grads, static_cast<int64_t>(b.params.size())).to(at::kCPU, at::kDouble);
+      auto fa = flags.accessor<double, 1>();
+      if (avg) b.flat.narrow(0, 0, b.grads).div_(static_cast<double>(world));
+      for (size_t k = 0; k < b.params.size(); k++) {
+        size_t i = b.params[k];
+        at::Tensor& g = params[i].mutable_grad();
+        if (fa[static_cast<int64_t>(k)] == 0) {
+          g.reset();
+        } else if (g.defined()) {
+          g.copy_(slice(i));
+        } else {
+          g = slice(i).clone();
+        }
+      }
+    }
+    return early;
+  }
+};
+
+// make_reducer: buckets of at most bucket_bytes of one dtype and device
+// (a larger parameter goes alone), filled from the last parameter back.
+Reducer* make_reducer(Group& g, const std::vector<at::Tensor>& ps, int64_t bucket_bytes, bool avg) {
+  check_tensors(ps);
+  if (ps.empty()) throw std::invalid_argument("no parameters");
+  if (bucket_bytes < 1) throw std::invalid_argument("bucket of " + std::to_string(bucket_bytes) + " bytes");
+  for (size_t i = 0; i < ps.size(); i++) {
+    if (!ps[i].is_leaf() || !ps[i].requires_grad()) {
+      throw std::invalid_argument("parameter " + std::to_string(i) + " (" + describe(ps[i]) +
+                                  ") is not a leaf that requires grad");
+    }
+    for (size_t j = 0; j < i; j++) {
+      if (ps[j].is_same(ps[i])) throw std::invalid_argument("parameter " + std::to_string(i) + " is given twice");
+    }
+  }
+  auto r = std::make_unique<Reducer>();
+  r->pg = g.pg;
+  r->world = g.world;
+  r->avg = avg;
+  r->params = ps;
+  size_t n = ps.size();
+  r->bucket_of.assign(n, 0);
+  r->offset_of.assign(n, 0);
+  r->slot_of.assign(n, 0);
+  r->ready.assign(n, 0);
+  int64_t bytes = 0;
+  for (size_t k = n; k-- > 0;) {
+    const auto& p = ps[k];
+    int64_t nb = p.numel() * static_cast<int64_t>(p.element_size());
+    bool fresh = r->buckets.empty();
+    if (!fresh) {
+      const auto& first = ps[r->buckets.back().params[0]];
+      fresh = first.scalar_type() != p.scalar_type() || first.device() != p.device() || bytes + nb > bucket_bytes;
+    }
+    if (fresh) {
+      r->buckets.emplace_back();
+      bytes = 0;
+    }
+    auto& b = r->buckets.back();
+    r->bucket_of[k] = r->buckets.size() - 1;
+    r->offset_of[k] = b.grads;
+    r->slot_of[k] = b.params.size();
+    b.params.push_back(k);
+    b.grads += p.numel();
+    bytes += nb;
+  }
+  for (auto& b : r->buckets) {
+    const auto& p = ps[b.params[0]];
+    b.flat = at::zeros({b.grads + static_cast<int64_t>(b.params.size())}, p.options().requires_grad(false));
+  }
+  Reducer* raw = r.get();
+  for (size_t i = 0; i < n; i++) {
+    r->hooks.push_back(ps[i].register_hook([raw, i](const at::Tensor& grad) { raw->hook(i, grad); }));
+  }
+  return r.release();
+}
+
+Reducer* reducer(Ctx& c) {
+  if (c.n_in() < 1 || c.a->in[0] == nullptr) throw std::invalid_argument("gradient reducer is nil");
+  return static_cast<Reducer*>(c.a->in[0]);
+}
+
 void broadcast(Group& g, const std::vector<at::Tensor>& ts, int64_t root) {
   check_tensors(ts);
   if (root < 0 || root >= g.world) throw std::invalid_argument("root " + std::to_string(root) + " is not a rank");
@@ -291,6 +508,19 @@ void add_dist_ops(OpTable& t) {
       // in: group, tensor; ints: 1 to keep this rank's gradient.
       {"dist_all_gather", [](Ctx& c) { c.ret(all_gather(*group(c), c.t(1), c.b(0))); }},
       {"dist_barrier", [](Ctx& c) { group(c)->pg->barrier()->wait(); }},
+      // in: group, parameters; ints: bucket bytes, 1 to average. iout: the
+      // number of buckets, then each parameter's bucket.
+      {"dist_reducer_new",
+       [](Ctx& c) {
+         Reducer* r = make_reducer(*group(c), c.tensors(1, c.n_in() - 1), c.i(0), c.b(1));
+         c.ret_handle(r);
+         c.ret_i(static_cast<int64_t>(r->buckets.size()));
+         for (size_t b : r->bucket_of) c.ret_i(static_cast<int64_t>(b));
+       }},
+      {"dist_reducer_free", [](Ctx& c) { delete reducer(c); }},
+      {"dist_reducer_prepare", [](Ctx& c) { reducer(c)->prepare(); }},
+      // iout: the buckets launched during the backward pass.
+      {"dist_reducer_finish", [](Ctx& c) { c.ret_i(static_cast<int64_t>(reducer(c)->finish())); }},
   });
   mark_handles(t, from);
 #else
@@ -313,6 +543,10 @@ void add_dist_ops(OpTable& t) {
       {"dist_broadcast", off},
       {"dist_all_gather", off},
       {"dist_barrier", off},
+      {"dist_reducer_new", off},
+      {"dist_reducer_free", off},
+      {"dist_reducer_prepare", off},
+      {"dist_reducer_finish", off},
   });
   mark_handles(t, from);
 #endif

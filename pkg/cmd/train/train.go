@@ -43,6 +43,8 @@ type Options struct {
 	AllowOutside                bool
 	// Ranks: data-parallel training (docs/distributed.md).
 	factory.Ranks
+	// BucketMB is --bucket-mb: MiB of gradients per all-reduce.
+	BucketMB float64
 }
 
 // NewCmdTrain builds `lavascope train`; runF, when not nil, runs in place of
@@ -136,6 +138,8 @@ sentences), which also sets the config's vocabulary size and special ids.
 	fs.StringVar(&opts.Progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), bar, lines or none")
 	fs.BoolVar(&opts.AllowOutside, "allow-outside", false, "accept images outside the manifest's folder (by path or symbolic link)")
 	opts.Ranks.AddFlags(fs, "train data-parallel")
+	fs.Float64Var(&opts.BucketMB, "bucket-mb", float64(torch.DefaultBucketBytes)/(1<<20), "with several processes: MiB of gradients per all-reduce (DDP's bucket_cap_mb)")
+	fs.Var(choiceFlag{&opts.Train.NoOverlap, "off", "on"}, "overlap", "with several processes: on sums the gradients during the backward pass, off after it")
 	return cmd
 }
 
@@ -190,6 +194,10 @@ func runTrain(opts *Options) error {
 	if err != nil {
 		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--precision: %w", err))
 	}
+	if !(opts.BucketMB > 0 && opts.BucketMB <= 1<<12) {
+		return factory.WithExit(factory.ExitUsage, fmt.Errorf("--bucket-mb %v: want a size in MiB above 0 and at most 4096", opts.BucketMB))
+	}
+	opts.Train.BucketBytes = max(1, int64(opts.BucketMB*(1<<20)))
 	if launched, err := opts.Ranks.Launch(opts.Cmd, splitsBatch(opts.Train.BatchPairs)); launched {
 		return err
 	}
@@ -450,6 +458,8 @@ func resumeFlags(fs *pflag.FlagSet, f *Options) (*model.TrainState, error) {
 		return nil, fmt.Errorf("--resume continues the saved run; these flags differ from it: %s", strings.Join(bad, ", "))
 	}
 	o.Out, o.Resume, o.StopAfter, o.Graphs = f.Train.Out, true, f.Train.StopAfter, f.Train.Graphs
+	// How the ranks sum gradients is this run's choice, not the saved one's.
+	o.NoOverlap = f.Train.NoOverlap
 	o.OptimizerAtEnd = st.OptimizerAtEnd
 	if fs.Changed("save-optimizer") {
 		o.OptimizerAtEnd = f.Train.OptimizerAtEnd

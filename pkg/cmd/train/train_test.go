@@ -350,7 +350,8 @@ func TestTrainRecipe(t *testing.T) {
 		}
 	}
 	for _, bad := range [][]string{{"--recipe", "openai"}, {"--freeze", "vision-tower"}, {"--schedule", "step"},
-		{"--logit-scale-clamp", "no"}, {"--save-optimizer", "never"}, {"--freeze", "text", "--freeze-vision"}} {
+		{"--logit-scale-clamp", "no"}, {"--save-optimizer", "never"}, {"--freeze", "text", "--freeze-vision"},
+		{"--overlap", "yes"}, {"--bucket-mb", "0"}, {"--bucket-mb", "NaN"}} {
 		args := append([]string{"train", "--data", data, "--init", cfg, "--learn-vocab", "10", "--out", t.TempDir()}, bad...)
 		if _, stderr, code := cmdtest.RunCLI(t, "", args...); code != 2 || !strings.Contains(stderr, bad[0]) {
 			t.Errorf("%v: exit %d: %s", bad, code, stderr)
