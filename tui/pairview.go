@@ -346,9 +346,10 @@ func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []s
 		hit := tick(pt.Hit)
 		out = append(out, hit+stDim.Render(fmt.Sprintf(" in box · mass %s (chance %s)", pct(pt.Mass, 1), pct(pt.ChanceMass, 1))))
 	}
-	for _, l := range m.faithLines(exp, j) {
-		out = append(out, fit(l, w))
-	}
+	// The faithfulness lines come last and only where the constituents
+	// (or tokens) keep at least three rows: relevance in context is what
+	// the pair view is for, the metrics are its footnote.
+	faith := m.faithLines(exp, j)
 	var ana *report.Analysis
 	if j < len(exp.ana) && !m.rawTokens {
 		ana = exp.ana[j]
@@ -359,7 +360,7 @@ func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []s
 	switch {
 	case ana != nil:
 		out = append(out, stDim.Render("constituents · w: tokens"))
-		out = append(out, m.constituentLines(ana, w, min(maxTopTokens, max(0, h-len(out))))...)
+		out = append(out, m.constituentLines(ana, w, rowsFor(h-len(out), len(faith)))...)
 	case rel != nil:
 		head := "most relevant tokens"
 		if len(exp.ana) > 0 {
@@ -368,7 +369,7 @@ func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []s
 		out = append(out, stDim.Render(head))
 		nameW := min(14, w/2)
 		barW := max(1, min(8, w-nameW-6))
-		for _, t := range rel.topTokens(min(maxTopTokens, max(0, h-len(out)))) {
+		for _, t := range rel.topTokens(rowsFor(h-len(out), len(faith))) {
 			n := max(1, int(t.Relevance*float64(barW)+0.5))
 			name := clean(t.Text)
 			if len(exp.ana) > 0 {
@@ -377,7 +378,21 @@ func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []s
 			out = append(out, fit(name, nameW)+" "+heat(strings.Repeat(" ", n), m.heatColor(t.Relevance), false)+strings.Repeat(" ", barW-n)+stDim.Render(fmt.Sprintf(" %.2f", t.Relevance)))
 		}
 	}
+	for _, l := range faith {
+		out = append(out, fit(l, w))
+	}
 	return out[:min(len(out), h)]
+}
+
+// rowsFor is how many ranked constituents or tokens fit in free rows when
+// extra footnote rows would follow: all that fit beside the footnotes, but
+// never fewer than three for the footnotes' sake.
+func rowsFor(free, extra int) int {
+	n := min(maxTopTokens, max(0, free-extra))
+	if n < 3 {
+		n = min(maxTopTokens, max(0, free), 3)
+	}
+	return n
 }
 
 // contrastLine says where a reading's relevance falls against its twin:
