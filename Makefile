@@ -45,7 +45,7 @@ bench: torch
 # Everything scripts/gpu-check.sh needs on a CUDA machine that has no Go: the
 # binary and the test binaries it runs (GPU_TESTS=all builds every package's),
 # built here without cgo and stripped, to stay small enough to send.
-GPU_TESTS ?= torch model explain bench tui.torchengine
+GPU_TESTS ?= torch model explain bench tui.torchengine pkg.cmd.explore
 gpu-bundle: LDFLAGS += -s -w
 gpu-bundle: build
 	rm -rf build/test && mkdir -p build/test

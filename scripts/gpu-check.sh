@@ -45,6 +45,11 @@
 #   GPU_CHECK_BEST  1 (default, CUDA only): also time lavascope with --tf32
 #                   --cuda-graphs, a column of its own in the table
 #   GPU_CHECK_BF16  1: also time lavascope's relevance and scoring in bf16
+#   GPU_CHECK_MIXED 1 (default on CUDA): also time the rows in bf16 mixed
+#                   precision (--precision bf16-mixed, fp32 masters), each
+#                   record stating its accuracy against float32
+#   GPU_CHECK_LARGE 1 (default on CUDA): also time ViT-L/14 (relevance and
+#                   training, lavascope and the reference), 3 runs each
 #   GPU_CHECK_PROFILE  runs of each row under libtorch's profiler, after the
 #                   tests (default 3; 0: none): where the time goes
 #   GPU_CHECK_TRACES  1: also write those runs as timelines (Chrome's trace
@@ -73,6 +78,9 @@ device="${GPU_CHECK_DEVICE:-cuda}"
 # Benchmarks to run: test binary name, then a -test.bench expression.
 BENCHES=(
 	"torch:^Benchmark(TinyOp|Matmul)$"
+	# issue 22: key press -> frame with the new heatmap, real engine, the
+	# split's sweep running (p50/p95/max per key).
+	"pkg.cmd.explore:^BenchmarkExplorerLatency$"
 )
 benchtime=1s
 
@@ -204,6 +212,25 @@ if [[ -x build/lavascope ]]; then
 	if [[ ${GPU_CHECK_BF16:-0} == 1 ]]; then
 		for kind in explain score; do lv_bench "$kind" bf16 --dtype bf16; done
 	fi
+	if [[ ${GPU_CHECK_MIXED:-$([[ $device == cuda* ]] && echo 1 || echo 0)} == 1 ]]; then
+		for kind in explain score train; do lv_bench "$kind" mixed --precision bf16-mixed; done
+	fi
+fi
+if [[ ${GPU_CHECK_LARGE:-$([[ $device == cuda* ]] && echo 1 || echo 0)} == 1 ]]; then
+	# The same rows for ViT-L/14, fewer runs: the issue's row is relevance
+	# of one pair and training at 64 items against the reference's best.
+	saved=("${bench_args[@]}")
+	bench_args=(--config vit-l-14 --warmup 1 --repeat 3 --json)
+	if [[ -x build/lavascope ]]; then
+		for kind in explain train; do lv_bench "$kind" vit-l-14; done
+		[[ $device == cuda* && ${GPU_CHECK_BEST:-1} == 1 ]] && lv_bench train vit-l-14-best "${best_flags[@]}"
+	fi
+	if [[ ${GPU_CHECK_HF:-1} == 1 ]]; then
+		step "hf_bench.py (vit-l-14, $device; transformers)" hf-bench-vit-l-14.log 180 \
+			bash -c 'out="$1"; shift; exec "$@" >>"$out"' _ "$hf_json" \
+			"$python" scripts/reference/hf_bench.py --device "$device" "${bench_args[@]}"
+	fi
+	bench_args=("${saved[@]}")
 fi
 compare=()
 for f in "$hf_json" "$lv_json"; do
