@@ -79,7 +79,9 @@ func TestTorchEngineScoreVariants(t *testing.T) {
 // A's evidence box with grey moves relevance out of the box (the share of
 // A's image map inside each box changes by more than 1%); the pair as it
 // is explains the same (1e-5 relative to the map's largest value) alone
-// and in one batch beside its variant, whose masked image the batch adds.
+// and in one batch beside its variant, whose masked image the batch adds;
+// swapped images explain as the twin target does; the plain sentence and
+// a dropped phrase explain fewer tokens.
 func TestTorchEngineExplainVariant(t *testing.T) {
 	e, _ := demoEngine(t)
 	var p *loader.Pair
@@ -118,6 +120,42 @@ func TestTorchEngineExplainVariant(t *testing.T) {
 			if d := math.Abs(float64(got[k] - want[k])); d > 1e-5*scale {
 				t.Fatalf("reading %d patch %d: %g beside its variant, %g alone", j, k, got[k], want[k])
 			}
+		}
+	}
+	// Under a swap, reading A's own target is its text against image B:
+	// the pair as it is under the twin target.
+	swap := plain
+	swap.Variant = tui.Variant{Swap: true}
+	twin := plain
+	twin.Target = tui.TargetTwin
+	sw, err := e.ExplainMany(ctx, []tui.ExplainRequest{swap, twin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j := range sw[0].Readings {
+		g, w := sw[0].Readings[j], sw[1].Readings[j]
+		if g.Image != w.Image || g.Image != 1-j {
+			t.Fatalf("swap: reading %d lies over image %d, twin over %d", j, g.Image, w.Image)
+		}
+		scale := 0.0
+		for _, v := range w.Patches.V {
+			scale = max(scale, math.Abs(float64(v)))
+		}
+		for k := range w.Patches.V {
+			if d := math.Abs(float64(g.Patches.V[k] - w.Patches.V[k])); d > 1e-5*scale {
+				t.Fatalf("swap: reading %d patch %d: %g, twin target %g", j, k, g.Patches.V[k], w.Patches.V[k])
+			}
+		}
+	}
+	for _, v := range []tui.Variant{{Neutral: true}, {DropReading: 0, DropLabel: "NP", DropStart: 0, DropEnd: 1}} {
+		req := plain
+		req.Variant = v
+		exp, err := e.Explain(ctx, req)
+		if err != nil {
+			t.Fatalf("%+v: %v", v, err)
+		}
+		if len(exp.Readings[0].Tokens) >= len(one.Readings[0].Tokens) {
+			t.Errorf("%+v: reading A reads %d tokens, as it is %d", v, len(exp.Readings[0].Tokens), len(one.Readings[0].Tokens))
 		}
 	}
 	r := &p.Readings[0]
