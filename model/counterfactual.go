@@ -163,6 +163,13 @@ func AddVariants(in *Inputs, p *loader.Pair, src VariantSource, vs []Variant) (*
 	return l, nil
 }
 
+// Place returns where variant v lies in the Inputs (0 is the pair as it
+// is): rows[r] is reading r's text, cols[k] the column shown as image k
+// (after a swap, the twin's image).
+func (l *VariantLayout) Place(v int) (rows, cols []int) {
+	return l.rows[v], l.cols[v]
+}
+
 // Logits reads the layout's logits from lpt, a forward pass of its Inputs
 // (images columns wide): out[v][r][k] is reading r's text against image k
 // under variant v, 0 being the pair as it is.

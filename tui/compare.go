@@ -88,7 +88,7 @@ func (m *Model) viewCompare(w, h int) []string {
 				if e := exps[i]; e != nil && e.err == nil && j < len(e.readings) {
 					rel = &e.readings[j]
 				}
-				for r, l := range m.imageNotes(j, exps[i], rel, imgCols, colH-2-imgRows) {
+				for r, l := range m.imageNotes(pp, j, exps[i], rel, imgCols, colH-2-imgRows) {
 					b.set(imgRows+r, l)
 				}
 				sides = append(sides, b)

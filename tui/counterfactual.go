@@ -21,7 +21,11 @@ import (
 // go to the engine's Counterfactual as one request, queued and run like
 // the probe requests (one forward pass, off the UI goroutine, under the
 // model's context), and the header shows each logit was→now with its
-// delta. The mask and the swap stay on from pair to pair; the dropped
+// delta. The variant is explained too, as a foreground explanation under
+// its own key (expKey.cf): the image columns show its heatmaps over its
+// images (masked, swapped) and, under each, the share of the image's
+// relevance inside each evidence box, the pair's as it is → the
+// variant's. The mask and the swap stay on from pair to pair; the dropped
 // constituent belongs to its pair.
 
 // fills are the fills M cycles through after off.
@@ -101,6 +105,57 @@ func (m *Model) variant() (Variant, dropChoice) {
 		}
 	}
 	return v, d
+}
+
+// cfShown is the counterfactual the pair view shows and explains, when
+// one is on and the engine can compute it.
+func (m *Model) cfShown() (Variant, bool) {
+	if m.panel.kind != panelNone {
+		return Variant{}, false
+	}
+	v, _ := m.variant()
+	if v == (Variant{}) {
+		return v, false
+	}
+	if c, _ := m.counterfactual(); c == nil {
+		return Variant{}, false
+	}
+	return v, true
+}
+
+// boxMassLines are reading j's shares of image relevance per evidence box
+// under the counterfactual exp, each beside the pair's as it is (was→now)
+// where both lie over the same image; after a swap, now alone.
+func (m *Model) boxMassLines(pp *prepared, j int, exp *explained) []string {
+	if j >= len(exp.boxMass) || exp.boxMass[j] == nil {
+		return nil
+	}
+	k := m.expKeyOf(pp)
+	k.cf = Variant{}
+	var was []float64
+	if plain := m.exps[k]; plain != nil && plain.err == nil && plain.exp != nil && j < len(plain.boxMass) &&
+		plain.exp.Readings[j].Image == exp.exp.Readings[j].Image {
+		was = plain.boxMass[j]
+	}
+	img := exp.exp.Readings[j].Image
+	boxes := pp.pair.Readings[img].BoxesWithRole(loader.RoleEvidence)
+	var out []string
+	for i, now := range exp.boxMass[j] {
+		if i >= len(boxes) {
+			break
+		}
+		line := fmt.Sprintf("box “%s”: ", clean(boxes[i].Label))
+		switch {
+		case was != nil && i < len(was):
+			line += pct(was[i], 1) + " → " + pct(now, 1)
+		case was == nil && m.exps[k] == nil:
+			line += "… → " + pct(now, 1)
+		default:
+			line += pct(now, 1) + " (image " + letter(img) + ")"
+		}
+		out = append(out, stWarn.Render(line))
+	}
+	return out
 }
 
 // counterfactual is the shown engine's Counterfactual; nil with why when
@@ -186,7 +241,9 @@ func (m *Model) cfKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		m.setFlash(false, "back to the pair as it is")
 		return nil, true
 	}
-	return m.askVariantCmd(v), true
+	// The variant is rescored (a probe) and re-explained (a foreground
+	// explanation) side by side.
+	return tea.Batch(m.askVariantCmd(v), m.explainNext()), true
 }
 
 func (m *Model) askVariantCmd(v Variant) tea.Cmd {

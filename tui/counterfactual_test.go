@@ -20,6 +20,16 @@ func TestGoldenCounterfactual(t *testing.T) {
 	if !strings.Contains(v, "evidence boxes grey") || !strings.Contains(v, "→") {
 		t.Errorf("the mask is not shown:\n%s", v)
 	}
+	// The fake engine moves a masked image's relevance away from its
+	// box: each reading's share inside the box falls.
+	if n := strings.Count(ansi.Strip(v), "box “bag”: "); n != 2 {
+		t.Errorf("%d lines of relevance mass per box, want one per reading:\n%s", n, v)
+	}
+	for _, want := range []string{"box “bag”: 42% → 3%", "box “bag”: 35% → 6%"} {
+		if !strings.Contains(ansi.Strip(v), want) {
+			t.Errorf("no %q under the masked images:\n%s", want, v)
+		}
+	}
 	masked := cells(t, v)
 	h.keys("D")
 	v = h.view()

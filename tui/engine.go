@@ -115,6 +115,11 @@ type ExplainRequest struct {
 	// sets it only for an engine that is a Prober. A string, so that
 	// requests stay comparable.
 	Trees string
+	// Variant, when not the zero Variant, is the counterfactual to explain
+	// in place of the pair as it is (the pair view's M, I and D): the
+	// images masked or swapped, the text shortened. Variant is
+	// comparable, so requests stay so.
+	Variant Variant
 }
 
 // Edited returns p with the request's Trees in place of its readings'

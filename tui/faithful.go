@@ -181,7 +181,9 @@ func (m *Model) faithMeasured() (pairs, readings int) {
 // would be another's, and none where faithShown says so.
 func (m *Model) faithLines(exp *explained, j int) []string {
 	x := exp.exp
-	if m.faithful() == nil || !m.faithShown() || x.Request.Trees != "" || x.Checkpoint != m.ckpt() {
+	// The metrics are the pair's as it is: an edited pair's or a
+	// counterfactual's heatmaps are shown without them.
+	if m.faithful() == nil || !m.faithShown() || x.Request.Trees != "" || x.Request.Variant != (Variant{}) || x.Checkpoint != m.ckpt() {
 		return nil
 	}
 	k := m.faithKeyFor(x.Request.PairID)

@@ -29,6 +29,9 @@ type visualKey struct {
 	cols, rows int
 	// boxes draws the image's evidence boxes on it.
 	boxes bool
+	// fill, when not empty, fills the image's evidence boxes as a
+	// counterfactual's mask fills them (M): grey, mean or blur.
+	fill string
 }
 
 // visual is an image ready for the screen: half-block lines, or the sixel
@@ -45,6 +48,8 @@ type visualReq struct {
 	key     visualKey
 	reading *loader.Reading
 	grid    *explain.Grid
+	// grey is the colour of the grey fill: the preprocessing's mean.
+	grey color.RGBA
 }
 
 // imageSlot is where an image goes: its cells, its top-left cell, the
@@ -78,6 +83,11 @@ func (m *Model) visualFor(pp *prepared, j int, exp *explained, at imageSlot) (vi
 		g := rr.Patches
 		req.grid = &g
 		req.key.exp = at.exp
+	}
+	if exp != nil && exp.err == nil {
+		req.key.fill = exp.exp.Request.Variant.Fill
+		mean := m.prep().Mean
+		req.grey = color.RGBA{R: uint8(255 * mean[0]), G: uint8(255 * mean[1]), B: uint8(255 * mean[2]), A: 255}
 	}
 	req.reading = &pp.pair.Readings[req.key.image]
 	req.key.boxes = m.boxes && len(req.reading.BoxesWithRole(loader.RoleEvidence)) > 0
@@ -124,6 +134,9 @@ func makeVisual(imgs *imageCache, req visualReq, cm *explain.Colormap, enc graph
 	if err != nil {
 		return nil, "", err
 	}
+	if req.key.fill != "" {
+		img = fillBoxes(img, req.reading.BoxesWithRole(loader.RoleEvidence), req.key.fill, req.grey)
+	}
 	if req.grid != nil {
 		ov, err := explain.Overlay(img, *req.grid, explain.OverlayOptions{Colormap: cm, Signed: cm.Diverging()})
 		if err != nil {
@@ -143,6 +156,58 @@ func makeVisual(imgs *imageCache, req visualReq, cm *explain.Colormap, enc graph
 		return nil, "", err
 	}
 	return nil, buf.String(), nil
+}
+
+// fillBoxes draws img with boxes filled as model.MaskPixels fills them in
+// the model's input: grey (CLIP's mean colour), the image's mean colour,
+// or a box blur of radius 1/16 of the image's shorter side (sampled
+// sparsely: it is drawn on every frame's new visual). The model
+// fills its 224² input; the screen shows the file's pixels, so the fill is
+// drawn again there, for the eye only: the scores and heatmaps come from
+// the engine's.
+func fillBoxes(img image.Image, boxes []loader.Box, fill string, grey color.RGBA) image.Image {
+	b := img.Bounds()
+	out := image.NewRGBA(b)
+	draw.Draw(out, b, img, b.Min, draw.Src)
+	src := image.NewRGBA(b)
+	draw.Draw(src, b, img, b.Min, draw.Src)
+	with := func(x, y int) color.RGBA { return grey }
+	switch fill {
+	case "mean":
+		var sum [3]float64
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				c := src.RGBAAt(x, y)
+				sum[0], sum[1], sum[2] = sum[0]+float64(c.R), sum[1]+float64(c.G), sum[2]+float64(c.B)
+			}
+		}
+		n := float64(max(1, b.Dx()*b.Dy()))
+		c := color.RGBA{R: uint8(sum[0] / n), G: uint8(sum[1] / n), B: uint8(sum[2] / n), A: 255}
+		with = func(x, y int) color.RGBA { return c }
+	case "blur":
+		r := max(1, min(b.Dx(), b.Dy())/16)
+		with = func(x, y int) color.RGBA {
+			var sum [3]int
+			n := 0
+			for j := max(b.Min.Y, y-r); j <= min(b.Max.Y-1, y+r); j += max(1, r/4) {
+				for i := max(b.Min.X, x-r); i <= min(b.Max.X-1, x+r); i += max(1, r/4) {
+					c := src.RGBAAt(i, j)
+					sum[0], sum[1], sum[2] = sum[0]+int(c.R), sum[1]+int(c.G), sum[2]+int(c.B)
+					n++
+				}
+			}
+			return color.RGBA{R: uint8(sum[0] / n), G: uint8(sum[1] / n), B: uint8(sum[2] / n), A: 255}
+		}
+	}
+	for _, box := range boxes {
+		r := box.Rect().Intersect(b)
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				out.SetRGBA(x, y, with(x, y))
+			}
+		}
+	}
+	return out
 }
 
 // trimVisuals forgets visuals the frame does not show once there are many.

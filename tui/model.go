@@ -482,6 +482,15 @@ func (m *Model) onScores(msg scoresMsg) tea.Cmd {
 	return m.scoreNext()
 }
 
+// prep is the shown engine's preprocessing, which the boxes are mapped
+// through.
+func (m *Model) prep() loader.PreprocessConfig {
+	if m.info.Preprocess != nil {
+		return *m.info.Preprocess
+	}
+	return loader.DefaultPreprocessConfig()
+}
+
 func (m *Model) currentKey(pairID string) expKey { return m.keyFor(pairID, m.settings()) }
 
 // explainResult is one explanation of a job with what is derived from it
@@ -489,7 +498,9 @@ func (m *Model) currentKey(pairID string) expKey { return m.keyFor(pairID, m.set
 type explainResult struct {
 	exp   *Explanation
 	point []*explain.Pointing
-	ana   []*report.Analysis
+	// boxMass is each reading's share of image relevance per evidence box.
+	boxMass [][]float64
+	ana     []*report.Analysis
 }
 
 // explainNext starts the next explanation job, if the scheduler wants one:
@@ -513,7 +524,12 @@ func (m *Model) explainNext() tea.Cmd {
 		}
 	}
 	if m.opened {
+		// The pair as it is comes first: a counterfactual's box masses
+		// are read against it.
 		shown = append(shown, m.currentKey(m.pairs[m.cur].ID))
+		if k := m.expKeyOf(m.prepare(m.cur)); k.cf != (Variant{}) {
+			shown = append(shown, k)
+		}
 	}
 	chunk := 1
 	if _, ok := m.engine.(BatchExplainer); ok {
@@ -525,14 +541,11 @@ func (m *Model) explainNext() tea.Cmd {
 	}
 	eng := m.engineFor(j.keys[0].ckpt)
 	imgs := m.imgs
-	prep := loader.DefaultPreprocessConfig()
-	if m.info.Preprocess != nil {
-		prep = *m.info.Preprocess
-	}
+	prep := m.prep()
 	reqs := make([]ExplainRequest, len(j.keys))
 	pairs := make([]*loader.Pair, len(j.keys))
 	for i, k := range j.keys {
-		reqs[i] = ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target, Trees: k.trees}
+		reqs[i] = ExplainRequest{PairID: k.pair, Method: k.method, StartLayer: k.layer, Target: k.target, Trees: k.trees, Variant: k.cf}
 		if at, ok := m.byID[k.pair]; ok {
 			pairs[i] = &m.pairs[at]
 			if k.trees != "" {
@@ -562,10 +575,11 @@ func (m *Model) explainNext() tea.Cmd {
 			r := explainResult{exp: exp, ana: analyse(exp)}
 			if pairs[i] != nil {
 				r.point = make([]*explain.Pointing, len(exp.Readings))
+				r.boxMass = make([][]float64, len(exp.Readings))
 				for k, rr := range exp.Readings {
 					// A reading whose boxes cannot be placed has no
 					// pointing game; the heatmap is still worth showing.
-					r.point[k], _ = readingPointing(imgs, pairs[i], rr, prep)
+					r.point[k], r.boxMass[k], _ = readingPointing(imgs, pairs[i], rr, prep)
 				}
 			}
 			msg.results[i] = r
@@ -590,7 +604,7 @@ func (m *Model) onExplained(msg explainedMsg) tea.Cmd {
 				pp = m.prepareTrees(i, k.trees)
 			}
 			es[n] = newExplained(pp, r.exp, m.engineStyle(k.ckpt))
-			es[n].point, es[n].ana = r.point, r.ana
+			es[n].point, es[n].boxMass, es[n].ana = r.point, r.boxMass, r.ana
 		}
 	}
 	if !m.explained(msg.job, es, msg.err) {

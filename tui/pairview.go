@@ -125,9 +125,14 @@ func (p *pairState) view(m *Model, w, h int) []string {
 }
 
 // expKeyOf is the key of pp's explanation under the shown settings.
+// While a counterfactual is shown, it is the counterfactual's: the image
+// columns show its heatmaps over its images.
 func (m *Model) expKeyOf(pp *prepared) expKey {
 	k := m.currentKey(pp.pair.ID)
 	k.trees = pp.trees
+	if v, ok := m.cfShown(); ok && pp.trees == "" {
+		k.cf = v
+	}
 	return k
 }
 
@@ -254,7 +259,7 @@ func (m *Model) fillColumn(col *block, pp *prepared, j int, exp *explained, lay 
 	// Body: the image box with notes under it, and the tree.
 	left := newBlock(lay.imgCols, lay.bodyH)
 	m.fillImageBox(left, pp, j, exp, imageSlot{x: lay.colX[j], y: lay.bodyY, col: j, cols: lay.imgCols, rows: lay.imgRows, exp: m.expKeyOf(pp)})
-	notes := m.imageNotes(j, exp, rel, lay.imgCols, lay.bodyH-lay.imgRows)
+	notes := m.imageNotes(pp, j, exp, rel, lay.imgCols, lay.bodyH-lay.imgRows)
 	for i, l := range notes {
 		left.set(lay.imgRows+i, l)
 	}
@@ -312,7 +317,7 @@ func (m *Model) fillColumn(col *block, pp *prepared, j int, exp *explained, lay 
 
 // imageNotes are the lines under an image: which image and target the
 // heatmap shows, the colour scale, and the most relevant tokens.
-func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []string {
+func (m *Model) imageNotes(pp *prepared, j int, exp *explained, rel *readingRel, w, h int) []string {
 	if h <= 0 {
 		return nil
 	}
@@ -333,6 +338,9 @@ func (m *Model) imageNotes(j int, exp *explained, rel *readingRel, w, h int) []s
 		what = fmt.Sprintf("image %s without heatmap (i)", letter(rr.Image))
 	}
 	out = append(out, stDim.Render(what))
+	if exp.exp.Request.Variant != (Variant{}) {
+		out = append(out, m.boxMassLines(pp, j, exp)...)
+	}
 	if j == 0 && m.opt.GraphicsNote != "" && m.mode == graphics.Blocks {
 		// The note flashes once at start; here it stays while its
 		// fallback is the mode drawn.

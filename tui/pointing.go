@@ -10,37 +10,54 @@ import (
 )
 
 // readingPointing plays the pointing game of one reading's image map
-// against the evidence boxes of the image it lies over; nil without boxes
-// or without a square patch grid. It decodes the image for its size, so it
-// runs in a command, not on the UI goroutine.
-func readingPointing(imgs *imageCache, pair *loader.Pair, rr ReadingRelevance, prep loader.PreprocessConfig) (*explain.Pointing, error) {
+// against the evidence boxes of the image it lies over, and measures the
+// share of the map's relevance inside each box alone (mass per box, in
+// the boxes' order); nil without boxes or without a square patch grid. It
+// decodes the image for its size, so it runs in a command, not on the UI
+// goroutine.
+func readingPointing(imgs *imageCache, pair *loader.Pair, rr ReadingRelevance, prep loader.PreprocessConfig) (*explain.Pointing, []float64, error) {
 	if rr.Image < 0 || rr.Image >= len(pair.Readings) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	r := &pair.Readings[rr.Image]
 	boxes := r.BoxesWithRole(loader.RoleEvidence)
 	g := rr.Patches
 	if len(boxes) == 0 || g.W == 0 || g.W != g.H {
-		return nil, nil
+		return nil, nil, nil
 	}
 	img, err := imgs.get(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b := img.Bounds()
 	geo, err := explain.NewGeometry(b.Dx(), b.Dy(), prep)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cover, err := geo.PatchCoverage(g.W, boxes)
+	game := func(boxes []loader.Box) (explain.Pointing, error) {
+		cover, err := geo.PatchCoverage(g.W, boxes)
+		if err != nil {
+			return explain.Pointing{}, err
+		}
+		pt, err := explain.PointingGame(g.V, cover)
+		if err != nil {
+			return explain.Pointing{}, fmt.Errorf("pair %s image %s: %w", pair.ID, letter(rr.Image), err)
+		}
+		return pt, nil
+	}
+	pt, err := game(boxes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	pt, err := explain.PointingGame(g.V, cover)
-	if err != nil {
-		return nil, fmt.Errorf("pair %s image %s: %w", pair.ID, letter(rr.Image), err)
+	mass := make([]float64, len(boxes))
+	for i, box := range boxes {
+		one, err := game([]loader.Box{box})
+		if err != nil {
+			return nil, nil, err
+		}
+		mass[i] = one.Mass
 	}
-	return &pt, nil
+	return &pt, mass, nil
 }
 
 // analyse reads each reading's relevance in context and against its twin

@@ -149,6 +149,9 @@ type explained struct {
 	// point is each reading's pointing game, nil where its image has no
 	// evidence box.
 	point []*explain.Pointing
+	// boxMass is each reading's share of image relevance inside each
+	// evidence box of its image, in the boxes' order; nil like point.
+	boxMass [][]float64
 	// ana is each reading's relevance in context (package analysis); nil
 	// where the engine gave no reports or they could not be analysed.
 	ana []*report.Analysis

@@ -61,6 +61,9 @@ type expKey struct {
 	// trees are the readings' trees of an edited pair, joined by newlines;
 	// "" for the dataset's.
 	trees string
+	// cf is the counterfactual explained (the pair view's M, I, D); the
+	// zero Variant for the pair as it is.
+	cf Variant
 }
 
 // settings are the explanation settings the screen shows.

@@ -264,7 +264,10 @@ func (e *Engine) Explain(ctx context.Context, req tui.ExplainRequest) (*tui.Expl
 		if req.Target == tui.TargetAll {
 			img = j
 		}
-		patches, err := e.patches(p, img, seed)
+		if req.Variant.Swap {
+			img = (img + 1) % n
+		}
+		patches, err := e.patches(p, img, seed, req.Variant.Fill != "")
 		if err != nil {
 			return nil, err
 		}
@@ -350,7 +353,7 @@ func tokenize(s string) []tui.Token {
 
 // patches makes a Grid×Grid map that peaks over the evidence box of image
 // img, or at a hashed place when it has none.
-func (e *Engine) patches(p *loader.Pair, img int, seed string) (explain.Grid, error) {
+func (e *Engine) patches(p *loader.Pair, img int, seed string, masked bool) (explain.Grid, error) {
 	cx, cy := 0.2+0.6*unit(seed, p.ID, img, "x"), 0.2+0.6*unit(seed, p.ID, img, "y")
 	r := &p.Readings[img]
 	if boxes := r.BoxesWithRole(loader.RoleEvidence); len(boxes) > 0 {
@@ -361,6 +364,11 @@ func (e *Engine) patches(p *loader.Pair, img int, seed string) (explain.Grid, er
 		b := boxes[0]
 		cx = (float64(b.X0+b.X1) / 2) / float64(size.X)
 		cy = (float64(b.Y0+b.Y1) / 2) / float64(size.Y)
+		if masked {
+			// A filled box loses its relevance as a model's would: the
+			// peak moves to the mirrored point of the image.
+			cx, cy = 1-cx, 1-cy
+		}
 	}
 	v := make([]float32, Grid*Grid)
 	for y := range Grid {

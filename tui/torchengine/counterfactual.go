@@ -25,15 +25,8 @@ func (e *TorchEngine) ScoreVariants(ctx context.Context, id string, vs []tui.Var
 			return nil, fmt.Errorf("pair %s: variant %d: %w", id, i+1, err)
 		}
 	}
-	size := func(p *loader.Pair, r int) (image.Point, error) {
-		img, err := e.opt.Data.Image(&p.Readings[r])
-		if err != nil {
-			return image.Point{}, fmt.Errorf("pair %s: readings[%d].image %s: %w", p.ID, r, p.Readings[r].Image, err)
-		}
-		return img.Bounds().Size(), nil
-	}
 	in := model.NewInputs(e.tok, e.textContext, e.pixels)
-	l, err := model.AddVariants(in, p, model.VariantSource{Style: e.info.Style, Prep: e.prep, Size: size}, mvs)
+	l, err := model.AddVariants(in, p, e.variantSource(), mvs)
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +35,18 @@ func (e *TorchEngine) ScoreVariants(ctx context.Context, id string, vs []tui.Var
 		return nil, err
 	}
 	return l.Logits(lpt, in.Images()), nil
+}
+
+// variantSource is how the engine's pairs are read for their variants.
+func (e *TorchEngine) variantSource() model.VariantSource {
+	size := func(p *loader.Pair, r int) (image.Point, error) {
+		img, err := e.opt.Data.Image(&p.Readings[r])
+		if err != nil {
+			return image.Point{}, fmt.Errorf("pair %s: readings[%d].image %s: %w", p.ID, r, p.Readings[r].Image, err)
+		}
+		return img.Bounds().Size(), nil
+	}
+	return model.VariantSource{Style: e.info.Style, Prep: e.prep, Size: size}
 }
 
 // variant turns the explorer's variant into the model's.

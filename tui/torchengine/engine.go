@@ -546,6 +546,9 @@ type placed struct {
 	rows, cols []int
 	// images[j] is the image whose patches are shown beside reading j.
 	images []int
+	// shown[k] is the pair's image in column k: k's own, or its twin's
+	// under a swap.
+	shown []int
 }
 
 // explain explains reqs, which share a method, start layer and target, in
@@ -659,18 +662,39 @@ func (e *TorchEngine) place(in *model.Inputs, r tui.ExplainRequest) (placed, err
 	if pl.texts, err = model.ReadingTexts(p, e.info.Style); err != nil {
 		return placed{}, err
 	}
-	n := len(p.Readings)
-	pl.rows, pl.cols, pl.images = make([]int, n), make([]int, n), make([]int, n)
-	for j := range n {
-		if pl.cols[j], err = in.Image(p, j); err != nil {
-			return placed{}, err
+	// The pair goes in through model.AddVariants, which lays out a
+	// counterfactual as the rescoring does (ScoreVariants): with no
+	// variant, its texts and images as they are.
+	var vs []model.Variant
+	if r.Variant != (tui.Variant{}) {
+		mv, err := e.variant(p, r.Variant)
+		if err != nil {
+			return placed{}, fmt.Errorf("pair %s: %w", p.ID, err)
 		}
-		pl.rows[j] = in.Text(pl.texts[j])
+		vs = []model.Variant{mv}
+		if mv.Neutral {
+			if pl.texts, err = model.ReadingTexts(p, trees.StyleWords); err != nil {
+				return placed{}, err
+			}
+		}
+	}
+	l, err := model.AddVariants(in, p, e.variantSource(), vs)
+	if err != nil {
+		return placed{}, err
+	}
+	pl.rows, pl.cols = l.Place(len(vs))
+	n := len(p.Readings)
+	pl.images, pl.shown = make([]int, n), make([]int, n)
+	for j := range n {
 		// The patch map shown beside reading j is that of the image its
 		// target scores it against: its own, except for twin.
 		pl.images[j] = j
 		if r.Target == tui.TargetTwin {
 			pl.images[j] = (j + 1) % n
+		}
+		pl.shown[j] = j
+		if r.Variant.Swap {
+			pl.shown[j] = (j + 1) % n
 		}
 	}
 	return pl, nil
@@ -699,11 +723,17 @@ func (e *TorchEngine) explanation(in *model.Inputs, pl *placed, res []explain.Re
 		// The logits are left to the explorer, which scored the pair
 		// already: a forward pass per explanation would only repeat them.
 		x := pipeline.Explained{Pair: p, J: j, Text: pl.texts[j], Enc: enc, Row: pl.rows[j], Cols: pl.cols, Cells: cells, Result: &res[j]}
+		rr := tui.ReadingRelevance{Text: pl.texts[j], Tokens: toks, Image: pl.shown[pl.images[j]], Cells: cells, Patches: grid}
 		rep, err := x.Report(e.tok, settings, e.info.Style)
-		if err != nil {
+		switch {
+		case err == nil:
+			rr.Report = &rep
+		case pl.req.Variant == (tui.Variant{}):
 			return nil, fmt.Errorf("explain: %w", err)
 		}
-		out.Readings[j] = tui.ReadingRelevance{Text: pl.texts[j], Tokens: toks, Image: pl.images[j], Cells: cells, Patches: grid, Report: &rep}
+		// A counterfactual's report may not tie to its tree (a dropped
+		// phrase, the plain sentence): its heatmaps are still shown.
+		out.Readings[j] = rr
 	}
 	return out, nil
 }
