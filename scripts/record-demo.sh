@@ -163,7 +163,7 @@ record_cast() {
 		sleep 0.25
 	done
 	key Enter "[0-9]+/40" 1
-	wait_for "done: now showing" 300
+	wait_for "readings? flipped \\(" 300
 	sleep 4
 	key Escape "enter open" 2
 	key x "flipped" 3
