@@ -35,8 +35,9 @@ func NewCmdInit(f *factory.Factory, runF func(*Options) error) *cobra.Command {
 CLIPPreTrainedModel does, to DIR in Hugging Face layout (config.json and
 model.safetensors), ready for lavascope and for CLIPModel.from_pretrained.
 
---config is a built-in configuration (vit-b-32: openai/clip-vit-base-patch32's
-shape; tiny: width 64, 2 layers, the full CLIP vocabulary) or a config.json.
+--config is a built-in configuration (vit-b-32, vit-b-16, vit-l-14, vit-l-14-336:
+the shapes of OpenAI's CLIPs on the Hugging Face hub; tiny: width 64, 2 layers, the
+full CLIP vocabulary) or a config.json.
 (Here --config names the model's configuration, not lavascope's settings file.)
 --tokenizer copies vocab.json, merges.txt and the preprocessor config from a
 folder (or demo, the embedded model's), so that DIR is a complete checkpoint. The same --seed gives the same
