@@ -2,14 +2,8 @@ package explain
 
 import (
 	"fmt"
-	"image"
 	"image/color"
-	"image/draw"
 	"strings"
-
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
 )
 
 // Colormap maps values in [0, 1] to colours through a 256-entry table.
@@ -82,58 +76,3 @@ func lutIndex(v float32) uint8 {
 
 // labelGap is the space in pixels between a colour bar and its labels.
 const labelGap = 3
-
-// ColorBar draws cm as a w×h bar: low values at the bottom when h > w,
-// at the left otherwise. Labels low and high, when not empty, are written in
-// black on white beside the bar's ends (to its right when vertical, below it
-// when horizontal) in a 7×13 bitmap font, which makes the image larger than
-// the bar.
-func ColorBar(cm *Colormap, w, h int, low, high string) (*image.RGBA, error) {
-	if w <= 0 || h <= 0 {
-		return nil, fmt.Errorf("explain: colour bar %d×%d is empty", w, h)
-	}
-	vertical := h > w
-	face := basicfont.Face7x13
-	lw := max(font.MeasureString(face, low).Ceil(), font.MeasureString(face, high).Ceil())
-	labelled := low != "" || high != ""
-	iw, ih := w, h
-	if labelled {
-		if vertical {
-			iw, ih = w+labelGap+lw, max(h, face.Height)
-		} else {
-			iw, ih = max(w, 2*lw+labelGap), h+labelGap+face.Height
-		}
-	}
-	img := image.NewRGBA(image.Rect(0, 0, iw, ih))
-	draw.Draw(img, img.Rect, image.White, image.Point{}, draw.Src)
-
-	n := max(w, h)
-	for i := range n {
-		v := float32(0)
-		if n > 1 {
-			v = float32(i) / float32(n-1)
-		}
-		c := cm.At(v)
-		if vertical {
-			draw.Draw(img, image.Rect(0, h-1-i, w, h-i), image.NewUniform(c), image.Point{}, draw.Src)
-		} else {
-			draw.Draw(img, image.Rect(i, 0, i+1, h), image.NewUniform(c), image.Point{}, draw.Src)
-		}
-	}
-	if !labelled {
-		return img, nil
-	}
-	d := font.Drawer{Dst: img, Src: image.Black, Face: face}
-	put := func(s string, x, top int) {
-		d.Dot = fixed.P(x, top+face.Ascent)
-		d.DrawString(s)
-	}
-	if vertical {
-		put(high, w+labelGap, 0)
-		put(low, w+labelGap, ih-face.Height)
-	} else {
-		put(low, 0, h+labelGap)
-		put(high, iw-font.MeasureString(face, high).Ceil(), h+labelGap)
-	}
-	return img, nil
-}

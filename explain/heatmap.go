@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	"image/draw"
 	"image/png"
 	"math"
@@ -378,29 +377,6 @@ func rgbaPix(img image.Image) (pix []byte, stride, off int) {
 	rgba := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
 	draw.Draw(rgba, rgba.Rect, img, b.Min, draw.Src)
 	return rgba.Pix, rgba.Stride, 0
-}
-
-// HStack places imgs side by side, top-aligned, gap pixels apart, on a
-// background of bg; the building block of exported figures.
-func HStack(gap int, bg color.Color, imgs ...image.Image) *image.RGBA {
-	gap = max(gap, 0)
-	w, h := 0, 0
-	for i, m := range imgs {
-		if i > 0 {
-			w += gap
-		}
-		w += m.Bounds().Dx()
-		h = max(h, m.Bounds().Dy())
-	}
-	out := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.Draw(out, out.Rect, image.NewUniform(bg), image.Point{}, draw.Src)
-	x := 0
-	for _, m := range imgs {
-		r := m.Bounds()
-		draw.Draw(out, image.Rect(x, 0, x+r.Dx(), r.Dy()), m, r.Min, draw.Over)
-		x += r.Dx() + gap
-	}
-	return out
 }
 
 // WritePNG writes img to path as a PNG atomically: into a temporary file in

@@ -359,33 +359,6 @@ func TestOverlayGolden(t *testing.T) {
 	}
 }
 
-func TestHStack(t *testing.T) {
-	a := image.NewRGBA(image.Rect(0, 0, 2, 3))
-	b := image.NewRGBA(image.Rect(5, 5, 9, 6)) // origin away from (0, 0)
-	red, blue, bg := color.RGBA{255, 0, 0, 255}, color.RGBA{0, 0, 255, 255}, color.RGBA{9, 9, 9, 255}
-	for y := range 3 {
-		for x := range 2 {
-			a.SetRGBA(x, y, red)
-		}
-	}
-	for x := 5; x < 9; x++ {
-		b.SetRGBA(x, 5, blue)
-	}
-	got := HStack(1, bg, a, b)
-	if got.Rect != image.Rect(0, 0, 7, 3) {
-		t.Fatalf("size %v, want 7×3", got.Rect)
-	}
-	want := map[image.Point]color.RGBA{{0, 0}: red, {1, 2}: red, {2, 0}: bg, {3, 0}: blue, {6, 0}: blue, {3, 1}: bg, {6, 2}: bg}
-	for p, c := range want {
-		if g := got.RGBAAt(p.X, p.Y); g != c {
-			t.Errorf("pixel %v = %v, want %v", p, g, c)
-		}
-	}
-	if e := HStack(4, bg); e.Rect.Dx() != 0 {
-		t.Errorf("empty stack: %v", e.Rect)
-	}
-}
-
 func TestWritePNG(t *testing.T) {
 	dir := t.TempDir()
 	img := image.NewRGBA(image.Rect(0, 0, 3, 2))
