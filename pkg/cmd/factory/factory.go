@@ -192,14 +192,6 @@ func (f *Factory) StartTorch(stderr io.Writer) (*torch.Worker, torch.Device, err
 	return w, dev, nil
 }
 
-// LoadModel starts the torch worker (StartTorch) and loads the checkpoint at
-// loc on it; a checkpoint that does not load exits 2. done frees the model
-// on the worker, then the worker.
-func (f *Factory) LoadModel(stderr io.Writer, loc model.Location) (w *torch.Worker, m *model.CLIP, done func(), err error) {
-	w, m, _, done, err = f.LoadRankModel(stderr, loc, nil)
-	return w, m, done, err
-}
-
 // LoadRankModel is LoadModel for a command that may run as several ranks:
 // with r, it joins the group of torchrun's variables (Ranks.Join) before
 // loading the model on this rank's device, and returns the group (nil for
